@@ -1,0 +1,39 @@
+# One command per chore; CI (.ci/run) calls the same ones.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: demo test lint bench venv clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+$(VENV)/.installed-examples: $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[examples]"
+	touch $@
+
+venv: $(STAMP)
+
+demo: $(VENV)/.installed-examples
+	MLOPS_HOME=$${MLOPS_HOME:-$(CURDIR)/.demo-home} $(PY) examples/train_sklearn.py
+	MLOPS_HOME=$${MLOPS_HOME:-$(CURDIR)/.demo-home} $(VENV)/bin/mlops iterations list --limit 20
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .demo-home .pytest_cache

@@ -1,0 +1,98 @@
+"""Where mlops keeps things: arguments first, then environment variables, then ``settings.json``.
+
+Environment variables:
+
+- ``MLOPS_HOME`` (default ``~/.mlops``): folder with ``settings.json`` and the embedded database.
+- ``MLOPS_TRACKING_URI``: the store, ``sqlite:///path/file.db`` (default ``MLOPS_HOME/mlops.db``).
+- ``MLOPS_FLUSH_TIMEOUT`` (default 10): seconds a process waits at exit for unsent data.
+- ``MLOPS_ALL_RANKS`` (default off): track on every rank of a distributed job, not only rank 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlops.errors import InvalidInput
+
+__all__ = [
+    "flush_timeout",
+    "mlops_home",
+    "read_settings",
+    "tracking_uri",
+    "write_settings",
+]
+
+_SUPPORTED_SCHEMES = ("sqlite://", "postgresql://", "postgresql+psycopg://")
+
+
+def mlops_home() -> Path:
+    """The folder for settings and the embedded database (``MLOPS_HOME``, default ``~/.mlops``)."""
+    return Path(os.environ.get("MLOPS_HOME") or Path.home() / ".mlops").expanduser()
+
+
+def tracking_uri(uri: str | None = None) -> str:
+    """The store URI: the argument, else ``MLOPS_TRACKING_URI``, else the embedded database."""
+    uri = uri or os.environ.get("MLOPS_TRACKING_URI") or ""
+    if not uri:
+        return f"sqlite:///{mlops_home() / 'mlops.db'}"
+    if not uri.startswith(_SUPPORTED_SCHEMES):
+        raise InvalidInput(
+            f"tracking URI {uri!r} is not supported: use sqlite:///path/to/file.db "
+            "or postgresql://user@host/db (set MLOPS_TRACKING_URI or pass --store)"
+        )
+    return uri
+
+
+def flush_timeout() -> float:
+    """Seconds the final flush at exit may take (``MLOPS_FLUSH_TIMEOUT``, default 10)."""
+    raw = os.environ.get("MLOPS_FLUSH_TIMEOUT", "10")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(
+            f"MLOPS_FLUSH_TIMEOUT={raw!r} is not a number of seconds: set it to e.g. 10"
+        ) from None
+    return max(value, 0.0)
+
+
+def _settings_path() -> Path:
+    return mlops_home() / "settings.json"
+
+
+def read_settings(uri: str) -> dict[str, Any]:
+    """The settings kept for one store (active project and experiment); empty when none."""
+    try:
+        data = json.loads(_settings_path().read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    stores = data.get("stores") if isinstance(data, dict) else None
+    entry = stores.get(uri) if isinstance(stores, dict) else None
+    return dict(entry) if isinstance(entry, dict) else {}
+
+
+def write_settings(uri: str, **values: Any) -> None:
+    """Update the settings of one store; the file is replaced atomically, so a reader in another
+    process sees either the old or the new settings, never half of them."""
+    path = _settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            data = {}
+    except (FileNotFoundError, json.JSONDecodeError):
+        data = {}
+    stores = data.setdefault("stores", {})
+    entry = stores.setdefault(uri, {})
+    entry.update(values)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".settings-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,211 @@
+"""The shapes mlops hands out: one definition for the library, the CLI and the App's JSON.
+
+Stores turn their rows into these frozen dataclasses before anything leaves them, and
+``to_dict()`` gives the plain JSON-able dict that the tracking functions return (and that the
+REST API sends). Timestamps are ISO 8601 strings in UTC; ids are strings.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "HEARTBEAT_INTERVAL",
+    "HEARTBEAT_TIMEOUT",
+    "STATUSES",
+    "Dataset",
+    "Experiment",
+    "Iteration",
+    "MetricPoint",
+    "MetricSummary",
+    "ModelFile",
+    "Project",
+    "iso",
+]
+
+#: Seconds between two heartbeats of a running iteration.
+HEARTBEAT_INTERVAL = 5.0
+#: A running iteration whose last heartbeat is older than this many seconds is shown as crashed.
+HEARTBEAT_TIMEOUT = 30.0
+#: Every status an iteration can show. ``crashed`` is never written: readers derive it from a
+#: ``running`` iteration whose heartbeat stopped.
+STATUSES = ("running", "finished", "failed", "killed", "crashed")
+
+
+def iso(ts: float | None) -> str | None:
+    """An epoch timestamp as an ISO 8601 UTC string (``None`` stays ``None``)."""
+    if ts is None:
+        return None
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def effective_status(status: str, heartbeat_at: float | None, now: float) -> str:
+    """The status a reader shows: ``running`` with a stale heartbeat reads as ``crashed``."""
+    if status == "running" and heartbeat_at is not None and heartbeat_at < now - HEARTBEAT_TIMEOUT:
+        return "crashed"
+    return status
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """A machine-learning project: it holds experiments."""
+
+    id: str
+    title: str
+    description: str | None
+    status: str
+    archived: bool
+    created_at: float
+    updated_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "status": self.status,
+            "archived": self.archived,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """An experiment inside a project: it holds iterations (model runs)."""
+
+    id: str
+    name: str
+    description: str | None
+    project_id: str
+    created_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "project_id": self.project_id,
+            "created_at": iso(self.created_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    """A named, versioned dataset. ``digest`` is None for data that is not on a local disk."""
+
+    id: str
+    name: str
+    version: str
+    path: str
+    description: str | None
+    tags: tuple[str, ...]
+    digest: str | None
+    size_bytes: int | None
+    file_count: int | None
+    created_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "path": self.path,
+            "description": self.description,
+            "tags": list(self.tags),
+            "digest": self.digest,
+            "size_bytes": self.size_bytes,
+            "file_count": self.file_count,
+            "created_at": iso(self.created_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    """One point of a metric's series. ``value`` may be NaN or ±Inf."""
+
+    step: int
+    value: float
+    timestamp: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "value": self.value, "timestamp": iso(self.timestamp)}
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSummary:
+    """The last value of a metric (at its highest step) and its min and max (NaN ignored)."""
+
+    last: float
+    last_step: int
+    min: float | None
+    max: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"last": self.last, "last_step": self.last_step, "min": self.min, "max": self.max}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFile:
+    """The model file an iteration logged: size and sha256 are known when the file existed."""
+
+    path: str
+    size_bytes: int | None = None
+    sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "size_bytes": self.size_bytes, "sha256": self.sha256}
+
+
+@dataclass(frozen=True, slots=True)
+class Iteration:
+    """One model run inside an experiment, with what it logged."""
+
+    id: str
+    name: str
+    project_id: str
+    experiment_id: str
+    status: str
+    started_at: float
+    ended_at: float | None
+    heartbeat_at: float | None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, MetricSummary] = field(default_factory=dict)
+    model: ModelFile | None = None
+    datasets: tuple[Dataset, ...] = ()
+    system: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, str] | None = None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Seconds from start to end (None while running)."""
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "project_id": self.project_id,
+            "experiment_id": self.experiment_id,
+            "status": self.status,
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
+            "heartbeat_at": iso(self.heartbeat_at),
+            "duration_seconds": self.duration_seconds,
+            "parameters": dict(self.parameters),
+            "metrics": {name: s.last for name, s in self.metrics.items()},
+            "metric_summaries": {name: s.to_dict() for name, s in self.metrics.items()},
+            "path_to_model": self.model.path if self.model else None,
+            "model": self.model.to_dict() if self.model else None,
+            "datasets": [d.to_dict() for d in self.datasets],
+            "system": dict(self.system),
+            "error": dict(self.error) if self.error else None,
+        }
+
+
+def is_finite(value: float) -> bool:
+    """True for a number that is neither NaN nor infinite."""
+    return not (math.isnan(value) or math.isinf(value))

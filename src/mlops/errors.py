@@ -1,0 +1,118 @@
+"""The errors mlops raises, one tree for the library, the store and (later) the App.
+
+::
+
+    MlopsError                 base class; ``code`` is a stable string, ``status`` an HTTP status
+    ├── InvalidInput           a value, name or query the caller gave is not acceptable (422)
+    │   └── QuerySyntaxError   a filter or order_by expression does not parse (422)
+    ├── NotFound               no project/experiment/iteration/dataset has that id (404)
+    ├── AlreadyExists          a unique title/name/version is taken (409)
+    ├── NoActiveProject        no project given and none set active (400)
+    ├── IterationEnded         logging to an iteration that already ended (409)
+    ├── SchemaOutdated         the database schema is behind this version of mlops (503)
+    └── Unavailable            the store cannot be reached or is busy (503)
+
+Every message names the thing that was wrong and how to fix it. ``except NotFound`` behaves the
+same whichever store is behind the library, so callers never need to catch database errors.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ERRORS_BY_CODE",
+    "AlreadyExists",
+    "InvalidInput",
+    "IterationEnded",
+    "MlopsError",
+    "NoActiveProject",
+    "NotFound",
+    "QuerySyntaxError",
+    "SchemaOutdated",
+    "Unavailable",
+]
+
+
+class MlopsError(Exception):
+    """Base class of every error mlops raises on purpose."""
+
+    code: str = "mlops_error"
+    status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        """The error as the JSON body the App sends: ``{"code": ..., "message": ...}``."""
+        return {"code": self.code, "message": self.message}
+
+
+class InvalidInput(MlopsError, ValueError):
+    """Raised when an argument (a name, a metric value, a path, a limit...) is not acceptable."""
+
+    code = "invalid_input"
+    status = 422
+
+
+class QuerySyntaxError(InvalidInput):
+    """Raised when a filter or order_by does not parse; the message points at the token."""
+
+    code = "query_syntax"
+
+
+class NotFound(MlopsError, LookupError):
+    """Raised when no object has the given id (the message names the id and its kind)."""
+
+    code = "not_found"
+    status = 404
+
+
+class AlreadyExists(MlopsError):
+    """Raised when a unique title, name or dataset version is taken (the message names the id)."""
+
+    code = "already_exists"
+    status = 409
+
+
+class NoActiveProject(MlopsError):
+    """Raised when a function needs a project, none was passed and none is set active."""
+
+    code = "no_active_project"
+    status = 400
+
+
+class IterationEnded(MlopsError):
+    """Raised when something is logged to an iteration after ``end_iteration()``."""
+
+    code = "iteration_ended"
+    status = 409
+
+
+class SchemaOutdated(MlopsError):
+    """Raised when the database was made by an older mlops: run ``mlops db upgrade``."""
+
+    code = "schema_outdated"
+    status = 503
+
+
+class Unavailable(MlopsError):
+    """Raised when the store cannot be reached, is locked for too long, or is overloaded."""
+
+    code = "unavailable"
+    status = 503
+
+
+ERRORS_BY_CODE: dict[str, type[MlopsError]] = {
+    cls.code: cls
+    for cls in (
+        MlopsError,
+        InvalidInput,
+        QuerySyntaxError,
+        NotFound,
+        AlreadyExists,
+        NoActiveProject,
+        IterationEnded,
+        SchemaOutdated,
+        Unavailable,
+    )
+}

@@ -1,0 +1,172 @@
+"""The store contract: every backend (embedded SQLite, PostgreSQL, the App over HTTP) answers
+these methods with the same results and the same errors.
+
+Stores return the frozen entities of :mod:`mlops.entities`, never rows of their own. Every
+method raises :class:`~mlops.errors.NotFound` for an unknown id, :class:`~mlops.errors.Unavailable`
+when the backend cannot be reached or stays locked, and never a database or network error of its
+own.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mlops.entities import Dataset, Experiment, Iteration, MetricPoint, ModelFile, Project
+
+__all__ = ["MetricRow", "Store"]
+
+#: One metric point as the write path sends it: (metric name, step, value, epoch timestamp).
+MetricRow = tuple[str, int, float, float]
+
+
+class Store(abc.ABC):
+    """What mlops needs from a place that keeps projects, experiments, datasets and iterations."""
+
+    uri: str
+
+    # -- projects ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_project(
+        self, title: str, description: str | None, status: str, archived: bool
+    ) -> Project:
+        """Create a project. Raises ``AlreadyExists`` (naming the existing id) for a taken title."""
+
+    @abc.abstractmethod
+    def get_project(self, project_id: str) -> Project:
+        """The project with this id."""
+
+    @abc.abstractmethod
+    def list_projects(self, include_archived: bool = True) -> list[Project]:
+        """All projects, most recently created first."""
+
+    @abc.abstractmethod
+    def update_project(
+        self,
+        project_id: str,
+        description: str | None = None,
+        status: str | None = None,
+        archived: bool | None = None,
+    ) -> Project:
+        """Change the fields that are not None; returns the project as it is now."""
+
+    # -- experiments ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_experiment(self, project_id: str, name: str, description: str | None) -> Experiment:
+        """Create an experiment. Raises ``AlreadyExists`` when the project has one of that name."""
+
+    @abc.abstractmethod
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment with this id."""
+
+    @abc.abstractmethod
+    def find_experiment(self, project_id: str, name: str) -> Experiment | None:
+        """The experiment of that name in the project, or None."""
+
+    @abc.abstractmethod
+    def list_experiments(self, project_id: str | None = None) -> list[Experiment]:
+        """Experiments of one project (or of all when None), most recently created first."""
+
+    # -- datasets ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_dataset(
+        self,
+        name: str,
+        path: str,
+        description: str | None,
+        tags: Sequence[str],
+        version: str | None,
+        digest: str | None,
+        size_bytes: int | None,
+        file_count: int | None,
+    ) -> Dataset:
+        """Register a dataset version.
+
+        ``version=None`` reuses the newest version of that name with the same content (digest,
+        or path when there is no digest) or creates the next ``vN``. With a version given, the
+        same content returns the existing dataset and different content raises ``AlreadyExists``.
+        """
+
+    @abc.abstractmethod
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        """The dataset with this id."""
+
+    @abc.abstractmethod
+    def list_datasets(self, name: str | None = None) -> list[Dataset]:
+        """All datasets (or the versions of one name), newest first."""
+
+    # -- iterations -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_iteration(
+        self,
+        iteration_id: str,
+        name: str,
+        experiment_id: str,
+        started_at: float,
+        system: Mapping[str, Any],
+    ) -> Iteration:
+        """Create a running iteration with a client-made id. Creating the same id twice returns
+        the existing iteration (a retry is harmless)."""
+
+    @abc.abstractmethod
+    def log_batch(
+        self,
+        iteration_id: str,
+        parameters: Mapping[str, Any] | None = None,
+        metrics: Sequence[MetricRow] | None = None,
+        dataset_ids: Sequence[str] | None = None,
+        heartbeat_at: float | None = None,
+    ) -> None:
+        """Write parameters, metric points and dataset links of one iteration in one transaction.
+
+        Idempotent: a point is keyed by (iteration, metric, step), so sending the same batch twice
+        stores it once; a later value for the same step replaces the earlier one.
+        """
+
+    @abc.abstractmethod
+    def update_iteration(
+        self,
+        iteration_id: str,
+        status: str | None = None,
+        ended_at: float | None = None,
+        error: Mapping[str, str] | None = None,
+        model: ModelFile | None = None,
+        heartbeat_at: float | None = None,
+    ) -> None:
+        """Change the given fields of an iteration (status, end time, error, model file)."""
+
+    @abc.abstractmethod
+    def get_iteration(self, iteration_id: str) -> Iteration:
+        """The iteration with its parameters, metric summaries, datasets and model file."""
+
+    @abc.abstractmethod
+    def list_iterations(
+        self,
+        experiment_id: str | None = None,
+        project_id: str | None = None,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Iteration]:
+        """Iterations matching the filter (the query language of :mod:`mlops.query`), ordered by
+        ``order_by`` (default: newest first), at most ``limit`` of them after skipping ``offset``.
+        Raises ``QuerySyntaxError`` for a filter that does not parse."""
+
+    @abc.abstractmethod
+    def count_iterations(
+        self,
+        experiment_id: str | None = None,
+        project_id: str | None = None,
+        filter: str | None = None,
+    ) -> int:
+        """How many iterations ``list_iterations`` would find without a limit."""
+
+    @abc.abstractmethod
+    def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
+        """Every point of one metric of one iteration, by step. Raises ``NotFound`` for an
+        iteration without that metric."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the store must not be used afterwards."""

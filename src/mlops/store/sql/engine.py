@@ -1,0 +1,113 @@
+"""Engines and the one managed transaction helper of the SQL store.
+
+SQLite is set up for many writers on one machine: WAL journal, a long busy timeout, foreign keys
+on, and ``BEGIN IMMEDIATE`` for write transactions so that two writers queue on the lock instead
+of failing with "database is locked" when a read transaction tries to become a write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from mlops.errors import AlreadyExists, InvalidInput, Unavailable
+
+BUSY_TIMEOUT_SECONDS = 120
+
+
+def safe_uri(uri: str) -> str:
+    """The URI without its password, for messages."""
+    try:
+        return make_url(uri).render_as_string(hide_password=True)
+    except Exception:
+        return uri.split("@")[-1]
+
+
+def normalize_uri(uri: str) -> str:
+    """``postgresql://`` uses psycopg 3 (SQLAlchemy would otherwise pick psycopg2)."""
+    if uri.startswith("postgresql://"):
+        return "postgresql+psycopg://" + uri[len("postgresql://") :]
+    return uri
+
+
+def make_engine(uri: str) -> Engine:
+    """An engine for a ``sqlite:///`` or ``postgresql(+psycopg)://`` URI."""
+    uri = normalize_uri(uri)
+    url = make_url(uri)
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:"):
+            raise InvalidInput(
+                "an in-memory SQLite store would lose everything at exit: "
+                "use sqlite:///path/to/file.db"
+            )
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url.set(database=str(Path(database).expanduser())),
+            connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+            pool_size=8,
+            max_overflow=8,
+        )
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    if url.get_backend_name() == "postgresql":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise InvalidInput(
+                "PostgreSQL needs the psycopg driver: pip install 'mlops[postgres]'"
+            ) from None
+        return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    raise InvalidInput(f"store {safe_uri(uri)!r} is not supported: use sqlite:/// or postgresql://")
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take over transaction control from the sqlite3 module so BEGIN IMMEDIATE can be used.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get("mlops_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextlib.contextmanager
+def transaction(engine: Engine, write: bool, what: str) -> Iterator[Connection]:
+    """One transaction: commit on success, roll back on error, database errors translated.
+
+    ``what`` names the operation for messages ("create project 'x'").
+    """
+    try:
+        with engine.connect() as conn:
+            if write:
+                conn = conn.execution_options(mlops_write=True)
+            with conn.begin():
+                yield conn
+    except IntegrityError as exc:
+        raise AlreadyExists(
+            f"cannot {what}: it conflicts with existing data ({_short(exc)})"
+        ) from exc
+    except OperationalError as exc:
+        raise Unavailable(
+            f"cannot {what}: the database at {safe_uri(str(engine.url))} is unavailable "
+            f"({_short(exc)}); check that it is reachable and not locked by a stuck process"
+        ) from exc
+    except DBAPIError as exc:
+        raise Unavailable(f"cannot {what}: database error ({_short(exc)})") from exc
+
+
+def _short(exc: DBAPIError) -> str:
+    return str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__

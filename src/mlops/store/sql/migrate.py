@@ -1,0 +1,103 @@
+"""Schema versions of the SQL store: Alembic migrations shipped inside the package.
+
+A new, empty database is brought to the current schema on first use (so ``pip install`` and go
+works). A database made by an older mlops is refused with the command that fixes it
+(``mlops db upgrade``); nothing ever calls ``create_all`` on a live database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, inspect, text
+
+from mlops.errors import SchemaOutdated
+from mlops.store.sql.engine import make_engine, safe_uri
+from mlops.store.sql.models import SCHEMA_REVISION
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The Alembic revision the database is at, or None for a database mlops never touched."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _run_alembic_upgrade(conn: Connection) -> None:
+    from alembic import command  # imported only when a migration really runs
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """Serialize schema changes between processes that open the same database at once."""
+    if engine.dialect.name == "sqlite":
+        import fcntl
+
+        lock_path = Path(str(engine.url.database) + ".migrate.lock")
+        with open(lock_path, "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    else:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(74737)"))
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(74737)"))
+                conn.commit()
+
+
+def upgrade_engine(engine: Engine) -> tuple[str | None, str]:
+    """Bring the database to the newest schema; returns (revision before, revision after)."""
+    with _migration_lock(engine):
+        with engine.connect() as conn:
+            before = current_revision(conn)
+        if before != SCHEMA_REVISION:
+            with engine.begin() as conn:
+                _run_alembic_upgrade(conn)
+        return before, SCHEMA_REVISION
+
+
+def upgrade(uri: str) -> tuple[str | None, str]:
+    """``mlops db upgrade``: migrate the database at ``uri`` to this version's schema."""
+    engine = make_engine(uri)
+    try:
+        return upgrade_engine(engine)
+    finally:
+        engine.dispose()
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the schema of a new database; refuse one whose schema is not this version's."""
+    with engine.connect() as conn:
+        revision = current_revision(conn)
+        empty = revision is None and not inspect(conn).get_table_names()
+    if revision == SCHEMA_REVISION:
+        return
+    if empty:
+        upgrade_engine(engine)
+        return
+    where = safe_uri(str(engine.url))
+    if revision is None:
+        raise SchemaOutdated(
+            f"the database at {where} has tables but no mlops schema version: "
+            "point MLOPS_TRACKING_URI at an mlops database or an empty one"
+        )
+    raise SchemaOutdated(
+        f"the database at {where} is at schema {revision}, this mlops needs {SCHEMA_REVISION}: "
+        f"run `mlops db upgrade --store {where}` (back the database up first), "
+        "or upgrade mlops if the database is newer"
+    )

@@ -1,0 +1,168 @@
+"""SQLAlchemy tables of the SQL store. Only Alembic migrations change the schema of a database.
+
+Reads stay fast at 100,000 iterations because each iteration's parameters and metric summaries
+(last/min/max) live in their own indexed rows: listing, filtering and sorting never touch the
+metric points. NaN cannot be stored in SQLite's REAL, so a NULL metric value means NaN.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Double,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: The Alembic revision this code expects; a test checks it equals the migrations' head.
+SCHEMA_REVISION = "0001"
+
+NAME = String(250)
+ID = String(36)
+
+_naming = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=_naming)
+
+
+class SqlProject(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    title: Mapped[str] = mapped_column(NAME, unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(64))
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[float] = mapped_column(Double)
+
+
+class SqlExperiment(Base):
+    __tablename__ = "experiments"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_experiments_project_name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID, ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(NAME)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class SqlDataset(Base):
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_datasets_name_version"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME)
+    version: Mapped[str] = mapped_column(NAME)
+    path: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    digest: Mapped[str | None] = mapped_column(String(71))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    file_count: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class SqlIteration(Base):
+    __tablename__ = "iterations"
+    __table_args__ = (
+        Index("ix_iterations_experiment_started", "experiment_id", "started_at"),
+        Index("ix_iterations_project_started", "project_id", "started_at"),
+        Index("ix_iterations_started", "started_at"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID, ForeignKey("projects.id", ondelete="CASCADE"))
+    experiment_id: Mapped[str] = mapped_column(ID, ForeignKey("experiments.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(NAME)
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[float] = mapped_column(Double)
+    ended_at: Mapped[float | None] = mapped_column(Double)
+    heartbeat_at: Mapped[float | None] = mapped_column(Double)
+    model_path: Mapped[str | None] = mapped_column(Text)
+    model_size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    model_sha256: Mapped[str | None] = mapped_column(String(64))
+    error_type: Mapped[str | None] = mapped_column(String(250))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    system: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SqlParameter(Base):
+    """One parameter of an iteration. ``value_json`` keeps the exact value and its type;
+    ``value_num`` and ``value_str`` are its indexed forms for filtering and sorting."""
+
+    __tablename__ = "parameters"
+    __table_args__ = (
+        Index("ix_parameters_name_num", "name", "value_num"),
+        Index("ix_parameters_name_str", "name", "value_str"),
+    )
+
+    iteration_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("iterations.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    value_json: Mapped[str] = mapped_column(Text)
+    value_num: Mapped[float | None] = mapped_column(Double)
+    value_str: Mapped[str | None] = mapped_column(Text)
+
+
+class SqlMetricSummary(Base):
+    """Last (at the highest step), min and max of one metric of one iteration."""
+
+    __tablename__ = "metric_summaries"
+    __table_args__ = (
+        Index("ix_metric_summaries_name_last", "name", "last"),
+        Index("ix_metric_summaries_name_min", "name", "min"),
+        Index("ix_metric_summaries_name_max", "name", "max"),
+    )
+
+    iteration_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("iterations.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    last: Mapped[float | None] = mapped_column(Double)
+    last_step: Mapped[int] = mapped_column(BigInteger)
+    min: Mapped[float | None] = mapped_column(Double)
+    max: Mapped[float | None] = mapped_column(Double)
+
+
+class SqlMetricPoint(Base):
+    __tablename__ = "metric_points"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    iteration_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("iterations.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[float | None] = mapped_column(Double)
+    timestamp: Mapped[float] = mapped_column(Double)
+
+
+class SqlIterationDataset(Base):
+    __tablename__ = "iteration_datasets"
+    __table_args__ = (Index("ix_iteration_datasets_dataset", "dataset_id"),)
+
+    iteration_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("iterations.id", ondelete="CASCADE"), primary_key=True
+    )
+    dataset_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )

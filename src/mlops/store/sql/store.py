@@ -1,0 +1,397 @@
+"""SqlStore: the store on SQLite (embedded, the default) or PostgreSQL (a team's App)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from mlops.entities import Dataset, Experiment, Iteration, MetricPoint, ModelFile, Project
+from mlops.errors import AlreadyExists, InvalidInput, NotFound
+from mlops.store.base import MetricRow, Store
+from mlops.store.sql import rows
+from mlops.store.sql.batch import write_batch
+from mlops.store.sql.engine import make_engine, transaction
+from mlops.store.sql.iterations import count_iterations, list_iterations, load_iterations
+from mlops.store.sql.migrate import ensure_schema
+from mlops.store.sql.models import (
+    SqlDataset,
+    SqlExperiment,
+    SqlIteration,
+    SqlMetricPoint,
+    SqlMetricSummary,
+    SqlProject,
+)
+
+PROJECTS, EXPERIMENTS, DATASETS, ITERATIONS = (
+    m.__table__ for m in (SqlProject, SqlExperiment, SqlDataset, SqlIteration)
+)
+POINTS, SUMMARIES = SqlMetricPoint.__table__, SqlMetricSummary.__table__
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class SqlStore(Store):
+    """A store in one SQL database, reached through SQLAlchemy (see :class:`Store`)."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._engine = make_engine(uri)
+        ensure_schema(self._engine)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def _read(self, what: str) -> Any:
+        return transaction(self._engine, write=False, what=what)
+
+    def _write(self, what: str) -> Any:
+        return transaction(self._engine, write=True, what=what)
+
+    # -- projects ---------------------------------------------------------------------------
+    def create_project(
+        self, title: str, description: str | None, status: str, archived: bool
+    ) -> Project:
+        now = time.time()
+        with self._write(f"create project {title!r}") as conn:
+            existing = conn.execute(select(PROJECTS.c.id).where(PROJECTS.c.title == title)).scalar()
+            if existing is not None:
+                raise AlreadyExists(
+                    f"a project titled {title!r} already exists (id {existing}): "
+                    f"use tracking.get_project({existing!r}) or pick another title"
+                )
+            values = dict(
+                id=_new_id(),
+                title=title,
+                description=description,
+                status=status,
+                archived=archived,
+                created_at=now,
+                updated_at=now,
+            )
+            conn.execute(insert(PROJECTS).values(**values))
+        return Project(**values)
+
+    def get_project(self, project_id: str) -> Project:
+        with self._read("get project") as conn:
+            return self._project(conn, project_id)
+
+    @staticmethod
+    def _project(conn: Connection, project_id: str) -> Project:
+        row = conn.execute(select(PROJECTS).where(PROJECTS.c.id == project_id)).first()
+        if row is None:
+            raise NotFound(
+                f"project {project_id!r} not found: list projects with tracking.list_projects() "
+                "or `mlops projects list`"
+            )
+        return rows.project(row)
+
+    def list_projects(self, include_archived: bool = True) -> list[Project]:
+        query = select(PROJECTS).order_by(PROJECTS.c.created_at.desc(), PROJECTS.c.id)
+        if not include_archived:
+            query = query.where(PROJECTS.c.archived.is_(False))
+        with self._read("list projects") as conn:
+            return [rows.project(r) for r in conn.execute(query)]
+
+    def update_project(
+        self,
+        project_id: str,
+        description: str | None = None,
+        status: str | None = None,
+        archived: bool | None = None,
+    ) -> Project:
+        changes: dict[str, Any] = {
+            k: v
+            for k, v in (("description", description), ("status", status), ("archived", archived))
+            if v is not None
+        }
+        with self._write("update project") as conn:
+            self._project(conn, project_id)
+            if changes:
+                changes["updated_at"] = time.time()
+                conn.execute(update(PROJECTS).where(PROJECTS.c.id == project_id).values(**changes))
+            return self._project(conn, project_id)
+
+    # -- experiments ------------------------------------------------------------------------
+    def create_experiment(self, project_id: str, name: str, description: str | None) -> Experiment:
+        with self._write(f"create experiment {name!r}") as conn:
+            self._project(conn, project_id)
+            existing = conn.execute(
+                select(EXPERIMENTS.c.id).where(
+                    EXPERIMENTS.c.project_id == project_id, EXPERIMENTS.c.name == name
+                )
+            ).scalar()
+            if existing is not None:
+                raise AlreadyExists(
+                    f"project {project_id!r} already has an experiment named {name!r} "
+                    f"(id {existing}): use tracking.get_experiment({existing!r}) or another name"
+                )
+            values = dict(
+                id=_new_id(),
+                project_id=project_id,
+                name=name,
+                description=description,
+                created_at=time.time(),
+            )
+            conn.execute(insert(EXPERIMENTS).values(**values))
+        return Experiment(**values)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        with self._read("get experiment") as conn:
+            return self._experiment(conn, experiment_id)
+
+    @staticmethod
+    def _experiment(conn: Connection, experiment_id: str) -> Experiment:
+        row = conn.execute(select(EXPERIMENTS).where(EXPERIMENTS.c.id == experiment_id)).first()
+        if row is None:
+            raise NotFound(
+                f"experiment {experiment_id!r} not found: list experiments with "
+                "tracking.list_experiments() or `mlops experiments list`"
+            )
+        return rows.experiment(row)
+
+    def find_experiment(self, project_id: str, name: str) -> Experiment | None:
+        with self._read("find experiment") as conn:
+            row = conn.execute(
+                select(EXPERIMENTS).where(
+                    EXPERIMENTS.c.project_id == project_id, EXPERIMENTS.c.name == name
+                )
+            ).first()
+        return None if row is None else rows.experiment(row)
+
+    def list_experiments(self, project_id: str | None = None) -> list[Experiment]:
+        query = select(EXPERIMENTS).order_by(EXPERIMENTS.c.created_at.desc(), EXPERIMENTS.c.id)
+        with self._read("list experiments") as conn:
+            if project_id is not None:
+                self._project(conn, project_id)
+                query = query.where(EXPERIMENTS.c.project_id == project_id)
+            return [rows.experiment(r) for r in conn.execute(query)]
+
+    # -- datasets ---------------------------------------------------------------------------
+    def create_dataset(
+        self,
+        name: str,
+        path: str,
+        description: str | None,
+        tags: Sequence[str],
+        version: str | None,
+        digest: str | None,
+        size_bytes: int | None,
+        file_count: int | None,
+    ) -> Dataset:
+        def same_content(row: Any) -> bool:
+            return row.digest == digest if digest is not None else row.path == path
+
+        with self._write(f"create dataset {name!r}") as conn:
+            versions = conn.execute(
+                select(DATASETS)
+                .where(DATASETS.c.name == name)
+                .order_by(DATASETS.c.created_at.desc())
+            ).all()
+            if version is None:
+                for row in versions:
+                    if same_content(row):
+                        return rows.dataset(row)
+                taken = {r.version for r in versions}
+                n = len(versions) + 1
+                while f"v{n}" in taken:
+                    n += 1
+                version = f"v{n}"
+            else:
+                for row in versions:
+                    if row.version != version:
+                        continue
+                    if same_content(row):
+                        return rows.dataset(row)
+                    what = (
+                        f"digest {row.digest} but the data now has digest {digest}"
+                        if digest is not None and row.digest is not None
+                        else f"path {row.path!r}, not {path!r}"
+                    )
+                    raise AlreadyExists(
+                        f"dataset {name!r} version {version!r} already exists (id {row.id}) with "
+                        f"{what}: the content changed, so register it under a new version"
+                    )
+            values = dict(
+                id=_new_id(),
+                name=name,
+                version=version,
+                path=path,
+                description=description,
+                tags=list(tags),
+                digest=digest,
+                size_bytes=size_bytes,
+                file_count=file_count,
+                created_at=time.time(),
+            )
+            conn.execute(insert(DATASETS).values(**values))
+        return Dataset(**{**values, "tags": tuple(tags)})
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        with self._read("get dataset") as conn:
+            row = conn.execute(select(DATASETS).where(DATASETS.c.id == dataset_id)).first()
+        if row is None:
+            raise NotFound(
+                f"dataset {dataset_id!r} not found: list datasets with tracking.list_datasets() "
+                "or `mlops datasets list`"
+            )
+        return rows.dataset(row)
+
+    def list_datasets(self, name: str | None = None) -> list[Dataset]:
+        query = select(DATASETS).order_by(DATASETS.c.name, DATASETS.c.created_at.desc())
+        if name is not None:
+            query = query.where(DATASETS.c.name == name)
+        with self._read("list datasets") as conn:
+            return [rows.dataset(r) for r in conn.execute(query)]
+
+    # -- iterations -------------------------------------------------------------------------
+    def create_iteration(
+        self,
+        iteration_id: str,
+        name: str,
+        experiment_id: str,
+        started_at: float,
+        system: Mapping[str, Any],
+    ) -> Iteration:
+        with self._write(f"start iteration {name!r}") as conn:
+            experiment = self._experiment(conn, experiment_id)
+            exists = conn.execute(
+                select(ITERATIONS.c.id).where(ITERATIONS.c.id == iteration_id)
+            ).scalar()
+            if exists is None:
+                conn.execute(
+                    insert(ITERATIONS).values(
+                        id=iteration_id,
+                        project_id=experiment.project_id,
+                        experiment_id=experiment_id,
+                        name=name,
+                        status="running",
+                        started_at=started_at,
+                        heartbeat_at=started_at,
+                        system=dict(system),
+                    )
+                )
+            return load_iterations(conn, [iteration_id], time.time())[0]
+
+    def _check_iteration(self, conn: Connection, iteration_id: str) -> None:
+        if (
+            conn.execute(select(ITERATIONS.c.id).where(ITERATIONS.c.id == iteration_id)).scalar()
+            is None
+        ):
+            raise NotFound(
+                f"iteration {iteration_id!r} not found: list iterations with "
+                "tracking.list_iterations() or `mlops iterations list`"
+            )
+
+    def log_batch(
+        self,
+        iteration_id: str,
+        parameters: Mapping[str, Any] | None = None,
+        metrics: Sequence[MetricRow] | None = None,
+        dataset_ids: Sequence[str] | None = None,
+        heartbeat_at: float | None = None,
+    ) -> None:
+        with self._write("log to iteration") as conn:
+            self._check_iteration(conn, iteration_id)
+            if dataset_ids:
+                known = set(
+                    conn.execute(
+                        select(DATASETS.c.id).where(DATASETS.c.id.in_(dataset_ids))
+                    ).scalars()
+                )
+                missing = [d for d in dataset_ids if d not in known]
+                if missing:
+                    raise NotFound(f"dataset {missing[0]!r} not found: register it first")
+            write_batch(conn, iteration_id, parameters, metrics, dataset_ids)
+            if heartbeat_at is not None:
+                conn.execute(
+                    update(ITERATIONS)
+                    .where(ITERATIONS.c.id == iteration_id)
+                    .values(heartbeat_at=heartbeat_at)
+                )
+
+    def update_iteration(
+        self,
+        iteration_id: str,
+        status: str | None = None,
+        ended_at: float | None = None,
+        error: Mapping[str, str] | None = None,
+        model: ModelFile | None = None,
+        heartbeat_at: float | None = None,
+    ) -> None:
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status
+        if ended_at is not None:
+            values["ended_at"] = ended_at
+        if heartbeat_at is not None:
+            values["heartbeat_at"] = heartbeat_at
+        if error is not None:
+            values["error_type"] = error.get("type", "Error")
+            values["error_message"] = error.get("message", "")
+        if model is not None:
+            values.update(
+                model_path=model.path,
+                model_size_bytes=model.size_bytes,
+                model_sha256=model.sha256,
+            )
+        with self._write("update iteration") as conn:
+            self._check_iteration(conn, iteration_id)
+            if values:
+                conn.execute(
+                    update(ITERATIONS).where(ITERATIONS.c.id == iteration_id).values(**values)
+                )
+
+    def get_iteration(self, iteration_id: str) -> Iteration:
+        with self._read("get iteration") as conn:
+            self._check_iteration(conn, iteration_id)
+            return load_iterations(conn, [iteration_id], time.time())[0]
+
+    def list_iterations(
+        self,
+        experiment_id: str | None = None,
+        project_id: str | None = None,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Iteration]:
+        if limit < 0 or offset < 0:
+            raise InvalidInput(f"limit ({limit}) and offset ({offset}) must be 0 or more")
+        with self._read("list iterations") as conn:
+            return list_iterations(
+                conn, experiment_id, project_id, filter, order_by, limit, offset, time.time()
+            )
+
+    def count_iterations(
+        self,
+        experiment_id: str | None = None,
+        project_id: str | None = None,
+        filter: str | None = None,
+    ) -> int:
+        with self._read("count iterations") as conn:
+            return count_iterations(conn, experiment_id, project_id, filter, time.time())
+
+    def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
+        with self._read("get metric history") as conn:
+            self._check_iteration(conn, iteration_id)
+            points = conn.execute(
+                select(POINTS.c.step, POINTS.c.value, POINTS.c.timestamp)
+                .where(POINTS.c.iteration_id == iteration_id, POINTS.c.name == metric_name)
+                .order_by(POINTS.c.step)
+            ).all()
+            if not points:
+                names = conn.execute(
+                    select(SUMMARIES.c.name).where(SUMMARIES.c.iteration_id == iteration_id)
+                ).scalars()
+                known = ", ".join(sorted(names)) or "none"
+                raise NotFound(
+                    f"iteration {iteration_id!r} has no metric {metric_name!r} "
+                    f"(its metrics: {known})"
+                )
+        return [MetricPoint(s, rows.nan_if_none(v), t) for s, v, t in points]

@@ -1,0 +1,64 @@
+"""Track machine-learning runs from a training script.
+
+Projects hold experiments, experiments hold iterations (one model run each). An iteration logs
+parameters, metrics, the path to its model file and the datasets it used::
+
+    from mlops import tracking
+
+    project = tracking.create_project("digits")
+    tracking.set_active_project(project["id"])
+    experiment = tracking.create_experiment("sgd-sweep")
+    tracking.set_active_experiment(experiment["id"])
+
+    with tracking.start_iteration("alpha=1e-4") as it:
+        it.log_parameters({"alpha": 1e-4, "loss": "hinge"})
+        for epoch in range(20):
+            it.log_metric("accuracy", train_one_epoch())
+        it.log_path_to_model("model.joblib")
+
+Data goes to the store named by ``MLOPS_TRACKING_URI`` (default: an embedded SQLite database in
+``MLOPS_HOME``, ``~/.mlops``). Every function returns plain JSON-able dicts and raises the errors
+of :mod:`mlops.errors`.
+"""
+
+from __future__ import annotations
+
+from mlops.tracking._api import (
+    create_dataset,
+    create_experiment,
+    create_project,
+    get_dataset,
+    get_experiment,
+    get_iteration,
+    get_metric_history,
+    get_project,
+    list_datasets,
+    list_experiments,
+    list_iterations,
+    list_projects,
+    set_active_experiment,
+    set_active_project,
+    start_iteration,
+    update_project,
+)
+from mlops.tracking._iteration import Iteration
+
+__all__ = [
+    "Iteration",
+    "create_dataset",
+    "create_experiment",
+    "create_project",
+    "get_dataset",
+    "get_experiment",
+    "get_iteration",
+    "get_metric_history",
+    "get_project",
+    "list_datasets",
+    "list_experiments",
+    "list_iterations",
+    "list_projects",
+    "set_active_experiment",
+    "set_active_project",
+    "start_iteration",
+    "update_project",
+]

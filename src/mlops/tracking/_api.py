@@ -1,0 +1,314 @@
+"""The functions of ``mlops.tracking`` (see the package docstring for an example)."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from mlops.config import read_settings, tracking_uri, write_settings
+from mlops.entities import Experiment
+from mlops.errors import AlreadyExists, InvalidInput, NoActiveProject, NotFound
+from mlops.store import Store, open_store
+from mlops.tracking._datasets import fingerprint
+from mlops.tracking._iteration import DisabledIteration, Iteration
+from mlops.tracking._system import system_info
+from mlops.tracking._values import check_id, check_name, check_optional_text
+from mlops.tracking._writer import WRITER
+
+DEFAULT_EXPERIMENT = "default"
+
+_NO_PROJECT = (
+    "no active project: call tracking.set_active_project(id) or pass project_id "
+    "(tracking.list_projects() shows the ids)"
+)
+
+
+def _store() -> Store:
+    return open_store(tracking_uri())
+
+
+def _settings() -> dict[str, Any]:
+    return read_settings(tracking_uri())
+
+
+def _project_or_active(project_id: str | None) -> str | None:
+    if project_id is not None:
+        return check_id(project_id, "project_id")
+    return _settings().get("active_project_id")
+
+
+# -- projects -------------------------------------------------------------------------------
+def create_project(
+    title: str,
+    description: str | None = None,
+    status: str | None = None,
+    archived: bool = False,
+) -> dict[str, Any]:
+    """Create a project with a unique ``title`` and return its dict.
+
+    ``status`` is free text (default ``"active"``). Raises ``AlreadyExists`` naming the id of
+    the project that already has this title.
+    """
+    check_name(title, "project title")
+    check_optional_text(description, "description")
+    status = check_optional_text(status, "status") or "active"
+    if not isinstance(archived, bool):
+        raise InvalidInput(f"archived must be True or False, got {archived!r}")
+    return _store().create_project(title, description, status, archived).to_dict()
+
+
+def get_project(project_id: str) -> dict[str, Any]:
+    """The project with this id. Raises ``NotFound`` for an unknown id."""
+    return _store().get_project(check_id(project_id, "project_id")).to_dict()
+
+
+def list_projects(include_archived: bool = True) -> list[dict[str, Any]]:
+    """Every project, newest first."""
+    return [p.to_dict() for p in _store().list_projects(include_archived)]
+
+
+def update_project(
+    project_id: str,
+    description: str | None = None,
+    status: str | None = None,
+    archived: bool | None = None,
+) -> dict[str, Any]:
+    """Change a project's description, status or archived flag (None leaves it as is)."""
+    check_optional_text(description, "description")
+    check_optional_text(status, "status")
+    if archived is not None and not isinstance(archived, bool):
+        raise InvalidInput(f"archived must be True, False or None, got {archived!r}")
+    project = _store().update_project(
+        check_id(project_id, "project_id"), description, status, archived
+    )
+    return project.to_dict()
+
+
+# -- experiments ----------------------------------------------------------------------------
+def create_experiment(
+    name: str, description: str | None = None, project_id: str | None = None
+) -> dict[str, Any]:
+    """Create an experiment in a project (default: the active project); names are unique
+    within a project. Raises ``NoActiveProject`` when there is no project to put it in."""
+    check_name(name, "experiment name")
+    check_optional_text(description, "description")
+    project = _project_or_active(project_id)
+    if project is None:
+        raise NoActiveProject(_NO_PROJECT)
+    return _store().create_experiment(project, name, description).to_dict()
+
+
+def get_experiment(experiment_id: str, project_id: str | None = None) -> dict[str, Any]:
+    """The experiment with this id. With ``project_id``, raises ``NotFound`` unless the
+    experiment belongs to that project."""
+    experiment = _store().get_experiment(check_id(experiment_id, "experiment_id"))
+    if project_id is not None and experiment.project_id != project_id:
+        raise NotFound(
+            f"experiment {experiment_id!r} is not in project {project_id!r} "
+            f"(it belongs to project {experiment.project_id!r})"
+        )
+    return experiment.to_dict()
+
+
+def list_experiments(project_id: str | None = None) -> list[dict[str, Any]]:
+    """Experiments of a project (default: the active project; every project when none is
+    active), newest first."""
+    return [e.to_dict() for e in _store().list_experiments(_project_or_active(project_id))]
+
+
+# -- datasets -------------------------------------------------------------------------------
+def create_dataset(
+    dataset_name: str,
+    path_to_dataset: str,
+    dataset_description: str | None = None,
+    tags: Sequence[str] | str | None = None,
+    version: str | int | None = None,
+) -> dict[str, Any]:
+    """Register a dataset and return its dict.
+
+    A local file or folder gets a content digest (sha256 over relative paths and bytes), its
+    size and file count; a URI such as ``s3://`` or ``https://`` is recorded as text, without a
+    digest. A missing local path raises ``InvalidInput``.
+
+    ``(dataset_name, version)`` is unique: registering the same content again returns the
+    existing dataset, different content under the same version raises ``AlreadyExists``.
+    Without ``version`` the same content reuses its version and new content gets the next
+    one (``v1``, ``v2``, ...).
+    """
+    check_name(dataset_name, "dataset name")
+    if not isinstance(path_to_dataset, str | os.PathLike):
+        raise InvalidInput(f"path_to_dataset must be a path or URI string, got {path_to_dataset!r}")
+    check_optional_text(dataset_description, "dataset_description")
+    tag_list = [tags] if isinstance(tags, str) else list(tags or [])
+    for tag in tag_list:
+        check_name(tag, "dataset tag")
+    if version is not None:
+        if isinstance(version, bool) or not isinstance(version, str | int):
+            raise InvalidInput(f"version must be a string or an integer, got {version!r}")
+        version = check_name(str(version), "dataset version")
+    path, digest, size, count = fingerprint(os.fspath(path_to_dataset))
+    dataset = _store().create_dataset(
+        dataset_name, path, dataset_description, tag_list, version, digest, size, count
+    )
+    return dataset.to_dict()
+
+
+def get_dataset(dataset_id: str) -> dict[str, Any]:
+    """The dataset with this id. Raises ``NotFound`` for an unknown id."""
+    return _store().get_dataset(check_id(dataset_id, "dataset_id")).to_dict()
+
+
+def list_datasets(name: str | None = None) -> list[dict[str, Any]]:
+    """Every dataset version (or those of one name), by name, newest version first."""
+    return [d.to_dict() for d in _store().list_datasets(name)]
+
+
+# -- iterations -----------------------------------------------------------------------------
+def _rank() -> int:
+    raw = os.environ.get("RANK")
+    if raw is None or os.environ.get("MLOPS_ALL_RANKS", "").lower() in ("1", "true", "yes"):
+        return 0
+    try:
+        return int(raw)
+    except ValueError:
+        return 0
+
+
+def _target_experiment(
+    store: Store, project_id: str | None, experiment_id: str | None
+) -> Experiment:
+    if experiment_id is not None:
+        experiment = store.get_experiment(check_id(experiment_id, "experiment_id"))
+        if project_id is not None and experiment.project_id != project_id:
+            raise InvalidInput(
+                f"experiment {experiment_id!r} belongs to project {experiment.project_id!r}, "
+                f"not to project {project_id!r}: pass matching ids or only experiment_id"
+            )
+        return experiment
+    settings = _settings()
+    project = _project_or_active(project_id)
+    if project is None:
+        raise NoActiveProject(_NO_PROJECT)
+    active = settings.get("active_experiment_id")
+    if active:
+        try:
+            experiment = store.get_experiment(active)
+        except NotFound:
+            experiment = None
+        if experiment is not None and experiment.project_id == project:
+            return experiment
+    found = store.find_experiment(project, DEFAULT_EXPERIMENT)
+    if found is not None:
+        return found
+    try:
+        return store.create_experiment(
+            project, DEFAULT_EXPERIMENT, "Iterations started without an experiment"
+        )
+    except AlreadyExists:  # another process made it first
+        found = store.find_experiment(project, DEFAULT_EXPERIMENT)
+        assert found is not None
+        return found
+
+
+def start_iteration(
+    iteration_name: str, project_id: str | None = None, experiment_id: str | None = None
+) -> Iteration:
+    """Start an iteration (one model run) and return it; log to it, then end it with
+    ``end_iteration()`` or a ``with`` block.
+
+    It goes to ``experiment_id`` (default: the active experiment). With only a project (given or
+    active) it goes to that project's ``default`` experiment. On a non-zero ``RANK`` of a
+    distributed job it records nothing (see :class:`DisabledIteration`).
+    """
+    check_name(iteration_name, "iteration name")
+    rank = _rank()
+    if rank != 0:
+        return DisabledIteration(iteration_name, rank)
+    store = _store()
+    experiment = _target_experiment(store, project_id, experiment_id)
+    created = store.create_iteration(
+        uuid.uuid4().hex, iteration_name, experiment.id, time.time(), system_info()
+    )
+    return Iteration(store, created.to_dict())
+
+
+def _flush_if_running(iteration_id: str) -> None:
+    running = WRITER.active(iteration_id)
+    if running is not None:
+        running._flush()
+
+
+def get_iteration(iteration_id: str) -> dict[str, Any]:
+    """The iteration with this id: parameters, last metric values (and min/max in
+    ``metric_summaries``), model file, datasets, system info, status and error."""
+    check_id(iteration_id, "iteration_id")
+    _flush_if_running(iteration_id)
+    return _store().get_iteration(iteration_id).to_dict()
+
+
+def get_metric_history(iteration_id: str, metric_name: str) -> list[dict[str, Any]]:
+    """Every point of one metric, by step: ``[{"step", "value", "timestamp"}, ...]``."""
+    check_id(iteration_id, "iteration_id")
+    check_name(metric_name, "metric name")
+    _flush_if_running(iteration_id)
+    return [p.to_dict() for p in _store().get_metric_history(iteration_id, metric_name)]
+
+
+def list_iterations(
+    experiment_id: str | None = None,
+    project_id: str | None = None,
+    filter: str | None = None,
+    order_by: str | Sequence[str] | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Iterations of an experiment, of a project, or of every project when both are None.
+
+    ``filter`` uses the query language, e.g.
+    ``metrics.accuracy > 0.9 and (params.model = "rf" or params.model in ("gb", "xgb"))``;
+    ``order_by`` is like ``"metrics.accuracy desc"`` or ``["-metrics.loss", "name"]``
+    (default: newest first). Returns at most ``limit`` iterations after skipping ``offset``.
+    """
+    for value, what in ((limit, "limit"), (offset, "offset")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInput(f"{what} must be a whole number >= 0, got {value!r}")
+    if filter is not None and not isinstance(filter, str):
+        raise InvalidInput(f"filter must be a query string, got {filter!r}")
+    iterations = _store().list_iterations(
+        experiment_id, project_id, filter, order_by, limit, offset
+    )
+    return [i.to_dict() for i in iterations]
+
+
+# -- settings -------------------------------------------------------------------------------
+def set_active_project(project_id: str) -> str:
+    """Make a project the default for later calls, in this and every later process.
+    Returns a message naming it. The active experiment is cleared if it is in another project."""
+    project = _store().get_project(check_id(project_id, "project_id"))
+    uri = tracking_uri()
+    values: dict[str, Any] = {"active_project_id": project.id}
+    active_experiment = read_settings(uri).get("active_experiment_id")
+    if active_experiment:
+        try:
+            if _store().get_experiment(active_experiment).project_id != project.id:
+                values["active_experiment_id"] = None
+        except NotFound:
+            values["active_experiment_id"] = None
+    write_settings(uri, **values)
+    return f"Active project is now {project.title!r} (id {project.id})"
+
+
+def set_active_experiment(experiment_id: str) -> str:
+    """Make an experiment (and its project) the default for later calls, in this and every
+    later process. Returns a message naming both."""
+    store = _store()
+    experiment = store.get_experiment(check_id(experiment_id, "experiment_id"))
+    project = store.get_project(experiment.project_id)
+    write_settings(tracking_uri(), active_project_id=project.id, active_experiment_id=experiment.id)
+    return (
+        f"Active experiment is now {experiment.name!r} (id {experiment.id}) "
+        f"in project {project.title!r} (id {project.id})"
+    )
