@@ -93,7 +93,7 @@ def list_iterations(
 ) -> list[Iteration]:
     """One page of iterations matching the filter, in the requested order."""
     query = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now)
-    query = order_clauses(query, parse_order_by(order_by))
+    query = order_clauses(parse_order_by(order_by), now).apply(query)
     ids = list(conn.execute(query.limit(limit).offset(offset)).scalars())
     return load_iterations(conn, ids, now)
 
