@@ -133,8 +133,9 @@ class Store(abc.ABC):
         error: Mapping[str, str] | None = None,
         model: ModelFile | None = None,
         heartbeat_at: float | None = None,
-    ) -> None:
-        """Change the given fields of an iteration (status, end time, error, model file)."""
+    ) -> Iteration:
+        """Change the given fields of an iteration (status, end time, error, model file) and
+        return the iteration as it is now."""
 
     @abc.abstractmethod
     def get_iteration(self, iteration_id: str) -> Iteration:

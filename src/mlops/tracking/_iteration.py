@@ -108,7 +108,7 @@ class Iteration(Mapping[str, Any]):
         self._next_step[metric_name] = step + 1 if step >= next_step else next_step
         points = self._points
         points.append((metric_name, step, value, _time()))
-        if len(points) >= BATCH_SIZE:
+        if len(points) % BATCH_SIZE == 0:
             WRITER.wake()
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
@@ -229,10 +229,10 @@ class Iteration(Mapping[str, Any]):
         if self._model_path is not None:
             known = file_sha256(self._model_path)
             model = ModelFile(self._model_path, *(known or (None, None)))
-        self._store.update_iteration(
+        ended = self._store.update_iteration(
             self.id, status=status, ended_at=_time(), error=error, model=model
         )
-        self._data = self._store.get_iteration(self.id).to_dict()
+        self._data = ended.to_dict()
         return dict(self._data)
 
     def _end_quietly(self, status: str, error: dict[str, str] | None) -> None:

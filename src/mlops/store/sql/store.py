@@ -263,20 +263,15 @@ class SqlStore(Store):
             exists = conn.execute(
                 select(ITERATIONS.c.id).where(ITERATIONS.c.id == iteration_id)
             ).scalar()
-            if exists is None:
-                conn.execute(
-                    insert(ITERATIONS).values(
-                        id=iteration_id,
-                        project_id=experiment.project_id,
-                        experiment_id=experiment_id,
-                        name=name,
-                        status="running",
-                        started_at=started_at,
-                        heartbeat_at=started_at,
-                        system=dict(system),
-                    )
-                )
-            return load_iterations(conn, [iteration_id], time.time())[0]
+            if exists is not None:  # a retry of a create that went through
+                return load_iterations(conn, [iteration_id], time.time())[0]
+            values = dict(
+                id=iteration_id, project_id=experiment.project_id, experiment_id=experiment_id,
+                name=name, status="running", started_at=started_at, ended_at=None,
+                heartbeat_at=started_at, system=dict(system),
+            )  # fmt: skip
+            conn.execute(insert(ITERATIONS).values(**values))
+        return Iteration(**values)
 
     def _check_iteration(self, conn: Connection, iteration_id: str) -> None:
         if (
@@ -323,7 +318,7 @@ class SqlStore(Store):
         error: Mapping[str, str] | None = None,
         model: ModelFile | None = None,
         heartbeat_at: float | None = None,
-    ) -> None:
+    ) -> Iteration:
         values: dict[str, Any] = {}
         if status is not None:
             values["status"] = status
@@ -346,6 +341,7 @@ class SqlStore(Store):
                 conn.execute(
                     update(ITERATIONS).where(ITERATIONS.c.id == iteration_id).values(**values)
                 )
+            return load_iterations(conn, [iteration_id], time.time())[0]
 
     def get_iteration(self, iteration_id: str) -> Iteration:
         with self._read("get iteration") as conn:
