@@ -36,4 +36,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .demo-home .pytest_cache
+	rm -rf $(VENV) .demo-home .demo-data .pytest_cache .hypothesis

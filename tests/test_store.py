@@ -8,7 +8,7 @@ import time
 import pytest
 
 from mlops.entities import ModelFile
-from mlops.errors import AlreadyExists, NotFound
+from mlops.errors import AlreadyExists, InvalidInput, NotFound
 from mlops.store.base import Store
 
 
@@ -16,7 +16,7 @@ def _iteration(store: Store, name: str = "run") -> tuple[str, str]:
     project = store.create_project(f"p-{name}", None, "active", False)
     experiment = store.create_experiment(project.id, "e", None)
     iteration = store.create_iteration(
-        f"id-{name}", name, experiment.id, time.time(), {"host": "h"}
+        f"id-{name}", name, experiment.id, None, time.time(), {"host": "h"}
     )
     return iteration.id, experiment.id
 
@@ -87,7 +87,7 @@ def test_parameters_keep_their_types(store: Store) -> None:
 
 def test_iterations_create_once_and_update(store: Store, tmp_path) -> None:  # type: ignore[no-untyped-def]
     iteration_id, experiment_id = _iteration(store)
-    again = store.create_iteration(iteration_id, "run", experiment_id, time.time(), {})
+    again = store.create_iteration(iteration_id, "run", experiment_id, None, time.time(), {})
     assert again.id == iteration_id and again.system == {"host": "h"}
     store.update_iteration(
         iteration_id,
@@ -140,7 +140,7 @@ def test_list_filter_order_and_page(store: Store) -> None:
     now = time.time()
     for i in range(6):
         iteration_id = f"it{i}"
-        store.create_iteration(iteration_id, f"run-{i}", experiment.id, now + i, {})
+        store.create_iteration(iteration_id, f"run-{i}", experiment.id, None, now + i, {})
         model = "rf" if i % 2 else "gb"
         store.log_batch(iteration_id, {"model": model}, [("acc", 0, i / 10, now)])
     ordered = store.list_iterations(experiment_id=experiment.id, order_by="metrics.acc desc")
@@ -154,3 +154,42 @@ def test_list_filter_order_and_page(store: Store) -> None:
     )
     assert sorted(i.id for i in found) == ["it3", "it5"]
     assert store.count_iterations(experiment_id=experiment.id, filter='params.model = "gb"') == 3
+
+
+def test_an_iteration_without_experiment_goes_to_the_default_one(store: Store) -> None:
+    project = store.create_project("p", None, "active", False)
+    first = store.create_iteration("a", "a", None, project.id, time.time(), {})
+    second = store.create_iteration("b", "b", None, project.id, time.time(), {})
+    default = store.get_experiment(first.experiment_id)
+    assert default.name == "default" and second.experiment_id == default.id
+    other = store.create_project("q", None, "active", False)
+    with pytest.raises(InvalidInput, match="belongs to project"):
+        store.create_iteration("c", "c", default.id, other.id, time.time(), {})
+    with pytest.raises(NotFound):
+        store.create_iteration("d", "d", None, "ghost", time.time(), {})
+
+
+def test_ending_writes_the_last_batch_and_the_state_at_once(store: Store) -> None:
+    iteration_id, _ = _iteration(store)
+    ended = store.end_iteration(
+        iteration_id, "finished", time.time(), parameters={"lr": 0.1},
+        metrics=[("acc", 0, 0.9, time.time())], tags={"team": "vision"},
+    )  # fmt: skip
+    assert ended.status == "finished" and ended.ended_at is not None
+    assert (ended.parameters, ended.tags, ended.metrics["acc"].last) == (
+        {"lr": 0.1}, {"team": "vision"}, 0.9
+    )  # fmt: skip
+    assert store.get_iteration(iteration_id) == ended
+    with pytest.raises(NotFound, match="ghost"):
+        store.end_iteration("ghost", "finished", time.time())
+
+
+def test_tags_filter_and_order(store: Store) -> None:
+    project = store.create_project("p", None, "active", False)
+    experiment = store.create_experiment(project.id, "e", None)
+    for i, team in enumerate(["vision", "nlp", "vision"]):
+        store.create_iteration(f"t{i}", f"r{i}", experiment.id, None, time.time(), {})
+        store.log_batch(f"t{i}", tags={"team": team, "n": str(i)})
+    found = store.list_iterations(filter='tags.team = "vision"', order_by="tags.n desc")
+    assert [i.id for i in found] == ["t2", "t0"]
+    assert store.get_iteration("t1").tags == {"team": "nlp", "n": "1"}

@@ -201,10 +201,9 @@ def test_names_and_parameter_values(active) -> None:  # type: ignore[no-untyped-
 
 
 def test_with_block_marks_failed_with_the_exception(active) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ZeroDivisionError):
-        with tracking.start_iteration("boom") as it:
-            it.log_metric("loss", 1.0)
-            raise ZeroDivisionError("division by zero in epoch 3")
+    with pytest.raises(ZeroDivisionError), tracking.start_iteration("boom") as it:
+        it.log_metric("loss", 1.0)
+        raise ZeroDivisionError("division by zero in epoch 3")
     got = tracking.get_iteration(it.id)
     assert got["status"] == "failed"
     assert got["error"] == {"type": "ZeroDivisionError", "message": "division by zero in epoch 3"}
@@ -212,9 +211,8 @@ def test_with_block_marks_failed_with_the_exception(active) -> None:  # type: ig
 
 
 def test_ctrl_c_inside_with_marks_killed(active) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(KeyboardInterrupt):
-        with tracking.start_iteration("interrupted") as it:
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), tracking.start_iteration("interrupted") as it:
+        raise KeyboardInterrupt
     assert tracking.get_iteration(it.id)["status"] == "killed"
 
 

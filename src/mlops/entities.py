@@ -178,6 +178,7 @@ class Iteration:
     datasets: tuple[Dataset, ...] = ()
     system: dict[str, Any] = field(default_factory=dict)
     error: dict[str, str] | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -203,6 +204,7 @@ class Iteration:
             "datasets": [d.to_dict() for d in self.datasets],
             "system": dict(self.system),
             "error": dict(self.error) if self.error else None,
+            "tags": dict(self.tags),
         }
 
 

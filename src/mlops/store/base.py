@@ -102,12 +102,18 @@ class Store(abc.ABC):
         self,
         iteration_id: str,
         name: str,
-        experiment_id: str,
+        experiment_id: str | None,
+        project_id: str | None,
         started_at: float,
         system: Mapping[str, Any],
     ) -> Iteration:
-        """Create a running iteration with a client-made id. Creating the same id twice returns
-        the existing iteration (a retry is harmless)."""
+        """Create a running iteration with a client-made id in ``experiment_id``, or, when that
+        is None, in the ``default`` experiment of ``project_id`` (made when missing).
+
+        Creating the same id twice returns the existing iteration (a retry is harmless). Raises
+        ``NotFound`` for an unknown experiment or project, ``InvalidInput`` when both are given
+        and the experiment is in another project.
+        """
 
     @abc.abstractmethod
     def log_batch(
@@ -117,8 +123,10 @@ class Store(abc.ABC):
         metrics: Sequence[MetricRow] | None = None,
         dataset_ids: Sequence[str] | None = None,
         heartbeat_at: float | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
-        """Write parameters, metric points and dataset links of one iteration in one transaction.
+        """Write parameters, metric points, dataset links and tags of one iteration in one
+        transaction.
 
         Idempotent: a point is keyed by (iteration, metric, step), so sending the same batch twice
         stores it once; a later value for the same step replaces the earlier one.
@@ -136,6 +144,22 @@ class Store(abc.ABC):
     ) -> Iteration:
         """Change the given fields of an iteration (status, end time, error, model file) and
         return the iteration as it is now."""
+
+    @abc.abstractmethod
+    def end_iteration(
+        self,
+        iteration_id: str,
+        status: str,
+        ended_at: float,
+        error: Mapping[str, str] | None = None,
+        model: ModelFile | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        metrics: Sequence[MetricRow] | None = None,
+        dataset_ids: Sequence[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Iteration:
+        """Write the last batch (as :meth:`log_batch`) and the end state in one transaction;
+        returns the ended iteration."""
 
     @abc.abstractmethod
     def get_iteration(self, iteration_id: str) -> Iteration:

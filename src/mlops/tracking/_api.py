@@ -9,16 +9,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlops.config import read_settings, tracking_uri, write_settings
-from mlops.entities import Experiment
-from mlops.errors import AlreadyExists, InvalidInput, NoActiveProject, NotFound
+from mlops.errors import InvalidInput, NoActiveProject, NotFound
 from mlops.store import Store, open_store
 from mlops.tracking._datasets import fingerprint
 from mlops.tracking._iteration import DisabledIteration, Iteration
 from mlops.tracking._system import system_info
 from mlops.tracking._values import check_id, check_name, check_optional_text
 from mlops.tracking._writer import WRITER
-
-DEFAULT_EXPERIMENT = "default"
 
 _NO_PROJECT = (
     "no active project: call tracking.set_active_project(id) or pass project_id "
@@ -177,40 +174,20 @@ def _rank() -> int:
         return 0
 
 
-def _target_experiment(
-    store: Store, project_id: str | None, experiment_id: str | None
-) -> Experiment:
+def _target(project_id: str | None, experiment_id: str | None) -> tuple[str | None, str | None]:
+    """(experiment id, project id) for a new iteration, from the arguments and the settings."""
     if experiment_id is not None:
-        experiment = store.get_experiment(check_id(experiment_id, "experiment_id"))
-        if project_id is not None and experiment.project_id != project_id:
-            raise InvalidInput(
-                f"experiment {experiment_id!r} belongs to project {experiment.project_id!r}, "
-                f"not to project {project_id!r}: pass matching ids or only experiment_id"
-            )
-        return experiment
+        return check_id(experiment_id, "experiment_id"), project_id
     settings = _settings()
-    project = _project_or_active(project_id)
+    active_project = settings.get("active_project_id")
+    project = check_id(project_id, "project_id") if project_id is not None else active_project
     if project is None:
         raise NoActiveProject(_NO_PROJECT)
-    active = settings.get("active_experiment_id")
-    if active:
-        try:
-            experiment = store.get_experiment(active)
-        except NotFound:
-            experiment = None
-        if experiment is not None and experiment.project_id == project:
-            return experiment
-    found = store.find_experiment(project, DEFAULT_EXPERIMENT)
-    if found is not None:
-        return found
-    try:
-        return store.create_experiment(
-            project, DEFAULT_EXPERIMENT, "Iterations started without an experiment"
-        )
-    except AlreadyExists:  # another process made it first
-        found = store.find_experiment(project, DEFAULT_EXPERIMENT)
-        assert found is not None
-        return found
+    # set_active_project clears an active experiment of another project, so the active
+    # experiment belongs to the active project.
+    if project == active_project and settings.get("active_experiment_id"):
+        return settings["active_experiment_id"], project
+    return None, project
 
 
 def start_iteration(
@@ -228,9 +205,9 @@ def start_iteration(
     if rank != 0:
         return DisabledIteration(iteration_name, rank)
     store = _store()
-    experiment = _target_experiment(store, project_id, experiment_id)
+    experiment, project = _target(project_id, experiment_id)
     created = store.create_iteration(
-        uuid.uuid4().hex, iteration_name, experiment.id, time.time(), system_info()
+        uuid.uuid4().hex, iteration_name, experiment, project, time.time(), system_info()
     )
     return Iteration(store, created.to_dict())
 

@@ -60,7 +60,13 @@ class Iteration(Mapping[str, Any]):
         self._flush_lock = threading.Lock()
         self._params: dict[str, Any] = {}
         self._datasets: list[str] = []
-        self._unsent: tuple[dict[str, Any], list[MetricRow], list[str]] = ({}, [], [])
+        self._tags: dict[str, str] = {}
+        self._unsent: tuple[dict[str, Any], list[MetricRow], list[str], dict[str, str]] = (
+            {},
+            [],
+            [],
+            {},
+        )
         self._model_path: str | None = None
         self._ended = False
         self._warned = False
@@ -145,6 +151,23 @@ class Iteration(Mapping[str, Any]):
         with self._pending_lock:
             self._params.update(checked)
 
+    def set_tag(self, key: str, value: str) -> None:
+        """Label the iteration: ``it.set_tag("team", "vision")``. Tags are text and can be
+        searched (``tags.team = "vision"``); setting a key again replaces its value."""
+        self._check_open()
+        check_name(key, "tag key")
+        if not isinstance(value, str):
+            raise InvalidInput(f"tag {key!r} must be text, got {type(value).__name__} {value!r}")
+        with self._pending_lock:
+            self._tags[key] = value
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Set several tags at once: ``{"team": "vision", "gpu": "a100"}``."""
+        if not isinstance(tags, Mapping):
+            raise _not_a_dict("tags", tags)
+        for key, value in tags.items():
+            self.set_tag(key, value)
+
     def log_dataset(self, dataset_id: str) -> None:
         """Link a dataset made with :func:`mlops.tracking.create_dataset` to this iteration.
         Raises ``NotFound`` for an unknown id."""
@@ -163,20 +186,28 @@ class Iteration(Mapping[str, Any]):
         self._model_path = path_to_model
 
     # -- writing ----------------------------------------------------------------------------
+    def _drain(self) -> tuple[dict[str, Any], list[MetricRow], list[str], dict[str, str]]:
+        """Take everything buffered (and anything a failed write left) out of the buffers."""
+        points = self._points
+        batch = [points.popleft() for _ in range(len(points))]
+        with self._pending_lock:
+            params, self._params = self._params, {}
+            datasets, self._datasets = self._datasets, []
+            tags, self._tags = self._tags, {}
+        old_params, old_points, old_datasets, old_tags = self._unsent
+        if old_params or old_points or old_datasets or old_tags:
+            params = {**old_params, **params}
+            batch = old_points + batch
+            datasets = old_datasets + datasets
+            tags = {**old_tags, **tags}
+        self._unsent = ({}, [], [], {})
+        return params, batch, datasets, tags
+
     def _flush(self, heartbeat: bool = False, background: bool = False) -> None:
         """Write everything buffered in one store call; on failure keep it for the next try."""
         with self._flush_lock:
-            points = self._points
-            batch = [points.popleft() for _ in range(len(points))]
-            with self._pending_lock:
-                params, self._params = self._params, {}
-                datasets, self._datasets = self._datasets, []
-            old_params, old_points, old_datasets = self._unsent
-            if old_params or old_points or old_datasets:
-                params = {**old_params, **params}
-                batch = old_points + batch
-                datasets = old_datasets + datasets
-            if not (params or batch or datasets or heartbeat):
+            params, batch, datasets, tags = self._drain()
+            if not (params or batch or datasets or tags or heartbeat):
                 return
             try:
                 self._store.log_batch(
@@ -185,9 +216,10 @@ class Iteration(Mapping[str, Any]):
                     metrics=batch or None,
                     dataset_ids=datasets or None,
                     heartbeat_at=_time() if heartbeat else None,
+                    tags=tags or None,
                 )
             except MlopsError as exc:
-                self._unsent = (params, batch, datasets)
+                self._unsent = (params, batch, datasets, tags)
                 if not background:
                     raise
                 if not self._warned:
@@ -198,11 +230,10 @@ class Iteration(Mapping[str, Any]):
                         stacklevel=1,
                     )
                 return
-            self._unsent = ({}, [], [])
             self._warned = False
 
     def _unsent_summary(self) -> str:
-        params, points, datasets = self._unsent
+        params, points, datasets, _tags = self._unsent
         return (
             f"{len(points) + len(self._points)} metric points, "
             f"{len(params) + len(self._params)} parameters, "
@@ -221,17 +252,25 @@ class Iteration(Mapping[str, Any]):
             self._ended = True
         if already:
             return dict(self._data)
-        try:
-            self._flush()
-        finally:
-            WRITER.unregister(self)
+        WRITER.unregister(self)
         model = None
         if self._model_path is not None:
             known = file_sha256(self._model_path)
             model = ModelFile(self._model_path, *(known or (None, None)))
-        ended = self._store.update_iteration(
-            self.id, status=status, ended_at=_time(), error=error, model=model
-        )
+        with self._flush_lock:
+            params, batch, datasets, tags = self._drain()
+            try:
+                ended = self._store.end_iteration(
+                    self.id, status, _time(), error=error, model=model,
+                    parameters=params or None, metrics=batch or None,
+                    dataset_ids=datasets or None, tags=tags or None,
+                )  # fmt: skip
+            except MlopsError:
+                self._unsent = (params, batch, datasets, tags)
+                with self._pending_lock:
+                    self._ended = False  # nothing was written: ending can be tried again
+                WRITER.register(self)
+                raise
         self._data = ended.to_dict()
         return dict(self._data)
 
@@ -289,6 +328,9 @@ class DisabledIteration(Iteration):
         pass
 
     def log_path_to_model(self, path_to_model: str) -> None:
+        pass
+
+    def set_tag(self, key: str, value: str) -> None:
         pass
 
     def _end(self, status: str, error: dict[str, str] | None) -> dict[str, Any]:

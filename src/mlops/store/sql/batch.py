@@ -42,6 +42,10 @@ _SUMMARIES = (
     "WHEN excluded.max IS NULL THEN metric_summaries.max "
     "WHEN excluded.max > metric_summaries.max THEN excluded.max ELSE metric_summaries.max END"
 )
+_TAGS = (
+    "INSERT INTO iteration_tags (iteration_id, key, value) VALUES ({p}, {p}, {p}) "
+    "ON CONFLICT (iteration_id, key) DO UPDATE SET value = excluded.value"
+)
 _DATASET_LINKS = (
     "INSERT INTO iteration_datasets (iteration_id, dataset_id) VALUES ({p}, {p}) "
     "ON CONFLICT (iteration_id, dataset_id) DO NOTHING"
@@ -80,6 +84,7 @@ def write_batch(
     parameters: Mapping[str, Any] | None,
     metrics: Sequence[MetricRow] | None,
     dataset_ids: Sequence[str] | None,
+    tags: Mapping[str, str] | None = None,
 ) -> None:
     """Write one iteration's batch on an open write transaction."""
     cursor_exec = conn.exec_driver_sql
@@ -95,3 +100,5 @@ def write_batch(
         cursor_exec(_sql(conn, _SUMMARIES), summarize(iteration_id, metrics))
     if dataset_ids:
         cursor_exec(_sql(conn, _DATASET_LINKS), [(iteration_id, d) for d in dataset_ids])
+    if tags:
+        cursor_exec(_sql(conn, _TAGS), [(iteration_id, k, v) for k, v in tags.items()])

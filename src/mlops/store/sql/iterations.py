@@ -20,6 +20,7 @@ from mlops.store.sql.models import (
     SqlDataset,
     SqlIteration,
     SqlIterationDataset,
+    SqlIterationTag,
     SqlMetricSummary,
     SqlParameter,
 )
@@ -27,6 +28,7 @@ from mlops.store.sql.models import (
 ITERATIONS = SqlIteration.__table__
 PARAMS, SUMMARIES = SqlParameter.__table__, SqlMetricSummary.__table__
 LINKS, DATASETS = SqlIterationDataset.__table__, SqlDataset.__table__
+TAGS = SqlIterationTag.__table__
 
 # SQLite allows 32,766 bound parameters per statement; stay well below it.
 _CHUNK = 5000
@@ -38,27 +40,36 @@ def load_iterations(conn: Connection, ids: Sequence[str], now: float) -> list[It
     params: dict[str, list[Any]] = defaultdict(list)
     summaries: dict[str, list[Any]] = defaultdict(list)
     datasets: dict[str, list[Dataset]] = defaultdict(list)
+    tags: dict[str, list[Any]] = defaultdict(list)
     for start in range(0, len(ids), _CHUNK):
         chunk = list(ids[start : start + _CHUNK])
-        for row in conn.execute(select(ITERATIONS).where(ITERATIONS.c.id.in_(chunk))):
+
+        def of(column: Any, chunk: list[str] = chunk) -> Any:
+            # one id is the common case (get, end): "=" compiles once and stays cached
+            return column == chunk[0] if len(chunk) == 1 else column.in_(chunk)
+
+        for row in conn.execute(select(ITERATIONS).where(of(ITERATIONS.c.id))):
             found[row.id] = row
-        for row in conn.execute(
-            select(PARAMS).where(PARAMS.c.iteration_id.in_(chunk)).order_by(PARAMS.c.name)
-        ):
+        if not found:
+            continue
+        query = select(PARAMS).where(of(PARAMS.c.iteration_id)).order_by(PARAMS.c.name)
+        for row in conn.execute(query):
             params[row.iteration_id].append(row)
-        for row in conn.execute(
-            select(SUMMARIES).where(SUMMARIES.c.iteration_id.in_(chunk)).order_by(SUMMARIES.c.name)
-        ):
+        query = select(SUMMARIES).where(of(SUMMARIES.c.iteration_id)).order_by(SUMMARIES.c.name)
+        for row in conn.execute(query):
             summaries[row.iteration_id].append(row)
-        for row in conn.execute(
+        query = (
             select(LINKS.c.iteration_id, DATASETS)
             .join(DATASETS, DATASETS.c.id == LINKS.c.dataset_id)
-            .where(LINKS.c.iteration_id.in_(chunk))
+            .where(of(LINKS.c.iteration_id))
             .order_by(DATASETS.c.name, DATASETS.c.version)
-        ):
+        )
+        for row in conn.execute(query):
             datasets[row.iteration_id].append(rows.dataset(row))
+        for row in conn.execute(select(TAGS).where(of(TAGS.c.iteration_id)).order_by(TAGS.c.key)):
+            tags[row.iteration_id].append(row)
     return [
-        rows.iteration(found[i], params[i], summaries[i], datasets[i], now)
+        rows.iteration(found[i], params[i], summaries[i], datasets[i], tags[i], now)
         for i in ids
         if i in found
     ]

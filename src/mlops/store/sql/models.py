@@ -166,3 +166,30 @@ class SqlIterationDataset(Base):
     dataset_id: Mapped[str] = mapped_column(
         ID, ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
     )
+
+
+class SqlIterationTag(Base):
+    """A free-form text label of an iteration (``{"team": "vision", "gpu": "a100"}``)."""
+
+    __tablename__ = "iteration_tags"
+    __table_args__ = (Index("ix_iteration_tags_key_value", "key", "value"),)
+
+    iteration_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("iterations.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(NAME, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class SqlApiToken(Base):
+    """An access token of the App. Only its sha256 is kept; the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, unique=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[float] = mapped_column(Double)
+    revoked_at: Mapped[float | None] = mapped_column(Double)
+    last_used_at: Mapped[float | None] = mapped_column(Double)

@@ -89,6 +89,7 @@ def iteration(
     parameters: Iterable[Row[Any]],
     summaries: Iterable[Row[Any]],
     datasets: Iterable[Dataset],
+    tags: Iterable[Row[Any]],
     now: float,
 ) -> Iteration:
     model = (
@@ -116,4 +117,5 @@ def iteration(
         datasets=tuple(datasets),
         system=dict(row.system or {}),
         error=error,
+        tags={t.key: t.value for t in tags},
     )

@@ -1,4 +1,4 @@
-"""Initial schema: projects, experiments, datasets, iterations, parameters and metrics.
+"""Initial schema: projects, experiments, datasets, iterations, parameters, metrics, tags, tokens.
 
 Revision ID: 0001
 Revises:
@@ -17,6 +17,19 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "api_tokens",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=250), nullable=False),
+        sa.Column("scope", sa.String(length=16), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.Double(), nullable=False),
+        sa.Column("revoked_at", sa.Double(), nullable=True),
+        sa.Column("last_used_at", sa.Double(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
+        sa.UniqueConstraint("name", name=op.f("uq_api_tokens_name")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
+    )
     op.create_table(
         "datasets",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -122,6 +135,20 @@ def upgrade() -> None:
         "ix_iteration_datasets_dataset", "iteration_datasets", ["dataset_id"], unique=False
     )
     op.create_table(
+        "iteration_tags",
+        sa.Column("iteration_id", sa.String(length=36), nullable=False),
+        sa.Column("key", sa.String(length=250), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["iteration_id"],
+            ["iterations.id"],
+            name=op.f("fk_iteration_tags_iteration_id_iterations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("iteration_id", "key", name=op.f("pk_iteration_tags")),
+    )
+    op.create_index("ix_iteration_tags_key_value", "iteration_tags", ["key", "value"], unique=False)
+    op.create_table(
         "metric_points",
         sa.Column("iteration_id", sa.String(length=36), nullable=False),
         sa.Column("name", sa.String(length=250), nullable=False),
@@ -190,6 +217,8 @@ def downgrade() -> None:
     op.drop_index("ix_metric_summaries_name_last", table_name="metric_summaries")
     op.drop_table("metric_summaries")
     op.drop_table("metric_points")
+    op.drop_index("ix_iteration_tags_key_value", table_name="iteration_tags")
+    op.drop_table("iteration_tags")
     op.drop_index("ix_iteration_datasets_dataset", table_name="iteration_datasets")
     op.drop_table("iteration_datasets")
     op.drop_index("ix_iterations_started", table_name="iterations")
@@ -199,3 +228,4 @@ def downgrade() -> None:
     op.drop_table("experiments")
     op.drop_table("projects")
     op.drop_table("datasets")
+    op.drop_table("api_tokens")

@@ -1,0 +1,231 @@
+"""The catalog methods of the SQL store: projects, experiments and datasets."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from mlops.entities import Dataset, Experiment, Project
+from mlops.errors import AlreadyExists, NotFound
+from mlops.store.sql import rows
+from mlops.store.sql.engine import transaction
+from mlops.store.sql.models import SqlDataset, SqlExperiment, SqlProject
+
+PROJECTS, EXPERIMENTS, DATASETS = (m.__table__ for m in (SqlProject, SqlExperiment, SqlDataset))
+
+
+def new_id() -> str:
+    """A new random id (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+class CatalogMethods:
+    """Projects, experiments and datasets; ``_engine`` is set by :class:`SqlStore`."""
+
+    _engine: Engine
+
+    def _read(self, what: str) -> Any:
+        return transaction(self._engine, write=False, what=what)
+
+    def _write(self, what: str) -> Any:
+        return transaction(self._engine, write=True, what=what)
+
+    # -- projects ---------------------------------------------------------------------------
+    def create_project(
+        self, title: str, description: str | None, status: str, archived: bool
+    ) -> Project:
+        now = time.time()
+        with self._write(f"create project {title!r}") as conn:
+            existing = conn.execute(select(PROJECTS.c.id).where(PROJECTS.c.title == title)).scalar()
+            if existing is not None:
+                raise AlreadyExists(
+                    f"a project titled {title!r} already exists (id {existing}): "
+                    f"use tracking.get_project({existing!r}) or pick another title"
+                )
+            values = dict(
+                id=new_id(),
+                title=title,
+                description=description,
+                status=status,
+                archived=archived,
+                created_at=now,
+                updated_at=now,
+            )
+            conn.execute(insert(PROJECTS).values(**values))
+        return Project(**values)
+
+    def get_project(self, project_id: str) -> Project:
+        with self._read("get project") as conn:
+            return self._project(conn, project_id)
+
+    @staticmethod
+    def _project(conn: Connection, project_id: str) -> Project:
+        row = conn.execute(select(PROJECTS).where(PROJECTS.c.id == project_id)).first()
+        if row is None:
+            raise NotFound(
+                f"project {project_id!r} not found: list projects with tracking.list_projects() "
+                "or `mlops projects list`"
+            )
+        return rows.project(row)
+
+    def list_projects(self, include_archived: bool = True) -> list[Project]:
+        query = select(PROJECTS).order_by(PROJECTS.c.created_at.desc(), PROJECTS.c.id)
+        if not include_archived:
+            query = query.where(PROJECTS.c.archived.is_(False))
+        with self._read("list projects") as conn:
+            return [rows.project(r) for r in conn.execute(query)]
+
+    def update_project(
+        self,
+        project_id: str,
+        description: str | None = None,
+        status: str | None = None,
+        archived: bool | None = None,
+    ) -> Project:
+        changes: dict[str, Any] = {
+            k: v
+            for k, v in (("description", description), ("status", status), ("archived", archived))
+            if v is not None
+        }
+        with self._write("update project") as conn:
+            self._project(conn, project_id)
+            if changes:
+                changes["updated_at"] = time.time()
+                conn.execute(update(PROJECTS).where(PROJECTS.c.id == project_id).values(**changes))
+            return self._project(conn, project_id)
+
+    # -- experiments ------------------------------------------------------------------------
+    def create_experiment(self, project_id: str, name: str, description: str | None) -> Experiment:
+        with self._write(f"create experiment {name!r}") as conn:
+            self._project(conn, project_id)
+            existing = conn.execute(
+                select(EXPERIMENTS.c.id).where(
+                    EXPERIMENTS.c.project_id == project_id, EXPERIMENTS.c.name == name
+                )
+            ).scalar()
+            if existing is not None:
+                raise AlreadyExists(
+                    f"project {project_id!r} already has an experiment named {name!r} "
+                    f"(id {existing}): use tracking.get_experiment({existing!r}) or another name"
+                )
+            values = dict(
+                id=new_id(),
+                project_id=project_id,
+                name=name,
+                description=description,
+                created_at=time.time(),
+            )
+            conn.execute(insert(EXPERIMENTS).values(**values))
+        return Experiment(**values)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        with self._read("get experiment") as conn:
+            return self._experiment(conn, experiment_id)
+
+    @staticmethod
+    def _experiment(conn: Connection, experiment_id: str) -> Experiment:
+        row = conn.execute(select(EXPERIMENTS).where(EXPERIMENTS.c.id == experiment_id)).first()
+        if row is None:
+            raise NotFound(
+                f"experiment {experiment_id!r} not found: list experiments with "
+                "tracking.list_experiments() or `mlops experiments list`"
+            )
+        return rows.experiment(row)
+
+    def find_experiment(self, project_id: str, name: str) -> Experiment | None:
+        with self._read("find experiment") as conn:
+            row = conn.execute(
+                select(EXPERIMENTS).where(
+                    EXPERIMENTS.c.project_id == project_id, EXPERIMENTS.c.name == name
+                )
+            ).first()
+        return None if row is None else rows.experiment(row)
+
+    def list_experiments(self, project_id: str | None = None) -> list[Experiment]:
+        query = select(EXPERIMENTS).order_by(EXPERIMENTS.c.created_at.desc(), EXPERIMENTS.c.id)
+        with self._read("list experiments") as conn:
+            if project_id is not None:
+                self._project(conn, project_id)
+                query = query.where(EXPERIMENTS.c.project_id == project_id)
+            return [rows.experiment(r) for r in conn.execute(query)]
+
+    # -- datasets ---------------------------------------------------------------------------
+    def create_dataset(
+        self,
+        name: str,
+        path: str,
+        description: str | None,
+        tags: Sequence[str],
+        version: str | None,
+        digest: str | None,
+        size_bytes: int | None,
+        file_count: int | None,
+    ) -> Dataset:
+        def same_content(row: Any) -> bool:
+            return row.digest == digest if digest is not None else row.path == path
+
+        with self._write(f"create dataset {name!r}") as conn:
+            versions = conn.execute(
+                select(DATASETS)
+                .where(DATASETS.c.name == name)
+                .order_by(DATASETS.c.created_at.desc())
+            ).all()
+            if version is None:
+                for row in versions:
+                    if same_content(row):
+                        return rows.dataset(row)
+                taken = {r.version for r in versions}
+                n = len(versions) + 1
+                while f"v{n}" in taken:
+                    n += 1
+                version = f"v{n}"
+            else:
+                for row in versions:
+                    if row.version != version:
+                        continue
+                    if same_content(row):
+                        return rows.dataset(row)
+                    what = (
+                        f"digest {row.digest} but the data now has digest {digest}"
+                        if digest is not None and row.digest is not None
+                        else f"path {row.path!r}, not {path!r}"
+                    )
+                    raise AlreadyExists(
+                        f"dataset {name!r} version {version!r} already exists (id {row.id}) with "
+                        f"{what}: the content changed, so register it under a new version"
+                    )
+            values = dict(
+                id=new_id(),
+                name=name,
+                version=version,
+                path=path,
+                description=description,
+                tags=list(tags),
+                digest=digest,
+                size_bytes=size_bytes,
+                file_count=file_count,
+                created_at=time.time(),
+            )
+            conn.execute(insert(DATASETS).values(**values))
+        return Dataset(**{**values, "tags": tuple(tags)})
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        with self._read("get dataset") as conn:
+            row = conn.execute(select(DATASETS).where(DATASETS.c.id == dataset_id)).first()
+        if row is None:
+            raise NotFound(
+                f"dataset {dataset_id!r} not found: list datasets with tracking.list_datasets() "
+                "or `mlops datasets list`"
+            )
+        return rows.dataset(row)
+
+    def list_datasets(self, name: str | None = None) -> list[Dataset]:
+        query = select(DATASETS).order_by(DATASETS.c.name, DATASETS.c.created_at.desc())
+        if name is not None:
+            query = query.where(DATASETS.c.name == name)
+        with self._read("list datasets") as conn:
+            return [rows.dataset(r) for r in conn.execute(query)]

@@ -1,0 +1,263 @@
+"""Compile the query language of :mod:`mlops.query` to SQLAlchemy Core over the store's tables.
+
+Everything is bound parameters and portable SQL (SQLite and PostgreSQL). Typical use::
+
+    node = parse_filter(text)
+    plan = order_clauses(parse_order_by(order_by), now)
+    stmt = select(iterations)
+    cond = where_clause(node, now)
+    if cond is not None:
+        stmt = stmt.where(cond)
+    stmt = plan.apply(stmt).limit(limit).offset(offset)   # outer joins, then ORDER BY
+
+Semantics (the same as :mod:`mlops.query` documents): a condition on a parameter, a metric or a
+dataset is ``EXISTS`` "a row of that iteration such that ...", so ``params.x != 5`` needs x
+and ``not params.x = 5`` also keeps iterations without x. Every condition is two-valued (never
+SQL NULL), so ``not`` is an exact complement. ``status`` is the status readers show: a running
+iteration whose heartbeat is older than ``HEARTBEAT_TIMEOUT`` is ``crashed``.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar, cast
+
+from sqlalchemy import Table, and_, case, literal, literal_column, not_, or_, select
+from sqlalchemy.sql import ColumnElement, FromClause, Select
+
+from mlops.entities import HEARTBEAT_TIMEOUT
+from mlops.errors import InvalidInput
+from mlops.query import And, In, Node, Not, Or, OrderTerm, Value
+from mlops.store.sql.models import (
+    SqlDataset,
+    SqlIteration,
+    SqlIterationDataset,
+    SqlIterationTag,
+    SqlMetricSummary,
+    SqlParameter,
+)
+
+__all__ = ["OrderPlan", "order_clauses", "where_clause"]
+
+iterations = cast(Table, SqlIteration.__table__)
+parameters = cast(Table, SqlParameter.__table__)
+metric_summaries = cast(Table, SqlMetricSummary.__table__)
+datasets = cast(Table, SqlDataset.__table__)
+iteration_datasets = cast(Table, SqlIterationDataset.__table__)
+iteration_tags = cast(Table, SqlIterationTag.__table__)
+
+Cond = ColumnElement[bool]
+_S = TypeVar("_S", bound="Select[Any]")
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_NULLABLE_ATTRS = ("ended_at", "duration")
+# Constant sort keys and EXISTS select lists (never user input) stay literal: PostgreSQL cannot
+# always infer the type of a bound parameter in ORDER BY CASE or a bare SELECT list.
+_ZERO: ColumnElement[int] = literal_column("0")
+_ONE: ColumnElement[int] = literal_column("1")
+
+
+class OrderPlan(NamedTuple):
+    """What ``order_clauses`` returns: LEFT OUTER JOINs (target, ON clause) to add to a
+    ``select(iterations)`` and the ORDER BY elements, in order (ending with ``iterations.id``)."""
+
+    joins: list[tuple[FromClause, Cond]]
+    order_by: list[ColumnElement[Any]]
+
+    def apply(self, stmt: _S) -> _S:
+        """``stmt`` with the outer joins added and ordered by the terms."""
+        for target, onclause in self.joins:
+            stmt = stmt.outerjoin(target, onclause)
+        return stmt.order_by(*self.order_by)
+
+
+def where_clause(node: Node | None, now: float) -> Cond | None:
+    """The WHERE condition over ``iterations`` for a parsed filter (None for no filter).
+
+    ``now`` (epoch seconds) decides which running iterations count as crashed. Raises
+    ``InvalidInput`` for a comparison that makes no sense (e.g. a metric against a string).
+    """
+    return None if node is None else _condition(node, now)
+
+
+def order_clauses(terms: list[OrderTerm], now: float | None = None) -> OrderPlan:
+    """The joins and ORDER BY elements for parsed order terms (see :class:`OrderPlan`).
+
+    Use: ``stmt = order_clauses(terms, now).apply(select(iterations).where(...))``; or add
+    ``stmt = stmt.outerjoin(target, onclause)`` for each of ``plan.joins`` and then
+    ``stmt.order_by(*plan.order_by)``. Each metric/param term joins its own alias of
+    ``metric_summaries``/``parameters`` (one row per iteration at most, so paging is exact).
+    Iterations without the metric or parameter (or with a NaN metric) come last in both
+    directions; parameters sort numbers first, then strings, then other JSON values; ``status``
+    sorts by the shown status (``now`` defaults to the current time); ``iterations.id`` breaks
+    ties so that pages are stable.
+    """
+    now = time.time() if now is None else now
+    joins: list[tuple[FromClause, Cond]] = []
+    keys: list[ColumnElement[Any]] = []
+    for i, term in enumerate(terms):
+        field = term.field
+        sort_keys: list[ColumnElement[Any]] = []
+        if field.kind == "metric":
+            ms = metric_summaries.alias(f"order_metric_{i}")
+            joins.append((ms, and_(ms.c.iteration_id == iterations.c.id, ms.c.name == field.name)))
+            column: ColumnElement[Any] = ms.c[field.agg or "last"]
+            keys.append(_last_if_null(column))
+            sort_keys = [column]
+        elif field.kind == "param":
+            p = parameters.alias(f"order_param_{i}")
+            joins.append((p, and_(p.c.iteration_id == iterations.c.id, p.c.name == field.name)))
+            keys.append(_last_if_null(p.c.iteration_id))
+            num, text = p.c.value_num.is_not(None), p.c.value_str.is_not(None)
+            rank = case((num, _ZERO), (text, _ONE), else_=literal_column("2"))
+            keys.append(rank)
+            sort_keys = [p.c.value_num, p.c.value_str, p.c.value_json]
+        elif field.kind == "tag":
+            t = iteration_tags.alias(f"order_tag_{i}")
+            joins.append((t, and_(t.c.iteration_id == iterations.c.id, t.c.key == field.name)))
+            keys.append(_last_if_null(t.c.value))
+            sort_keys = [t.c.value]
+        elif field.kind == "attr":
+            column = _attr(field.name, now)
+            if field.name in _NULLABLE_ATTRS:
+                keys.append(_last_if_null(column))
+            sort_keys = [column]
+        else:
+            raise InvalidInput(
+                f"Cannot order by {field.kind}.{field.name}: only by params, "
+                "metrics, tags and attributes such as started_at."
+            )
+        keys.extend(k.desc() if term.descending else k.asc() for k in sort_keys)
+    keys.append(iterations.c.id.asc())
+    return OrderPlan(joins, keys)
+
+
+def _last_if_null(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A portable NULLS LAST: 1 for NULL, 0 otherwise, sorted ascending before the column."""
+    return case((column.is_(None), _ONE), else_=_ZERO)
+
+
+def _crashed(now: float) -> Cond:
+    hb = iterations.c.heartbeat_at
+    cutoff = now - HEARTBEAT_TIMEOUT
+    return and_(iterations.c.status == "running", hb.is_not(None), hb < cutoff)
+
+
+def _attr(name: str, now: float) -> ColumnElement[Any]:
+    """The SQL expression of an attribute (``status`` as shown, ``duration`` in seconds)."""
+    if name == "status":
+        return case((_crashed(now), literal("crashed")), else_=iterations.c.status)
+    if name == "duration":
+        return iterations.c.ended_at - iterations.c.started_at
+    if name not in iterations.c:
+        raise InvalidInput(f"Unknown attribute {name!r}.")
+    return iterations.c[name]
+
+
+def _condition(node: Node, now: float) -> Cond:
+    if isinstance(node, And):
+        return and_(*(_condition(item, now) for item in node.items))
+    if isinstance(node, Or):
+        return or_(*(_condition(item, now) for item in node.items))
+    if isinstance(node, Not):
+        return not_(_condition(node.item, now))
+    field = node.field
+    if isinstance(node, In):
+        pairs = [("!=" if node.negated else "=", value) for value in node.values]
+    else:
+        pairs = [(node.op, node.value)]
+    joiner = and_ if isinstance(node, In) and node.negated else or_
+    if field.kind == "attr" and field.name == "status":
+        return joiner(*(_status(op, str(value), now) for op, value in pairs))
+    if field.kind == "attr":
+        column = _attr(field.name, now)
+        conds = [_compare(column, op, value) for op, value in pairs]
+        if field.name in _NULLABLE_ATTRS and all(value is not None for _, value in pairs):
+            return and_(column.is_not(None), joiner(*conds))  # two-valued, never NULL
+        return joiner(*conds)
+    if field.kind == "param":
+        p = parameters.alias()
+        cond = joiner(*(_param(p, op, value) for op, value in pairs))
+        rows = select(_ONE).where(p.c.iteration_id == iterations.c.id, p.c.name == field.name)
+    elif field.kind == "metric":
+        ms = metric_summaries.alias()
+        column = ms.c[field.agg or "last"]
+        for _, value in pairs:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidInput(
+                    f"metrics.{field.name} is a number: compare it to a number, not {value!r}."
+                )
+        cond = joiner(*(_compare(column, op, value) for op, value in pairs))
+        rows = select(_ONE).where(ms.c.iteration_id == iterations.c.id, ms.c.name == field.name)
+    elif field.kind == "tag":
+        t = iteration_tags.alias()
+        cond = joiner(*(_compare(t.c.value, op, value) for op, value in pairs))
+        rows = select(_ONE).where(t.c.iteration_id == iterations.c.id, t.c.key == field.name)
+    elif field.kind == "dataset":
+        d, used = datasets.alias(), iteration_datasets.alias()
+        cond = joiner(*(_compare(d.c[field.name], op, value) for op, value in pairs))
+        rows = (
+            select(_ONE)
+            .select_from(used.join(d, d.c.id == used.c.dataset_id))
+            .where(used.c.iteration_id == iterations.c.id)
+        )
+    else:
+        raise InvalidInput(f"Unknown field kind {field.kind!r}.")
+    return rows.where(cond).correlate(iterations).exists()
+
+
+def _status(op: str, value: str, now: float) -> Cond:
+    """status = / != value, with crashed derived from the heartbeat (never NULL)."""
+    if value == "crashed":
+        cond = _crashed(now)
+    elif value == "running":
+        hb = iterations.c.heartbeat_at
+        alive = or_(hb.is_(None), hb >= now - HEARTBEAT_TIMEOUT)
+        cond = and_(iterations.c.status == "running", alive)
+    else:
+        cond = iterations.c.status == value
+    if op == "=":
+        return cond
+    if op == "!=":
+        return not_(cond)
+    raise InvalidInput(f"status can only be compared with =, != or in, not {op}.")
+
+
+def _compare(column: ColumnElement[Any], op: str, value: Value) -> Cond:
+    """``column op value`` for a plain column (like is case-insensitive, \\ escapes % and _)."""
+    if op in ("like", "not like"):
+        if not isinstance(value, str):
+            raise InvalidInput(f"like needs a quoted pattern, not {value!r}.")
+        matched = column.ilike(value, escape="\\")
+        return matched if op == "like" else not_(matched)
+    if value is None:
+        if op not in ("=", "!="):
+            raise InvalidInput(f"null can only be compared with = or !=, not {op}.")
+        return column.is_(None) if op == "=" else column.is_not(None)
+    if op not in _OPS:
+        raise InvalidInput(f"Unknown operator {op!r}.")
+    return cast(Cond, _OPS[op](column, value))
+
+
+def _param(p: FromClause, op: str, value: Value) -> Cond:
+    """The condition on one ``parameters`` row: numbers against value_num, strings against
+    value_str, true/false/null against value_json. ``!=`` and ``not like`` also hold for a
+    parameter of another type (it exists and is not equal)."""
+    if isinstance(value, bool) or value is None:
+        if op not in ("=", "!="):
+            raise InvalidInput(f"{value!r} can only be compared with = or !=, not {op}.")
+        as_json = "null" if value is None else str(value).lower()
+        return cast(Cond, _OPS[op](p.c.value_json, as_json))
+    column = p.c.value_num if isinstance(value, int | float) else p.c.value_str
+    if op in ("!=", "not like"):
+        positive = _compare(column, "=" if op == "!=" else "like", value)
+        return or_(column.is_(None), not_(positive))
+    return _compare(column, op, value)

@@ -1,0 +1,250 @@
+"""The iteration methods of the SQL store: start, log, end, read."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from mlops.entities import Iteration, MetricPoint, ModelFile
+from mlops.errors import InvalidInput, NotFound
+from mlops.store.base import MetricRow
+from mlops.store.sql import rows
+from mlops.store.sql.batch import write_batch
+from mlops.store.sql.catalog import CatalogMethods, new_id
+from mlops.store.sql.iterations import count_iterations, list_iterations, load_iterations
+from mlops.store.sql.models import (
+    SqlDataset,
+    SqlExperiment,
+    SqlIteration,
+    SqlMetricPoint,
+    SqlMetricSummary,
+)
+
+ITERATIONS, EXPERIMENTS = SqlIteration.__table__, SqlExperiment.__table__
+DATASETS, POINTS, SUMMARIES = (
+    SqlDataset.__table__,
+    SqlMetricPoint.__table__,
+    SqlMetricSummary.__table__,
+)
+DEFAULT_EXPERIMENT = "default"
+
+
+def _not_found(iteration_id: str) -> NotFound:
+    return NotFound(
+        f"iteration {iteration_id!r} not found: list iterations with "
+        "tracking.list_iterations() or `mlops iterations list`"
+    )
+
+
+class IterationMethods(CatalogMethods):
+    """Iterations on top of the catalog (projects, experiments, datasets)."""
+
+    def _target_experiment(
+        self, conn: Connection, experiment_id: str | None, project_id: str | None
+    ) -> tuple[str, str]:
+        """(experiment id, project id) an iteration goes to."""
+        if experiment_id is not None:
+            experiment = self._experiment(conn, experiment_id)
+            if project_id is not None and experiment.project_id != project_id:
+                raise InvalidInput(
+                    f"experiment {experiment_id!r} belongs to project {experiment.project_id!r}, "
+                    f"not to project {project_id!r}: pass matching ids or only experiment_id"
+                )
+            return experiment.id, experiment.project_id
+        if project_id is None:
+            raise InvalidInput("an iteration needs an experiment_id or a project_id")
+        self._project(conn, project_id)
+        found = conn.execute(
+            select(EXPERIMENTS.c.id).where(
+                EXPERIMENTS.c.project_id == project_id, EXPERIMENTS.c.name == DEFAULT_EXPERIMENT
+            )
+        ).scalar()
+        if found is None:
+            found = new_id()
+            conn.execute(
+                insert(EXPERIMENTS).values(
+                    id=found,
+                    project_id=project_id,
+                    name=DEFAULT_EXPERIMENT,
+                    description="Iterations started without an experiment",
+                    created_at=time.time(),
+                )
+            )
+        return found, project_id
+
+    def create_iteration(
+        self,
+        iteration_id: str,
+        name: str,
+        experiment_id: str | None,
+        project_id: str | None,
+        started_at: float,
+        system: Mapping[str, Any],
+    ) -> Iteration:
+        with self._write(f"start iteration {name!r}") as conn:
+            exists = conn.execute(
+                select(ITERATIONS.c.id).where(ITERATIONS.c.id == iteration_id)
+            ).scalar()
+            if exists is not None:  # a retry of a create that went through
+                return load_iterations(conn, [iteration_id], time.time())[0]
+            experiment, project = self._target_experiment(conn, experiment_id, project_id)
+            values = dict(
+                id=iteration_id, project_id=project, experiment_id=experiment, name=name,
+                status="running", started_at=started_at, ended_at=None,
+                heartbeat_at=started_at, system=dict(system),
+            )  # fmt: skip
+            conn.execute(insert(ITERATIONS).values(**values))
+        return Iteration(**values)
+
+    def _write_batch(
+        self,
+        conn: Connection,
+        iteration_id: str,
+        parameters: Mapping[str, Any] | None,
+        metrics: Sequence[MetricRow] | None,
+        dataset_ids: Sequence[str] | None,
+        tags: Mapping[str, str] | None,
+        changes: Mapping[str, Any],
+    ) -> None:
+        """The batch and the iteration's own changes on an open transaction."""
+        if changes:
+            updated = conn.execute(
+                update(ITERATIONS).where(ITERATIONS.c.id == iteration_id).values(**changes)
+            )
+            if updated.rowcount == 0:
+                raise _not_found(iteration_id)
+        elif (
+            conn.execute(select(ITERATIONS.c.id).where(ITERATIONS.c.id == iteration_id)).scalar()
+            is None
+        ):
+            raise _not_found(iteration_id)
+        if dataset_ids:
+            query = select(DATASETS.c.id).where(DATASETS.c.id.in_(list(dataset_ids)))
+            known = set(conn.execute(query).scalars())
+            missing = [d for d in dataset_ids if d not in known]
+            if missing:
+                raise NotFound(f"dataset {missing[0]!r} not found: register it first")
+        write_batch(conn, iteration_id, parameters, metrics, dataset_ids, tags)
+
+    def log_batch(
+        self,
+        iteration_id: str,
+        parameters: Mapping[str, Any] | None = None,
+        metrics: Sequence[MetricRow] | None = None,
+        dataset_ids: Sequence[str] | None = None,
+        heartbeat_at: float | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        changes = {} if heartbeat_at is None else {"heartbeat_at": heartbeat_at}
+        with self._write("log to iteration") as conn:
+            self._write_batch(conn, iteration_id, parameters, metrics, dataset_ids, tags, changes)
+
+    def update_iteration(
+        self,
+        iteration_id: str,
+        status: str | None = None,
+        ended_at: float | None = None,
+        error: Mapping[str, str] | None = None,
+        model: ModelFile | None = None,
+        heartbeat_at: float | None = None,
+    ) -> Iteration:
+        changes = _changes(status, ended_at, error, model, heartbeat_at)
+        with self._write("update iteration") as conn:
+            self._write_batch(conn, iteration_id, None, None, None, None, changes)
+            return load_iterations(conn, [iteration_id], time.time())[0]
+
+    def end_iteration(
+        self,
+        iteration_id: str,
+        status: str,
+        ended_at: float,
+        error: Mapping[str, str] | None = None,
+        model: ModelFile | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        metrics: Sequence[MetricRow] | None = None,
+        dataset_ids: Sequence[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Iteration:
+        changes = _changes(status, ended_at, error, model, None)
+        with self._write("end iteration") as conn:
+            self._write_batch(conn, iteration_id, parameters, metrics, dataset_ids, tags, changes)
+            return load_iterations(conn, [iteration_id], time.time())[0]
+
+    def get_iteration(self, iteration_id: str) -> Iteration:
+        with self._read("get iteration") as conn:
+            found = load_iterations(conn, [iteration_id], time.time())
+        if not found:
+            raise _not_found(iteration_id)
+        return found[0]
+
+    def list_iterations(
+        self,
+        experiment_id: str | None = None,
+        project_id: str | None = None,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Iteration]:
+        if limit < 0 or offset < 0:
+            raise InvalidInput(f"limit ({limit}) and offset ({offset}) must be 0 or more")
+        with self._read("list iterations") as conn:
+            return list_iterations(
+                conn, experiment_id, project_id, filter, order_by, limit, offset, time.time()
+            )
+
+    def count_iterations(
+        self,
+        experiment_id: str | None = None,
+        project_id: str | None = None,
+        filter: str | None = None,
+    ) -> int:
+        with self._read("count iterations") as conn:
+            return count_iterations(conn, experiment_id, project_id, filter, time.time())
+
+    def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
+        with self._read("get metric history") as conn:
+            points = conn.execute(
+                select(POINTS.c.step, POINTS.c.value, POINTS.c.timestamp)
+                .where(POINTS.c.iteration_id == iteration_id, POINTS.c.name == metric_name)
+                .order_by(POINTS.c.step)
+            ).all()
+            if not points:
+                if not load_iterations(conn, [iteration_id], time.time()):
+                    raise _not_found(iteration_id)
+                names = conn.execute(
+                    select(SUMMARIES.c.name).where(SUMMARIES.c.iteration_id == iteration_id)
+                ).scalars()
+                known = ", ".join(sorted(names)) or "none"
+                raise NotFound(
+                    f"iteration {iteration_id!r} has no metric {metric_name!r} "
+                    f"(its metrics: {known})"
+                )
+        return [MetricPoint(s, rows.nan_if_none(v), t) for s, v, t in points]
+
+
+def _changes(
+    status: str | None,
+    ended_at: float | None,
+    error: Mapping[str, str] | None,
+    model: ModelFile | None,
+    heartbeat_at: float | None,
+) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if status is not None:
+        changes["status"] = status
+    if ended_at is not None:
+        changes["ended_at"] = ended_at
+    if heartbeat_at is not None:
+        changes["heartbeat_at"] = heartbeat_at
+    if error is not None:
+        changes["error_type"] = error.get("type", "Error")
+        changes["error_message"] = error.get("message", "")
+    if model is not None:
+        changes.update(
+            model_path=model.path, model_size_bytes=model.size_bytes, model_sha256=model.sha256
+        )
+    return changes
