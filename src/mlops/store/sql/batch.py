@@ -7,7 +7,6 @@ this is where ingestion speed is decided. Every statement is an upsert keyed by
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +14,7 @@ from sqlalchemy import Connection
 
 from mlops.store.base import MetricRow
 from mlops.store.sql.rows import encode_parameter
+from mlops.store.summaries import summarize
 
 _POINTS = (
     "INSERT INTO metric_points (iteration_id, name, step, value, timestamp) "
@@ -55,27 +55,6 @@ _DATASET_LINKS = (
 def _sql(conn: Connection, template: str) -> str:
     placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     return template.format(p=placeholder)
-
-
-def summarize(
-    iteration_id: str, metrics: Sequence[MetricRow]
-) -> list[tuple[str, str, float | None, int, float | None, float | None]]:
-    """Per metric of a batch: (iteration, name, last, last_step, min, max); NaN as None."""
-    acc: dict[str, list[Any]] = {}
-    for name, step, value, _ts in metrics:
-        stored = None if math.isnan(value) else value
-        entry = acc.get(name)
-        if entry is None:
-            acc[name] = [stored, step, stored, stored]
-            continue
-        if step >= entry[1]:
-            entry[0], entry[1] = stored, step
-        if stored is not None:
-            if entry[2] is None or stored < entry[2]:
-                entry[2] = stored
-            if entry[3] is None or stored > entry[3]:
-                entry[3] = stored
-    return [(iteration_id, name, e[0], e[1], e[2], e[3]) for name, e in acc.items()]
 
 
 def write_batch(
