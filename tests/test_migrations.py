@@ -56,3 +56,10 @@ def test_a_foreign_database_is_not_touched(tmp_path: Path) -> None:
     engine.dispose()
     with pytest.raises(SchemaOutdated, match="no mlops schema"):
         SqlStore(uri)
+
+
+def test_an_unreachable_database_is_one_clear_error() -> None:
+    from mlops.errors import Unavailable
+
+    with pytest.raises(Unavailable, match=r"127\.0\.0\.1:1/"):
+        SqlStore("postgresql://nobody@127.0.0.1:1/none")

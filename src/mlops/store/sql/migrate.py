@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 
-from mlops.errors import SchemaOutdated
+from mlops.errors import SchemaOutdated, Unavailable
 from mlops.store.sql.engine import make_engine, safe_uri
 from mlops.store.sql.models import SCHEMA_REVISION
 
@@ -71,17 +72,35 @@ def upgrade_engine(engine: Engine) -> tuple[str | None, str]:
         return before, SCHEMA_REVISION
 
 
+@contextlib.contextmanager
+def _translated(engine: Engine) -> Iterator[None]:
+    try:
+        yield
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        raise Unavailable(
+            f"cannot open the database at {safe_uri(str(engine.url))}: {reason}; "
+            "check the URI and that the database server is running"
+        ) from exc
+
+
 def upgrade(uri: str) -> tuple[str | None, str]:
     """``mlops db upgrade``: migrate the database at ``uri`` to this version's schema."""
     engine = make_engine(uri)
     try:
-        return upgrade_engine(engine)
+        with _translated(engine):
+            return upgrade_engine(engine)
     finally:
         engine.dispose()
 
 
 def ensure_schema(engine: Engine) -> None:
     """Create the schema of a new database; refuse one whose schema is not this version's."""
+    with _translated(engine):
+        _ensure_schema(engine)
+
+
+def _ensure_schema(engine: Engine) -> None:
     with engine.connect() as conn:
         revision = current_revision(conn)
         empty = revision is None and not inspect(conn).get_table_names()

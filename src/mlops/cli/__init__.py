@@ -1,0 +1,31 @@
+"""The ``mlops`` command line: look at projects, experiments, iterations and datasets.
+
+It uses only the public library :mod:`mlops.tracking` (plus ``mlops db upgrade``'s migration),
+so what it shows is exactly what a script calling the library would get.
+
+::
+
+    mlops projects list [--json]
+    mlops experiments list [--project ID] [--json]
+    mlops iterations list [--experiment ID] [--project ID] [--filter EXPR] [--sort SPEC]
+                          [--limit N] [--json]
+    mlops iterations show ID [--json]
+    mlops iterations metric ID NAME [--json]
+    mlops datasets list [--json]
+    mlops export --experiment ID [--format csv|json] [--output FILE] [--filter EXPR]
+    mlops db upgrade [--store URI]
+
+Global options: ``--store URI``, ``--debug``, ``--version``.
+"""
+
+from __future__ import annotations
+
+from mlops.cli._commands import datasets, db, experiments, projects
+from mlops.cli._export import export
+from mlops.cli._iterations import iterations
+from mlops.cli._main import main
+
+__all__ = ["main"]
+
+for _command in (projects, experiments, iterations, datasets, export, db):
+    main.add_command(_command)

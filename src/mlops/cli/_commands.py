@@ -1,0 +1,184 @@
+"""``mlops projects|experiments|datasets list`` and ``mlops db upgrade``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import click
+from rich.text import Text
+
+from mlops.cli._format import (
+    Column,
+    console,
+    fmt_bytes,
+    fmt_time,
+    print_json,
+    print_table,
+)
+from mlops.cli._main import TRACKING_URI_ENV
+
+__all__ = ["datasets", "db", "experiments", "hide_password", "projects"]
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON to stdout (for scripts) instead of a table."
+)
+
+
+def _nothing(what: str, hint: str) -> None:
+    console().print(Text(f"no {what} yet: {hint}", style="dim"))
+
+
+# -- projects ---------------------------------------------------------------------------------
+@click.group()
+def projects() -> None:
+    """Projects: each holds experiments."""
+
+
+@projects.command("list")
+@json_option
+def projects_list(as_json: bool) -> None:
+    """List every project, newest first."""
+    from mlops import tracking
+
+    rows = tracking.list_projects()
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        _nothing("projects", "create one with mlops.tracking.create_project('name')")
+        return
+    print_table(
+        console(),
+        [
+            Column("id", [r["id"] for r in rows], style="cyan"),
+            Column("title", [r["title"] for r in rows], max_width=30),
+            Column("status", [r.get("status") or "-" for r in rows], priority=1),
+            Column("archived", ["yes" if r.get("archived") else "" for r in rows], priority=2),
+            Column("created", [fmt_time(r.get("created_at")) for r in rows], priority=1),
+            Column("description", [r.get("description") or "" for r in rows], 3, max_width=40),
+        ],
+        "fields",
+    )
+
+
+# -- experiments ------------------------------------------------------------------------------
+@click.group()
+def experiments() -> None:
+    """Experiments: each holds iterations (model runs)."""
+
+
+@experiments.command("list")
+@click.option(
+    "--project",
+    "project_id",
+    metavar="ID",
+    help="Only this project's experiments (default: the active project, else all).",
+)
+@json_option
+def experiments_list(project_id: str | None, as_json: bool) -> None:
+    """List experiments, newest first."""
+    from mlops import tracking
+
+    rows = tracking.list_experiments(project_id=project_id)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        _nothing("experiments", "create one with mlops.tracking.create_experiment('name')")
+        return
+    titles = {p["id"]: p["title"] for p in tracking.list_projects()}
+    print_table(
+        console(),
+        [
+            Column("id", [r["id"] for r in rows], style="cyan"),
+            Column("name", [r["name"] for r in rows], max_width=30),
+            Column(
+                "project",
+                [titles.get(r["project_id"], r["project_id"]) for r in rows],
+                priority=1,
+                max_width=24,
+            ),
+            Column("created", [fmt_time(r.get("created_at")) for r in rows], priority=1),
+            Column("description", [r.get("description") or "" for r in rows], 3, max_width=40),
+        ],
+        "fields",
+    )
+
+
+# -- datasets ---------------------------------------------------------------------------------
+@click.group()
+def datasets() -> None:
+    """Datasets: named, versioned data that iterations used."""
+
+
+@datasets.command("list")
+@json_option
+def datasets_list(as_json: bool) -> None:
+    """List every dataset version, newest first."""
+    from mlops import tracking
+
+    rows = tracking.list_datasets()
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        _nothing("datasets", "log one with iteration.log_dataset(...)")
+        return
+    print_table(
+        console(),
+        [
+            Column("id", [r["id"] for r in rows], style="cyan"),
+            Column("name", [r["name"] for r in rows], max_width=24),
+            Column("version", [str(r.get("version") or "-") for r in rows]),
+            Column("size", [fmt_bytes(r.get("size_bytes")) for r in rows], 2, "right"),
+            Column("files", [_count(r.get("file_count")) for r in rows], 3, "right"),
+            Column("created", [fmt_time(r.get("created_at")) for r in rows], priority=2),
+            Column("path", [r.get("path") or "" for r in rows], priority=1, max_width=40),
+        ],
+        "fields",
+    )
+
+
+def _count(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+# -- db ---------------------------------------------------------------------------------------
+def hide_password(uri: str) -> str:
+    """The URI with its password (if any) replaced by ``***``, fit for messages."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return uri.split("@")[-1]
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rsplit("@", 1)[1]
+    netloc = f"{parts.username or ''}:***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@click.group()
+def db() -> None:
+    """The tracking database itself."""
+
+
+@db.command("upgrade")
+@click.option(
+    "--store",
+    metavar="URI",
+    help="Database to upgrade (default: --store of mlops, MLOPS_TRACKING_URI, ~/.mlops/mlops.db).",
+)
+def db_upgrade(store: str | None) -> None:
+    """Migrate the database to the schema of this mlops version (back it up first)."""
+    from mlops.config import tracking_uri
+    from mlops.store.sql.migrate import upgrade
+
+    uri = tracking_uri(store or os.environ.get(TRACKING_URI_ENV) or None)
+    where = hide_password(uri)
+    before, after = upgrade(uri)  # raises Unavailable naming the URI (without password)
+    if before == after:
+        click.echo(f"database at {where} is already at {after}")
+    else:
+        click.echo(f"database at {where} upgraded from {before or '(empty)'} to {after}")

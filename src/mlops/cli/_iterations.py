@@ -1,0 +1,307 @@
+"""``mlops iterations list|show|metric``: the runs, one table or one run in detail."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from mlops.cli._commands import json_option
+from mlops.cli._format import (
+    Column,
+    console,
+    fmt_bytes,
+    fmt_duration,
+    fmt_number,
+    fmt_time,
+    fmt_value,
+    kv_table,
+    print_json,
+    print_table,
+    status_text,
+)
+
+__all__ = ["iterations", "order_spec", "sorted_metric"]
+
+#: Most metric and parameter columns the list table offers (fewer when the terminal is narrow).
+MAX_METRIC_COLUMNS = 6
+MAX_PARAM_COLUMNS = 4
+
+#: Fields of an iteration itself that ``--sort`` passes through without a ``metrics.`` prefix.
+ATTRIBUTES = frozenset(
+    {"id", "name", "status", "experiment_id", "project_id", "started_at", "ended_at", "duration"}
+)
+
+_SORTED_METRIC = re.compile(
+    r"^[-+]?(?:(?:min|max|last)\()?metrics\.([^\s(),]+?)(?:\.(?:last|min|max))?\)?(?:[\s,]|$)",
+    re.IGNORECASE,
+)
+_SPEC = re.compile(r"^(?P<sign>[-+]?)(?P<key>[^\s]+)(?:\s+(?P<dir>asc|desc))?$", re.IGNORECASE)
+
+
+def order_spec(sort: str) -> str:
+    """The ``order_by`` for ``--sort``: a bare metric name means that metric, best first.
+
+    ``accuracy`` → ``metrics.accuracy desc``; ``accuracy asc`` → ``metrics.accuracy asc``;
+    ``-loss`` → ``-metrics.loss``; a full spec (``params.lr``, ``-metrics.loss``,
+    ``"metrics.loss asc"``) or an iteration field (``started_at``) passes through unchanged.
+    """
+    spec = " ".join(sort.split())
+    match = _SPEC.match(spec)
+    if not spec or match is None:
+        return spec  # let the query language report what is wrong with it
+    key = match["key"]
+    if "." in key or key in ATTRIBUTES:
+        return spec
+    if match["sign"] or match["dir"]:
+        return f"{match['sign']}metrics.{key}" + (f" {match['dir']}" if match["dir"] else "")
+    return f"metrics.{key} desc"
+
+
+def sorted_metric(spec: str | None) -> str | None:
+    """The metric name an ``order_by`` spec sorts on, if it sorts on a metric."""
+    match = _SORTED_METRIC.match(spec.strip()) if spec else None
+    return match[1] if match else None
+
+
+@click.group()
+def iterations() -> None:
+    """Iterations: the model runs of an experiment."""
+
+
+@iterations.command("list")
+@click.option("--experiment", "experiment_id", metavar="ID", help="Only this experiment's runs.")
+@click.option("--project", "project_id", metavar="ID", help="Only this project's runs.")
+@click.option(
+    "--filter",
+    "filter_",
+    metavar="EXPR",
+    help="""Query, e.g. 'metrics.accuracy > 0.9 and params.model = "rf"'.""",
+)
+@click.option(
+    "--sort",
+    metavar="SPEC",
+    help="Order: a metric name sorts on it, highest first (e.g. accuracy); or a spec such as "
+    "'-metrics.loss', 'metrics.loss asc', 'params.lr' (default: newest first).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    metavar="N",
+    default=20,
+    show_default=True,
+    help="Show at most this many runs.",
+)
+@json_option
+def iterations_list(
+    experiment_id: str | None,
+    project_id: str | None,
+    filter_: str | None,
+    sort: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List iterations with their main metrics and parameters."""
+    from mlops import tracking
+
+    order_by = order_spec(sort) if sort else None
+    rows = tracking.list_iterations(
+        experiment_id=experiment_id,
+        project_id=project_id,
+        filter=filter_,
+        order_by=order_by,
+        limit=limit,
+    )
+    if as_json:
+        print_json(rows)
+        return
+    con = console()
+    if not rows:
+        con.print(Text("no iterations match", style="dim"))
+        return
+    print_table(con, _list_columns(rows, sorted_metric(order_by)), "metrics and parameters")
+    if len(rows) == limit:
+        con.print(Text(f"showing the first {limit}: use --limit to see more", style="dim"))
+
+
+def _list_columns(rows: Sequence[dict[str, Any]], first_metric: str | None) -> list[Column]:
+    """The columns of the list table, most important (lowest priority number) first."""
+    columns = [
+        Column("id", [r["id"] for r in rows], style="cyan"),
+        Column("name", [r.get("name") or "" for r in rows], max_width=24),
+        Column("status", [status_text(r.get("status")) for r in rows]),
+        Column("started", [fmt_time(r.get("started_at")) for r in rows], priority=2),
+        Column("duration", [fmt_duration(r.get("duration_seconds")) for r in rows], 2, "right"),
+    ]
+    seen = Counter(name for r in rows for name in (r.get("metrics") or {}))
+    metric_names = sorted(seen, key=lambda n: (n != first_metric, -seen[n], n))
+    for rank, name in enumerate(metric_names[:MAX_METRIC_COLUMNS]):
+        cells = [_metric_cell(r, name) for r in rows]
+        # The first metric (the sorted one, else the most common) beats the times; the rest
+        # take turns with the parameters for what room is left.
+        priority = 1 if rank == 0 else 3 + 2 * rank
+        columns.append(Column(name, cells, priority, "right", max_width=12))
+    for rank, name in enumerate(_param_names(rows)[:MAX_PARAM_COLUMNS]):
+        cells = [_param_cell(r, name) for r in rows]
+        columns.append(Column(name, cells, 4 + 2 * rank, max_width=16))
+    return columns
+
+
+def _metric_cell(row: dict[str, Any], name: str) -> str:
+    metrics = row.get("metrics") or {}
+    return fmt_number(metrics[name]) if name in metrics else ""
+
+
+def _param_cell(row: dict[str, Any], name: str) -> str:
+    params = row.get("parameters") or {}
+    return fmt_value(params[name]) if name in params else ""
+
+
+def _param_names(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Parameter names, those whose value differs between the rows first (they tell runs apart)."""
+    values: dict[str, set[str]] = {}
+    for row in rows:
+        for name, value in (row.get("parameters") or {}).items():
+            values.setdefault(name, set()).add(fmt_value(value))
+    return sorted(values, key=lambda n: (len(values[n]) <= 1, n))
+
+
+@iterations.command("show")
+@click.argument("iteration_id", metavar="ID")
+@json_option
+def iterations_show(iteration_id: str, as_json: bool) -> None:
+    """Show one iteration: status, times, parameters, metrics, model, datasets, system."""
+    from mlops import tracking
+
+    it = tracking.get_iteration(iteration_id)
+    if as_json:
+        print_json(it)
+        return
+    experiment = tracking.get_experiment(it["experiment_id"])
+    project = tracking.get_project(it["project_id"])
+    _print_iteration(console(), it, experiment.get("name"), project.get("title"))
+
+
+def _heading(con: Console, title: str) -> None:
+    con.print()
+    con.print(Text(title, style="bold"))
+
+
+def _plain_table(*headers: str, right: Sequence[str] = ()) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for header in headers:
+        table.add_column(header, justify="right" if header in right else "left", overflow="fold")
+    return table
+
+
+def _named(name: str | None, the_id: str | None) -> str:
+    return f"{name} ({the_id})" if name else the_id or "-"
+
+
+def _print_iteration(
+    con: Console, it: dict[str, Any], experiment: str | None = None, project: str | None = None
+) -> None:
+    """The readable view of one iteration dict (with its experiment's and project's names)."""
+    title = Text.assemble(("Iteration ", "bold"), (it.get("name") or "", "bold cyan"))
+    con.print(title)
+    con.print(
+        kv_table(
+            [
+                ("id", it["id"]),
+                ("status", status_text(it.get("status"))),
+                ("experiment", _named(experiment, it.get("experiment_id"))),
+                ("project", _named(project, it.get("project_id"))),
+                ("started", fmt_time(it.get("started_at"))),
+                ("ended", fmt_time(it.get("ended_at"))),
+                ("duration", fmt_duration(it.get("duration_seconds"))),
+            ]
+            + [("heartbeat", fmt_time(it.get("heartbeat_at")))] * (it.get("ended_at") is None)
+        )
+    )
+    error = it.get("error")
+    if error:
+        _heading(con, "Error")
+        con.print(Text(f"{error.get('type') or 'Error'}: {error.get('message') or ''}", "red"))
+
+    params = it.get("parameters") or {}
+    _heading(con, f"Parameters ({len(params)})")
+    if params:
+        table = _plain_table("name", "value")
+        for name in sorted(params):
+            table.add_row(name, fmt_value(params[name]))
+        con.print(table)
+    else:
+        con.print(Text("none logged", style="dim"))
+
+    summaries = it.get("metric_summaries") or {}
+    _heading(con, f"Metrics ({len(summaries)})")
+    if summaries:
+        table = _plain_table(
+            "name", "last", "step", "min", "max", right=("last", "step", "min", "max")
+        )
+        for name in sorted(summaries):
+            s = summaries[name]
+            table.add_row(
+                name,
+                fmt_number(s.get("last"), 6),
+                str(s.get("last_step", "-")),
+                fmt_number(s.get("min"), 6),
+                fmt_number(s.get("max"), 6),
+            )
+        con.print(table)
+    else:
+        con.print(Text("none logged", style="dim"))
+
+    model = it.get("model")
+    if model or it.get("path_to_model"):
+        model = model or {"path": it.get("path_to_model")}
+        _heading(con, "Model")
+        con.print(
+            kv_table(
+                [
+                    ("path", model.get("path") or "-"),
+                    ("size", fmt_bytes(model.get("size_bytes"))),
+                    ("sha256", model.get("sha256") or "-"),
+                ]
+            )
+        )
+
+    used = it.get("datasets") or []
+    if used:
+        _heading(con, f"Datasets ({len(used)})")
+        table = _plain_table("name", "version", "id", "path")
+        for d in used:
+            table.add_row(d.get("name", ""), str(d.get("version", "")), d["id"], d.get("path", ""))
+        con.print(table)
+
+    system = it.get("system") or {}
+    if system:
+        _heading(con, "System")
+        con.print(kv_table((k, fmt_value(v, 200)) for k, v in sorted(system.items())))
+
+
+@iterations.command("metric")
+@click.argument("iteration_id", metavar="ID")
+@click.argument("metric_name", metavar="NAME")
+@json_option
+def iterations_metric(iteration_id: str, metric_name: str, as_json: bool) -> None:
+    """Show every logged point of one metric of one iteration, by step."""
+    from mlops import tracking
+
+    points = tracking.get_metric_history(iteration_id, metric_name)
+    if as_json:
+        print_json(points)
+        return
+    table = _plain_table("step", "value", "time", right=("step", "value"))
+    for p in points:
+        table.add_row(str(p["step"]), fmt_number(p["value"], 6), fmt_time(p.get("timestamp")))
+    con = console()
+    con.print(table)
+    con.print(Text(f"{len(points)} points of {metric_name}", style="dim"))
