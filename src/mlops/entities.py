@@ -15,7 +15,9 @@ from typing import Any
 __all__ = [
     "HEARTBEAT_INTERVAL",
     "HEARTBEAT_TIMEOUT",
+    "SCOPES",
     "STATUSES",
+    "ApiToken",
     "Dataset",
     "Experiment",
     "Iteration",
@@ -205,6 +207,35 @@ class Iteration:
             "system": dict(self.system),
             "error": dict(self.error) if self.error else None,
             "tags": dict(self.tags),
+        }
+
+
+SCOPES = ("read", "write", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """An access token of the App (its secret is shown once, at creation, and never stored)."""
+
+    id: str
+    name: str
+    scope: str
+    created_at: float
+    revoked_at: float | None
+    last_used_at: float | None
+
+    def allows(self, scope: str) -> bool:
+        """True when this token may do what ``scope`` needs (admin > write > read)."""
+        return self.revoked_at is None and SCOPES.index(self.scope) >= SCOPES.index(scope)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "scope": self.scope,
+            "created_at": iso(self.created_at),
+            "revoked_at": iso(self.revoked_at),
+            "last_used_at": iso(self.last_used_at),
         }
 
 

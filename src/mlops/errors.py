@@ -4,12 +4,15 @@
 
     MlopsError                 base class; ``code`` is a stable string, ``status`` an HTTP status
     ├── InvalidInput           a value, name or query the caller gave is not acceptable (422)
-    │   └── QuerySyntaxError   a filter or order_by expression does not parse (422)
+    │   ├── QuerySyntaxError   a filter or order_by expression does not parse (422)
+    │   └── TooLarge           a request or batch is over its size limit (413)
     ├── NotFound               no project/experiment/iteration/dataset has that id (404)
     ├── AlreadyExists          a unique title/name/version is taken (409)
     ├── NoActiveProject        no project given and none set active (400)
     ├── IterationEnded         logging to an iteration that already ended (409)
     ├── SchemaOutdated         the database schema is behind this version of mlops (503)
+    ├── Unauthorized           the App needs a valid token and got none, or a revoked one (401)
+    ├── Forbidden              the token's scope does not allow the request (403)
     └── Unavailable            the store cannot be reached or is busy (503)
 
 Every message names the thing that was wrong and how to fix it. ``except NotFound`` behaves the
@@ -21,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "ERRORS_BY_CODE",
     "AlreadyExists",
+    "Forbidden",
     "InvalidInput",
     "IterationEnded",
     "MlopsError",
@@ -28,6 +32,8 @@ __all__ = [
     "NotFound",
     "QuerySyntaxError",
     "SchemaOutdated",
+    "TooLarge",
+    "Unauthorized",
     "Unavailable",
 ]
 
@@ -58,6 +64,13 @@ class QuerySyntaxError(InvalidInput):
     """Raised when a filter or order_by does not parse; the message points at the token."""
 
     code = "query_syntax"
+
+
+class TooLarge(InvalidInput):
+    """Raised when a request body or a batch is over the App's limit; send smaller batches."""
+
+    code = "too_large"
+    status = 413
 
 
 class NotFound(MlopsError, LookupError):
@@ -95,6 +108,20 @@ class SchemaOutdated(MlopsError):
     status = 503
 
 
+class Unauthorized(MlopsError):
+    """Raised when the App needs a token and the request has none, or an invalid or revoked one."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(MlopsError):
+    """Raised when a token is valid but its scope (read < write < admin) is too small."""
+
+    code = "forbidden"
+    status = 403
+
+
 class Unavailable(MlopsError):
     """Raised when the store cannot be reached, is locked for too long, or is overloaded."""
 
@@ -108,11 +135,14 @@ ERRORS_BY_CODE: dict[str, type[MlopsError]] = {
         MlopsError,
         InvalidInput,
         QuerySyntaxError,
+        TooLarge,
         NotFound,
         AlreadyExists,
         NoActiveProject,
         IterationEnded,
         SchemaOutdated,
+        Unauthorized,
+        Forbidden,
         Unavailable,
     )
 }

@@ -14,12 +14,15 @@ so what it shows is exactly what a script calling the library would get.
     mlops datasets list [--json]
     mlops export --experiment ID [--format csv|json] [--output FILE] [--filter EXPR]
     mlops db upgrade [--store URI]
+    mlops app [--host H] [--port P] [--store URI] [--workers N] [--auth] [--insecure]
+    mlops tokens create NAME --scope read|write|admin | list | revoke NAME
 
 Global options: ``--store URI``, ``--debug``, ``--version``.
 """
 
 from __future__ import annotations
 
+from mlops.cli._app import app, tokens
 from mlops.cli._commands import datasets, db, experiments, projects
 from mlops.cli._export import export
 from mlops.cli._iterations import iterations
@@ -27,5 +30,5 @@ from mlops.cli._main import main
 
 __all__ = ["main"]
 
-for _command in (projects, experiments, iterations, datasets, export, db):
+for _command in (projects, experiments, iterations, datasets, export, db, app, tokens):
     main.add_command(_command)

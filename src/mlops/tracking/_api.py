@@ -14,8 +14,8 @@ from mlops.store import Store, open_store
 from mlops.tracking._datasets import fingerprint
 from mlops.tracking._iteration import DisabledIteration, Iteration
 from mlops.tracking._system import system_info
-from mlops.tracking._values import check_id, check_name, check_optional_text
 from mlops.tracking._writer import WRITER
+from mlops.values import check_id, check_name, check_optional_text
 
 _NO_PROJECT = (
     "no active project: call tracking.set_active_project(id) or pass project_id "

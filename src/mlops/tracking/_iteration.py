@@ -15,14 +15,14 @@ from mlops.entities import ModelFile
 from mlops.errors import InvalidInput, IterationEnded, MlopsError
 from mlops.store import MetricRow, Store
 from mlops.tracking._datasets import file_sha256
-from mlops.tracking._values import (
+from mlops.tracking._writer import WRITER
+from mlops.values import (
     check_id,
     check_name,
     check_step,
     metric_value,
     parameter_value,
 )
-from mlops.tracking._writer import WRITER
 
 #: A full batch wakes the background writer before its next one-second tick.
 BATCH_SIZE = 10_000

@@ -1,4 +1,4 @@
-"""Checking what a training script passes in, before anything is buffered or written."""
+"""Checking names and values, the same way in the library and in the App."""
 
 from __future__ import annotations
 

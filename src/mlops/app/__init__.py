@@ -1,0 +1,112 @@
+"""The MLOps App: a REST API (and web pages) over one store. See :func:`create_app`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import mlops
+from mlops.app import docs
+from mlops.app.api import catalog, iterations
+from mlops.app.responses import JsonResponse, error_response, from_error
+from mlops.app.security import Guard
+from mlops.app.settings import AppSettings
+from mlops.errors import MlopsError
+from mlops.store.base import Store
+from mlops.store.sql.models import SCHEMA_REVISION
+from mlops.wire import API_PREFIX
+
+__all__ = ["AppSettings", "create_app"]
+
+log = logging.getLogger("mlops.app")
+STATIC = Path(__file__).with_name("static")
+
+
+def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
+    """The App for ``settings``; ``store`` defaults to a SQL store on ``settings.store_uri``
+    (which refuses a database whose schema is behind, naming ``mlops db upgrade``)."""
+    if store is None:
+        from mlops.store.sql.store import SqlStore
+
+        store = SqlStore(settings.store_uri)
+    app = FastAPI(
+        title="mlops",
+        version=mlops.__version__,
+        description=_DESCRIPTION,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        default_response_class=JsonResponse,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.include_router(catalog.router, prefix=API_PREFIX)
+    app.include_router(iterations.router, prefix=API_PREFIX)
+    app.include_router(docs.router)
+
+    @app.get(f"{API_PREFIX}/health", tags=["health"])
+    def health() -> dict[str, Any]:
+        """Liveness and the schema revision; needs no token."""
+        return {"status": "ok", "version": mlops.__version__, "schema": SCHEMA_REVISION}
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _install_error_handlers(app)
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PATCH"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(Guard, settings=settings)
+    app.router.add_event_handler("shutdown", store.close)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(MlopsError)
+    async def mlops_error(_request: Request, exc: MlopsError) -> JsonResponse:
+        return from_error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JsonResponse:
+        problems = []
+        for error in exc.errors()[:5]:
+            where = ".".join(str(part) for part in error.get("loc", ()))
+            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        return error_response(422, "invalid_input", "invalid request: " + "; ".join(problems))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JsonResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JsonResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(
+            500, "internal", "the App hit an unexpected error; it is in the App's log"
+        )
+
+
+_DESCRIPTION = """
+The REST API of the MLOps App. JSON everywhere; non-finite numbers travel as the strings
+`"NaN"`, `"Infinity"` and `"-Infinity"`. Errors are `{"error": {"code", "message"}}`.
+
+**Filtering iterations** (`GET /api/v1/iterations?filter=...`): one query language, e.g.
+`metrics.accuracy > 0.9 and (params.model = "rf" or params.model in ("gb", "xgb"))`.
+Fields: `params.NAME`, `metrics.NAME` (last value), `min(metrics.NAME)`, `max(metrics.NAME)`,
+`tags.NAME`, `status`, `name`, `started_at`, `ended_at`, `duration`, `dataset`,
+`dataset.version`; operators `= != < <= > >= in, not in, like, and, or, not` and parentheses.
+`order_by=metrics.accuracy desc` (repeatable). Page with `cursor=<next_cursor>`.
+
+**Access**: with `--auth`, send `Authorization: Bearer <token>` (`mlops tokens create`).
+"""

@@ -1,0 +1,109 @@
+"""REST routes for projects, experiments and datasets: parse, call the store, answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from mlops.app.deps import CanRead, CanWrite, StoreDep
+from mlops.app.responses import PlainRoute
+from mlops.errors import InvalidInput
+from mlops.values import check_name, check_optional_text
+from mlops.wire import DatasetCreate, ExperimentCreate, ProjectCreate, ProjectUpdate
+
+router = APIRouter(route_class=PlainRoute)
+
+
+@router.get("/projects", dependencies=[CanRead], tags=["projects"])
+def list_projects(store: StoreDep, include_archived: bool = True) -> dict[str, Any]:
+    """Every project, newest first."""
+    return {"projects": [p.to_dict() for p in store.list_projects(include_archived)]}
+
+
+@router.post(
+    "/projects", status_code=status.HTTP_201_CREATED, dependencies=[CanWrite], tags=["projects"]
+)
+def create_project(body: ProjectCreate, store: StoreDep) -> dict[str, Any]:
+    """Create a project; titles are unique (409 names the existing id)."""
+    check_name(body.title, "project title")
+    check_optional_text(body.description, "description")
+    check_name(body.status, "status")
+    return store.create_project(body.title, body.description, body.status, body.archived).to_dict()
+
+
+@router.get("/projects/{project_id}", dependencies=[CanRead], tags=["projects"])
+def get_project(project_id: str, store: StoreDep) -> dict[str, Any]:
+    """One project."""
+    return store.get_project(project_id).to_dict()
+
+
+@router.patch("/projects/{project_id}", dependencies=[CanWrite], tags=["projects"])
+def update_project(project_id: str, body: ProjectUpdate, store: StoreDep) -> dict[str, Any]:
+    """Change description, status or archived; fields left out stay as they are."""
+    check_optional_text(body.description, "description")
+    if body.status is not None:
+        check_name(body.status, "status")
+    project = store.update_project(project_id, body.description, body.status, body.archived)
+    return project.to_dict()
+
+
+@router.get("/experiments", dependencies=[CanRead], tags=["experiments"])
+def list_experiments(
+    store: StoreDep, project_id: str | None = None, name: str | None = None
+) -> dict[str, Any]:
+    """Experiments of a project (or of all), newest first; ``name`` finds one by name."""
+    if name is not None:
+        if project_id is None:
+            raise InvalidInput("finding an experiment by name needs project_id too")
+        found = store.find_experiment(project_id, name)
+        return {"experiments": [] if found is None else [found.to_dict()]}
+    return {"experiments": [e.to_dict() for e in store.list_experiments(project_id)]}
+
+
+@router.post(
+    "/experiments",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[CanWrite],
+    tags=["experiments"],
+)
+def create_experiment(body: ExperimentCreate, store: StoreDep) -> dict[str, Any]:
+    """Create an experiment in a project; names are unique within the project."""
+    check_name(body.name, "experiment name")
+    check_optional_text(body.description, "description")
+    return store.create_experiment(body.project_id, body.name, body.description).to_dict()
+
+
+@router.get("/experiments/{experiment_id}", dependencies=[CanRead], tags=["experiments"])
+def get_experiment(experiment_id: str, store: StoreDep) -> dict[str, Any]:
+    """One experiment."""
+    return store.get_experiment(experiment_id).to_dict()
+
+
+@router.get("/datasets", dependencies=[CanRead], tags=["datasets"])
+def list_datasets(store: StoreDep, name: str | None = None) -> dict[str, Any]:
+    """Every dataset version (or those of one name)."""
+    return {"datasets": [d.to_dict() for d in store.list_datasets(name)]}
+
+
+@router.post(
+    "/datasets", status_code=status.HTTP_201_CREATED, dependencies=[CanWrite], tags=["datasets"]
+)
+def create_dataset(body: DatasetCreate, store: StoreDep) -> dict[str, Any]:
+    """Register a dataset version. The App never opens ``path``: it is recorded as text."""
+    check_name(body.name, "dataset name")
+    for tag in body.tags:
+        check_name(tag, "dataset tag")
+    if body.version is not None:
+        check_name(body.version, "dataset version")
+    dataset = store.create_dataset(
+        body.name, body.path, body.description, body.tags, body.version,
+        body.digest, body.size_bytes, body.file_count,
+    )  # fmt: skip
+    return dataset.to_dict()
+
+
+@router.get("/datasets/{dataset_id}", dependencies=[CanRead], tags=["datasets"])
+def get_dataset(dataset_id: str, store: StoreDep) -> dict[str, Any]:
+    """One dataset version."""
+    return store.get_dataset(dataset_id).to_dict()

@@ -1,0 +1,201 @@
+"""REST routes for iterations: start, log in batches, end, read, search."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+
+from mlops.app.deps import CanRead, CanWrite, StoreDep
+from mlops.app.responses import PlainRoute
+from mlops.entities import ModelFile
+from mlops.errors import InvalidInput, TooLarge
+from mlops.series import downsample
+from mlops.store.base import MetricRow
+from mlops.values import check_name, check_step
+from mlops.wire import (
+    MAX_BATCH_POINTS,
+    MAX_PAGE,
+    IterationBatch,
+    IterationCreate,
+    IterationEnd,
+    IterationSearch,
+    IterationUpdate,
+    decode_float,
+)
+
+router = APIRouter(tags=["iterations"], route_class=PlainRoute)
+WRITABLE_STATUSES = ("running", "finished", "failed", "killed")
+
+
+def _status(value: str | None) -> str | None:
+    if value is not None and value not in WRITABLE_STATUSES:
+        raise InvalidInput(f"status {value!r} is not one of {', '.join(WRITABLE_STATUSES)}")
+    return value
+
+
+def _model(data: Mapping[str, Any] | None) -> ModelFile | None:
+    if data is None:
+        return None
+    path = data.get("path")
+    if not isinstance(path, str) or not path:
+        raise InvalidInput("model.path must be a non-empty string")
+    return ModelFile(path, data.get("size_bytes"), data.get("sha256"))
+
+
+def _metrics(rows: Sequence[Sequence[Any]]) -> list[MetricRow]:
+    if len(rows) > MAX_BATCH_POINTS:
+        raise TooLarge(
+            f"a batch carries at most {MAX_BATCH_POINTS:,} metric points, this one "
+            f"{len(rows):,}: split it (the mlops client does this by itself)"
+        )
+    checked: set[str] = set()
+    out: list[MetricRow] = []
+    for name, step, value, timestamp in rows:
+        if name not in checked:
+            check_name(name, "metric name")
+            checked.add(name)
+        try:
+            number = decode_float(value)
+        except ValueError:
+            raise InvalidInput(f"metric {name!r} got {value!r}: not a number") from None
+        out.append((name, check_step(name, step), number, float(timestamp)))  # type: ignore[arg-type]
+    return out
+
+
+def _batch(batch: IterationBatch | None) -> dict[str, Any]:
+    if batch is None:
+        return {}
+    for name in batch.parameters:
+        check_name(name, "parameter name")
+    for key in batch.tags:
+        check_name(key, "tag key")
+    return {
+        "parameters": batch.parameters or None,
+        "metrics": _metrics(batch.metrics) or None,
+        "dataset_ids": batch.dataset_ids or None,
+        "tags": batch.tags or None,
+    }
+
+
+@router.post("/iterations", status_code=status.HTTP_201_CREATED, dependencies=[CanWrite])
+def create_iteration(body: IterationCreate, store: StoreDep) -> dict[str, Any]:
+    """Start an iteration with a client-made id (a retry returns the same iteration)."""
+    check_name(body.id, "iteration id")
+    check_name(body.name, "iteration name")
+    iteration = store.create_iteration(
+        body.id, body.name, body.experiment_id, body.project_id, body.started_at, body.system
+    )
+    return iteration.to_dict()
+
+
+@router.get("/iterations/{iteration_id}", dependencies=[CanRead])
+def get_iteration(iteration_id: str, store: StoreDep) -> dict[str, Any]:
+    """One iteration with parameters, metric summaries, datasets, model and system info."""
+    return store.get_iteration(iteration_id).to_dict()
+
+
+@router.patch("/iterations/{iteration_id}", dependencies=[CanWrite])
+def update_iteration(iteration_id: str, body: IterationUpdate, store: StoreDep) -> dict[str, Any]:
+    """Change status, end time, error, model file or heartbeat."""
+    iteration = store.update_iteration(
+        iteration_id, _status(body.status), body.ended_at, body.error, _model(body.model),
+        body.heartbeat_at,
+    )  # fmt: skip
+    return iteration.to_dict()
+
+
+@router.post("/iterations/{iteration_id}/batch", dependencies=[CanWrite])
+def log_batch(iteration_id: str, body: IterationBatch, store: StoreDep) -> dict[str, int]:
+    """Parameters, metric points, dataset links and tags of one iteration, in one transaction.
+    Idempotent: points are keyed by (iteration, metric, step)."""
+    batch = _batch(body)
+    store.log_batch(iteration_id, heartbeat_at=body.heartbeat_at, **batch)
+    return {"points": len(batch["metrics"] or ()), "parameters": len(body.parameters)}
+
+
+@router.post("/iterations/{iteration_id}/end", dependencies=[CanWrite])
+def end_iteration(iteration_id: str, body: IterationEnd, store: StoreDep) -> dict[str, Any]:
+    """Write the last batch and the end state at once; returns the ended iteration."""
+    iteration = store.end_iteration(
+        iteration_id, _status(body.status) or "finished", body.ended_at, body.error,
+        _model(body.model), **_batch(body.batch),
+    )  # fmt: skip
+    return iteration.to_dict()
+
+
+@router.get("/iterations/{iteration_id}/metrics/{metric_name:path}", dependencies=[CanRead])
+def get_metric_history(
+    iteration_id: str,
+    metric_name: str,
+    store: StoreDep,
+    max_points: Annotated[int | None, Query(ge=4, le=100_000)] = None,
+) -> dict[str, Any]:
+    """A metric's series by step; ``max_points`` downsamples it for charts (min and max of
+    each bucket are kept, so spikes stay visible)."""
+    points = store.get_metric_history(iteration_id, metric_name)
+    shown = downsample(points, max_points) if max_points else points
+    return {
+        "points": [p.to_dict() for p in shown],
+        "downsampled": len(shown) < len(points),
+        "total": len(points),
+    }
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(cursor.encode()))["offset"]
+        if isinstance(offset, int) and offset >= 0:
+            return offset
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise InvalidInput("cursor is not one this App handed out: start again without it")
+
+
+def _search(store: StoreDep, search: IterationSearch) -> dict[str, Any]:
+    if not 1 <= search.limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {search.limit}")
+    offset = _decode_cursor(search.cursor)
+    iterations = store.list_iterations(
+        search.experiment_id, search.project_id, search.filter, search.order_by,
+        search.limit + 1, offset,
+    )  # fmt: skip
+    more = len(iterations) > search.limit
+    total = store.count_iterations(search.experiment_id, search.project_id, search.filter)
+    return {
+        "iterations": [i.to_dict() for i in iterations[: search.limit]],
+        "next_cursor": _encode_cursor(offset + search.limit) if more else None,
+        "total": total,
+    }
+
+
+@router.get("/iterations", dependencies=[CanRead])
+def list_iterations(
+    store: StoreDep,
+    experiment_id: str | None = None,
+    project_id: str | None = None,
+    filter: str | None = None,
+    order_by: Annotated[list[str] | None, Query()] = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Search iterations. ``filter`` is the query language, e.g.
+    ``metrics.accuracy > 0.9 and params.model = "rf"``; ``order_by`` e.g.
+    ``metrics.accuracy desc`` (repeatable); page with ``next_cursor``."""
+    search = IterationSearch(experiment_id, project_id, filter, order_by, limit, cursor)
+    return _search(store, search)
+
+
+@router.post("/iterations/search", dependencies=[CanRead])
+def search_iterations(body: IterationSearch, store: StoreDep) -> dict[str, Any]:
+    """The same search as ``GET /iterations``, with the query in a JSON body."""
+    return _search(store, body)

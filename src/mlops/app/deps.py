@@ -1,0 +1,21 @@
+"""Dependencies of the App's routes, injected as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from mlops.app.auth import require
+from mlops.store.base import Store
+
+
+def get_store(request: Request) -> Store:
+    """The store the App was created with."""
+    store: Store = request.app.state.store
+    return store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+CanRead = Depends(require("read"))
+CanWrite = Depends(require("write"))

@@ -1,0 +1,73 @@
+"""Running the App: Uvicorn with TCP_NODELAY, one or several worker processes, graceful stop.
+
+Uvicorn stops cleanly on Ctrl-C and SIGTERM: it stops accepting, lets in-flight requests
+finish (up to 30 s), then exits. Several workers share one listening socket; every worker is
+stateless, so any number of App processes can serve one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+
+from fastapi import FastAPI
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from mlops.app import create_app
+from mlops.app.settings import ENV_SETTINGS, AppSettings, from_env
+
+log = logging.getLogger("mlops.app")
+
+
+class NoDelayProtocol(HttpToolsProtocol):
+    """HTTP protocol that turns Nagle's algorithm off on every accepted connection: with it on,
+    a kept-alive client can stall ~40 ms per request on its delayed ACK."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):  # not every socket type takes it
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+
+def app_from_env() -> FastAPI:
+    """The App of a worker process, from the settings its parent put in the environment."""
+    return create_app(from_env())
+
+
+def serve(settings: AppSettings) -> None:
+    """Run the App in the foreground until Ctrl-C or SIGTERM."""
+    import uvicorn
+
+    settings.check()
+    if settings.insecure and not settings.auth:
+        log.warning("--insecure: the App listens on %s WITHOUT access control", settings.host)
+        sys.stderr.write(
+            f"WARNING: mlops App on {settings.host} without tokens (--insecure): anyone who can "
+            "reach this address can read and change every experiment\n"
+        )
+    # Open the store once here: a schema that is behind stops us before any worker starts.
+    from mlops.store.sql.store import SqlStore
+
+    SqlStore(settings.store_uri).close()
+    os.environ[ENV_SETTINGS] = settings.to_env()
+    shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    sys.stdout.write(f"mlops App running at http://{shown_host}:{settings.port}/\n")
+    sys.stdout.flush()
+    uvicorn.run(
+        "mlops.app.server:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        http=NoDelayProtocol,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+        proxy_headers=False,
+        server_header=False,
+    )

@@ -1,0 +1,73 @@
+"""Settings of the MLOps App, checked before it starts: unsafe combinations are refused."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+from mlops.errors import InvalidInput
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+ENV_SETTINGS = "MLOPS_APP_SETTINGS"
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """How one App process runs. ``store_uri`` is a ``sqlite:///`` or ``postgresql://`` URI."""
+
+    store_uri: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    auth: bool = False
+    insecure: bool = False
+    allowed_hosts: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_in_flight: int = 64
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Refuse a configuration that would expose data: a public address without tokens."""
+        if self.workers < 1:
+            raise InvalidInput(f"--workers must be 1 or more, got {self.workers}")
+        if not 0 < self.port < 65536:
+            raise InvalidInput(f"--port must be between 1 and 65535, got {self.port}")
+        if not is_loopback(self.host) and not self.auth and not self.insecure:
+            raise InvalidInput(
+                f"refusing to listen on {self.host} without access control: anyone who can "
+                "reach it could read and change every experiment. Start it with --auth (and "
+                "create tokens with `mlops tokens create NAME --scope write`), or pass "
+                "--insecure if the network is private and you accept the risk"
+            )
+
+    def served_hosts(self) -> set[str]:
+        """Host header values the App answers (DNS-rebinding protection)."""
+        hosts = {"127.0.0.1", "localhost", "::1", "[::1]", *self.allowed_hosts}
+        if self.host not in ("0.0.0.0", "::"):
+            hosts.add(self.host)
+        return {h.lower() for h in hosts}
+
+    def to_env(self) -> str:
+        """The settings as JSON for worker processes (see :func:`from_env`)."""
+        return json.dumps(asdict(self))
+
+
+def from_env() -> AppSettings:
+    """Settings handed to a worker process through ``MLOPS_APP_SETTINGS``."""
+    raw = json.loads(os.environ[ENV_SETTINGS])
+    raw["allowed_hosts"] = tuple(raw.get("allowed_hosts", ()))
+    raw["cors_origins"] = tuple(raw.get("cors_origins", ()))
+    return AppSettings(**raw)
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,120 @@
+"""``mlops app`` and ``mlops tokens``: run the App and manage its access tokens."""
+
+from __future__ import annotations
+
+import click
+
+from mlops.cli._format import console, fmt_time, print_json
+
+
+def _store_uri(store: str | None) -> str:
+    from mlops.config import tracking_uri
+
+    uri = tracking_uri(store)
+    if not uri.startswith(("sqlite:", "postgresql")):
+        raise click.UsageError(
+            f"the App keeps its data in a database: pass --store sqlite:///path or "
+            f"postgresql://..., not {uri}"
+        )
+    return uri
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--store",
+    "store",
+    metavar="URI",
+    help="Database: sqlite:///path or postgresql://... (default: the embedded one in MLOPS_HOME).",
+)
+@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+@click.option("--auth", is_flag=True, help="Require a token on every API call.")
+@click.option("--insecure", is_flag=True, help="Allow a non-loopback address without --auth.")
+@click.option(
+    "--allowed-hosts", "allowed_hosts", multiple=True, metavar="HOST",
+    help="Extra Host header names to answer (e.g. the load balancer's name). Repeatable.",
+)  # fmt: skip
+@click.option(
+    "--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+    help="A web origin allowed to call the API from a browser. Repeatable.",
+)  # fmt: skip
+def app(
+    host: str,
+    port: int,
+    store: str | None,
+    workers: int,
+    auth: bool,
+    insecure: bool,
+    allowed_hosts: tuple[str, ...],
+    cors_origins: tuple[str, ...],
+) -> None:
+    """Start the MLOps App (REST API and web pages) and print its URL."""
+    from mlops.app.server import serve
+    from mlops.app.settings import AppSettings
+
+    settings = AppSettings(
+        store_uri=_store_uri(store), host=host, port=port, workers=workers, auth=auth,
+        insecure=insecure, allowed_hosts=allowed_hosts, cors_origins=cors_origins,
+    )  # fmt: skip
+    serve(settings)
+
+
+@click.group()
+def tokens() -> None:
+    """Access tokens of the App (for `mlops app --auth`)."""
+
+
+def _token_store(store: str | None):  # type: ignore[no-untyped-def]
+    from mlops.store.sql.store import SqlStore
+
+    return SqlStore(_store_uri(store))
+
+
+_store_option = click.option("--store", "store", metavar="URI", help="The App's database.")
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option(
+    "--scope", type=click.Choice(["read", "write", "admin"]), default="write", show_default=True
+)
+@_store_option
+def tokens_create(name: str, scope: str, store: str | None) -> None:
+    """Create a token and print it once (only its hash is kept)."""
+    secret, token = _token_store(store).create_token(name, scope)
+    click.echo(secret)
+    click.echo(
+        f"token {token.name!r} ({token.scope}) created: it is shown only now. Give it to the "
+        "client as MLOPS_API_TOKEN.",
+        err=True,
+    )
+
+
+@tokens.command("list")
+@_store_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def tokens_list(store: str | None, as_json: bool) -> None:
+    """List tokens (names, scopes, dates; never the secrets)."""
+    found = _token_store(store).list_tokens()
+    if as_json:
+        print_json([t.to_dict() for t in found])
+        return
+    from rich.table import Table
+
+    table = Table("name", "id", "scope", "created", "last used", "revoked")
+    for t in (x.to_dict() for x in found):
+        table.add_row(
+            t["name"], t["id"], t["scope"], fmt_time(t["created_at"]),
+            fmt_time(t["last_used_at"]), fmt_time(t["revoked_at"]),
+        )  # fmt: skip
+    console().print(table)
+
+
+@tokens.command("revoke")
+@click.argument("name_or_id")
+@_store_option
+def tokens_revoke(name_or_id: str, store: str | None) -> None:
+    """Revoke a token: it is refused from the next request on."""
+    token = _token_store(store).revoke_token(name_or_id)
+    click.echo(f"token {token.name!r} revoked")

@@ -1,0 +1,199 @@
+"""The App's wire contract, declared once for the server and the HTTP client.
+
+Responses are the ``to_dict()`` shapes of :mod:`mlops.entities`; requests are the dataclasses
+below. JSON has no NaN or infinity, so non-finite floats travel as the strings ``"NaN"``,
+``"Infinity"`` and ``"-Infinity"`` (:func:`encode_float` / :func:`decode_float`).
+
+REST API (prefix ``/api/v1``; errors are ``{"error": {"code", "message"}}``):
+
+====== ============================================= ==============================================
+GET    /health                                        ``{"status": "ok", "schema": rev}``
+GET    /projects?include_archived=                    ``{"projects": [project]}``
+POST   /projects                    ProjectCreate     201 project
+GET    /projects/{id}                                 project
+PATCH  /projects/{id}               ProjectUpdate     project
+GET    /experiments?project_id=&name=                 ``{"experiments": [experiment]}``
+POST   /experiments                 ExperimentCreate  201 experiment
+GET    /experiments/{id}                              experiment
+GET    /datasets?name=                                ``{"datasets": [dataset]}``
+POST   /datasets                    DatasetCreate     201 dataset (existing one: same content)
+GET    /datasets/{id}                                 dataset
+POST   /iterations                  IterationCreate   201 iteration (idempotent on ``id``)
+GET    /iterations/{id}                               iteration
+PATCH  /iterations/{id}             IterationUpdate   iteration
+POST   /iterations/{id}/end         IterationEnd      iteration (last batch and end state at once)
+POST   /iterations/{id}/batch       IterationBatch    ``{"points": n, "parameters": n}``
+GET    /iterations/{id}/metrics/{name}?max_points=    ``{"points": [point], "downsampled": bool}``
+GET    /iterations?experiment_id=&project_id=&filter=&order_by=&limit=&cursor=
+                                                      ``{"iterations": [...], "next_cursor": c|null,
+                                                      "total": n}``
+POST   /iterations/search           IterationSearch   same as GET /iterations
+====== ============================================= ==============================================
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "API_PREFIX",
+    "MAX_BATCH_POINTS",
+    "DatasetCreate",
+    "ExperimentCreate",
+    "IterationBatch",
+    "IterationCreate",
+    "IterationEnd",
+    "IterationSearch",
+    "IterationUpdate",
+    "ProjectCreate",
+    "ProjectUpdate",
+    "decode_float",
+    "encode_float",
+]
+
+API_PREFIX = "/api/v1"
+#: The most metric points one batch request may carry (the client splits larger flushes).
+MAX_BATCH_POINTS = 50_000
+#: The most iterations one list/search page returns.
+MAX_PAGE = 1000
+
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def encode_float(value: float) -> float | str:
+    """A float as JSON can carry it: non-finite values become strings."""
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def decode_float(value: float | int | str | None) -> float | None:
+    """The inverse of :func:`encode_float` (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return _NON_FINITE[value]
+        except KeyError:
+            raise ValueError(f"{value!r} is not a number") from None
+    return float(value)
+
+
+def encode_floats(data: Any) -> Any:
+    """Replace non-finite floats anywhere in JSON-able data by their strings."""
+    if isinstance(data, float):
+        return encode_float(data)
+    if isinstance(data, dict):
+        return {k: encode_floats(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [encode_floats(v) for v in data]
+    return data
+
+
+@dataclass
+class ProjectCreate:
+    """Body of ``POST /projects``."""
+
+    title: str
+    description: str | None = None
+    status: str = "active"
+    archived: bool = False
+
+
+@dataclass
+class ProjectUpdate:
+    """Body of ``PATCH /projects/{id}``: fields left out (or null) stay as they are."""
+
+    description: str | None = None
+    status: str | None = None
+    archived: bool | None = None
+
+
+@dataclass
+class ExperimentCreate:
+    """Body of ``POST /experiments``."""
+
+    project_id: str
+    name: str
+    description: str | None = None
+
+
+@dataclass
+class DatasetCreate:
+    """Body of ``POST /datasets``: the client computes digest, size and file count."""
+
+    name: str
+    path: str
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)
+    version: str | None = None
+    digest: str | None = None
+    size_bytes: int | None = None
+    file_count: int | None = None
+
+
+@dataclass
+class IterationCreate:
+    """Body of ``POST /iterations``. ``id`` is made by the client, so a retry is harmless.
+    Without ``experiment_id`` the iteration goes to the ``default`` experiment of
+    ``project_id``."""
+
+    id: str
+    name: str
+    started_at: float
+    experiment_id: str | None = None
+    project_id: str | None = None
+    system: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class IterationUpdate:
+    """Body of ``PATCH /iterations/{id}``."""
+
+    status: str | None = None
+    ended_at: float | None = None
+    heartbeat_at: float | None = None
+    error: dict[str, str] | None = None
+    model: dict[str, Any] | None = None
+
+
+@dataclass
+class IterationBatch:
+    """Body of ``POST /iterations/{id}/batch``: everything one flush of the client carries.
+
+    ``metrics`` rows are ``[name, step, value, timestamp]``; ``value`` may be ``"NaN"``,
+    ``"Infinity"`` or ``"-Infinity"``.
+    """
+
+    parameters: dict[str, Any] = field(default_factory=dict)
+    metrics: list[tuple[str, int, float | str, float]] = field(default_factory=list)
+    dataset_ids: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    heartbeat_at: float | None = None
+
+
+@dataclass
+class IterationEnd:
+    """Body of ``POST /iterations/{id}/end``: the last batch and the end state, written at once."""
+
+    status: str
+    ended_at: float
+    error: dict[str, str] | None = None
+    model: dict[str, Any] | None = None
+    batch: IterationBatch | None = None
+
+
+@dataclass
+class IterationSearch:
+    """Body of ``POST /iterations/search`` (the same fields as the GET query string)."""
+
+    experiment_id: str | None = None
+    project_id: str | None = None
+    filter: str | None = None
+    order_by: list[str] | str | None = None
+    limit: int = 100
+    cursor: str | None = None
