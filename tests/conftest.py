@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,3 +88,72 @@ def active(mlops_home: Path) -> dict[str, str]:
     experiment = tracking.create_experiment("sweep")
     tracking.set_active_experiment(experiment["id"])
     return {"project_id": project["id"], "experiment_id": experiment["id"]}
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AppProcess:
+    """A real ``mlops app`` process on a loopback port."""
+
+    def __init__(self, store_uri: str, *args: str, port: int | None = None) -> None:
+        import subprocess
+        import sys
+
+        self.store_uri = store_uri
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = args
+        command = [sys.executable, "-m", "mlops", "app", "--port", str(self.port)]
+        self.proc = subprocess.Popen(
+            [*command, "--store", store_uri, *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the App exited: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("the App did not answer within 20 s")
+
+    def stop(self, sig: int = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=30)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def start_app() -> Iterator[Any]:
+    """Start real App processes; all are stopped after the test."""
+    started: list[AppProcess] = []
+
+    def start(store_uri: str, *args: str, port: int | None = None) -> AppProcess:
+        app = AppProcess(store_uri, *args, port=port)
+        started.append(app)
+        return app
+
+    yield start
+    for app in started:
+        app.stop()
