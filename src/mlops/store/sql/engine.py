@@ -15,10 +15,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from mlops.errors import AlreadyExists, InvalidInput, Unavailable
 
 BUSY_TIMEOUT_SECONDS = 120
+POOL_TIMEOUT = 10
 
 
 def safe_uri(uri: str) -> str:
@@ -53,6 +55,7 @@ def make_engine(uri: str) -> Engine:
             connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
             pool_size=8,
             max_overflow=8,
+            pool_timeout=POOL_TIMEOUT,
         )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
@@ -64,7 +67,11 @@ def make_engine(uri: str) -> Engine:
             raise InvalidInput(
                 "PostgreSQL needs the psycopg driver: pip install 'mlops[postgres]'"
             ) from None
-        return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # A bounded pool: when it is exhausted for POOL_TIMEOUT seconds the request fails with
+        # Unavailable (503 + Retry-After from the App) instead of piling up.
+        return create_engine(
+            url, pool_size=10, max_overflow=10, pool_timeout=POOL_TIMEOUT, pool_pre_ping=True
+        )
     raise InvalidInput(f"store {safe_uri(uri)!r} is not supported: use sqlite:/// or postgresql://")
 
 
@@ -107,6 +114,10 @@ def transaction(engine: Engine, write: bool, what: str) -> Iterator[Connection]:
         ) from exc
     except DBAPIError as exc:
         raise Unavailable(f"cannot {what}: database error ({_short(exc)})") from exc
+    except PoolTimeout as exc:
+        raise Unavailable(
+            f"cannot {what}: every database connection is busy; retry shortly"
+        ) from exc
 
 
 def _short(exc: DBAPIError) -> str:
