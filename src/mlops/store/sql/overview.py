@@ -1,0 +1,255 @@
+"""Read models for the App's pages: counts, last activity, best values, lineage.
+
+Each is one or two aggregate queries over indexed columns, so the pages stay fast at 100,000
+iterations. They belong to the SQL store only: the App always reads its own database, and the
+tracking library never needs them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from mlops.entities import Dataset, Experiment, Project, effective_status, iso
+from mlops.errors import InvalidInput
+from mlops.store.sql import rows
+from mlops.store.sql.engine import transaction
+from mlops.store.sql.models import (
+    SqlDataset,
+    SqlExperiment,
+    SqlIteration,
+    SqlIterationDataset,
+    SqlMetricSummary,
+    SqlParameter,
+    SqlProject,
+)
+
+PROJECTS, EXPERIMENTS, ITERATIONS = (
+    SqlProject.__table__,
+    SqlExperiment.__table__,
+    SqlIteration.__table__,
+)
+DATASETS, LINKS = SqlDataset.__table__, SqlIterationDataset.__table__
+SUMMARIES, PARAMS = SqlMetricSummary.__table__, SqlParameter.__table__
+
+
+@dataclass(frozen=True)
+class ProjectOverview:
+    """A project with its experiment and iteration counts and its last activity."""
+
+    project: Project
+    experiment_count: int
+    iteration_count: int
+    last_activity: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.project.to_dict(),
+            "experiment_count": self.experiment_count,
+            "iteration_count": self.iteration_count,
+            "last_activity": iso(self.last_activity),
+        }
+
+
+@dataclass(frozen=True)
+class ExperimentOverview:
+    """An experiment with its iteration count, last activity and best value of one metric."""
+
+    experiment: Experiment
+    iteration_count: int
+    last_activity: float | None
+    best: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.experiment.to_dict(),
+            "iteration_count": self.iteration_count,
+            "last_activity": iso(self.last_activity),
+            "best": self.best,
+        }
+
+
+@dataclass(frozen=True)
+class IterationRef:
+    """Enough of an iteration to link to it from a dataset's lineage."""
+
+    id: str
+    name: str
+    status: str
+    started_at: float
+    experiment_id: str
+    experiment_name: str
+    project_id: str
+    project_title: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "started_at": iso(self.started_at)}
+
+
+_LAST = func.max(func.coalesce(ITERATIONS.c.heartbeat_at, ITERATIONS.c.started_at))
+
+
+class OverviewMethods:
+    """Aggregates for the App's pages (mixed into :class:`SqlStore`)."""
+
+    _engine: Engine
+
+    def project_overviews(
+        self, include_archived: bool = False, search: str | None = None
+    ) -> list[ProjectOverview]:
+        """Projects (newest first) with counts; ``search`` matches titles, any case."""
+        iterations = (
+            select(ITERATIONS.c.project_id, func.count().label("n"), _LAST.label("last"))
+            .group_by(ITERATIONS.c.project_id)
+            .subquery()
+        )
+        experiments = (
+            select(EXPERIMENTS.c.project_id, func.count().label("n"))
+            .group_by(EXPERIMENTS.c.project_id)
+            .subquery()
+        )
+        query = (
+            select(PROJECTS, iterations.c.n, iterations.c.last, experiments.c.n.label("e"))
+            .outerjoin(iterations, iterations.c.project_id == PROJECTS.c.id)
+            .outerjoin(experiments, experiments.c.project_id == PROJECTS.c.id)
+            .order_by(PROJECTS.c.created_at.desc())
+        )
+        if not include_archived:
+            query = query.where(PROJECTS.c.archived.is_(False))
+        if search:
+            query = query.where(PROJECTS.c.title.ilike(f"%{_escape(search)}%", escape="\\"))
+        with transaction(self._engine, write=False, what="list projects") as conn:
+            return [
+                ProjectOverview(rows.project(r), r.e or 0, r.n or 0, r.last)
+                for r in conn.execute(query)
+            ]
+
+    def experiment_overviews(
+        self, project_id: str, metric: str | None = None, goal: str = "max"
+    ) -> list[ExperimentOverview]:
+        """A project's experiments with counts and the best (max or min) last value of
+        ``metric`` among their iterations."""
+        if goal not in ("max", "min"):
+            raise InvalidInput(f"goal must be 'max' or 'min', not {goal!r}")
+        counts = (
+            select(ITERATIONS.c.experiment_id, func.count().label("n"), _LAST.label("last"))
+            .where(ITERATIONS.c.project_id == project_id)
+            .group_by(ITERATIONS.c.experiment_id)
+            .subquery()
+        )
+        query = (
+            select(EXPERIMENTS, counts.c.n, counts.c.last)
+            .outerjoin(counts, counts.c.experiment_id == EXPERIMENTS.c.id)
+            .where(EXPERIMENTS.c.project_id == project_id)
+            .order_by(EXPERIMENTS.c.created_at.desc())
+        )
+        best: dict[str, float | None] = {}
+        with transaction(self._engine, write=False, what="list experiments") as conn:
+            found = conn.execute(query).all()
+            if metric:
+                agg = func.max if goal == "max" else func.min
+                best_query = (
+                    select(ITERATIONS.c.experiment_id, agg(SUMMARIES.c.last))
+                    .join(SUMMARIES, SUMMARIES.c.iteration_id == ITERATIONS.c.id)
+                    .where(ITERATIONS.c.project_id == project_id, SUMMARIES.c.name == metric)
+                    .group_by(ITERATIONS.c.experiment_id)
+                )
+                best = {r[0]: r[1] for r in conn.execute(best_query)}
+        return [
+            ExperimentOverview(rows.experiment(r), r.n or 0, r.last, best.get(r.id)) for r in found
+        ]
+
+    def project_datasets(self, project_id: str) -> list[Dataset]:
+        """The dataset versions the project's iterations used."""
+        used = (
+            select(LINKS.c.dataset_id)
+            .join(ITERATIONS, ITERATIONS.c.id == LINKS.c.iteration_id)
+            .where(ITERATIONS.c.project_id == project_id)
+            .distinct()
+        )
+        query = (
+            select(DATASETS)
+            .where(DATASETS.c.id.in_(used))
+            .order_by(DATASETS.c.name, DATASETS.c.version)
+        )
+        with transaction(self._engine, write=False, what="list datasets") as conn:
+            return [rows.dataset(r) for r in conn.execute(query)]
+
+    def dataset_lineage(
+        self, dataset_name: str, per_version: int = 500
+    ) -> list[tuple[Dataset, list[IterationRef]]]:
+        """Every version of a dataset with the iterations (and their experiments and projects)
+        that used it, newest first, at most ``per_version`` each."""
+        query = (
+            select(
+                LINKS.c.dataset_id,
+                ITERATIONS.c.id,
+                ITERATIONS.c.name,
+                ITERATIONS.c.status,
+                ITERATIONS.c.heartbeat_at,
+                ITERATIONS.c.started_at,
+                ITERATIONS.c.experiment_id,
+                EXPERIMENTS.c.name.label("experiment_name"),
+                ITERATIONS.c.project_id,
+                PROJECTS.c.title,
+            )
+            .join(ITERATIONS, ITERATIONS.c.id == LINKS.c.iteration_id)
+            .join(EXPERIMENTS, EXPERIMENTS.c.id == ITERATIONS.c.experiment_id)
+            .join(PROJECTS, PROJECTS.c.id == ITERATIONS.c.project_id)
+            .join(DATASETS, DATASETS.c.id == LINKS.c.dataset_id)
+            .where(DATASETS.c.name == dataset_name)
+            .order_by(ITERATIONS.c.started_at.desc())
+        )
+        now = time.time()
+        with transaction(self._engine, write=False, what="dataset lineage") as conn:
+            versions = conn.execute(
+                select(DATASETS)
+                .where(DATASETS.c.name == dataset_name)
+                .order_by(DATASETS.c.created_at.desc())
+            ).all()
+            used: dict[str, list[IterationRef]] = defaultdict(list)
+            for r in conn.execute(query):
+                if len(used[r.dataset_id]) < per_version:
+                    status = effective_status(r.status, r.heartbeat_at, now)
+                    used[r.dataset_id].append(
+                        IterationRef(
+                            r.id,
+                            r.name,
+                            status,
+                            r.started_at,
+                            r.experiment_id,
+                            r.experiment_name,
+                            r.project_id,
+                            r.title,
+                        )
+                    )
+        return [(rows.dataset(v), used[v.id]) for v in versions]
+
+    def iteration_columns(
+        self, experiment_id: str, sample: int = 1000
+    ) -> tuple[list[str], list[str]]:
+        """(metric names, parameter names) seen in the newest ``sample`` iterations of an
+        experiment: the columns a table can offer."""
+        newest = (
+            select(ITERATIONS.c.id)
+            .where(ITERATIONS.c.experiment_id == experiment_id)
+            .order_by(ITERATIONS.c.started_at.desc())
+            .limit(sample)
+            .scalar_subquery()
+        )
+        with transaction(self._engine, write=False, what="list columns") as conn:
+            metrics = conn.execute(
+                select(SUMMARIES.c.name).where(SUMMARIES.c.iteration_id.in_(newest)).distinct()
+            ).scalars()
+            params = conn.execute(
+                select(PARAMS.c.name).where(PARAMS.c.iteration_id.in_(newest)).distinct()
+            ).scalars()
+            return sorted(metrics), sorted(params)
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
