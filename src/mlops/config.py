@@ -2,8 +2,15 @@
 
 Environment variables:
 
-- ``MLOPS_HOME`` (default ``~/.mlops``): folder with ``settings.json`` and the embedded database.
-- ``MLOPS_TRACKING_URI``: the store, ``sqlite:///path/file.db`` (default ``MLOPS_HOME/mlops.db``).
+- ``MLOPS_HOME`` (default ``~/.mlops``): folder with ``settings.json``, the embedded database
+  and the journal of training runs not yet sent to an App (``journal/``).
+- ``MLOPS_TRACKING_URI``: the store, ``sqlite:///path/file.db`` (default ``MLOPS_HOME/mlops.db``),
+  ``postgresql://user@host/db``, or the URL of an mlops App, ``http(s)://host:port``.
+- ``MLOPS_API_TOKEN``: the token sent to an App started with ``--auth``
+  (``Authorization: Bearer``; made with ``mlops tokens create NAME --scope write``).
+- ``MLOPS_MODE`` (default ``online``): ``offline`` never contacts the App: training runs are kept
+  in the journal under ``MLOPS_HOME/journal`` and sent later with ``mlops sync``. The tracking
+  URI must still be the App's ``http(s)://`` URL, the place they are sent to.
 - ``MLOPS_FLUSH_TIMEOUT`` (default 10): seconds a process waits at exit for unsent data.
 - ``MLOPS_ALL_RANKS`` (default off): track on every rank of a distributed job, not only rank 0.
 """
@@ -21,12 +28,20 @@ from mlops.errors import InvalidInput
 __all__ = [
     "flush_timeout",
     "mlops_home",
+    "offline_mode",
     "read_settings",
     "tracking_uri",
     "write_settings",
 ]
 
-_SUPPORTED_SCHEMES = ("sqlite://", "postgresql://", "postgresql+psycopg://")
+_SUPPORTED_SCHEMES = (
+    "sqlite://",
+    "postgresql://",
+    "postgresql+psycopg://",
+    "http://",
+    "https://",
+)
+_MODES = ("online", "offline")
 
 
 def mlops_home() -> Path:
@@ -42,9 +57,18 @@ def tracking_uri(uri: str | None = None) -> str:
     if not uri.startswith(_SUPPORTED_SCHEMES):
         raise InvalidInput(
             f"tracking URI {uri!r} is not supported: use sqlite:///path/to/file.db "
-            "or postgresql://user@host/db (set MLOPS_TRACKING_URI or pass --store)"
+            "or postgresql://user@host/db or http://app-host:port (set MLOPS_TRACKING_URI or "
+            "pass --store)"
         )
     return uri
+
+
+def offline_mode() -> bool:
+    """True when ``MLOPS_MODE=offline``: training runs go to the journal, never to the App."""
+    raw = os.environ.get("MLOPS_MODE", "").strip().lower() or "online"
+    if raw not in _MODES:
+        raise InvalidInput(f"MLOPS_MODE={raw!r} is not a mode: use online (the default) or offline")
+    return raw == "offline"
 
 
 def flush_timeout() -> float:

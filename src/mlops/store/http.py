@@ -1,0 +1,381 @@
+"""HttpStore: the store behind an App URL (``MLOPS_TRACKING_URI=http://host:port``).
+
+Every :class:`~mlops.store.base.Store` method is one request of the REST contract
+(:mod:`mlops.wire`), and an error the App answers is raised as the same class (``NotFound``...).
+
+The training path never fails because of the App. Starting, logging to, updating and ending an
+iteration retry with backoff while the App is unreachable or failing (connection refused,
+timeouts, ``429``, ``5xx``) for a bounded time — a few seconds from the user's thread, a little
+longer from the background writer — and then write the operation to the journal
+(:mod:`mlops.store.journal`) instead and return normally: ``start_iteration`` with the id the
+client made, ``end_iteration`` with the iteration as this process knows it and one warning that
+says how to send the rest. From then on the process writes to the journal, in order, while a
+background thread sends it to the App as soon as it answers again; ``mlops sync`` sends what a
+process left behind. Input the App refuses (other ``4xx``) is raised, never journaled: it would
+fail forever. Reads and catalog writes (projects, experiments, datasets) need the App's answer:
+they raise ``Unavailable`` naming the URL.
+
+``MLOPS_MODE=offline`` (air-gapped machines) never touches the network: the training path goes
+straight to the journal, which ``mlops sync`` sends later to the App at the tracking URI.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from mlops.config import flush_timeout, mlops_home
+from mlops.entities import Dataset, Iteration, ModelFile
+from mlops.errors import InvalidInput, MlopsError, Unavailable
+from mlops.store.base import MetricRow, Store
+from mlops.store.http_client import Transport, Unreachable, part, route, send_record
+from mlops.store.http_codec import (
+    Shadow,
+    batch_body,
+    iteration_from,
+    model_body,
+    split,
+)
+from mlops.store.http_reads import AppReads
+from mlops.store.journal import ACK_INTERVAL, JournalFile, write_acked
+from mlops.wire import (
+    IterationCreate,
+    IterationUpdate,
+    encode_floats,
+)
+
+__all__ = ["HttpStore"]
+
+#: Seconds a read retries before raising ``Unavailable``.
+READ_BUDGET = 3.0
+#: Seconds one journal record may take to send while draining (the drain retries later).
+DRAIN_BUDGET = 2.0
+DRAIN_FIRST_DELAY = 1.0
+DRAIN_MAX_DELAY = 10.0
+Op = tuple[str, str, dict[str, Any]]  # (journal operation, iteration id, request body)
+
+
+class HttpStore(AppReads, Store):
+    """The store of an mlops App at ``uri`` (see the module docstring). ``offline=True`` is
+    ``MLOPS_MODE=offline``: everything the training path writes goes to the journal."""
+
+    def __init__(
+        self, uri: str, offline: bool = False, home: Path | None = None, token: str | None = None
+    ) -> None:
+        if not uri.startswith(("http://", "https://")):
+            raise InvalidInput(f"{uri!r} is not the URL of an mlops App (http://host:port)")
+        self.uri = uri
+        self.base = uri.rstrip("/")
+        self.offline = offline
+        self._transport = None if offline else Transport(self.base, token)
+        self._journal = JournalFile(home or mlops_home())
+        timeout = flush_timeout()
+        # end_iteration may wait for a background flush and then retry itself: both together
+        # stay inside MLOPS_FLUSH_TIMEOUT, so the data reaches the journal before the exit.
+        self._user_budget = max(0.5, min(3.0, timeout * 0.25))
+        self._background_budget = max(0.5, min(5.0, timeout * 0.4))
+        self._shadows: dict[str, Shadow] = {}
+        self._datasets: dict[str, Dataset] = {}
+        self._stop = threading.Event()
+        self._init_locks()
+        os.register_at_fork(after_in_child=self._init_locks)
+
+    def _init_locks(self) -> None:
+        self._lock = threading.Lock()  # journal appends and the send-or-journal decision
+        self._drain_lock = threading.Lock()  # one drain pass at a time
+        self._draining = False  # a drain thread runs
+        self._drain_error: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<HttpStore {self.base}{' offline' if self.offline else ''}>"
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        repeatable: bool = True,
+    ) -> Any:
+        """A request whose answer the caller needs (reads, catalog writes)."""
+        if self._transport is None:
+            raise Unavailable(
+                f"offline mode (MLOPS_MODE=offline): the App at {self.base} is not contacted, "
+                "so projects, experiments, datasets and iterations cannot be read or created; "
+                "unset MLOPS_MODE to use the App (training runs are kept in the journal)"
+            )
+        if self._journal.path is not None and (method == "GET" or path.endswith("/search")):
+            self._drain_pass()  # show what this process journaled when the App is back
+        return self._transport.request(
+            method, path, body=body, params=params, budget=READ_BUDGET, repeatable=repeatable
+        )
+
+    def _write(self, ops: Sequence[Op], budget: float, droppable: bool = False) -> Any:
+        """Send training-path operations in order and return the last answer; or, when the App
+        cannot be reached, journal the ones not sent and return None. ``droppable``
+        operations (a heartbeat alone) are not worth journaling."""
+        with self._lock:
+            if self.offline or self._journal.path is not None:
+                if not droppable:
+                    self._append(ops, None)
+                return None
+        assert self._transport is not None
+        answer = None
+        for index, (op, iteration_id, body) in enumerate(ops):
+            method, path = route(op, iteration_id)
+            try:
+                answer = self._transport.request(method, path, body=body, budget=budget)
+            except Unreachable as exc:
+                if not droppable:
+                    with self._lock:
+                        self._append(ops[index:], exc)
+                return None
+        return answer
+
+    def _append(self, ops: Sequence[Op], reason: Exception | None) -> None:
+        first = self._journal.path is None
+        try:
+            for op, iteration_id, body in ops:
+                self._journal.append(self.base, op, {"iteration_id": iteration_id, "body": body})
+        except OSError as exc:
+            raise Unavailable(
+                f"the App at {self.base} is unreachable and the journal under "
+                f"{self._journal.directory} cannot be written ({exc}): free some disk space"
+            ) from None
+        if first and reason is not None:
+            sys.stderr.write(
+                f"mlops: {reason}; keeping what is logged in {self._journal.path} and sending "
+                "it when the App is back\n"
+            )
+        self._start_drain()
+
+    def _warn_kept(self) -> None:
+        """The one warning of an iteration that ended (or changed) in the journal."""
+        count, path = self._journal.pending(), self._journal.path
+        if self.offline:
+            message = (
+                f"mlops: offline mode (MLOPS_MODE=offline): {count} records kept in {path}; "
+                f"run `mlops sync` to send them to the App at {self.base} when it is reachable"
+            )
+        elif self._drain_error is not None:
+            message = (
+                f"mlops: the App at {self.base} refused a journal record "
+                f"({self._drain_error}); {count} records kept in {path}: run `mlops sync` "
+                "once the cause is fixed"
+            )
+        else:
+            message = (
+                f"mlops: the App at {self.base} is unreachable; {count} records kept in {path}; "
+                "they are sent when it is back, or run `mlops sync`"
+            )
+        # Point the warning at the user's code, not at mlops.
+        level, frame = 1, sys._getframe(0)
+        while frame.f_back is not None and _is_mlops(frame.f_globals.get("__name__", "")):
+            frame, level = frame.f_back, level + 1
+        warnings.warn(message, UserWarning, stacklevel=level)
+
+    # -- the background drain ---------------------------------------------------------------
+    def _start_drain(self) -> None:
+        """Start the drain thread unless it runs (called with ``_lock`` held)."""
+        if self.offline or self._draining or self._drain_error is not None or self._stop.is_set():
+            return
+        self._draining = True
+        threading.Thread(target=self._drain_loop, name="mlops-journal-drain", daemon=True).start()
+
+    def _drain_loop(self) -> None:
+        delay = DRAIN_FIRST_DELAY
+        while not self._stop.wait(delay * random.uniform(0.8, 1.2)):
+            outcome = self._drain_pass()
+            if outcome == "done":
+                with self._lock:  # records appended since are drained by this thread too
+                    if self._journal.path is None:
+                        self._draining = False
+                        return
+            elif outcome == "stop":
+                break
+            delay = min(delay * 2, DRAIN_MAX_DELAY) if outcome == "retry" else DRAIN_FIRST_DELAY
+        with self._lock:
+            self._draining = False
+
+    def _drain_pass(self) -> str:
+        """Send the journal in order: "done" when empty, "progress" when records remain,
+        "retry" when the App is still unreachable, "stop" when it refused a record."""
+        if self._transport is None or self._drain_error is not None:
+            return "stop"
+        with self._drain_lock:
+            path = self._journal.path
+            if path is None:
+                return "done"
+            acked, sent, last_ack = 0, 0, 0.0
+            try:
+                for record in self._journal.unacked():
+                    if self._stop.is_set():
+                        return "stop"
+                    if record is None:
+                        continue  # a damaged record: reading reports it, nothing to send
+                    try:
+                        send_record(self._transport, record, DRAIN_BUDGET)
+                    except Unreachable:
+                        return "progress" if sent else "retry"
+                    except MlopsError as exc:
+                        self._drain_error = exc.message
+                        sys.stderr.write(
+                            f"mlops: the App at {self.base} refused journal record "
+                            f"{record.seq} ({record.op}): {exc.message}; the journal {path} is "
+                            "kept, run `mlops sync` once the cause is fixed\n"
+                        )
+                        return "stop"
+                    acked, sent = record.seq, sent + 1
+                    if time.monotonic() - last_ack >= ACK_INTERVAL:
+                        write_acked(path, acked)
+                        last_ack = time.monotonic()
+            finally:
+                if acked:
+                    write_acked(path, acked)
+            with self._lock:
+                if self._journal.path == path and self._journal.pending() == 0:
+                    self._journal.close(delete=True)
+                    return "done"
+            return "progress"
+
+    # -- iterations: the training path -----------------------------------------------------
+    def create_iteration(
+        self,
+        iteration_id: str,
+        name: str,
+        experiment_id: str | None,
+        project_id: str | None,
+        started_at: float,
+        system: Mapping[str, Any],
+    ) -> Iteration:
+        body = asdict(
+            IterationCreate(iteration_id, name, started_at, experiment_id, project_id,
+                            encode_floats(dict(system)))
+        )  # fmt: skip
+        answer = self._write([("create_iteration", iteration_id, body)], self._user_budget)
+        if answer is not None:
+            iteration = iteration_from(answer)
+        else:  # journaled: the App makes it when the journal is sent
+            iteration = Iteration(
+                iteration_id, name, project_id or "", experiment_id or "", "running",
+                started_at, None, started_at, system=dict(system),
+            )  # fmt: skip
+        self._shadows[iteration_id] = Shadow(iteration)
+        return iteration
+
+    def log_batch(
+        self,
+        iteration_id: str,
+        parameters: Mapping[str, Any] | None = None,
+        metrics: Sequence[MetricRow] | None = None,
+        dataset_ids: Sequence[str] | None = None,
+        heartbeat_at: float | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        shadow = self._shadows.get(iteration_id)
+        if shadow is not None:
+            shadow.add_batch(parameters, metrics, dataset_ids, tags, self._datasets)
+        chunks = split(metrics)
+        ops: list[Op] = []
+        for index, chunk in enumerate(chunks):
+            first, last = index == 0, index == len(chunks) - 1
+            body = batch_body(
+                parameters if first else None, chunk, dataset_ids if first else None,
+                tags if first else None, heartbeat_at if last else None,
+            )  # fmt: skip
+            ops.append(("log_batch", iteration_id, body))
+        droppable = not (parameters or metrics or dataset_ids or tags)
+        self._write(ops, self._background_budget, droppable=droppable)
+
+    def update_iteration(
+        self,
+        iteration_id: str,
+        status: str | None = None,
+        ended_at: float | None = None,
+        error: Mapping[str, str] | None = None,
+        model: ModelFile | None = None,
+        heartbeat_at: float | None = None,
+    ) -> Iteration:
+        body = asdict(
+            IterationUpdate(status, ended_at, heartbeat_at, _error(error), model_body(model))
+        )
+        shadow = self._shadows.get(iteration_id)
+        if shadow is None:  # not started here: nothing to answer with while the App is away
+            return iteration_from(self._call("PATCH", f"/iterations/{part(iteration_id)}", body))
+        shadow.update(status, ended_at, error, model, heartbeat_at)
+        answer = self._write([("update_iteration", iteration_id, body)], self._user_budget)
+        if answer is not None:
+            return iteration_from(answer)
+        self._warn_kept()
+        return shadow.iteration()
+
+    def end_iteration(
+        self,
+        iteration_id: str,
+        status: str,
+        ended_at: float,
+        error: Mapping[str, str] | None = None,
+        model: ModelFile | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        metrics: Sequence[MetricRow] | None = None,
+        dataset_ids: Sequence[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Iteration:
+        chunks = split(metrics)
+        ops: list[Op] = []
+        for index, chunk in enumerate(chunks):
+            first = index == 0
+            batch = batch_body(
+                parameters if first else None, chunk, dataset_ids if first else None,
+                tags if first else None,
+            )  # fmt: skip
+            if index < len(chunks) - 1:
+                ops.append(("log_batch", iteration_id, batch))
+                continue
+            empty = not (batch["parameters"] or batch["metrics"] or batch["dataset_ids"]
+                         or batch["tags"])  # fmt: skip
+            end = {"status": status, "ended_at": ended_at, "error": _error(error),
+                   "model": model_body(model), "batch": None if empty else batch}  # fmt: skip
+            ops.append(("end_iteration", iteration_id, end))
+        shadow = self._shadows.get(iteration_id)
+        if shadow is None:  # not started here: nothing to answer with while the App is away
+            answer: Any = None
+            for op, op_id, body in ops:
+                answer = self._call(*route(op, op_id), body)
+            return iteration_from(answer)
+        shadow.add_batch(parameters, metrics, dataset_ids, tags, self._datasets)
+        shadow.update(status, ended_at, error, model)
+        answer = self._write(ops, self._user_budget)
+        self._shadows.pop(iteration_id, None)
+        if answer is not None:
+            return iteration_from(answer)
+        self._warn_kept()
+        return shadow.iteration()
+
+    def close(self) -> None:
+        """Stop the drain, close the connections and release the journal file (kept when it
+        still holds records: ``mlops sync`` sends them)."""
+        self._stop.set()
+        with self._drain_lock:  # let a drain pass finish its record and acknowledgement
+            pass
+        with self._lock:
+            self._journal.close(delete=self._journal.pending() == 0)
+        if self._transport is not None:
+            self._transport.close()
+
+
+def _error(error: Mapping[str, str] | None) -> dict[str, str] | None:
+    return None if error is None else dict(error)
+
+
+def _is_mlops(module: str) -> bool:
+    return module == "mlops" or module.startswith("mlops.")

@@ -1,0 +1,243 @@
+"""The transport of the HTTP store: one kept-alive connection to the App, retries, errors.
+
+:meth:`Transport.request` sends one request of the REST contract (:mod:`mlops.wire`) and returns
+the decoded JSON answer. It retries what may succeed later — connection refused or reset,
+timeouts, ``408``, ``429`` and ``5xx`` answers — with exponential backoff and jitter, honouring
+``Retry-After``, until its time budget is spent; then it raises :class:`Unreachable`. Any other
+error answer ``{"error": {"code", "message"}}`` becomes the error class of that code
+(``NotFound``, ``InvalidInput``...), so ``except NotFound`` works the same on every store; no
+``httpx`` exception ever leaves this module.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import random
+import socket
+import time
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from mlops import __version__
+from mlops.errors import ERRORS_BY_CODE, IterationEnded, MlopsError, Unavailable
+from mlops.store.journal import Record
+from mlops.wire import API_PREFIX, encode_floats
+
+__all__ = ["Transport", "Unreachable", "route", "send_record"]
+
+CONNECT_TIMEOUT = 2.0
+READ_TIMEOUT = 15.0
+#: The shortest timeout an attempt gets, even when the budget is almost spent.
+MIN_ATTEMPT = 0.5
+BACKOFF_BASE = 0.25
+BACKOFF_CAP = 4.0
+RETRY_AFTER_CAP = 60.0
+TOKEN_ENV = "MLOPS_API_TOKEN"
+#: Errors raised before the request left this machine: retrying them never repeats a write.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class Unreachable(Unavailable):
+    """The App could not be reached, or kept answering ``429``/``5xx``, for the whole retry
+    budget. The training path keeps what it could not send in the journal instead."""
+
+
+def health_hint(uri: str) -> str:
+    """How to check an App URL, for error messages."""
+    return (
+        f"check that the App runs (`curl {uri}{API_PREFIX}/health`) and that "
+        "MLOPS_TRACKING_URI points to it"
+    )
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` (1, 2, ...): exponential, half jitter."""
+    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return min(max(float(raw), 0.0), RETRY_AFTER_CAP)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return min(max(when - time.time(), 0.0), RETRY_AFTER_CAP)
+
+
+class Transport:
+    """An HTTP/1.1 client of one App: ``Authorization: Bearer $MLOPS_API_TOKEN`` when the
+    variable is set, 2 s to connect, 15 s to read, connections kept alive, ``TCP_NODELAY``."""
+
+    def __init__(self, uri: str, token: str | None = None) -> None:
+        self.uri = uri.rstrip("/")
+        self.token = (os.environ.get(TOKEN_ENV) or None) if token is None else token
+        self._client = self._make_client()
+        self._pid = os.getpid()
+
+    def _make_client(self) -> httpx.Client:
+        headers = {
+            "User-Agent": f"mlops/{__version__} httpx/{httpx.__version__}",
+            "Accept": "application/json",
+        }
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        return httpx.Client(
+            base_url=self.uri + API_PREFIX,
+            headers=headers,
+            timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
+            transport=httpx.HTTPTransport(retries=0, socket_options=nodelay),
+        )
+
+    def close(self) -> None:
+        """Close the connections (the transport must not be used afterwards)."""
+        if self._pid == os.getpid():
+            self._client.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        budget: float = 3.0,
+        repeatable: bool = True,
+    ) -> Any:
+        """Send a request and return its decoded JSON (None for an empty answer).
+
+        Retries for at most ``budget`` seconds. ``repeatable=False`` (a write that is not
+        idempotent, such as creating a project) retries only when the request surely did not
+        reach the App. Raises :class:`Unreachable`, or the error class the App answered.
+        """
+        if self._pid != os.getpid():  # a forked child opens its own connections
+            self._client, self._pid = self._make_client(), os.getpid()
+        content = None if body is None else _dumps(body)
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        deadline = time.monotonic() + budget
+        attempt = 0
+        while True:
+            left = max(deadline - time.monotonic(), MIN_ATTEMPT)
+            timeout = httpx.Timeout(min(READ_TIMEOUT, left), connect=min(CONNECT_TIMEOUT, left))
+            wait: float | None = None
+            try:
+                response = self._client.request(
+                    method, path, content=content, params=params, headers=headers, timeout=timeout
+                )
+            except httpx.TransportError as exc:
+                failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if not repeatable and not isinstance(exc, _NOT_SENT):
+                    raise Unreachable(self._unreachable(failure)) from None
+            else:
+                status = response.status_code
+                if status < 400:
+                    return self._json(method, path, response)
+                error = self._error(method, path, response)
+                if not (status in (408, 429) or status >= 500):
+                    raise error
+                if not repeatable and status not in (429, 503):
+                    raise Unreachable(self._unreachable(f"{status}: {error.message}"))
+                failure, wait = f"{status}: {error.message}", _retry_after(response)
+            attempt += 1
+            left = deadline - time.monotonic()
+            if left < 0.05 or (wait is not None and wait > left):
+                raise Unreachable(self._unreachable(failure))
+            time.sleep(min(max(backoff(attempt), wait or 0.0), left))
+
+    def _json(self, method: str, path: str, response: httpx.Response) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise MlopsError(
+                f"the App at {self.uri} answered {method} {API_PREFIX}{path} with something "
+                "that is not JSON: is MLOPS_TRACKING_URI the address of an mlops App?"
+            ) from None
+
+    def _unreachable(self, failure: str) -> str:
+        return f"the App at {self.uri} is unreachable ({failure}): {health_hint(self.uri)}"
+
+    def _error(self, method: str, path: str, response: httpx.Response) -> MlopsError:
+        """The error an answer carries, as the class of its code."""
+        status = response.status_code
+        code: str | None = None
+        try:
+            detail = response.json()["error"]
+            code, message = str(detail["code"]), str(detail["message"])
+        except (ValueError, KeyError, TypeError):
+            text = " ".join(response.text.split())[:200]
+            message = f"{status} {response.reason_phrase}" + (f": {text}" if text else "")
+        cls = ERRORS_BY_CODE.get(code or "", MlopsError)
+        if status in (401, 403) and TOKEN_ENV not in message:
+            state = "is set" if self.token else "is not set"
+            message = (
+                f"the App at {self.uri} refused the request ({status}: {message}); the client "
+                f"sends the token in MLOPS_API_TOKEN, which {state}: set it to a token with "
+                "the right scope (made with `mlops tokens create NAME --scope write`)"
+            )
+        elif code is None and status >= 500:
+            cls, message = Unavailable, f"the App at {self.uri} answered {message}"
+        elif code is None:
+            message = (
+                f"the App at {self.uri} answered {message} to {method} {API_PREFIX}{path}: "
+                "is MLOPS_TRACKING_URI the address of an mlops App?"
+            )
+        error = cls(message)
+        if code is not None and code not in ERRORS_BY_CODE:
+            error.code = code  # a code this version of mlops does not know, kept as sent
+        error.status = status
+        return error
+
+
+def _dumps(body: Any) -> bytes:
+    try:
+        text = json.dumps(body, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    except ValueError:  # a NaN or infinity somewhere in free-form data (parameters)
+        text = json.dumps(encode_floats(body), separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
+
+
+def part(value: str) -> str:
+    """A path segment (an id, a metric name) as a URL can carry it."""
+    return quote(value, safe="")
+
+
+def route(op: str, iteration_id: str) -> tuple[str, str]:
+    """(method, path) of a training-path operation of the journal."""
+    iteration = part(iteration_id)
+    if op == "create_iteration":
+        return "POST", "/iterations"
+    if op == "log_batch":
+        return "POST", f"/iterations/{iteration}/batch"
+    if op == "update_iteration":
+        return "PATCH", f"/iterations/{iteration}"
+    if op == "end_iteration":
+        return "POST", f"/iterations/{iteration}/end"
+    raise ValueError(f"unknown journal operation {op!r}")
+
+
+def send_record(transport: Transport, record: Record, budget: float) -> Any:
+    """Send one journal record to the App; returns its answer.
+
+    A batch the App refuses because its iteration has ended counts as sent: it was sent before
+    (the iteration's end comes after its batches in the journal) and re-sending cannot change an
+    ended iteration.
+    """
+    method, path = route(record.op, record.args["iteration_id"])
+    try:
+        return transport.request(method, path, body=record.args["body"], budget=budget)
+    except IterationEnded:
+        if record.op != "log_batch":
+            raise
+        return None

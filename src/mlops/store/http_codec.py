@@ -1,0 +1,222 @@
+"""JSON of the REST contract to entities and back, and the client's own view of its iterations.
+
+Answers of the App are the ``to_dict()`` shapes of :mod:`mlops.entities`; the functions here turn
+them back into the same frozen entities the SQL store returns. :class:`Shadow` is what the HTTP
+store knows about an iteration it writes, so that ``end_iteration`` can still return the
+iteration's final state while the App cannot be reached.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from mlops.entities import (
+    Dataset,
+    Experiment,
+    Iteration,
+    MetricPoint,
+    MetricSummary,
+    ModelFile,
+    Project,
+)
+from mlops.store.base import MetricRow
+from mlops.store.summaries import summarize
+from mlops.wire import MAX_BATCH_POINTS, IterationBatch, decode_float, encode_float, encode_floats
+
+__all__ = [
+    "Shadow",
+    "batch_body",
+    "dataset_from",
+    "experiment_from",
+    "iteration_from",
+    "model_body",
+    "point_from",
+    "project_from",
+    "split",
+]
+
+
+def _ts(value: str | float | None) -> float | None:
+    """An ISO 8601 timestamp of the App as epoch seconds."""
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return _dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _ts_required(value: str | float) -> float:
+    ts = _ts(value)
+    assert ts is not None
+    return ts
+
+
+def project_from(data: Mapping[str, Any]) -> Project:
+    """A project from its JSON."""
+    return Project(
+        data["id"], data["title"], data.get("description"), data["status"],
+        bool(data["archived"]), _ts_required(data["created_at"]),
+        _ts_required(data["updated_at"]),
+    )  # fmt: skip
+
+
+def experiment_from(data: Mapping[str, Any]) -> Experiment:
+    """An experiment from its JSON."""
+    return Experiment(
+        data["id"], data["name"], data.get("description"), data["project_id"],
+        _ts_required(data["created_at"]),
+    )  # fmt: skip
+
+
+def dataset_from(data: Mapping[str, Any]) -> Dataset:
+    """A dataset from its JSON."""
+    return Dataset(
+        data["id"], data["name"], data["version"], data["path"], data.get("description"),
+        tuple(data.get("tags") or ()), data.get("digest"), data.get("size_bytes"),
+        data.get("file_count"), _ts_required(data["created_at"]),
+    )  # fmt: skip
+
+
+def point_from(data: Mapping[str, Any]) -> MetricPoint:
+    """A metric point from its JSON (``"NaN"``/``"Infinity"`` become floats again)."""
+    return MetricPoint(int(data["step"]), _float(data["value"]), _ts_required(data["timestamp"]))
+
+
+def _float(value: Any) -> float:
+    decoded = decode_float(value)
+    return float("nan") if decoded is None else decoded
+
+
+def iteration_from(data: Mapping[str, Any]) -> Iteration:
+    """An iteration from its JSON (metric summaries from ``metric_summaries``)."""
+    summaries = data.get("metric_summaries") or {}
+    metrics = {
+        name: MetricSummary(
+            _float(s["last"]), int(s["last_step"]), decode_float(s["min"]), decode_float(s["max"])
+        )
+        for name, s in summaries.items()
+    }
+    model = data.get("model")
+    return Iteration(
+        id=data["id"], name=data["name"], project_id=data["project_id"],
+        experiment_id=data["experiment_id"], status=data["status"],
+        started_at=_ts_required(data["started_at"]), ended_at=_ts(data.get("ended_at")),
+        heartbeat_at=_ts(data.get("heartbeat_at")), parameters=dict(data.get("parameters") or {}),
+        metrics=metrics,
+        model=None if model is None else ModelFile(
+            model["path"], model.get("size_bytes"), model.get("sha256")
+        ),
+        datasets=tuple(dataset_from(d) for d in data.get("datasets") or ()),
+        system=dict(data.get("system") or {}), error=data.get("error"),
+        tags=dict(data.get("tags") or {}),
+    )  # fmt: skip
+
+
+def model_body(model: ModelFile | None) -> dict[str, Any] | None:
+    """The ``model`` field of an update or end request."""
+    return None if model is None else model.to_dict()
+
+
+def split(metrics: Sequence[MetricRow] | None) -> list[Sequence[MetricRow]]:
+    """Metric rows in chunks of at most :data:`~mlops.wire.MAX_BATCH_POINTS` (at least one
+    chunk, maybe empty)."""
+    rows = metrics or ()
+    if len(rows) <= MAX_BATCH_POINTS:
+        return [rows]
+    return [rows[i : i + MAX_BATCH_POINTS] for i in range(0, len(rows), MAX_BATCH_POINTS)]
+
+
+def batch_body(
+    parameters: Mapping[str, Any] | None = None,
+    metrics: Sequence[MetricRow] | None = None,
+    dataset_ids: Sequence[str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    heartbeat_at: float | None = None,
+) -> dict[str, Any]:
+    """The JSON of an :class:`~mlops.wire.IterationBatch` (non-finite values as strings)."""
+    batch = IterationBatch(
+        parameters=encode_floats(dict(parameters or {})),
+        metrics=[[n, s, encode_float(v), t] for n, s, v, t in metrics or ()],  # type: ignore[misc]
+        dataset_ids=list(dataset_ids or ()),
+        tags=dict(tags or {}),
+        heartbeat_at=heartbeat_at,
+    )
+    return asdict(batch)
+
+
+class Shadow:
+    """What this process wrote to one iteration: enough to answer for it without the App."""
+
+    def __init__(self, iteration: Iteration) -> None:
+        self.base = iteration
+        self.parameters = dict(iteration.parameters)
+        self.metrics = dict(iteration.metrics)
+        self.tags = dict(iteration.tags)
+        self.datasets: dict[str, Dataset | None] = {d.id: d for d in iteration.datasets}
+        self.changes: dict[str, Any] = {}
+
+    def add_batch(
+        self,
+        parameters: Mapping[str, Any] | None,
+        metrics: Sequence[MetricRow] | None,
+        dataset_ids: Sequence[str] | None,
+        tags: Mapping[str, str] | None,
+        datasets: Mapping[str, Dataset],
+    ) -> None:
+        """Merge one batch, as the store does (the last value is the one at the highest step;
+        min and max ignore NaN)."""
+        self.parameters.update(parameters or {})
+        self.tags.update(tags or {})
+        for dataset_id in dataset_ids or ():
+            self.datasets.setdefault(dataset_id, datasets.get(dataset_id))
+        for _it, name, last, step, low, high in summarize(self.base.id, metrics or ()):
+            value = float("nan") if last is None else last
+            old = self.metrics.get(name)
+            if old is None:
+                self.metrics[name] = MetricSummary(value, step, low, high)
+                continue
+            if step < old.last_step:
+                value, step = old.last, old.last_step
+            self.metrics[name] = MetricSummary(value, step, _pick(min, old.min, low),
+                                               _pick(max, old.max, high))  # fmt: skip
+
+    def update(
+        self,
+        status: str | None = None,
+        ended_at: float | None = None,
+        error: Mapping[str, str] | None = None,
+        model: ModelFile | None = None,
+        heartbeat_at: float | None = None,
+    ) -> None:
+        """Apply the fields that are not None."""
+        given = dict(status=status, ended_at=ended_at, model=model, heartbeat_at=heartbeat_at)
+        self.changes.update({k: v for k, v in given.items() if v is not None})
+        if error is not None:
+            self.changes["error"] = dict(error)
+
+    def iteration(self) -> Iteration:
+        """The iteration as this process knows it."""
+        base = self.base
+        return Iteration(
+            id=base.id, name=base.name, project_id=base.project_id,
+            experiment_id=base.experiment_id, status=self.changes.get("status", base.status),
+            started_at=base.started_at, ended_at=self.changes.get("ended_at", base.ended_at),
+            heartbeat_at=self.changes.get("heartbeat_at", base.heartbeat_at),
+            parameters=dict(self.parameters), metrics=dict(self.metrics),
+            model=self.changes.get("model", base.model),
+            datasets=tuple(d for d in self.datasets.values() if d is not None),
+            system=dict(base.system), error=self.changes.get("error", base.error),
+            tags=dict(self.tags),
+        )  # fmt: skip
+
+
+def _pick(how: Any, old: float | None, new: float | None) -> float | None:
+    if old is None:
+        return new
+    if new is None:
+        return old
+    result: float = how(old, new)
+    return result

@@ -1,0 +1,173 @@
+"""The requests of the HTTP store whose answer the caller needs: projects, experiments,
+datasets (catalog reads and writes) and iteration reads. They raise ``Unavailable`` (naming the
+App's URL) when the App cannot be reached, and the App's own errors as their classes."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from mlops.entities import Dataset, Experiment, Iteration, MetricPoint, Project
+from mlops.errors import InvalidInput
+from mlops.store.http_client import part
+from mlops.store.http_codec import (
+    dataset_from,
+    experiment_from,
+    iteration_from,
+    point_from,
+    project_from,
+)
+from mlops.wire import (
+    MAX_PAGE,
+    DatasetCreate,
+    ExperimentCreate,
+    IterationSearch,
+    ProjectCreate,
+    ProjectUpdate,
+)
+
+__all__ = ["AppReads"]
+
+
+class AppReads(abc.ABC):
+    """Catalog and read methods of :class:`~mlops.store.http.HttpStore`, on top of ``_call``."""
+
+    _datasets: dict[str, Dataset]
+
+    @abc.abstractmethod
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        repeatable: bool = True,
+    ) -> Any:
+        """One request whose answer the caller needs."""
+
+    # -- projects, experiments, datasets ---------------------------------------------------
+    def create_project(
+        self, title: str, description: str | None, status: str, archived: bool
+    ) -> Project:
+        body = asdict(ProjectCreate(title, description, status, archived))
+        return project_from(self._call("POST", "/projects", body, repeatable=False))
+
+    def get_project(self, project_id: str) -> Project:
+        return project_from(self._call("GET", f"/projects/{part(project_id)}"))
+
+    def list_projects(self, include_archived: bool = True) -> list[Project]:
+        answer = self._call("GET", "/projects", params={"include_archived": include_archived})
+        return [project_from(p) for p in answer["projects"]]
+
+    def update_project(
+        self,
+        project_id: str,
+        description: str | None = None,
+        status: str | None = None,
+        archived: bool | None = None,
+    ) -> Project:
+        body = asdict(ProjectUpdate(description, status, archived))
+        return project_from(self._call("PATCH", f"/projects/{part(project_id)}", body))
+
+    def create_experiment(self, project_id: str, name: str, description: str | None) -> Experiment:
+        body = asdict(ExperimentCreate(project_id, name, description))
+        return experiment_from(self._call("POST", "/experiments", body, repeatable=False))
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return experiment_from(self._call("GET", f"/experiments/{part(experiment_id)}"))
+
+    def find_experiment(self, project_id: str, name: str) -> Experiment | None:
+        params = {"project_id": project_id, "name": name}
+        found = self._call("GET", "/experiments", params=params)["experiments"]
+        return experiment_from(found[0]) if found else None
+
+    def list_experiments(self, project_id: str | None = None) -> list[Experiment]:
+        params = {} if project_id is None else {"project_id": project_id}
+        answer = self._call("GET", "/experiments", params=params)
+        return [experiment_from(e) for e in answer["experiments"]]
+
+    def create_dataset(
+        self,
+        name: str,
+        path: str,
+        description: str | None,
+        tags: Sequence[str],
+        version: str | None,
+        digest: str | None,
+        size_bytes: int | None,
+        file_count: int | None,
+    ) -> Dataset:
+        body = asdict(
+            DatasetCreate(name, path, description, list(tags), version, digest, size_bytes,
+                          file_count)
+        )  # fmt: skip
+        dataset = dataset_from(self._call("POST", "/datasets", body))
+        self._datasets[dataset.id] = dataset
+        return dataset
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        known = self._datasets.get(dataset_id)  # a dataset version never changes
+        if known is None:
+            known = dataset_from(self._call("GET", f"/datasets/{part(dataset_id)}"))
+            self._datasets[dataset_id] = known
+        return known
+
+    def list_datasets(self, name: str | None = None) -> list[Dataset]:
+        answer = self._call("GET", "/datasets", params={} if name is None else {"name": name})
+        return [dataset_from(d) for d in answer["datasets"]]
+
+    # -- iterations: reads -------------------------------------------------------------------
+    def get_iteration(self, iteration_id: str) -> Iteration:
+        return iteration_from(self._call("GET", f"/iterations/{part(iteration_id)}"))
+
+    def _search(
+        self,
+        experiment_id: str | None,
+        project_id: str | None,
+        filter: str | None,
+        order_by: str | Sequence[str] | None,
+        limit: int,
+        cursor: str | None,
+    ) -> dict[str, Any]:
+        order = order_by if order_by is None or isinstance(order_by, str) else list(order_by)
+        body = asdict(IterationSearch(experiment_id, project_id, filter, order, limit, cursor))
+        answer: dict[str, Any] = self._call("POST", "/iterations/search", body)
+        return answer
+
+    def list_iterations(
+        self,
+        experiment_id: str | None = None,
+        project_id: str | None = None,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Iteration]:
+        if limit < 0 or offset < 0:
+            raise InvalidInput(f"limit ({limit}) and offset ({offset}) must be 0 or more")
+        found: list[Iteration] = []
+        skip, cursor = offset, None
+        while True:
+            want = max(1, min(MAX_PAGE, skip + limit - len(found)))
+            page = self._search(experiment_id, project_id, filter, order_by, want, cursor)
+            items = page["iterations"]
+            dropped = min(skip, len(items))
+            skip -= dropped
+            found += [iteration_from(i) for i in items[dropped:][: limit - len(found)]]
+            cursor = page.get("next_cursor")
+            if len(found) >= limit or not cursor:
+                return found
+
+    def count_iterations(
+        self,
+        experiment_id: str | None = None,
+        project_id: str | None = None,
+        filter: str | None = None,
+    ) -> int:
+        return int(self._search(experiment_id, project_id, filter, None, 1, None)["total"])
+
+    def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
+        path = f"/iterations/{part(iteration_id)}/metrics/{part(metric_name)}"
+        return [point_from(p) for p in self._call("GET", path)["points"]]
