@@ -16,6 +16,7 @@ so what it shows is exactly what a script calling the library would get.
     mlops db upgrade [--store URI]
     mlops app [--host H] [--port P] [--store URI] [--workers N] [--auth] [--insecure]
     mlops tokens create NAME --scope read|write|admin | list | revoke NAME
+    mlops sync [--store URL]
 
 Global options: ``--store URI``, ``--debug``, ``--version``.
 """
@@ -27,8 +28,9 @@ from mlops.cli._commands import datasets, db, experiments, projects
 from mlops.cli._export import export
 from mlops.cli._iterations import iterations
 from mlops.cli._main import main
+from mlops.cli._sync import sync
 
 __all__ = ["main"]
 
-for _command in (projects, experiments, iterations, datasets, export, db, app, tokens):
+for _command in (projects, experiments, iterations, datasets, export, db, app, tokens, sync):
     main.add_command(_command)
