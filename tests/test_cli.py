@@ -19,11 +19,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mlops.cli import main
-from mlops.cli._commands import hide_password
 from mlops.cli._export import BASE_FIELDS
 from mlops.cli._format import fmt_duration, fmt_time, json_safe, status_text
 from mlops.cli._iterations import order_spec, sorted_metric
 from mlops.cli._main import one_line
+from mlops.config import redact_uri as hide_password
 
 MLOPS_SCRIPT = Path(sys.executable).with_name("mlops")
 

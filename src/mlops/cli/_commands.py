@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 from rich.text import Text
@@ -19,7 +18,7 @@ from mlops.cli._format import (
 )
 from mlops.cli._main import TRACKING_URI_ENV
 
-__all__ = ["datasets", "db", "experiments", "hide_password", "projects"]
+__all__ = ["datasets", "db", "experiments", "projects"]
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print JSON to stdout (for scripts) instead of a table."
@@ -146,19 +145,6 @@ def _count(value: Any) -> str:
 
 
 # -- db ---------------------------------------------------------------------------------------
-def hide_password(uri: str) -> str:
-    """The URI with its password (if any) replaced by ``***``, fit for messages."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return uri.split("@")[-1]
-    if parts.password is None:
-        return uri
-    host = parts.netloc.rsplit("@", 1)[1]
-    netloc = f"{parts.username or ''}:***@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 @click.group()
 def db() -> None:
     """The tracking database itself."""
@@ -172,11 +158,11 @@ def db() -> None:
 )
 def db_upgrade(store: str | None) -> None:
     """Migrate the database to the schema of this mlops version (back it up first)."""
-    from mlops.config import tracking_uri
+    from mlops.config import redact_uri, tracking_uri
     from mlops.store.sql.migrate import upgrade
 
     uri = tracking_uri(store or os.environ.get(TRACKING_URI_ENV) or None)
-    where = hide_password(uri)
+    where = redact_uri(uri)
     before, after = upgrade(uri)  # raises Unavailable naming the URI (without password)
     if before == after:
         click.echo(f"database at {where} is already at {after}")

@@ -17,18 +17,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from mlops.config import redact_uri
 from mlops.errors import AlreadyExists, InvalidInput, Unavailable
 
 BUSY_TIMEOUT_SECONDS = 120
 POOL_TIMEOUT = 10
-
-
-def safe_uri(uri: str) -> str:
-    """The URI without its password, for messages."""
-    try:
-        return make_url(uri).render_as_string(hide_password=True)
-    except Exception:
-        return uri.split("@")[-1]
 
 
 def normalize_uri(uri: str) -> str:
@@ -72,7 +65,9 @@ def make_engine(uri: str) -> Engine:
         return create_engine(
             url, pool_size=10, max_overflow=10, pool_timeout=POOL_TIMEOUT, pool_pre_ping=True
         )
-    raise InvalidInput(f"store {safe_uri(uri)!r} is not supported: use sqlite:/// or postgresql://")
+    raise InvalidInput(
+        f"store {redact_uri(uri)!r} is not supported: use sqlite:/// or postgresql://"
+    )
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -109,7 +104,7 @@ def transaction(engine: Engine, write: bool, what: str) -> Iterator[Connection]:
         ) from exc
     except OperationalError as exc:
         raise Unavailable(
-            f"cannot {what}: the database at {safe_uri(str(engine.url))} is unavailable "
+            f"cannot {what}: the database at {redact_uri(str(engine.url))} is unavailable "
             f"({_short(exc)}); check that it is reachable and not locked by a stuck process"
         ) from exc
     except DBAPIError as exc:

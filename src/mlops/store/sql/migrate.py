@@ -14,8 +14,9 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
+from mlops.config import redact_uri
 from mlops.errors import SchemaOutdated, Unavailable
-from mlops.store.sql.engine import make_engine, safe_uri
+from mlops.store.sql.engine import make_engine
 from mlops.store.sql.models import SCHEMA_REVISION
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -79,7 +80,7 @@ def _translated(engine: Engine) -> Iterator[None]:
     except DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
         raise Unavailable(
-            f"cannot open the database at {safe_uri(str(engine.url))}: {reason}; "
+            f"cannot open the database at {redact_uri(str(engine.url))}: {reason}; "
             "check the URI and that the database server is running"
         ) from exc
 
@@ -109,7 +110,7 @@ def _ensure_schema(engine: Engine) -> None:
     if empty:
         upgrade_engine(engine)
         return
-    where = safe_uri(str(engine.url))
+    where = redact_uri(str(engine.url))
     if revision is None:
         raise SchemaOutdated(
             f"the database at {where} has tables but no mlops schema version: "
