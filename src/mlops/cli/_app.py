@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from mlops.cli._format import console, fmt_time, print_json
+
+if TYPE_CHECKING:
+    from mlops.store.sql.store import SqlStore
 
 
 def _store_uri(store: str | None) -> str:
@@ -65,7 +70,7 @@ def tokens() -> None:
     """Access tokens of the App (for `mlops app --auth`)."""
 
 
-def _token_store(store: str | None):  # type: ignore[no-untyped-def]
+def _token_store(store: str | None) -> SqlStore:
     from mlops.store.sql.store import SqlStore
 
     return SqlStore(_store_uri(store))

@@ -13,9 +13,7 @@ from mlops.entities import Dataset, Experiment, Project
 from mlops.errors import AlreadyExists, NotFound
 from mlops.store.sql import rows
 from mlops.store.sql.engine import transaction
-from mlops.store.sql.models import SqlDataset, SqlExperiment, SqlProject
-
-PROJECTS, EXPERIMENTS, DATASETS = (m.__table__ for m in (SqlProject, SqlExperiment, SqlDataset))
+from mlops.store.sql.models import DATASETS, EXPERIMENTS, PROJECTS
 
 
 def new_id() -> str:
@@ -46,7 +44,7 @@ class CatalogMethods:
                     f"a project titled {title!r} already exists (id {existing}): "
                     f"use tracking.get_project({existing!r}) or pick another title"
                 )
-            values = dict(
+            values: dict[str, Any] = dict(
                 id=new_id(),
                 title=title,
                 description=description,
@@ -112,7 +110,7 @@ class CatalogMethods:
                     f"project {project_id!r} already has an experiment named {name!r} "
                     f"(id {existing}): use tracking.get_experiment({existing!r}) or another name"
                 )
-            values = dict(
+            values: dict[str, Any] = dict(
                 id=new_id(),
                 project_id=project_id,
                 name=name,
@@ -198,7 +196,7 @@ class CatalogMethods:
                         f"dataset {name!r} version {version!r} already exists (id {row.id}) with "
                         f"{what}: the content changed, so register it under a new version"
                     )
-            values = dict(
+            values: dict[str, Any] = dict(
                 id=new_id(),
                 name=name,
                 version=version,

@@ -24,29 +24,21 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import Table, and_, case, literal, literal_column, not_, or_, select
+from sqlalchemy import and_, case, literal, literal_column, not_, or_, select
 from sqlalchemy.sql import ColumnElement, FromClause, Select
 
 from mlops.entities import HEARTBEAT_TIMEOUT
 from mlops.errors import InvalidInput
 from mlops.query import And, In, Node, Not, Or, OrderTerm, Value
-from mlops.store.sql.models import (
-    SqlDataset,
-    SqlIteration,
-    SqlIterationDataset,
-    SqlIterationTag,
-    SqlMetricSummary,
-    SqlParameter,
-)
+from mlops.store.sql.models import DATASETS as datasets
+from mlops.store.sql.models import ITERATION_DATASETS as iteration_datasets
+from mlops.store.sql.models import ITERATION_TAGS as iteration_tags
+from mlops.store.sql.models import ITERATIONS as iterations
+from mlops.store.sql.models import METRIC_SUMMARIES as metric_summaries
+from mlops.store.sql.models import PARAMETERS as parameters
 
 __all__ = ["OrderPlan", "order_clauses", "where_clause"]
 
-iterations = cast(Table, SqlIteration.__table__)
-parameters = cast(Table, SqlParameter.__table__)
-metric_summaries = cast(Table, SqlMetricSummary.__table__)
-datasets = cast(Table, SqlDataset.__table__)
-iteration_datasets = cast(Table, SqlIterationDataset.__table__)
-iteration_tags = cast(Table, SqlIterationTag.__table__)
 
 Cond = ColumnElement[bool]
 _S = TypeVar("_S", bound="Select[Any]")

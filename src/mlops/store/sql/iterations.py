@@ -17,18 +17,13 @@ from mlops.query import parse_filter, parse_order_by
 from mlops.store.sql import rows
 from mlops.store.sql.filters import order_clauses, where_clause
 from mlops.store.sql.models import (
-    SqlDataset,
-    SqlIteration,
-    SqlIterationDataset,
-    SqlIterationTag,
-    SqlMetricSummary,
-    SqlParameter,
+    DATASETS,
+    ITERATION_DATASETS,
+    ITERATION_TAGS,
+    ITERATIONS,
+    METRIC_SUMMARIES,
+    PARAMETERS,
 )
-
-ITERATIONS = SqlIteration.__table__
-PARAMS, SUMMARIES = SqlParameter.__table__, SqlMetricSummary.__table__
-LINKS, DATASETS = SqlIterationDataset.__table__, SqlDataset.__table__
-TAGS = SqlIterationTag.__table__
 
 # SQLite allows 32,766 bound parameters per statement; stay well below it.
 _CHUNK = 5000
@@ -52,21 +47,29 @@ def load_iterations(conn: Connection, ids: Sequence[str], now: float) -> list[It
             found[row.id] = row
         if not found:
             continue
-        query = select(PARAMS).where(of(PARAMS.c.iteration_id)).order_by(PARAMS.c.name)
+        query = select(PARAMETERS).where(of(PARAMETERS.c.iteration_id)).order_by(PARAMETERS.c.name)
         for row in conn.execute(query):
             params[row.iteration_id].append(row)
-        query = select(SUMMARIES).where(of(SUMMARIES.c.iteration_id)).order_by(SUMMARIES.c.name)
+        query = (
+            select(METRIC_SUMMARIES)
+            .where(of(METRIC_SUMMARIES.c.iteration_id))
+            .order_by(METRIC_SUMMARIES.c.name)
+        )
         for row in conn.execute(query):
             summaries[row.iteration_id].append(row)
         query = (
-            select(LINKS.c.iteration_id, DATASETS)
-            .join(DATASETS, DATASETS.c.id == LINKS.c.dataset_id)
-            .where(of(LINKS.c.iteration_id))
+            select(ITERATION_DATASETS.c.iteration_id, DATASETS)
+            .join(DATASETS, DATASETS.c.id == ITERATION_DATASETS.c.dataset_id)
+            .where(of(ITERATION_DATASETS.c.iteration_id))
             .order_by(DATASETS.c.name, DATASETS.c.version)
         )
         for row in conn.execute(query):
             datasets[row.iteration_id].append(rows.dataset(row))
-        for row in conn.execute(select(TAGS).where(of(TAGS.c.iteration_id)).order_by(TAGS.c.key)):
+        for row in conn.execute(
+            select(ITERATION_TAGS)
+            .where(of(ITERATION_TAGS.c.iteration_id))
+            .order_by(ITERATION_TAGS.c.key)
+        ):
             tags[row.iteration_id].append(row)
     return [
         rows.iteration(found[i], params[i], summaries[i], datasets[i], tags[i], now)

@@ -7,7 +7,7 @@ metric points. NaN cannot be stored in SQLite's REAL, so a NULL metric value mea
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -193,3 +194,16 @@ class SqlApiToken(Base):
     created_at: Mapped[float] = mapped_column(Double)
     revoked_at: Mapped[float | None] = mapped_column(Double)
     last_used_at: Mapped[float | None] = mapped_column(Double)
+
+
+# The tables, typed as Core tables for the queries of the store.
+PROJECTS = cast(Table, SqlProject.__table__)
+EXPERIMENTS = cast(Table, SqlExperiment.__table__)
+DATASETS = cast(Table, SqlDataset.__table__)
+ITERATIONS = cast(Table, SqlIteration.__table__)
+PARAMETERS = cast(Table, SqlParameter.__table__)
+METRIC_SUMMARIES = cast(Table, SqlMetricSummary.__table__)
+METRIC_POINTS = cast(Table, SqlMetricPoint.__table__)
+ITERATION_DATASETS = cast(Table, SqlIterationDataset.__table__)
+ITERATION_TAGS = cast(Table, SqlIterationTag.__table__)
+API_TOKENS = cast(Table, SqlApiToken.__table__)

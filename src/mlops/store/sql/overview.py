@@ -19,22 +19,14 @@ from mlops.errors import InvalidInput
 from mlops.store.sql import rows
 from mlops.store.sql.engine import transaction
 from mlops.store.sql.models import (
-    SqlDataset,
-    SqlExperiment,
-    SqlIteration,
-    SqlIterationDataset,
-    SqlMetricSummary,
-    SqlParameter,
-    SqlProject,
+    DATASETS,
+    EXPERIMENTS,
+    ITERATION_DATASETS,
+    ITERATIONS,
+    METRIC_SUMMARIES,
+    PARAMETERS,
+    PROJECTS,
 )
-
-PROJECTS, EXPERIMENTS, ITERATIONS = (
-    SqlProject.__table__,
-    SqlExperiment.__table__,
-    SqlIteration.__table__,
-)
-DATASETS, LINKS = SqlDataset.__table__, SqlIterationDataset.__table__
-SUMMARIES, PARAMS = SqlMetricSummary.__table__, SqlParameter.__table__
 
 
 @dataclass(frozen=True)
@@ -153,9 +145,9 @@ class OverviewMethods:
             if metric:
                 agg = func.max if goal == "max" else func.min
                 best_query = (
-                    select(ITERATIONS.c.experiment_id, agg(SUMMARIES.c.last))
-                    .join(SUMMARIES, SUMMARIES.c.iteration_id == ITERATIONS.c.id)
-                    .where(ITERATIONS.c.project_id == project_id, SUMMARIES.c.name == metric)
+                    select(ITERATIONS.c.experiment_id, agg(METRIC_SUMMARIES.c.last))
+                    .join(METRIC_SUMMARIES, METRIC_SUMMARIES.c.iteration_id == ITERATIONS.c.id)
+                    .where(ITERATIONS.c.project_id == project_id, METRIC_SUMMARIES.c.name == metric)
                     .group_by(ITERATIONS.c.experiment_id)
                 )
                 best = {r[0]: r[1] for r in conn.execute(best_query)}
@@ -166,8 +158,8 @@ class OverviewMethods:
     def project_datasets(self, project_id: str) -> list[Dataset]:
         """The dataset versions the project's iterations used."""
         used = (
-            select(LINKS.c.dataset_id)
-            .join(ITERATIONS, ITERATIONS.c.id == LINKS.c.iteration_id)
+            select(ITERATION_DATASETS.c.dataset_id)
+            .join(ITERATIONS, ITERATIONS.c.id == ITERATION_DATASETS.c.iteration_id)
             .where(ITERATIONS.c.project_id == project_id)
             .distinct()
         )
@@ -186,7 +178,7 @@ class OverviewMethods:
         that used it, newest first, at most ``per_version`` each."""
         query = (
             select(
-                LINKS.c.dataset_id,
+                ITERATION_DATASETS.c.dataset_id,
                 ITERATIONS.c.id,
                 ITERATIONS.c.name,
                 ITERATIONS.c.status,
@@ -197,10 +189,10 @@ class OverviewMethods:
                 ITERATIONS.c.project_id,
                 PROJECTS.c.title,
             )
-            .join(ITERATIONS, ITERATIONS.c.id == LINKS.c.iteration_id)
+            .join(ITERATIONS, ITERATIONS.c.id == ITERATION_DATASETS.c.iteration_id)
             .join(EXPERIMENTS, EXPERIMENTS.c.id == ITERATIONS.c.experiment_id)
             .join(PROJECTS, PROJECTS.c.id == ITERATIONS.c.project_id)
-            .join(DATASETS, DATASETS.c.id == LINKS.c.dataset_id)
+            .join(DATASETS, DATASETS.c.id == ITERATION_DATASETS.c.dataset_id)
             .where(DATASETS.c.name == dataset_name)
             .order_by(ITERATIONS.c.started_at.desc())
         )
@@ -243,10 +235,12 @@ class OverviewMethods:
         )
         with transaction(self._engine, write=False, what="list columns") as conn:
             metrics = conn.execute(
-                select(SUMMARIES.c.name).where(SUMMARIES.c.iteration_id.in_(newest)).distinct()
+                select(METRIC_SUMMARIES.c.name)
+                .where(METRIC_SUMMARIES.c.iteration_id.in_(newest))
+                .distinct()
             ).scalars()
             params = conn.execute(
-                select(PARAMS.c.name).where(PARAMS.c.iteration_id.in_(newest)).distinct()
+                select(PARAMETERS.c.name).where(PARAMETERS.c.iteration_id.in_(newest)).distinct()
             ).scalars()
             return sorted(metrics), sorted(params)
 

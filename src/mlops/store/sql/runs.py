@@ -16,19 +16,13 @@ from mlops.store.sql.batch import write_batch
 from mlops.store.sql.catalog import CatalogMethods, new_id
 from mlops.store.sql.iterations import count_iterations, list_iterations, load_iterations
 from mlops.store.sql.models import (
-    SqlDataset,
-    SqlExperiment,
-    SqlIteration,
-    SqlMetricPoint,
-    SqlMetricSummary,
+    DATASETS,
+    EXPERIMENTS,
+    ITERATIONS,
+    METRIC_POINTS,
+    METRIC_SUMMARIES,
 )
 
-ITERATIONS, EXPERIMENTS = SqlIteration.__table__, SqlExperiment.__table__
-DATASETS, POINTS, SUMMARIES = (
-    SqlDataset.__table__,
-    SqlMetricPoint.__table__,
-    SqlMetricSummary.__table__,
-)
 DEFAULT_EXPERIMENT = "default"
 
 
@@ -91,7 +85,7 @@ class IterationMethods(CatalogMethods):
             if exists is not None:  # a retry of a create that went through
                 return load_iterations(conn, [iteration_id], time.time())[0]
             experiment, project = self._target_experiment(conn, experiment_id, project_id)
-            values = dict(
+            values: dict[str, Any] = dict(
                 id=iteration_id, project_id=project, experiment_id=experiment, name=name,
                 status="running", started_at=started_at, ended_at=None,
                 heartbeat_at=started_at, system=dict(system),
@@ -208,15 +202,20 @@ class IterationMethods(CatalogMethods):
     def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
         with self._read("get metric history") as conn:
             points = conn.execute(
-                select(POINTS.c.step, POINTS.c.value, POINTS.c.timestamp)
-                .where(POINTS.c.iteration_id == iteration_id, POINTS.c.name == metric_name)
-                .order_by(POINTS.c.step)
+                select(METRIC_POINTS.c.step, METRIC_POINTS.c.value, METRIC_POINTS.c.timestamp)
+                .where(
+                    METRIC_POINTS.c.iteration_id == iteration_id,
+                    METRIC_POINTS.c.name == metric_name,
+                )
+                .order_by(METRIC_POINTS.c.step)
             ).all()
             if not points:
                 if not load_iterations(conn, [iteration_id], time.time()):
                     raise _not_found(iteration_id)
                 names = conn.execute(
-                    select(SUMMARIES.c.name).where(SUMMARIES.c.iteration_id == iteration_id)
+                    select(METRIC_SUMMARIES.c.name).where(
+                        METRIC_SUMMARIES.c.iteration_id == iteration_id
+                    )
                 ).scalars()
                 known = ", ".join(sorted(names)) or "none"
                 raise NotFound(

@@ -12,10 +12,9 @@ from sqlalchemy import Engine, insert, or_, select, update
 from mlops.entities import SCOPES, ApiToken
 from mlops.errors import AlreadyExists, InvalidInput, NotFound
 from mlops.store.sql.engine import transaction
-from mlops.store.sql.models import SqlApiToken
+from mlops.store.sql.models import API_TOKENS as TOKENS
 from mlops.values import check_name
 
-TOKENS = SqlApiToken.__table__
 PREFIX = "mlops_"
 _TOUCH_EVERY = 60.0  # seconds between two writes of a token's last_used_at
 
@@ -40,7 +39,7 @@ class TokenMethods:
             raise InvalidInput(f"scope {scope!r} is not one of {', '.join(SCOPES)}")
         secret = PREFIX + secrets.token_urlsafe(32)
         now = time.time()
-        values = dict(
+        values: dict[str, Any] = dict(
             id=secrets.token_hex(8), name=name, scope=scope, token_hash=_hash(secret),
             created_at=now, revoked_at=None, last_used_at=None,
         )  # fmt: skip
