@@ -71,6 +71,9 @@ def _bad_metric(metric_name: str, value: Any) -> InvalidInput:
 
 
 def check_step(metric_name: str, step: Any) -> int:
+    """A step as an int of at most 64 bits (numpy integers too)."""
+    if type(step) is int and -(2**63) <= step < 2**63:
+        return step
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise InvalidInput(
             f"step of metric {metric_name!r} must be an integer, got {type(step).__name__} {step!r}"

@@ -34,7 +34,7 @@ POST   /iterations/search           IterationSearch   same as GET /iterations
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "ProjectUpdate",
     "decode_float",
     "encode_float",
+    "to_body",
 ]
 
 API_PREFIX = "/api/v1"
@@ -81,6 +82,12 @@ def decode_float(value: float | int | str | None) -> float | None:
         except KeyError:
             raise ValueError(f"{value!r} is not a number") from None
     return float(value)
+
+
+def to_body(request: Any) -> dict[str, Any]:
+    """A request dataclass as its JSON body, shallowly (``dataclasses.asdict`` deep-copies every
+    metric row of a batch, which costs more than sending it)."""
+    return {f.name: getattr(request, f.name) for f in fields(request)}
 
 
 def encode_floats(data: Any) -> Any:

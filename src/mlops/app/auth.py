@@ -7,9 +7,10 @@ the App's session cookie instead of the header.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from mlops.errors import Forbidden, Unauthorized
 
@@ -24,10 +25,11 @@ def token_of(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-def require(scope: str) -> Callable[[Request], None]:
-    """A route dependency that lets the request through only with a token of ``scope``."""
+def require(scope: str) -> Callable[[Request], Awaitable[None]]:
+    """A route dependency that lets the request through only with a token of ``scope``.
+    Async, so an App without ``--auth`` checks nothing on a worker thread."""
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:
         if not request.app.state.settings.auth:
             return
         secret = token_of(request)
@@ -37,7 +39,7 @@ def require(scope: str) -> Callable[[Request], None]:
                 "(set MLOPS_API_TOKEN for the mlops client; ask an admin for "
                 "`mlops tokens create NAME --scope write`)"
             )
-        token = request.app.state.store.check_token(secret)
+        token = await run_in_threadpool(request.app.state.store.check_token, secret)
         if token is None:
             raise Unauthorized("the token is not valid: check MLOPS_API_TOKEN")
         if token.revoked_at is not None:

@@ -10,8 +10,8 @@ from mlops.app.auth import require
 from mlops.store.base import Store
 
 
-def get_store(request: Request) -> Store:
-    """The store the App was created with."""
+async def get_store(request: Request) -> Store:
+    """The store the App was created with (async: no thread hop for an attribute read)."""
     store: Store = request.app.state.store
     return store
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
 from mlops.errors import MlopsError
@@ -16,9 +18,13 @@ class JsonResponse(JSONResponse):
     """JSON that browsers can parse: NaN and ±Infinity become ``"NaN"``, ``"Infinity"``..."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(
-            encode_floats(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")
-        ).encode("utf-8")
+        try:  # most answers hold no NaN: skip the walk over every value
+            text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        except ValueError:
+            text = json.dumps(
+                encode_floats(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            )
+        return text.encode("utf-8")
 
 
 def error_response(
@@ -36,9 +42,21 @@ def from_error(exc: MlopsError) -> JsonResponse:
 
 
 class PlainRoute(APIRoute):
-    """A route whose return value goes to :class:`JsonResponse` as it is: without a
-    response model, so pydantic does not turn NaN and infinities into null on the way."""
+    """A route whose returned dict becomes a :class:`JsonResponse` as it is.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    FastAPI would otherwise pass it through a response model (pydantic turns NaN and
+    infinities into null) or through ``jsonable_encoder`` (a deep copy of every value, on the
+    event loop: 46 ms for a 10,000-point history). The endpoint's signature is kept, so
+    parameters, dependencies and the OpenAPI document are unchanged.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        status = kwargs.get("status_code") or 200
+
+        @functools.wraps(endpoint)
+        def respond(*args: Any, **values: Any) -> Response:
+            result = endpoint(*args, **values)
+            return result if isinstance(result, Response) else JsonResponse(result, status)
+
         kwargs["response_model"] = None
-        super().__init__(*args, **kwargs)
+        super().__init__(path, respond, **kwargs)

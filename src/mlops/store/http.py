@@ -28,7 +28,6 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +49,7 @@ from mlops.wire import (
     IterationCreate,
     IterationUpdate,
     encode_floats,
+    to_body,
 )
 
 __all__ = ["HttpStore"]
@@ -257,7 +257,7 @@ class HttpStore(AppReads, Store):
         started_at: float,
         system: Mapping[str, Any],
     ) -> Iteration:
-        body = asdict(
+        body = to_body(
             IterationCreate(iteration_id, name, started_at, experiment_id, project_id,
                             encode_floats(dict(system)))
         )  # fmt: skip
@@ -305,7 +305,7 @@ class HttpStore(AppReads, Store):
         model: ModelFile | None = None,
         heartbeat_at: float | None = None,
     ) -> Iteration:
-        body = asdict(
+        body = to_body(
             IterationUpdate(status, ended_at, heartbeat_at, _error(error), model_body(model))
         )
         shadow = self._shadows.get(iteration_id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from typing import Any
 
 from mlops.entities import (
@@ -24,7 +23,14 @@ from mlops.entities import (
 )
 from mlops.store.base import MetricRow
 from mlops.store.summaries import summarize
-from mlops.wire import MAX_BATCH_POINTS, IterationBatch, decode_float, encode_float, encode_floats
+from mlops.wire import (
+    MAX_BATCH_POINTS,
+    IterationBatch,
+    decode_float,
+    encode_float,
+    encode_floats,
+    to_body,
+)
 
 __all__ = [
     "Shadow",
@@ -144,7 +150,7 @@ def batch_body(
         tags=dict(tags or {}),
         heartbeat_at=heartbeat_at,
     )
-    return asdict(batch)
+    return to_body(batch)
 
 
 class Shadow:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 from mlops.entities import Dataset, Experiment, Iteration, MetricPoint, Project
@@ -26,6 +25,7 @@ from mlops.wire import (
     IterationSearch,
     ProjectCreate,
     ProjectUpdate,
+    to_body,
 )
 
 __all__ = ["AppReads"]
@@ -51,7 +51,7 @@ class AppReads(abc.ABC):
     def create_project(
         self, title: str, description: str | None, status: str, archived: bool
     ) -> Project:
-        body = asdict(ProjectCreate(title, description, status, archived))
+        body = to_body(ProjectCreate(title, description, status, archived))
         return project_from(self._call("POST", "/projects", body, repeatable=False))
 
     def get_project(self, project_id: str) -> Project:
@@ -68,11 +68,11 @@ class AppReads(abc.ABC):
         status: str | None = None,
         archived: bool | None = None,
     ) -> Project:
-        body = asdict(ProjectUpdate(description, status, archived))
+        body = to_body(ProjectUpdate(description, status, archived))
         return project_from(self._call("PATCH", f"/projects/{part(project_id)}", body))
 
     def create_experiment(self, project_id: str, name: str, description: str | None) -> Experiment:
-        body = asdict(ExperimentCreate(project_id, name, description))
+        body = to_body(ExperimentCreate(project_id, name, description))
         return experiment_from(self._call("POST", "/experiments", body, repeatable=False))
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -99,7 +99,7 @@ class AppReads(abc.ABC):
         size_bytes: int | None,
         file_count: int | None,
     ) -> Dataset:
-        body = asdict(
+        body = to_body(
             DatasetCreate(name, path, description, list(tags), version, digest, size_bytes,
                           file_count)
         )  # fmt: skip
@@ -132,7 +132,7 @@ class AppReads(abc.ABC):
         cursor: str | None,
     ) -> dict[str, Any]:
         order = order_by if order_by is None or isinstance(order_by, str) else list(order_by)
-        body = asdict(IterationSearch(experiment_id, project_id, filter, order, limit, cursor))
+        body = to_body(IterationSearch(experiment_id, project_id, filter, order, limit, cursor))
         answer: dict[str, Any] = self._call("POST", "/iterations/search", body)
         return answer
 
