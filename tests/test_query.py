@@ -397,7 +397,10 @@ def _rows() -> dict[type, list[dict[str, object]]]:
         return _row("iteration_id name value_json", *values, value_num=num, value_str=text)
 
     def metric(*values: object) -> dict[str, object]:
-        return _row("iteration_id name last min max", *values, last_step=1)
+        experiment = "e1" if values[0] in ("i1", "i2", "i3") else "e2"  # as the iterations below
+        return _row(
+            "iteration_id name last min max", *values, last_step=1, experiment_id=experiment
+        )
 
     def dataset(*values: object) -> dict[str, object]:
         return _row("id name version digest", *values, path="/d", tags=[], created_at=1.0)

@@ -193,3 +193,32 @@ def test_tags_filter_and_order(store: Store) -> None:
     found = store.list_iterations(filter='tags.team = "vision"', order_by="tags.n desc")
     assert [i.id for i in found] == ["t2", "t0"]
     assert store.get_iteration("t1").tags == {"team": "nlp", "n": "1"}
+
+
+def test_ordering_by_a_metric_pages_across_missing_values(store: Store) -> None:
+    project = store.create_project("p", None, "active", False)
+    experiment = store.create_experiment(project.id, "e", None)
+    other = store.create_experiment(project.id, "other", None)
+    now = time.time()
+    values = {"a": 0.3, "b": 0.9, "c": math.nan, "d": None, "e": 0.5, "f": None, "g": 0.1}
+    for i, (name, value) in enumerate(values.items()):
+        store.create_iteration(name, name, experiment.id, None, now + i, {})
+        if value is not None:
+            store.log_batch(name, metrics=[("acc", 0, value, now)])
+    store.create_iteration("x", "x", other.id, None, now, {})  # another experiment, higher acc
+    store.log_batch("x", metrics=[("acc", 0, 1.0, now)])
+
+    def page(order: str, limit: int, offset: int) -> list[str]:
+        found = store.list_iterations(
+            experiment_id=experiment.id, order_by=order, limit=limit, offset=offset
+        )
+        return [i.id for i in found]
+
+    # valued first in order, then the ones without a value (NaN counts as none) by id
+    assert page("metrics.acc desc", 10, 0) == ["b", "e", "a", "g", "c", "d", "f"]
+    assert page("metrics.acc", 10, 0) == ["g", "a", "e", "b", "c", "d", "f"]
+    assert page("metrics.acc desc", 3, 3) == ["g", "c", "d"]
+    assert page("metrics.acc desc", 2, 5) == ["d", "f"]
+    assert page("metrics.acc desc", 2, 7) == []
+    everything = store.list_iterations(order_by="metrics.acc desc", limit=3)
+    assert [i.id for i in everything] == ["x", "b", "e"]

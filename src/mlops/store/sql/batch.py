@@ -29,8 +29,8 @@ _PARAMETERS = (
 )
 # min/max ignore NaN (stored as NULL); last is the value at the highest step.
 _SUMMARIES = (
-    "INSERT INTO metric_summaries (iteration_id, name, last, last_step, min, max) "
-    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (iteration_id, name) DO UPDATE SET "
+    "INSERT INTO metric_summaries (iteration_id, name, last, last_step, min, max, experiment_id) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (iteration_id, name) DO UPDATE SET "
     "last = CASE WHEN excluded.last_step >= metric_summaries.last_step "
     "THEN excluded.last ELSE metric_summaries.last END, "
     "last_step = CASE WHEN excluded.last_step >= metric_summaries.last_step "
@@ -60,6 +60,7 @@ def _sql(conn: Connection, template: str) -> str:
 def write_batch(
     conn: Connection,
     iteration_id: str,
+    experiment_id: str,
     parameters: Mapping[str, Any] | None,
     metrics: Sequence[MetricRow] | None,
     dataset_ids: Sequence[str] | None,
@@ -76,7 +77,8 @@ def write_batch(
             for name, step, value, ts in metrics
         ]
         cursor_exec(_sql(conn, _POINTS), points)
-        cursor_exec(_sql(conn, _SUMMARIES), summarize(iteration_id, metrics))
+        summaries = [(*row, experiment_id) for row in summarize(iteration_id, metrics)]
+        cursor_exec(_sql(conn, _SUMMARIES), summaries)
     if dataset_ids:
         cursor_exec(_sql(conn, _DATASET_LINKS), [(iteration_id, d) for d in dataset_ids])
     if tags:

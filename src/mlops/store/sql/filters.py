@@ -71,13 +71,15 @@ class OrderPlan(NamedTuple):
         return stmt.order_by(*self.order_by)
 
 
-def where_clause(node: Node | None, now: float) -> Cond | None:
+def where_clause(node: Node | None, now: float, experiment_id: str | None = None) -> Cond | None:
     """The WHERE condition over ``iterations`` for a parsed filter (None for no filter).
 
-    ``now`` (epoch seconds) decides which running iterations count as crashed. Raises
+    ``now`` (epoch seconds) decides which running iterations count as crashed. With
+    ``experiment_id`` (the search is inside one experiment) a metric condition reads the
+    summaries' per-experiment index as a range instead of probing every iteration. Raises
     ``InvalidInput`` for a comparison that makes no sense (e.g. a metric against a string).
     """
-    return None if node is None else _condition(node, now)
+    return None if node is None else _condition(node, now, experiment_id)
 
 
 def order_clauses(terms: list[OrderTerm], now: float | None = None) -> OrderPlan:
@@ -154,13 +156,13 @@ def _attr(name: str, now: float) -> ColumnElement[Any]:
     return iterations.c[name]
 
 
-def _condition(node: Node, now: float) -> Cond:
+def _condition(node: Node, now: float, experiment_id: str | None = None) -> Cond:
     if isinstance(node, And):
-        return and_(*(_condition(item, now) for item in node.items))
+        return and_(*(_condition(item, now, experiment_id) for item in node.items))
     if isinstance(node, Or):
-        return or_(*(_condition(item, now) for item in node.items))
+        return or_(*(_condition(item, now, experiment_id) for item in node.items))
     if isinstance(node, Not):
-        return not_(_condition(node.item, now))
+        return not_(_condition(node.item, now, experiment_id))
     field = node.field
     if isinstance(node, In):
         pairs = [("!=" if node.negated else "=", value) for value in node.values]
@@ -188,6 +190,11 @@ def _condition(node: Node, now: float) -> Cond:
                     f"metrics.{field.name} is a number: compare it to a number, not {value!r}."
                 )
         cond = joiner(*(_compare(column, op, value) for op, value in pairs))
+        if experiment_id is not None:
+            matching = select(ms.c.iteration_id).where(
+                ms.c.experiment_id == experiment_id, ms.c.name == field.name, cond
+            )
+            return iterations.c.id.in_(matching)
         rows = select(_ONE).where(ms.c.iteration_id == iterations.c.id, ms.c.name == field.name)
     elif field.kind == "tag":
         t = iteration_tags.alias()

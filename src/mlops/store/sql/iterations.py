@@ -10,10 +10,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, and_, func, select
 
 from mlops.entities import Dataset, Iteration
-from mlops.query import parse_filter, parse_order_by
+from mlops.query import OrderTerm, parse_filter, parse_order_by
 from mlops.store.sql import rows
 from mlops.store.sql.filters import order_clauses, where_clause
 from mlops.store.sql.models import (
@@ -43,19 +43,18 @@ def load_iterations(conn: Connection, ids: Sequence[str], now: float) -> list[It
             # one id is the common case (get, end): "=" compiles once and stays cached
             return column == chunk[0] if len(chunk) == 1 else column.in_(chunk)
 
-        for row in conn.execute(select(ITERATIONS).where(of(ITERATIONS.c.id))):
+        # .all() fetches in one call; iterating a result fetches row by row (twice as slow)
+        for row in conn.execute(select(ITERATIONS).where(of(ITERATIONS.c.id))).all():
             found[row.id] = row
         if not found:
             continue
-        query = select(PARAMETERS).where(of(PARAMETERS.c.iteration_id)).order_by(PARAMETERS.c.name)
-        for row in conn.execute(query):
+        p = PARAMETERS.c
+        query = select(p.iteration_id, p.name, p.value_json).where(of(p.iteration_id))
+        for row in conn.execute(query.order_by(p.name)).all():
             params[row.iteration_id].append(row)
-        query = (
-            select(METRIC_SUMMARIES)
-            .where(of(METRIC_SUMMARIES.c.iteration_id))
-            .order_by(METRIC_SUMMARIES.c.name)
-        )
-        for row in conn.execute(query):
+        m = METRIC_SUMMARIES.c
+        query = select(m.iteration_id, m.name, m.last, m.last_step, m.min, m.max)
+        for row in conn.execute(query.where(of(m.iteration_id)).order_by(m.name)).all():
             summaries[row.iteration_id].append(row)
         query = (
             select(ITERATION_DATASETS.c.iteration_id, DATASETS)
@@ -89,7 +88,7 @@ def _scoped(
         query = query.where(ITERATIONS.c.experiment_id == experiment_id)
     if project_id is not None:
         query = query.where(ITERATIONS.c.project_id == project_id)
-    condition = where_clause(parse_filter(filter or ""), now)
+    condition = where_clause(parse_filter(filter or ""), now, experiment_id)
     if condition is not None:
         query = query.where(condition)
     return query
@@ -106,10 +105,55 @@ def list_iterations(
     now: float,
 ) -> list[Iteration]:
     """One page of iterations matching the filter, in the requested order."""
-    query = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now)
-    query = order_clauses(parse_order_by(order_by), now).apply(query)
-    ids = list(conn.execute(query.limit(limit).offset(offset)).scalars())
+    terms = parse_order_by(order_by)
+    if terms[0].field.kind == "metric":
+        ids = _page_by_metric(conn, experiment_id, project_id, filter, terms, limit, offset, now)
+    else:
+        query = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now)
+        query = order_clauses(terms, now).apply(query)
+        ids = list(conn.execute(query.limit(limit).offset(offset)).scalars())
     return load_iterations(conn, ids, now)
+
+
+def _page_by_metric(
+    conn: Connection,
+    experiment_id: str | None,
+    project_id: str | None,
+    filter: str | None,
+    terms: list[OrderTerm],
+    limit: int,
+    offset: int,
+    now: float,
+) -> list[str]:
+    """A page ordered by a metric, read from the summaries' index in order.
+
+    Iterations with a value come first, read from ``(experiment_id, name, value)`` in index
+    order, so the database never sorts the whole experiment; iterations without a value (or
+    with NaN) follow, and are only looked at when the page reaches them.
+    """
+    first, rest = terms[0], order_clauses(terms[1:], now)
+    summary = METRIC_SUMMARIES.alias("order_by_metric")
+    value = summary.c[first.field.agg or "last"]
+    joined = and_(summary.c.iteration_id == ITERATIONS.c.id, summary.c.name == first.field.name)
+    valued = (
+        _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now)
+        .join(summary, joined)
+        .where(value.is_not(None))
+    )
+    if experiment_id is not None:  # lets the database pick the per-experiment index
+        valued = valued.where(summary.c.experiment_id == experiment_id)
+    ordered = rest.apply(valued).order_by(None)
+    ordered = ordered.order_by(value.desc() if first.descending else value.asc(), *rest.order_by)
+    ids = list(conn.execute(ordered.limit(limit).offset(offset)).scalars())
+    if len(ids) == limit:
+        return ids
+    count = conn.execute(select(func.count()).select_from(valued.subquery())).scalar() or 0
+    has_value = select(summary.c.iteration_id).where(joined, value.is_not(None)).exists()
+    missing = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now)
+    missing = rest.apply(missing.where(~has_value))
+    skip = max(offset - count, 0)
+    ids += conn.execute(missing.limit(limit - len(ids)).offset(skip)).scalars()
+    return ids
 
 
 def count_iterations(

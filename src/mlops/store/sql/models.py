@@ -125,19 +125,25 @@ class SqlParameter(Base):
 
 
 class SqlMetricSummary(Base):
-    """Last (at the highest step), min and max of one metric of one iteration."""
+    """Last (at the highest step), min and max of one metric of one iteration.
+
+    ``experiment_id`` repeats the iteration's experiment so that "the best 100 iterations of an
+    experiment by a metric" reads one index in order instead of sorting the whole experiment.
+    """
 
     __tablename__ = "metric_summaries"
     __table_args__ = (
+        Index("ix_metric_summaries_experiment_last", "experiment_id", "name", "last"),
+        Index("ix_metric_summaries_experiment_min", "experiment_id", "name", "min"),
+        Index("ix_metric_summaries_experiment_max", "experiment_id", "name", "max"),
         Index("ix_metric_summaries_name_last", "name", "last"),
-        Index("ix_metric_summaries_name_min", "name", "min"),
-        Index("ix_metric_summaries_name_max", "name", "max"),
     )
 
     iteration_id: Mapped[str] = mapped_column(
         ID, ForeignKey("iterations.id", ondelete="CASCADE"), primary_key=True
     )
     name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    experiment_id: Mapped[str] = mapped_column(ID)
     last: Mapped[float | None] = mapped_column(Double)
     last_step: Mapped[int] = mapped_column(BigInteger)
     min: Mapped[float | None] = mapped_column(Double)

@@ -104,24 +104,22 @@ class IterationMethods(CatalogMethods):
         changes: Mapping[str, Any],
     ) -> None:
         """The batch and the iteration's own changes on an open transaction."""
+        experiment_id = conn.execute(
+            select(ITERATIONS.c.experiment_id).where(ITERATIONS.c.id == iteration_id)
+        ).scalar()
+        if experiment_id is None:
+            raise _not_found(iteration_id)
         if changes:
-            updated = conn.execute(
+            conn.execute(
                 update(ITERATIONS).where(ITERATIONS.c.id == iteration_id).values(**changes)
             )
-            if updated.rowcount == 0:
-                raise _not_found(iteration_id)
-        elif (
-            conn.execute(select(ITERATIONS.c.id).where(ITERATIONS.c.id == iteration_id)).scalar()
-            is None
-        ):
-            raise _not_found(iteration_id)
         if dataset_ids:
             query = select(DATASETS.c.id).where(DATASETS.c.id.in_(list(dataset_ids)))
             known = set(conn.execute(query).scalars())
             missing = [d for d in dataset_ids if d not in known]
             if missing:
                 raise NotFound(f"dataset {missing[0]!r} not found: register it first")
-        write_batch(conn, iteration_id, parameters, metrics, dataset_ids, tags)
+        write_batch(conn, iteration_id, experiment_id, parameters, metrics, dataset_ids, tags)
 
     def log_batch(
         self,

@@ -168,6 +168,7 @@ def upgrade() -> None:
         "metric_summaries",
         sa.Column("iteration_id", sa.String(length=36), nullable=False),
         sa.Column("name", sa.String(length=250), nullable=False),
+        sa.Column("experiment_id", sa.String(length=36), nullable=False),
         sa.Column("last", sa.Double(), nullable=True),
         sa.Column("last_step", sa.BigInteger(), nullable=False),
         sa.Column("min", sa.Double(), nullable=True),
@@ -181,13 +182,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("iteration_id", "name", name=op.f("pk_metric_summaries")),
     )
     op.create_index(
+        "ix_metric_summaries_experiment_last",
+        "metric_summaries",
+        ["experiment_id", "name", "last"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_metric_summaries_experiment_max",
+        "metric_summaries",
+        ["experiment_id", "name", "max"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_metric_summaries_experiment_min",
+        "metric_summaries",
+        ["experiment_id", "name", "min"],
+        unique=False,
+    )
+    op.create_index(
         "ix_metric_summaries_name_last", "metric_summaries", ["name", "last"], unique=False
-    )
-    op.create_index(
-        "ix_metric_summaries_name_max", "metric_summaries", ["name", "max"], unique=False
-    )
-    op.create_index(
-        "ix_metric_summaries_name_min", "metric_summaries", ["name", "min"], unique=False
     )
     op.create_table(
         "parameters",
@@ -212,9 +225,10 @@ def downgrade() -> None:
     op.drop_index("ix_parameters_name_str", table_name="parameters")
     op.drop_index("ix_parameters_name_num", table_name="parameters")
     op.drop_table("parameters")
-    op.drop_index("ix_metric_summaries_name_min", table_name="metric_summaries")
-    op.drop_index("ix_metric_summaries_name_max", table_name="metric_summaries")
     op.drop_index("ix_metric_summaries_name_last", table_name="metric_summaries")
+    op.drop_index("ix_metric_summaries_experiment_min", table_name="metric_summaries")
+    op.drop_index("ix_metric_summaries_experiment_max", table_name="metric_summaries")
+    op.drop_index("ix_metric_summaries_experiment_last", table_name="metric_summaries")
     op.drop_table("metric_summaries")
     op.drop_table("metric_points")
     op.drop_index("ix_iteration_tags_key_value", table_name="iteration_tags")
