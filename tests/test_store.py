@@ -222,3 +222,30 @@ def test_ordering_by_a_metric_pages_across_missing_values(store: Store) -> None:
     assert page("metrics.acc desc", 2, 7) == []
     everything = store.list_iterations(order_by="metrics.acc desc", limit=3)
     assert [i.id for i in everything] == ["x", "b", "e"]
+
+
+def test_long_series_come_downsampled_keeping_spikes_and_gaps(store: Store) -> None:
+    iteration_id, _ = _iteration(store)
+    now = time.time()
+    rows = [("m", s, math.sin(s / 300), now) for s in range(20_000)]
+    rows[7_777] = ("m", 7_777, 50.0, now)  # a spike
+    rows[12_345] = ("m", 12_345, math.nan, now)  # a NaN: a gap
+    store.log_batch(iteration_id, metrics=rows)
+    points, total = store.get_metric_series(iteration_id, "m", 400)
+    assert total == 20_000 and len(points) <= 400 + 200  # min, max and a gap per bucket at most
+    steps = [p.step for p in points]
+    assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == 19_999
+    assert max(p.value for p in points if not math.isnan(p.value)) == 50.0
+    assert any(math.isnan(p.value) for p in points)
+    short, short_total = store.get_metric_series(iteration_id, "m", 100_000)
+    assert short_total == 20_000 and len(short) == 20_000
+
+
+def test_counts_can_stop_at_a_limit(store: Store) -> None:
+    project = store.create_project("p", None, "active", False)
+    experiment = store.create_experiment(project.id, "e", None)
+    for i in range(5):
+        store.create_iteration(f"c{i}", f"c{i}", experiment.id, None, time.time(), {})
+    assert store.count_iterations(experiment_id=experiment.id) == 5
+    assert store.count_iterations(experiment_id=experiment.id, limit=3) == 3
+    assert store.count_iterations(experiment_id=experiment.id, limit=10) == 5

@@ -185,13 +185,24 @@ class Store(abc.ABC):
         experiment_id: str | None = None,
         project_id: str | None = None,
         filter: str | None = None,
+        limit: int | None = None,
     ) -> int:
-        """How many iterations ``list_iterations`` would find without a limit."""
+        """How many iterations ``list_iterations`` would find without a limit; with ``limit``,
+        counting stops there (a page can show "10,000+" without counting 100,000 rows)."""
 
     @abc.abstractmethod
     def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
         """Every point of one metric of one iteration, by step. Raises ``NotFound`` for an
         iteration without that metric."""
+
+    @abc.abstractmethod
+    def get_metric_series(
+        self, iteration_id: str, metric_name: str, max_points: int
+    ) -> tuple[list[MetricPoint], int]:
+        """A metric's series for a chart: (at most ``max_points`` points, how many the full
+        series has). A longer series is cut into ``max_points // 2`` buckets of steps, each
+        giving its lowest and highest value (so spikes stay visible) and, when it holds NaN, a
+        NaN point (a gap). Raises ``NotFound`` like :meth:`get_metric_history`."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the store must not be used afterwards."""

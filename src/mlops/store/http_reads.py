@@ -165,9 +165,18 @@ class AppReads(abc.ABC):
         experiment_id: str | None = None,
         project_id: str | None = None,
         filter: str | None = None,
+        limit: int | None = None,
     ) -> int:
-        return int(self._search(experiment_id, project_id, filter, None, 1, None)["total"])
+        total = int(self._search(experiment_id, project_id, filter, None, 1, None)["total"])
+        return total if limit is None else min(total, limit)
 
     def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
         path = f"/iterations/{part(iteration_id)}/metrics/{part(metric_name)}"
         return [point_from(p) for p in self._call("GET", path)["points"]]
+
+    def get_metric_series(
+        self, iteration_id: str, metric_name: str, max_points: int
+    ) -> tuple[list[MetricPoint], int]:
+        path = f"/iterations/{part(iteration_id)}/metrics/{part(metric_name)}"
+        answer = self._call("GET", path, params={"max_points": max_points})
+        return [point_from(p) for p in answer["points"]], int(answer["total"])

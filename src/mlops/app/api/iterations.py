@@ -13,7 +13,6 @@ from mlops.app.deps import CanRead, CanWrite, StoreDep
 from mlops.app.responses import PlainRoute
 from mlops.entities import ModelFile
 from mlops.errors import InvalidInput, TooLarge
-from mlops.series import downsample
 from mlops.store.base import MetricRow
 from mlops.values import check_name, check_step
 from mlops.wire import (
@@ -136,12 +135,15 @@ def get_metric_history(
 ) -> dict[str, Any]:
     """A metric's series by step; ``max_points`` downsamples it for charts (min and max of
     each bucket are kept, so spikes stay visible)."""
-    points = store.get_metric_history(iteration_id, metric_name)
-    shown = downsample(points, max_points) if max_points else points
+    if max_points is None:
+        points = store.get_metric_history(iteration_id, metric_name)
+        total = len(points)
+    else:
+        points, total = store.get_metric_series(iteration_id, metric_name, max_points)
     return {
-        "points": [p.to_dict() for p in shown],
-        "downsampled": len(shown) < len(points),
-        "total": len(points),
+        "points": [p.to_dict() for p in points],
+        "downsampled": len(points) < total,
+        "total": total,
     }
 
 

@@ -162,9 +162,14 @@ def count_iterations(
     project_id: str | None,
     filter: str | None,
     now: float,
+    limit: int | None = None,
 ) -> int:
-    """How many iterations match."""
-    query = _scoped(
-        select(func.count()).select_from(ITERATIONS), experiment_id, project_id, filter, now
-    )
+    """How many iterations match (at most ``limit`` when given: counting stops there)."""
+    if limit is None:
+        query = select(func.count()).select_from(ITERATIONS)
+        return int(
+            conn.execute(_scoped(query, experiment_id, project_id, filter, now)).scalar() or 0
+        )
+    matching = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now)
+    query = select(func.count()).select_from(matching.limit(limit).subquery())
     return int(conn.execute(query).scalar() or 0)

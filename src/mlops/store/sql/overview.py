@@ -8,11 +8,10 @@ tracking library never needs them.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from mlops.entities import Dataset, Experiment, Project, effective_status, iso
 from mlops.errors import InvalidInput
@@ -82,6 +81,8 @@ class IterationRef:
         return {**self.__dict__, "started_at": iso(self.started_at)}
 
 
+#: Above this many users, lineage walks iterations newest first instead of sorting the users.
+_POPULAR = 5000
 _LAST = func.max(func.coalesce(ITERATIONS.c.heartbeat_at, ITERATIONS.c.started_at))
 
 
@@ -157,28 +158,49 @@ class OverviewMethods:
 
     def project_datasets(self, project_id: str) -> list[Dataset]:
         """The dataset versions the project's iterations used."""
-        used = (
-            select(ITERATION_DATASETS.c.dataset_id)
-            .join(ITERATIONS, ITERATIONS.c.id == ITERATION_DATASETS.c.iteration_id)
-            .where(ITERATIONS.c.project_id == project_id)
-            .distinct()
+        links = ITERATION_DATASETS.c
+        # Per dataset (there are few), stop at the first link into the project: cheaper than
+        # collecting the links of every iteration of a large project.
+        used_here = (
+            select(links.iteration_id)
+            .join(ITERATIONS, ITERATIONS.c.id == links.iteration_id)
+            .where(links.dataset_id == DATASETS.c.id, ITERATIONS.c.project_id == project_id)
+            .exists()
         )
-        query = (
-            select(DATASETS)
-            .where(DATASETS.c.id.in_(used))
-            .order_by(DATASETS.c.name, DATASETS.c.version)
-        )
+        query = select(DATASETS).where(used_here).order_by(DATASETS.c.name, DATASETS.c.version)
         with transaction(self._engine, write=False, what="list datasets") as conn:
             return [rows.dataset(r) for r in conn.execute(query)]
 
     def dataset_lineage(
         self, dataset_name: str, per_version: int = 500
     ) -> list[tuple[Dataset, list[IterationRef]]]:
-        """Every version of a dataset with the iterations (and their experiments and projects)
-        that used it, newest first, at most ``per_version`` each."""
+        """Every version of a dataset with the newest iterations (and their experiments and
+        projects) that used it, at most ``per_version`` each."""
+        now = time.time()
+        with transaction(self._engine, write=False, what="dataset lineage") as conn:
+            versions = conn.execute(
+                select(DATASETS)
+                .where(DATASETS.c.name == dataset_name)
+                .order_by(DATASETS.c.created_at.desc())
+            ).all()
+            return [(rows.dataset(v), self._users(conn, v.id, per_version, now)) for v in versions]
+
+    @staticmethod
+    def _users(conn: Connection, dataset_id: str, limit: int, now: float) -> list[IterationRef]:
+        links = ITERATION_DATASETS.c
+        used = select(links.iteration_id).where(links.dataset_id == dataset_id)
+        count = conn.execute(select(func.count()).select_from(used.limit(_POPULAR).subquery()))
+        if count.scalar() == _POPULAR:
+            # Used by many: walk iterations newest first and keep those that used it.
+            link = select(links.iteration_id).where(
+                links.iteration_id == ITERATIONS.c.id, links.dataset_id == dataset_id
+            )
+            newest = select(ITERATIONS.c.id).where(link.exists())
+        else:  # used by few: take them all and sort
+            newest = select(ITERATIONS.c.id).where(ITERATIONS.c.id.in_(used))
+        ids = newest.order_by(ITERATIONS.c.started_at.desc()).limit(limit).scalar_subquery()
         query = (
             select(
-                ITERATION_DATASETS.c.dataset_id,
                 ITERATIONS.c.id,
                 ITERATIONS.c.name,
                 ITERATIONS.c.status,
@@ -189,37 +211,24 @@ class OverviewMethods:
                 ITERATIONS.c.project_id,
                 PROJECTS.c.title,
             )
-            .join(ITERATIONS, ITERATIONS.c.id == ITERATION_DATASETS.c.iteration_id)
             .join(EXPERIMENTS, EXPERIMENTS.c.id == ITERATIONS.c.experiment_id)
             .join(PROJECTS, PROJECTS.c.id == ITERATIONS.c.project_id)
-            .join(DATASETS, DATASETS.c.id == ITERATION_DATASETS.c.dataset_id)
-            .where(DATASETS.c.name == dataset_name)
+            .where(ITERATIONS.c.id.in_(ids))
             .order_by(ITERATIONS.c.started_at.desc())
         )
-        now = time.time()
-        with transaction(self._engine, write=False, what="dataset lineage") as conn:
-            versions = conn.execute(
-                select(DATASETS)
-                .where(DATASETS.c.name == dataset_name)
-                .order_by(DATASETS.c.created_at.desc())
-            ).all()
-            used: dict[str, list[IterationRef]] = defaultdict(list)
-            for r in conn.execute(query):
-                if len(used[r.dataset_id]) < per_version:
-                    status = effective_status(r.status, r.heartbeat_at, now)
-                    used[r.dataset_id].append(
-                        IterationRef(
-                            r.id,
-                            r.name,
-                            status,
-                            r.started_at,
-                            r.experiment_id,
-                            r.experiment_name,
-                            r.project_id,
-                            r.title,
-                        )
-                    )
-        return [(rows.dataset(v), used[v.id]) for v in versions]
+        return [
+            IterationRef(
+                r.id,
+                r.name,
+                effective_status(r.status, r.heartbeat_at, now),
+                r.started_at,
+                r.experiment_id,
+                r.experiment_name,
+                r.project_id,
+                r.title,
+            )
+            for r in conn.execute(query)
+        ]
 
     def iteration_columns(
         self, experiment_id: str, sample: int = 1000
