@@ -23,6 +23,7 @@ venv: $(STAMP)
 demo: $(VENV)/.installed-examples
 	MLOPS_HOME=$${MLOPS_HOME:-$(CURDIR)/.demo-home} $(PY) examples/train_sklearn.py
 	MLOPS_HOME=$${MLOPS_HOME:-$(CURDIR)/.demo-home} $(VENV)/bin/mlops iterations list --limit 20
+	MLOPS_HOME=$${MLOPS_HOME:-$(CURDIR)/.demo-home} $(VENV)/bin/mlops app
 
 test: $(STAMP)
 	$(PY) -m pytest -q

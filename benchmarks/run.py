@@ -10,6 +10,8 @@ never touched; ``MLOPS_TRACKING_URI`` is ignored):
   are the cost of a call as the loop sees it, the time until all 100,000 points are durable
   (``end_iteration()`` has returned) and, as the limit, the same rows inserted by raw
   ``sqlite3.executemany`` in one transaction into a table shaped like ``metric_points``.
+- **w4**: the App's web pages at 100,000 iterations, on the server and in Chromium (see
+  ``benchmarks/w4_pages.py``; ``--keep`` reuses its generated database).
 
 Run::
 
@@ -34,13 +36,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 # Targets (see the project's README): the figures are printed beside them.
 TARGET_US_PER_CALL = 2.0
 TARGET_DURABLE_VS_RAW = 0.5
 TARGET_W1_PER_SECOND = 500.0
 
-WORKLOADS = ("w1", "w2")
+WORKLOADS = ("w1", "w2", "w4")
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,13 @@ def count_rows(db: Path, sql: str) -> int:
         conn.close()
 
 
+def _w4() -> ModuleType:
+    """The W4 module (web pages at 100,000 iterations; see ``benchmarks/w4_pages.py``)."""
+    import w4_pages
+
+    return w4_pages
+
+
 # -- output ---------------------------------------------------------------------------------
 def format_value(value: float) -> str:
     if value == int(value) and abs(value) >= 10:
@@ -313,6 +323,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--profile", action="store_true", help="run under cProfile and print the top entries"
     )
     parser.add_argument("--top", type=int, default=25, help="profile entries to print")
+    parser.add_argument(
+        "--keep", action="store_true", help="w4: keep its generated database for the next run"
+    )
     args = parser.parse_args(argv)
     chosen = [w.strip().lower() for w in args.workload.split(",") if w.strip()]
     unknown = [w for w in chosen if w not in WORKLOADS]
@@ -341,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runners: dict[str, Callable[[], list[Figure]]] = {
         "w1": lambda: workload_w1(root, 1000 // scale),
         "w2": lambda: workload_w2(root, 10_000 // scale),
+        "w4": lambda: _w4().workload_w4(root, 100_000 // scale, keep=args.keep),
     }
     saved = {k: os.environ.get(k) for k in ("MLOPS_HOME", "MLOPS_TRACKING_URI")}
     try:

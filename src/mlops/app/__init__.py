@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import mlops
-from mlops.app import docs
+from mlops.app import docs, ui
 from mlops.app.api import catalog, iterations
 from mlops.app.responses import JsonResponse, error_response, from_error
 from mlops.app.security import Guard
@@ -49,6 +49,7 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(iterations.router, prefix=API_PREFIX)
     app.include_router(docs.router)
+    app.include_router(ui.router)
 
     @app.get(f"{API_PREFIX}/health", tags=["health"])
     def health() -> dict[str, Any]:

@@ -1,0 +1,46 @@
+// The project page: its edit form sends PATCH /api/v1/projects/{id} as JSON, then reloads.
+"use strict";
+
+(function () {
+  const mlops = window.mlops;
+
+  function start() {
+    const form = document.getElementById("project-form");
+    if (!form) return;
+    const message = form.querySelector(".form-message");
+    const button = form.querySelector("button[type=submit]");
+    form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      const status = form.elements.status.value.trim();
+      message.className = "form-message";
+      if (!status) {
+        message.classList.add("error");
+        message.textContent = "The status cannot be empty.";
+        return;
+      }
+      button.disabled = true;
+      message.textContent = "Saving…";
+      try {
+        await mlops.fetchJson("/api/v1/projects/" + encodeURIComponent(form.dataset.projectId), {
+          method: "PATCH",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({
+            description: form.elements.description.value,
+            status: status,
+            archived: form.elements.archived.checked,
+          }),
+        });
+        message.classList.add("ok");
+        message.textContent = "Saved.";
+        window.location.reload();
+      } catch (error) {
+        message.classList.add("error");
+        message.textContent = "Not saved: " + error.message;
+        button.disabled = false;
+      }
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

@@ -1,0 +1,208 @@
+"""Run pages: an experiment's iterations table, one iteration, and the comparison of several."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from mlops.app.ui import table
+from mlops.app.ui.pages import store_of
+from mlops.app.ui.render import PAGE_SIZE, Page, page_route, path_part, query_int, query_list
+from mlops.errors import InvalidInput
+
+router = APIRouter(include_in_schema=False)
+#: How many iterations the compare page takes.
+COMPARE_MIN, COMPARE_MAX = 2, 50
+#: Threads for reads a page makes side by side (the store's pool has 8 connections).
+#: Counting the iterations of an experiment stops here (the page then says "10,000+").
+COUNT_LIMIT = 10_000
+_READS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-page-read")
+
+
+def _crumbs(project: Any, experiment: Any = None) -> list[tuple[str, str | None]]:
+    crumbs: list[tuple[str, str | None]] = [
+        ("Projects", "/projects"),
+        (project.title, "/projects/" + path_part(project.id)),
+    ]
+    if experiment is not None:
+        crumbs.append((experiment.name, "/experiments/" + path_part(experiment.id)))
+    return crumbs
+
+
+@page_route(router, "/experiments/{experiment_id}")
+def experiment(request: Request) -> Page:
+    """An experiment's iterations, 50 a page: ``?metrics=a,b&params=x,y`` pick the columns,
+    ``?order_by=metrics.acc desc`` sorts, ``?filter=`` filters (both in the store), ``?page=``."""
+    store = store_of(request)
+    found = store.get_experiment(request.path_params["experiment_id"])
+    project = store.get_project(found.project_id)
+    filter_text = request.query_params.get("filter", "").strip()
+    order_by = request.query_params.get("order_by", "").strip()
+    page = query_int(request, "page", 1)
+    # Three independent reads at once (each on its own pooled connection): the page costs
+    # the slowest of them, not their sum, when a filter makes counting as slow as listing.
+    columns_read = _READS.submit(store.iteration_columns, found.id)
+    # Counting stops past COUNT_LIMIT: "10,000+" is as useful as an exact 100,000 and cheap.
+    count_read = _READS.submit(
+        store.count_iterations, found.id, None, filter_text or None, COUNT_LIMIT + 1
+    )
+    error, status, total, shown, sort = None, 200, 0, [], None
+    try:
+        sort = table.current_sort(order_by)
+        shown = store.list_iterations(
+            experiment_id=found.id,
+            filter=filter_text or None,
+            order_by=order_by or None,
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+        )
+        total = count_read.result()
+    except InvalidInput as exc:
+        error, status = exc.to_dict(), exc.status
+    finally:
+        count_read.cancel()
+        wait([count_read])
+    metric_names, param_names = columns_read.result()
+    metrics = query_list(request, "metrics", set(metric_names))
+    params = query_list(request, "params", set(param_names))
+    explicit = metrics is not None or params is not None
+    state = table.TableState(
+        experiment_id=found.id,
+        metrics=(metrics or []) if explicit else table.default_columns(metric_names),
+        params=(params or []) if explicit else table.default_columns(param_names),
+        explicit=explicit,
+        filter=filter_text,
+        order_by=order_by,
+        page=page,
+    )
+    capped = total > COUNT_LIMIT
+    total = min(total, COUNT_LIMIT)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    if capped:  # the last page is not known: offer "next" while pages come back full
+        pages = max(pages, page + 1 if len(shown) == PAGE_SIZE else page)
+    data = {
+        "experiment": found.to_dict(),
+        "project": project.to_dict(),
+        "columns": table.columns(state, sort),
+        "chosen": {"metrics": state.metrics, "params": state.params, "explicit": explicit},
+        "available": {
+            "metrics": sorted({*metric_names, *state.metrics}),
+            "params": sorted({*param_names, *state.params}),
+        },
+        "filter": state.filter,
+        "order_by": state.order_by,
+        "page": state.page,
+        "pages": pages,
+        "page_size": PAGE_SIZE,
+        "total": total,
+        "total_capped": capped,
+        "iterations": table.rows(shown, state),
+        "error": error,
+    }
+    base = "/experiments/" + path_part(found.id)
+    view = {
+        "title": found.name,
+        "crumbs": [*_crumbs(project), (found.name, None)],
+        "nav": "projects",
+        "prev_url": base + state.query(page=state.page - 1) if state.page > 1 else None,
+        "next_url": base + state.query(page=state.page + 1) if state.page < pages else None,
+        "first_url": base + state.query(page=1),
+        "clear_url": base + state.query(filter="", page=1),
+        "base_url": base,
+        "compare_min": COMPARE_MIN,
+        "compare_max": COMPARE_MAX,
+    }
+    return Page("experiment.html", data, view, status)
+
+
+@page_route(router, "/iterations/{iteration_id}")
+def iteration(request: Request) -> Page:
+    """One iteration: parameters, metric summaries and charts (the browser fetches the
+    downsampled series), datasets, model file, system info, error, tags."""
+    store = store_of(request)
+    found = store.get_iteration(request.path_params["iteration_id"])
+    found_experiment = store.get_experiment(found.experiment_id)
+    project = store.get_project(found.project_id)
+    data = {
+        "iteration": found.to_dict(),
+        "experiment": found_experiment.to_dict(),
+        "project": project.to_dict(),
+        "metric_names": sorted(found.metrics),
+    }
+    view = {
+        "title": found.name,
+        "crumbs": [*_crumbs(project, found_experiment), (found.name, None)],
+        "nav": "projects",
+    }
+    return Page("iteration.html", data, view)
+
+
+@page_route(router, "/compare")
+def compare(request: Request) -> Page:
+    """2 to 50 iterations side by side (``?ids=a,b,c``): parameters (differences marked),
+    dataset versions, and (drawn by the browser) metric curves and parallel coordinates."""
+    ids = query_list(request, "ids") or []
+    if not COMPARE_MIN <= len(ids) <= COMPARE_MAX:
+        raise InvalidInput(
+            f"compare takes {COMPARE_MIN} to {COMPARE_MAX} iterations (?ids=a,b,c), "
+            f"got {len(ids)}: select them with the checkboxes of an experiment's table"
+        )
+    store = store_of(request)
+    found = [store.get_iteration(i) for i in ids]
+    iterations = [i.to_dict() for i in found]
+    metric_names = sorted({m for i in found for m in i.metrics})
+    param_names = sorted({p for i in found for p in i.parameters})
+    datasets = _dataset_rows(iterations)
+    data = {
+        "iterations": [_summary(i) for i in iterations],
+        "metric_names": metric_names,
+        "params": [_param_row(name, iterations) for name in param_names],
+        "datasets": datasets,
+        "same_datasets": all(row["same"] for row in datasets),
+    }
+    view = {"title": "Compare iterations", "crumbs": [("Compare", None)], "nav": "projects"}
+    return Page("compare.html", data, view)
+
+
+def _summary(it: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: it[key]
+        for key in ("id", "name", "status", "experiment_id", "project_id", "started_at",
+                    "duration_seconds", "metrics")
+    }  # fmt: skip
+
+
+def _param_row(name: str, iterations: list[dict[str, Any]]) -> dict[str, Any]:
+    missing = object()
+    values = [it["parameters"].get(name, missing) for it in iterations]
+    present = [v for v in values if v is not missing]
+    numeric = bool(present) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in present
+    )
+    distinct = {repr(v) for v in values}
+    return {
+        "name": name,
+        "values": [None if v is missing else v for v in values],
+        "present": [v is not missing for v in values],
+        "differs": len(distinct) > 1,
+        "numeric": numeric,
+    }
+
+
+def _dataset_rows(iterations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per dataset name: the version each iteration used and whether all used the same one."""
+    names = sorted({d["name"] for it in iterations for d in it["datasets"]})
+    out = []
+    for name in names:
+        used = []
+        for it in iterations:
+            versions = [d for d in it["datasets"] if d["name"] == name]
+            used.append(
+                [{"id": d["id"], "version": d["version"], "digest": d["digest"]} for d in versions]
+            )
+        keys = {tuple(sorted(d["digest"] or d["id"] for d in u)) for u in used}
+        out.append({"name": name, "used": used, "same": len(keys) == 1})
+    return out
