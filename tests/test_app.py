@@ -275,3 +275,22 @@ class _NoStore:
 
     def close(self) -> None:
         pass
+
+
+def test_one_request_brings_a_metric_of_several_iterations(client: httpx.Client) -> None:
+    iteration_id = _iteration(client)
+    body = {"id": "it-2", "name": "two", "project_id": None, "started_at": time.time()}
+    body["experiment_id"] = client.get(f"/iterations/{iteration_id}").json()["experiment_id"]
+    client.post("/iterations", json=body)
+    for which, steps in ((iteration_id, 3000), ("it-2", 10)):
+        rows = [["loss", s, 1 / (s + 1), time.time()] for s in range(steps)]
+        client.post(f"/iterations/{which}/batch", json={"metrics": rows})
+    answer = client.get(
+        "/series",
+        params={"metric": "loss", "iteration_ids": [iteration_id, "it-2"], "max_points": 100},
+    ).json()
+    long, short = answer["series"][iteration_id], answer["series"]["it-2"]
+    assert long["downsampled"] and long["total"] == 3000 and len(long["points"]) <= 150
+    assert not short["downsampled"] and len(short["points"]) == 10
+    missing = client.get("/series", params={"metric": "loss", "iteration_ids": ["ghost"]})
+    assert missing.status_code == 404

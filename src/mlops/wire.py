@@ -24,6 +24,7 @@ PATCH  /iterations/{id}             IterationUpdate   iteration
 POST   /iterations/{id}/end         IterationEnd      iteration (last batch and end state at once)
 POST   /iterations/{id}/batch       IterationBatch    ``{"points": n, "parameters": n}``
 GET    /iterations/{id}/metrics/{name}?max_points=    ``{"points": [point], "downsampled": bool}``
+GET    /series?metric=&iteration_ids=&max_points=     ``{"series": {id: {"points", "total"}}}``
 GET    /iterations?experiment_id=&project_id=&filter=&order_by=&limit=&cursor=
                                                       ``{"iterations": [...], "next_cursor": c|null,
                                                       "total": n}``

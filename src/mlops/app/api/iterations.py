@@ -147,6 +147,26 @@ def get_metric_history(
     }
 
 
+@router.get("/series", dependencies=[CanRead])
+def get_metric_series(
+    store: StoreDep,
+    metric: str,
+    iteration_ids: Annotated[list[str], Query(min_length=1, max_length=50)],
+    max_points: Annotated[int, Query(ge=4, le=100_000)] = 1000,
+) -> dict[str, Any]:
+    """One metric of up to 50 iterations at once, each downsampled to ``max_points`` (for
+    comparing runs): ``{"series": {iteration_id: {"points", "downsampled", "total"}}}``."""
+    series = {}
+    for iteration_id in dict.fromkeys(iteration_ids):
+        points, total = store.get_metric_series(iteration_id, metric, max_points)
+        series[iteration_id] = {
+            "points": [p.to_dict() for p in points],
+            "downsampled": len(points) < total,
+            "total": total,
+        }
+    return {"metric": metric, "series": series}
+
+
 def _encode_cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
 

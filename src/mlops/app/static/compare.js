@@ -32,27 +32,35 @@
       return;
     }
     for (const f of figures) f.querySelector(".chart-plot").classList.add("loading");
-    const tasks = [];
-    const wanted = [];
-    for (const figure of figures) {
+    // One request per metric brings the series of every compared iteration that has it.
+    const tasks = figures.map(function (figure) {
       const name = figure.dataset.metric;
-      iterations.forEach(function (it, index) {
-        if (!Object.prototype.hasOwnProperty.call(it.metrics || {}, name)) return;
-        wanted.push({ name: name, index: index });
-        tasks.push(function () {
-          return mlops.fetchJson(charts.metricUrl(it.id, name, MAX_POINTS));
-        });
+      const query = new URLSearchParams({ metric: name, max_points: String(MAX_POINTS) });
+      iterations.forEach(function (it) {
+        if (Object.prototype.hasOwnProperty.call(it.metrics || {}, name)) {
+          query.append("iteration_ids", it.id);
+        }
       });
-    }
-    const results = await mlops.pool(tasks, CONCURRENT);
-    const byMetric = new Map();
-    wanted.forEach(function (w, i) {
-      if (!byMetric.has(w.name)) byMetric.set(w.name, []);
-      byMetric.get(w.name).push({ index: w.index, result: results[i] });
+      return function () {
+        return mlops.fetchJson("/api/v1/series?" + query.toString());
+      };
     });
-    for (const figure of figures) {
-      drawOne(figure, byMetric.get(figure.dataset.metric) || []);
-    }
+    const results = await mlops.pool(tasks, CONCURRENT);
+    figures.forEach(function (figure, i) {
+      const loaded = [];
+      iterations.forEach(function (it, index) {
+        const result = results[i];
+        if (!result.ok) {
+          if (Object.prototype.hasOwnProperty.call(it.metrics || {}, figure.dataset.metric)) {
+            loaded.push({ index: index, result: result });
+          }
+          return;
+        }
+        const answer = result.value.series[it.id];
+        if (answer) loaded.push({ index: index, result: { ok: true, value: answer } });
+      });
+      drawOne(figure, loaded);
+    });
   }
 
   function drawOne(figure, loaded) {
