@@ -10,6 +10,9 @@ never touched; ``MLOPS_TRACKING_URI`` is ignored):
   are the cost of a call as the loop sees it, the time until all 100,000 points are durable
   (``end_iteration()`` has returned) and, as the limit, the same rows inserted by raw
   ``sqlite3.executemany`` in one transaction into a table shaped like ``metric_points``.
+- **w1-app, w2-app, w3, latency**: W1 and W2 through a real App on loopback, W3 (search among
+  10,000 iterations, a 10,000-step history, the App's memory) and keep-alive request latency
+  (see ``benchmarks/app_workloads.py``).
 - **w4**: the App's web pages at 100,000 iterations, on the server and in Chromium (see
   ``benchmarks/w4_pages.py``; ``--keep`` reuses its generated database).
 
@@ -43,7 +46,7 @@ TARGET_US_PER_CALL = 2.0
 TARGET_DURABLE_VS_RAW = 0.5
 TARGET_W1_PER_SECOND = 500.0
 
-WORKLOADS = ("w1", "w2", "w4")
+WORKLOADS = ("w1", "w2", "w1-app", "w2-app", "w3", "latency", "w4")
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,13 @@ def count_rows(db: Path, sql: str) -> int:
         conn.close()
 
 
+def _app() -> ModuleType:
+    """The workloads through a real App (W1/W2 over HTTP, W3 search, keep-alive latency)."""
+    import app_workloads
+
+    return app_workloads
+
+
 def _w4() -> ModuleType:
     """The W4 module (web pages at 100,000 iterations; see ``benchmarks/w4_pages.py``)."""
     import w4_pages
@@ -355,6 +365,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "w1": lambda: workload_w1(root, 1000 // scale),
         "w2": lambda: workload_w2(root, 10_000 // scale),
         "w4": lambda: _w4().workload_w4(root, 100_000 // scale, keep=args.keep),
+        # through a real App process (benchmarks/app_workloads.py)
+        "w1-app": lambda: _app().run_workloads(["w1"], args.quick),
+        "w2-app": lambda: _app().run_workloads(["w2"], args.quick),
+        "w3": lambda: _app().run_workloads(["w3"], args.quick),
+        "latency": lambda: _app().run_workloads(["latency"], args.quick),
     }
     saved = {k: os.environ.get(k) for k in ("MLOPS_HOME", "MLOPS_TRACKING_URI")}
     try:
