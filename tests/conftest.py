@@ -1,4 +1,5 @@
-"""Fixtures: every test gets its own MLOPS_HOME; store tests run on real SQLite and PostgreSQL."""
+"""Fixtures: every test gets its own MLOPS_HOME; store tests run on real SQLite, PostgreSQL and
+a real App process over HTTP (SQL-only tests use ``sql_store_uri`` / ``sql_store``)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mlops.store import close_stores
+from mlops.store import Store, close_stores
+
+if TYPE_CHECKING:
+    from mlops.store.sql.store import SqlStore
 
 POSTGRES_URL = os.environ.get("MLOPS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -49,10 +53,9 @@ def _drop_schema(uri: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URI of an empty store, once per backend."""
-    if request.param == "sqlite":
+def _sql_uri(kind: str, tmp_path: Path) -> Iterator[str]:
+    """An empty SQL store's URI (SQLite file or fresh PostgreSQL schema), cleaned up after."""
+    if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
     uri = _postgres_uri()
@@ -61,12 +64,49 @@ def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     _drop_schema(uri)
 
 
+@pytest.fixture(params=["sqlite", "postgresql", "http"])
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URI of an empty store, once per backend; "http" is a real App process (on its own
+    SQLite file) and the URI is its URL."""
+    if request.param == "http":
+        app = AppProcess(f"sqlite:///{tmp_path / 'behind-app.db'}")
+        try:
+            yield app.url
+        finally:
+            app.stop()
+        return
+    yield from _sql_uri(request.param, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URI of an empty SQL store, for tests that are SQL by nature (migrations, read
+    models of the App's pages)."""
+    yield from _sql_uri(request.param, tmp_path)
+
+
 @pytest.fixture
-def store(store_uri: str):  # type: ignore[no-untyped-def]
-    """An opened store on each backend."""
+def store(store_uri: str, tmp_path: Path) -> Iterator[Store]:
+    """An opened store on each backend (the HTTP client of a real App for "http")."""
+    opened: Store
+    if store_uri.startswith("http://"):
+        from mlops.store.http import HttpStore
+
+        opened = HttpStore(store_uri, home=tmp_path / "client-home")
+    else:
+        from mlops.store.sql.store import SqlStore
+
+        opened = SqlStore(store_uri)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def sql_store(sql_store_uri: str) -> Iterator[SqlStore]:
+    """An opened SQL store on each SQL backend."""
     from mlops.store.sql.store import SqlStore
 
-    opened = SqlStore(store_uri)
+    opened = SqlStore(sql_store_uri)
     yield opened
     opened.close()
 

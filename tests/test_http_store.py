@@ -308,6 +308,33 @@ def test_the_journal_drains_by_itself_when_the_app_is_back(
         assert tracking.get_iteration(it.id)["experiment_id"] == experiment_id
 
 
+def test_the_end_of_a_run_goes_to_the_app_once_it_is_back(
+    mlops_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even when the background drain has not retried yet, ending the run sends what waits in
+    the journal first and then the end itself: nothing is left for `mlops sync`."""
+    from mlops.store import http
+
+    monkeypatch.setattr(http, "DRAIN_FIRST_DELAY", 3600.0)  # the drain thread stays asleep
+    db = tmp_path / "app.db"
+    project_id, experiment_id = make_catalog(db)
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("MLOPS_TRACKING_URI", uri)
+    write_settings(uri, active_project_id=project_id, active_experiment_id=experiment_id)
+    it = tracking.start_iteration("late")  # the App is down: journaled
+    for step in range(300):
+        it.log_metric("loss", 1.0 / (step + 1))
+    assert journal_files(mlops_home)
+    with running_app(db, port):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            final = it.end_iteration()
+        assert not [w for w in caught if "mlops" in str(w.message)]
+        assert final["status"] == "finished" and points_in(db, it.id) == (300, 300)
+        assert journal.pending(mlops_home) == []
+
+
 def _wait(condition: Any, what: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

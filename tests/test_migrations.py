@@ -24,11 +24,11 @@ def test_the_code_expects_the_newest_migration() -> None:
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_REVISION
 
 
-def test_a_migrated_database_matches_the_models(store_uri: str) -> None:
-    before, after = migrate.upgrade(store_uri)
+def test_a_migrated_database_matches_the_models(sql_store_uri: str) -> None:
+    before, after = migrate.upgrade(sql_store_uri)
     assert (before, after) == (None, SCHEMA_REVISION)
-    assert migrate.upgrade(store_uri) == (SCHEMA_REVISION, SCHEMA_REVISION)
-    engine = make_engine(store_uri)
+    assert migrate.upgrade(sql_store_uri) == (SCHEMA_REVISION, SCHEMA_REVISION)
+    engine = make_engine(sql_store_uri)
     try:
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)

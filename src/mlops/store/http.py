@@ -123,6 +123,10 @@ class HttpStore(AppReads, Store):
         """Send training-path operations in order and return the last answer; or, when the App
         cannot be reached, journal the ones not sent and return None. ``droppable``
         operations (a heartbeat alone) are not worth journaling."""
+        if not (self.offline or droppable) and self._journal.path is not None:
+            # The App may be back: send what waits first, so that this goes straight to it
+            # (the end of a run must not stay in the journal while the App answers).
+            self._drain_pass()
         with self._lock:
             if self.offline or self._journal.path is not None:
                 if not droppable:
