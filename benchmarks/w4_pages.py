@@ -577,6 +577,8 @@ def _data_request_figures(
         if median >= slowest[1]:
             slowest = (path, median)
     shown = slowest[0].rsplit("/", 1)[-1]  # the metric and the query
+    if len(shown) > 48:  # e.g. a compare request naming ten iteration ids
+        shown = shown[:45] + "..."
     return [
         Figure(
             "w4",
