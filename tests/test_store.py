@@ -249,3 +249,17 @@ def test_counts_can_stop_at_a_limit(store: Store) -> None:
     assert store.count_iterations(experiment_id=experiment.id) == 5
     assert store.count_iterations(experiment_id=experiment.id, limit=3) == 3
     assert store.count_iterations(experiment_id=experiment.id, limit=10) == 5
+
+
+def test_a_page_can_load_only_some_columns(store: Store) -> None:
+    iteration_id, experiment_id = _iteration(store)
+    params = {f"p{i}": i for i in range(30)}
+    store.log_batch(iteration_id, params, [(f"m{i}", 0, float(i), time.time()) for i in range(30)])
+    [few] = store.list_iterations(
+        experiment_id=experiment_id, parameter_names=["p3", "p7"], metric_names=["m1"]
+    )
+    assert few.parameters == {"p3": 3, "p7": 7} and list(few.metrics) == ["m1"]
+    [none] = store.list_iterations(experiment_id=experiment_id, parameter_names=[], metric_names=[])
+    assert none.parameters == {} and none.metrics == {}
+    [full] = store.list_iterations(experiment_id=experiment_id)
+    assert len(full.parameters) == 30 and len(full.metrics) == 30

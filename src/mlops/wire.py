@@ -205,3 +205,6 @@ class IterationSearch:
     order_by: list[str] | str | None = None
     limit: int = 100
     cursor: str | None = None
+    #: Load only these parameters / metrics of each iteration (None: all of them).
+    parameter_names: list[str] | None = None
+    metric_names: list[str] | None = None

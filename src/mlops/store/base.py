@@ -174,9 +174,13 @@ class Store(abc.ABC):
         order_by: str | Sequence[str] | None = None,
         limit: int = 100,
         offset: int = 0,
+        parameter_names: Sequence[str] | None = None,
+        metric_names: Sequence[str] | None = None,
     ) -> list[Iteration]:
         """Iterations matching the filter (the query language of :mod:`mlops.query`), ordered by
         ``order_by`` (default: newest first), at most ``limit`` of them after skipping ``offset``.
+        ``parameter_names`` / ``metric_names`` load only those parameters and metrics of each
+        iteration (a table showing a few columns of iterations with hundreds of values).
         Raises ``QuerySyntaxError`` for a filter that does not parse."""
 
     @abc.abstractmethod

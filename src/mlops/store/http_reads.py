@@ -130,9 +130,16 @@ class AppReads(abc.ABC):
         order_by: str | Sequence[str] | None,
         limit: int,
         cursor: str | None,
+        parameter_names: Sequence[str] | None = None,
+        metric_names: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         order = order_by if order_by is None or isinstance(order_by, str) else list(order_by)
-        body = to_body(IterationSearch(experiment_id, project_id, filter, order, limit, cursor))
+        search = IterationSearch(
+            experiment_id, project_id, filter, order, limit, cursor,
+            None if parameter_names is None else list(parameter_names),
+            None if metric_names is None else list(metric_names),
+        )  # fmt: skip
+        body = to_body(search)
         answer: dict[str, Any] = self._call("POST", "/iterations/search", body)
         return answer
 
@@ -144,6 +151,8 @@ class AppReads(abc.ABC):
         order_by: str | Sequence[str] | None = None,
         limit: int = 100,
         offset: int = 0,
+        parameter_names: Sequence[str] | None = None,
+        metric_names: Sequence[str] | None = None,
     ) -> list[Iteration]:
         if limit < 0 or offset < 0:
             raise InvalidInput(f"limit ({limit}) and offset ({offset}) must be 0 or more")
@@ -151,7 +160,10 @@ class AppReads(abc.ABC):
         skip, cursor = offset, None
         while True:
             want = max(1, min(MAX_PAGE, skip + limit - len(found)))
-            page = self._search(experiment_id, project_id, filter, order_by, want, cursor)
+            page = self._search(
+                experiment_id, project_id, filter, order_by, want, cursor,
+                parameter_names, metric_names,
+            )  # fmt: skip
             items = page["iterations"]
             dropped = min(skip, len(items))
             skip -= dropped

@@ -189,7 +189,7 @@ def _search(store: StoreDep, search: IterationSearch) -> dict[str, Any]:
     offset = _decode_cursor(search.cursor)
     iterations = store.list_iterations(
         search.experiment_id, search.project_id, search.filter, search.order_by,
-        search.limit + 1, offset,
+        search.limit + 1, offset, search.parameter_names, search.metric_names,
     )  # fmt: skip
     more = len(iterations) > search.limit
     total = store.count_iterations(search.experiment_id, search.project_id, search.filter)
@@ -209,11 +209,16 @@ def list_iterations(
     order_by: Annotated[list[str] | None, Query()] = None,
     limit: int = 100,
     cursor: str | None = None,
+    parameter_names: Annotated[list[str] | None, Query()] = None,
+    metric_names: Annotated[list[str] | None, Query()] = None,
 ) -> dict[str, Any]:
     """Search iterations. ``filter`` is the query language, e.g.
     ``metrics.accuracy > 0.9 and params.model = "rf"``; ``order_by`` e.g.
-    ``metrics.accuracy desc`` (repeatable); page with ``next_cursor``."""
-    search = IterationSearch(experiment_id, project_id, filter, order_by, limit, cursor)
+    ``metrics.accuracy desc`` (repeatable); page with ``next_cursor``; ``parameter_names`` and
+    ``metric_names`` (repeatable) load only those values of each iteration."""
+    search = IterationSearch(
+        experiment_id, project_id, filter, order_by, limit, cursor, parameter_names, metric_names
+    )
     return _search(store, search)
 
 

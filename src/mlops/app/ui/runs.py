@@ -32,6 +32,11 @@ def _crumbs(project: Any, experiment: Any = None) -> list[tuple[str, str | None]
     return crumbs
 
 
+def _named(sorted_name: list[str] | None, kind: str) -> list[str]:
+    """The name of the sorted column when it is a ``kind`` ("metrics" or "params") column."""
+    return [sorted_name[1]] if sorted_name is not None and sorted_name[0] == kind else []
+
+
 @page_route(router, "/experiments/{experiment_id}")
 def experiment(request: Request) -> Page:
     """An experiment's iterations, 50 a page: ``?metrics=a,b&params=x,y`` pick the columns,
@@ -44,28 +49,12 @@ def experiment(request: Request) -> Page:
     page = query_int(request, "page", 1)
     # Three independent reads at once (each on its own pooled connection): the page costs
     # the slowest of them, not their sum, when a filter makes counting as slow as listing.
-    columns_read = _READS.submit(store.iteration_columns, found.id)
     # Counting stops past COUNT_LIMIT: "10,000+" is as useful as an exact 100,000 and cheap.
+    # It runs beside the listing on its own pooled connection: the page costs the slower one.
     count_read = _READS.submit(
         store.count_iterations, found.id, None, filter_text or None, COUNT_LIMIT + 1
     )
-    error, status, total, shown, sort = None, 200, 0, [], None
-    try:
-        sort = table.current_sort(order_by)
-        shown = store.list_iterations(
-            experiment_id=found.id,
-            filter=filter_text or None,
-            order_by=order_by or None,
-            limit=PAGE_SIZE,
-            offset=(page - 1) * PAGE_SIZE,
-        )
-        total = count_read.result()
-    except InvalidInput as exc:
-        error, status = exc.to_dict(), exc.status
-    finally:
-        count_read.cancel()
-        wait([count_read])
-    metric_names, param_names = columns_read.result()
+    metric_names, param_names = store.iteration_columns(found.id)
     metrics = query_list(request, "metrics", set(metric_names))
     params = query_list(request, "params", set(param_names))
     explicit = metrics is not None or params is not None
@@ -78,6 +67,28 @@ def experiment(request: Request) -> Page:
         order_by=order_by,
         page=page,
     )
+    error, status, total, shown, sort = None, 200, 0, [], None
+    try:
+        sort = table.current_sort(order_by)
+        # Only the chosen columns (and the one sorted by) are loaded from the database.
+        sorted_name = sort[0].split(".", 1) if sort is not None and "." in sort[0] else None
+        wanted_metrics = [*state.metrics, *_named(sorted_name, "metrics")]
+        wanted_params = [*state.params, *_named(sorted_name, "params")]
+        shown = store.list_iterations(
+            experiment_id=found.id,
+            filter=filter_text or None,
+            order_by=order_by or None,
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+            parameter_names=wanted_params,
+            metric_names=wanted_metrics,
+        )
+        total = count_read.result()
+    except InvalidInput as exc:
+        error, status = exc.to_dict(), exc.status
+    finally:
+        count_read.cancel()
+        wait([count_read])
     capped = total > COUNT_LIMIT
     total = min(total, COUNT_LIMIT)
     pages = max(1, math.ceil(total / PAGE_SIZE))

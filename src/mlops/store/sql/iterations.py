@@ -29,8 +29,15 @@ from mlops.store.sql.models import (
 _CHUNK = 5000
 
 
-def load_iterations(conn: Connection, ids: Sequence[str], now: float) -> list[Iteration]:
-    """The iterations with these ids, complete, in the order of ``ids`` (unknown ids skipped)."""
+def load_iterations(
+    conn: Connection,
+    ids: Sequence[str],
+    now: float,
+    parameter_names: Sequence[str] | None = None,
+    metric_names: Sequence[str] | None = None,
+) -> list[Iteration]:
+    """The iterations with these ids, in the order of ``ids`` (unknown ids skipped), with all
+    their parameters and metrics or only the named ones."""
     found: dict[str, Any] = {}
     params: dict[str, list[Any]] = defaultdict(list)
     summaries: dict[str, list[Any]] = defaultdict(list)
@@ -50,10 +57,14 @@ def load_iterations(conn: Connection, ids: Sequence[str], now: float) -> list[It
             continue
         p = PARAMETERS.c
         query = select(p.iteration_id, p.name, p.value_json).where(of(p.iteration_id))
+        if parameter_names is not None:
+            query = query.where(p.name.in_(list(parameter_names)))
         for row in conn.execute(query.order_by(p.name)).all():
             params[row.iteration_id].append(row)
         m = METRIC_SUMMARIES.c
         query = select(m.iteration_id, m.name, m.last, m.last_step, m.min, m.max)
+        if metric_names is not None:
+            query = query.where(m.name.in_(list(metric_names)))
         for row in conn.execute(query.where(of(m.iteration_id)).order_by(m.name)).all():
             summaries[row.iteration_id].append(row)
         query = (
@@ -103,6 +114,8 @@ def list_iterations(
     limit: int,
     offset: int,
     now: float,
+    parameter_names: Sequence[str] | None = None,
+    metric_names: Sequence[str] | None = None,
 ) -> list[Iteration]:
     """One page of iterations matching the filter, in the requested order."""
     terms = parse_order_by(order_by)
@@ -112,7 +125,7 @@ def list_iterations(
         query = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now)
         query = order_clauses(terms, now).apply(query)
         ids = list(conn.execute(query.limit(limit).offset(offset)).scalars())
-    return load_iterations(conn, ids, now)
+    return load_iterations(conn, ids, now, parameter_names, metric_names)
 
 
 def _page_by_metric(

@@ -181,13 +181,16 @@ class IterationMethods(CatalogMethods):
         order_by: str | Sequence[str] | None = None,
         limit: int = 100,
         offset: int = 0,
+        parameter_names: Sequence[str] | None = None,
+        metric_names: Sequence[str] | None = None,
     ) -> list[Iteration]:
         if limit < 0 or offset < 0:
             raise InvalidInput(f"limit ({limit}) and offset ({offset}) must be 0 or more")
         with self._read("list iterations") as conn:
             return list_iterations(
-                conn, experiment_id, project_id, filter, order_by, limit, offset, time.time()
-            )
+                conn, experiment_id, project_id, filter, order_by, limit, offset, time.time(),
+                parameter_names, metric_names,
+            )  # fmt: skip
 
     def count_iterations(
         self,
