@@ -19,6 +19,8 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from mlops.display import human_duration, human_size
+
 __all__ = [
     "STATUS_STYLES",
     "Column",
@@ -91,25 +93,8 @@ def fmt_time(iso: str | None) -> str:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    """A duration for people: ``"850 ms"``, ``"3.2 s"``, ``"4 min 10 s"``, ``"2 h 5 min"``."""
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    if seconds < 0:
-        seconds = 0.0
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    total = round(seconds)
-    if total < 3600:
-        minutes, secs = divmod(total, 60)
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    hours, rest = divmod(total, 3600)
-    if hours < 24:
-        minutes = rest // 60
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+    """A duration for people (``"3.2 s"``, ``"4 min 10 s"``); ``-`` when unknown."""
+    return human_duration(seconds) or "-"
 
 
 def fmt_number(value: float | int | None, digits: int = 4) -> str:
@@ -142,14 +127,7 @@ def fmt_value(value: Any, max_len: int | None = None) -> str:
 
 def fmt_bytes(size: int | None) -> str:
     """A size in bytes as ``"12.3 MB"`` (``-`` when unknown)."""
-    if size is None:
-        return "-"
-    amount = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if amount < 1000 or unit == "TB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1000
-    return f"{size} B"  # pragma: no cover - the loop always returns
+    return human_size(size) or "-"
 
 
 def status_text(status: str | None) -> Text:

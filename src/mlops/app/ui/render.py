@@ -27,6 +27,7 @@ from jinja2 import ChainableUndefined, Environment, FileSystemLoader
 import mlops
 from mlops.app.auth import token_of
 from mlops.app.responses import JsonResponse, error_response
+from mlops.display import human_duration, human_size
 from mlops.errors import MlopsError
 from mlops.wire import encode_floats
 
@@ -227,31 +228,13 @@ def fmt_time(value: str | None) -> str:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    """``0.4 s``, ``12 s``, ``3 min 04 s``, ``2 h 05 min``."""
-    if seconds is None or seconds != seconds:
-        return "—"
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    if whole < 86400:
-        return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
-    return f"{whole // 86400} d {whole % 86400 // 3600:02d} h"
+    """``850 ms``, ``3.2 s``, ``4 min 10 s``; a dash when unknown."""
+    return human_duration(seconds) or "—"
 
 
 def fmt_bytes(size: int | None) -> str:
-    """``1.2 MB`` (decimal units)."""
-    if size is None:
-        return "—"
-    amount = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if amount < 1000 or unit == "TB":
-            return f"{int(amount)} B" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1000
-    return f"{size} B"  # pragma: no cover
+    """``1.2 MB`` (decimal units); a dash when unknown."""
+    return human_size(size) or "—"
 
 
 def short_digest(digest: str | None) -> str:
