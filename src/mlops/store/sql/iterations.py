@@ -56,16 +56,17 @@ def load_iterations(
         if not found:
             continue
         p = PARAMETERS.c
-        query = select(p.iteration_id, p.name, p.value_json).where(of(p.iteration_id))
+        param_query = select(p.iteration_id, p.name, p.value_json).where(of(p.iteration_id))
         if parameter_names is not None:
-            query = query.where(p.name.in_(list(parameter_names)))
-        for row in conn.execute(query.order_by(p.name)).all():
+            param_query = param_query.where(p.name.in_(list(parameter_names)))
+        for row in conn.execute(param_query.order_by(p.name)).all():
             params[row.iteration_id].append(row)
         m = METRIC_SUMMARIES.c
-        query = select(m.iteration_id, m.name, m.last, m.last_step, m.min, m.max)
+        summary_query = select(m.iteration_id, m.name, m.last, m.last_step, m.min, m.max)
         if metric_names is not None:
-            query = query.where(m.name.in_(list(metric_names)))
-        for row in conn.execute(query.where(of(m.iteration_id)).order_by(m.name)).all():
+            summary_query = summary_query.where(m.name.in_(list(metric_names)))
+        summary_query = summary_query.where(of(m.iteration_id)).order_by(m.name)
+        for row in conn.execute(summary_query).all():
             summaries[row.iteration_id].append(row)
         query = (
             select(ITERATION_DATASETS.c.iteration_id, DATASETS)
