@@ -303,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print_summary(ids)
     print(f"\n{len(ids)} iterations in {time.perf_counter() - started:.1f} s. See them with:")
-    print("  mlops iterations list        (and later: mlops app)")
+    print("  mlops iterations list        or in the web app: mlops app")
     return 0
 
 
