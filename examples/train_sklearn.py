@@ -16,7 +16,7 @@ run, reused afterwards). Run it with::
 and look at the results with::
 
     MLOPS_HOME=./.demo-home mlops iterations list
-    MLOPS_HOME=./.demo-home mlops app       # the web App, once it is there
+    MLOPS_HOME=./.demo-home mlops app       # the web App on the same data
 
 Without ``MLOPS_HOME`` the runs go to ``~/.mlops``. The CSV and the model files go to
 ``./.demo-data`` (``--data-dir`` to change it).
