@@ -57,6 +57,7 @@ from run import (
     machine_info,
     print_table,
     setup_experiment,
+    w1_loop,
 )
 
 # Targets (from the issue); the figures are printed beside them.
@@ -141,59 +142,27 @@ def _tracking_to(app: AppProcess, title: str) -> None:
 
 # -- W1: many small iterations through the App ------------------------------------------------
 def workload_w1(root: Path, iterations: int, workers: int) -> list[Figure]:
-    """Iterations per second for small iterations (10 parameters, 10 metrics each)."""
-    from mlops import tracking
+    """Iterations per second for small iterations (10 parameters, 10 metrics each), each
+    costing two requests (start, end) to the App."""
     from mlops.store import close_stores
 
     home = fresh_home(root, "w1")
     db = home / "app.db"
-    params = {f"param_{i}": i * 0.5 if i % 2 else f"value-{i}" for i in range(10)}
-    metrics = {f"metric_{i}": 0.1 * i for i in range(10)}
-    spent = {"start (1 request)": 0.0, "log (buffered)": 0.0, "end (1 request)": 0.0}
-    phases = list(spent)
-    clock = time.perf_counter
     with AppProcess(f"sqlite:///{db}", home, workers) as app:
         _tracking_to(app, "bench-w1")
         cpu = CpuMeter(app)
-        begin = clock()
-        for n in range(iterations):
-            t0 = clock()
-            it = tracking.start_iteration(f"w1-{n}")
-            t1 = clock()
-            it.log_parameters(params)
-            it.log_metrics(metrics)
-            t2 = clock()
-            it.end_iteration()
-            t3 = clock()
-            spent[phases[0]] += t1 - t0
-            spent[phases[1]] += t2 - t1
-            spent[phases[2]] += t3 - t2
-        elapsed = clock() - begin
+        figures = w1_loop(iterations, "w1-app", TARGET_W1_PER_SECOND)
         app_cpu, client_cpu = cpu.read()
         close_stores()
         stored = count_rows(db, "SELECT count(*) FROM iterations WHERE status = 'finished'")
         points = count_rows(db, "SELECT count(*) FROM metric_points")
-    rate = iterations / elapsed
-    figures = [
-        Figure("w1-app", f"{iterations:,} iterations, whole loop", elapsed, "s"),
-        Figure(
-            "w1-app",
-            "iterations per second",
-            rate,
-            "it/s",
-            f"> {TARGET_W1_PER_SECOND:g}",
-            rate > TARGET_W1_PER_SECOND,
-        ),
-    ]
-    for phase, seconds in spent.items():
-        figures.append(Figure("w1-app", f"  {phase}, mean", seconds / iterations * 1e3, "ms"))
-    figures += [
+    return [
+        *figures,
         Figure("w1-app", "App CPU per iteration (2 requests)", app_cpu / iterations * 1e3, "ms"),
         Figure("w1-app", "client CPU per iteration", client_cpu / iterations * 1e3, "ms"),
+        Figure("w1-app", "finished iterations stored (check)", stored, ""),
+        Figure("w1-app", "metric points stored (check)", points, ""),
     ]
-    figures.append(Figure("w1-app", "finished iterations stored (check)", stored, ""))
-    figures.append(Figure("w1-app", "metric points stored (check)", points, ""))
-    return figures
 
 
 # -- W2: one iteration, many points through the App -------------------------------------------

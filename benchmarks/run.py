@@ -116,17 +116,15 @@ def profiled(enabled: bool, top: int, run: Callable[[], list[Figure]]) -> list[F
 
 
 # -- W1: many small iterations --------------------------------------------------------------
-def workload_w1(root: Path, iterations: int) -> list[Figure]:
-    """Iterations per second for small iterations (10 parameters, 10 metrics each)."""
+def w1_loop(iterations: int, tag: str, target: float) -> list[Figure]:
+    """Run W1 against whatever store the tracking library points at: ``iterations`` small
+    iterations (10 parameters, 10 metrics each), and the figures of the loop."""
     from mlops import tracking
 
-    fresh_home(root, "w1")
-    setup_experiment("bench-w1")
     params = {f"param_{i}": i * 0.5 if i % 2 else f"value-{i}" for i in range(10)}
     metrics = {f"metric_{i}": 0.1 * i for i in range(10)}
     spent = {"start": 0.0, "log": 0.0, "end": 0.0}
     clock = time.perf_counter
-
     begin = clock()
     for n in range(iterations):
         t0 = clock()
@@ -141,23 +139,23 @@ def workload_w1(root: Path, iterations: int) -> list[Figure]:
         spent["log"] += t2 - t1
         spent["end"] += t3 - t2
     elapsed = clock() - begin
-
     rate = iterations / elapsed
     figures = [
-        Figure("w1", f"{iterations:,} iterations, whole loop", elapsed, "s"),
-        Figure(
-            "w1",
-            "iterations per second",
-            rate,
-            "it/s",
-            f"> {TARGET_W1_PER_SECOND:g}",
-            rate > TARGET_W1_PER_SECOND,
-        ),
+        Figure(tag, f"{iterations:,} iterations, whole loop", elapsed, "s"),
+        Figure(tag, "iterations per second", rate, "it/s", f"> {target:g}", rate > target),
     ]
     for phase, seconds in spent.items():
         figures.append(
-            Figure("w1", f"  {phase} (mean per iteration)", seconds / iterations * 1e3, "ms")
+            Figure(tag, f"  {phase} (mean per iteration)", seconds / iterations * 1e3, "ms")
         )
+    return figures
+
+
+def workload_w1(root: Path, iterations: int) -> list[Figure]:
+    """Iterations per second for small iterations on the embedded store."""
+    fresh_home(root, "w1")
+    setup_experiment("bench-w1")
+    figures = w1_loop(iterations, "w1", TARGET_W1_PER_SECOND)
     stored = count_rows(root / "w1" / "mlops.db", "SELECT count(*) FROM iterations")
     figures.append(Figure("w1", "iterations stored (check)", stored, ""))
     return figures
