@@ -28,14 +28,12 @@ a shared machine the wall-clock figures move with the load; the CPU figures much
 
 Run::
 
-    .venv/bin/python benchmarks/app_workloads.py
-    .venv/bin/python benchmarks/app_workloads.py --workload w3,latency --quick
-    .venv/bin/python benchmarks/app_workloads.py --workers 2
+    .venv/bin/python benchmarks/run.py --workload w1-app,w2-app,w3,latency
+    .venv/bin/python benchmarks/run.py --workload w3,latency --quick --workers 2
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -54,8 +52,6 @@ from run import (
     TARGET_US_PER_CALL,
     Figure,
     count_rows,
-    machine_info,
-    print_table,
     setup_experiment,
     w1_loop,
 )
@@ -70,7 +66,6 @@ TARGET_LATENCY_MS = 2.0
 #: algorithm meeting a delayed ACK (~40 ms on Linux).
 STALL_MS = 20.0
 
-WORKLOADS = ("w1", "w2", "w3", "latency")
 API = "/api/v1"
 
 
@@ -423,30 +418,6 @@ def _latency_figures(label: str, spent: Sequence[float], required: bool) -> list
     ]
 
 
-# -- command line ---------------------------------------------------------------------------
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """The command line: ``--workload``, ``--quick``, ``--workers``."""
-    parser = argparse.ArgumentParser(description="Benchmark mlops through a real App process.")
-    parser.add_argument(
-        "--workload",
-        default=",".join(WORKLOADS),
-        help=f"comma-separated workloads to run, of {', '.join(WORKLOADS)} (default: all)",
-    )
-    parser.add_argument("--quick", action="store_true", help="10x smaller workloads")
-    parser.add_argument("--workers", type=int, default=1, help="App worker processes (default 1)")
-    args = parser.parse_args(argv)
-    chosen = [w.strip().lower() for w in args.workload.split(",") if w.strip()]
-    unknown = [w for w in chosen if w not in WORKLOADS]
-    if unknown or not chosen:
-        parser.error(
-            f"unknown workload {', '.join(unknown) or '(none)'}: use {', '.join(WORKLOADS)}"
-        )
-    if args.workers < 1:
-        parser.error("--workers must be 1 or more")
-    args.workloads = chosen
-    return args
-
-
 def run_workloads(names: Sequence[str], quick: bool = False, workers: int = 1) -> list[Figure]:
     """Run the named workloads (each on its own App and temporary home) and return their
     figures; the environment is restored afterwards."""
@@ -480,21 +451,3 @@ def run_workloads(names: Sequence[str], quick: bool = False, workers: int = 1) -
             else:
                 os.environ[key] = old
     return figures
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the machine, run the chosen workloads and print their figures."""
-    args = parse_args(argv)
-    print("machine")
-    for key, value in machine_info():
-        print(f"    {key:<11} {value}")
-    print(f"    {'app':<11} mlops app --workers {args.workers}, SQLite, loopback")
-    quick = " (quick: 10x smaller)" if args.quick else ""
-    print(f"workloads: {', '.join(args.workloads)}{quick}\n")
-    figures = run_workloads(args.workloads, args.quick, args.workers)
-    print_table(figures)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -332,6 +332,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--top", type=int, default=25, help="profile entries to print")
     parser.add_argument(
+        "--workers", type=int, default=1, help="App worker processes for the App workloads"
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="w4: keep its generated database for the next run"
     )
     args = parser.parse_args(argv)
@@ -364,10 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "w2": lambda: workload_w2(root, 10_000 // scale),
         "w4": lambda: _w4().workload_w4(root, 100_000 // scale, keep=args.keep),
         # through a real App process (benchmarks/app_workloads.py)
-        "w1-app": lambda: _app().run_workloads(["w1"], args.quick),
-        "w2-app": lambda: _app().run_workloads(["w2"], args.quick),
-        "w3": lambda: _app().run_workloads(["w3"], args.quick),
-        "latency": lambda: _app().run_workloads(["latency"], args.quick),
+        "w1-app": lambda: _app().run_workloads(["w1"], args.quick, args.workers),
+        "w2-app": lambda: _app().run_workloads(["w2"], args.quick, args.workers),
+        "w3": lambda: _app().run_workloads(["w3"], args.quick, args.workers),
+        "latency": lambda: _app().run_workloads(["latency"], args.quick, args.workers),
     }
     saved = {k: os.environ.get(k) for k in ("MLOPS_HOME", "MLOPS_TRACKING_URI")}
     try:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import free_port
 from mlops.config import write_settings
 from mlops.store import journal
-from test_http_store import free_port, make_catalog, points_in, running_app, train
+from test_http_store import make_catalog, points_in, running_app, train
 
 
 def _sync(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,6 @@ import http.server
 import json
 import math
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import free_port
 from mlops import tracking
 from mlops.config import write_settings
 from mlops.errors import AlreadyExists, InvalidInput, NotFound, Unauthorized, Unavailable
@@ -51,13 +51,6 @@ print(json.dumps({"final": final, "start_s": started, "end_s": time.monotonic() 
 def _no_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("MLOPS_MODE", "MLOPS_API_TOKEN", "MLOPS_FLUSH_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager

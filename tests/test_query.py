@@ -7,8 +7,6 @@ The SQL tests run every filter and order_by on a real SQLite file (and on Postgr
 from __future__ import annotations
 
 import contextlib
-import os
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from conftest import _drop_schema, _postgres_uri
 from mlops.entities import HEARTBEAT_TIMEOUT
 from mlops.errors import InvalidInput, QuerySyntaxError
 from mlops.query import (
@@ -31,6 +30,7 @@ from mlops.query import (
     parse_filter,
     parse_order_by,
 )
+from mlops.store.sql.engine import normalize_uri
 from mlops.store.sql.filters import iterations, order_clauses, where_clause
 from mlops.store.sql.models import (
     Base,
@@ -457,45 +457,26 @@ def _rows() -> dict[type, list[dict[str, object]]]:
     }
 
 
-def _postgres_engine() -> tuple[Engine, str]:
-    url = os.environ.get("MLOPS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-    schema = f"q_{uuid.uuid4().hex[:12]}"
-    try:
-        import psycopg
-
-        with psycopg.connect(url, connect_timeout=3, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-    except Exception as exc:
-        if os.environ.get("MLOPS_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL at {url} is required here but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL at {url} is not reachable ({exc})")
-    url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    return create_engine(f"{url}?options=-csearch_path%3D{schema}"), schema
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def db(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
     """The hand-made iterations in a real database, once per backend."""
-    schema = None
+    postgres = None
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("query") / "store.db"
         engine = create_engine(f"sqlite:///{path}")
     else:
-        engine, schema = _postgres_engine()
+        postgres = _postgres_uri()
+        engine = create_engine(normalize_uri(postgres))
     Base.metadata.create_all(engine)
     with engine.begin() as conn:
         for model, rows in _rows().items():
             conn.execute(insert(model.__table__), rows)  # type: ignore[arg-type]
     yield engine
     engine.dispose()
-    if schema is not None:
-        import psycopg
-
-        url = os.environ.get("MLOPS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    if postgres is not None:
+        _drop_schema(postgres)
 
 
 def ids(

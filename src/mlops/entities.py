@@ -8,7 +8,6 @@ REST API sends). Timestamps are ISO 8601 strings in UTC; ids are strings.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,8 +236,3 @@ class ApiToken:
             "revoked_at": iso(self.revoked_at),
             "last_used_at": iso(self.last_used_at),
         }
-
-
-def is_finite(value: float) -> bool:
-    """True for a number that is neither NaN nor infinite."""
-    return not (math.isnan(value) or math.isinf(value))
