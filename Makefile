@@ -11,6 +11,8 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(STAMP): $(PY) pyproject.toml
+	@# the distribution was called "mlops" before it became mlops-library: drop the old one
+	$(PY) -m pip uninstall --quiet --yes mlops 2>/dev/null || true
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 

@@ -150,7 +150,8 @@ def test_project_best_metric_and_datasets(client: TestClient, seeded: dict[str, 
     assert best["metrics"] == ["acc", "loss"]
     assert {d["version"] for d in best["datasets"]} == {"1", "2"}
     low = client.get(f"/projects/{seeded['project']}.json?metric=acc&goal=min").json()
-    assert low["experiments"][0]["best"] == pytest.approx(0.004)
+    assert low["experiments"][0]["best"] == 0.0  # the lowest value reached (run-0, step 0)
+    assert low["experiments"][0]["best_iteration"]["id"] == "it000"
     html = client.get(f"/projects/{seeded['project']}?metric=acc").text
     assert 'data-testid="project-form"' in html and "/static/project.js" in html
 

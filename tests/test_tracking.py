@@ -49,7 +49,11 @@ ITERATION_METHODS = {
 
 def test_the_seed_api_has_exactly_the_promised_names() -> None:
     for name, params in SEED_SIGNATURES.items():
-        assert list(inspect.signature(getattr(tracking, name)).parameters) == params, name
+        found = inspect.signature(getattr(tracking, name)).parameters
+        # the seed's arguments, in its order; anything added after them is optional
+        assert list(found)[: len(params)] == params, name
+        extra = list(found.values())[len(params) :]
+        assert all(p.default is not inspect.Parameter.empty for p in extra), name
     for name, params in ITERATION_METHODS.items():
         method = getattr(tracking.Iteration, name)
         assert list(inspect.signature(method).parameters)[1:] == params, name

@@ -60,7 +60,26 @@ def tracking_uri(uri: str | None = None) -> str:
             "or postgresql://user@host/db or http://app-host:port (set MLOPS_TRACKING_URI or "
             "pass --store)"
         )
+    if uri.startswith(("http://", "https://")):
+        _check_app_url(uri)
     return uri
+
+
+def _check_app_url(uri: str) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise InvalidInput(
+            f"tracking URI {redact_uri(uri)!r} is not a valid URL ({exc}): use http://app-host:port"
+        ) from None
+    if not parts.hostname:
+        raise InvalidInput(
+            f"tracking URI {redact_uri(uri)!r} is an incomplete URL: it names no host; "
+            "use http://app-host:port (set MLOPS_TRACKING_URI or pass --store)"
+        )
 
 
 def offline_mode() -> bool:

@@ -70,17 +70,23 @@ def _bad_metric(metric_name: str, value: Any) -> InvalidInput:
     )
 
 
+MAX_STEP = 2**63 - 1
+
+
 def check_step(metric_name: str, step: Any) -> int:
-    """A step as an int of at most 64 bits (numpy integers too)."""
-    if type(step) is int and -(2**63) <= step < 2**63:
+    """A step as a whole number from 0 to 2**63 - 1 (numpy integers too)."""
+    if type(step) is int and 0 <= step <= MAX_STEP:
         return step
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise InvalidInput(
             f"step of metric {metric_name!r} must be an integer, got {type(step).__name__} {step!r}"
         )
     step = int(step)
-    if not -(2**63) <= step < 2**63:
-        raise InvalidInput(f"step {step} of metric {metric_name!r} does not fit in 64 bits")
+    if not 0 <= step <= MAX_STEP:
+        raise InvalidInput(
+            f"step {step} of metric {metric_name!r} is out of range: steps are whole numbers "
+            f"from 0 to {MAX_STEP}"
+        )
     return step
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from mlops.config import read_settings, tracking_uri, write_settings
-from mlops.errors import InvalidInput, NoActiveProject, NotFound
+from mlops.errors import AlreadyExists, InvalidInput, NoActiveProject, NotFound
 from mlops.store import Store, open_store
 from mlops.tracking._datasets import fingerprint
 from mlops.tracking._iteration import DisabledIteration, Iteration
@@ -43,18 +45,31 @@ def create_project(
     description: str | None = None,
     status: str | None = None,
     archived: bool = False,
+    exist_ok: bool = False,
 ) -> dict[str, Any]:
     """Create a project with a unique ``title`` and return its dict.
 
     ``status`` is free text (default ``"active"``). Raises ``AlreadyExists`` naming the id of
-    the project that already has this title.
+    the project that already has this title; with ``exist_ok=True`` that project is returned
+    unchanged instead (a warning says so when the given description differs), so a script can
+    run twice.
     """
     check_name(title, "project title")
     check_optional_text(description, "description")
     status = check_optional_text(status, "status") or "active"
     if not isinstance(archived, bool):
         raise InvalidInput(f"archived must be True or False, got {archived!r}")
-    return _store().create_project(title, description, status, archived).to_dict()
+    store = _store()
+    try:
+        return store.create_project(title, description, status, archived).to_dict()
+    except AlreadyExists:
+        if exist_ok is not True:
+            raise
+        found = next((p for p in store.list_projects() if p.title == title), None)
+        if found is None:  # deleted between the two calls: a plain retry creates it
+            return store.create_project(title, description, status, archived).to_dict()
+        _warn_if_differs("project", title, found.id, found.description, description)
+        return found.to_dict()
 
 
 def get_project(project_id: str) -> dict[str, Any]:
@@ -86,16 +101,42 @@ def update_project(
 
 # -- experiments ----------------------------------------------------------------------------
 def create_experiment(
-    name: str, description: str | None = None, project_id: str | None = None
+    name: str,
+    description: str | None = None,
+    project_id: str | None = None,
+    exist_ok: bool = False,
 ) -> dict[str, Any]:
     """Create an experiment in a project (default: the active project); names are unique
-    within a project. Raises ``NoActiveProject`` when there is no project to put it in."""
+    within a project. Raises ``NoActiveProject`` when there is no project to put it in, and
+    ``AlreadyExists`` for a taken name; with ``exist_ok=True`` the existing experiment is
+    returned unchanged instead (a warning says so when the given description differs)."""
     check_name(name, "experiment name")
     check_optional_text(description, "description")
     project = _project_or_active(project_id)
     if project is None:
         raise NoActiveProject(_NO_PROJECT)
-    return _store().create_experiment(project, name, description).to_dict()
+    store = _store()
+    try:
+        return store.create_experiment(project, name, description).to_dict()
+    except AlreadyExists:
+        if exist_ok is not True:
+            raise
+        found = store.find_experiment(project, name)
+        if found is None:
+            return store.create_experiment(project, name, description).to_dict()
+        _warn_if_differs("experiment", name, found.id, found.description, description)
+        return found.to_dict()
+
+
+def _warn_if_differs(
+    kind: str, name: str, found_id: str, stored: str | None, given: str | None
+) -> None:
+    if given is not None and given != stored:
+        warnings.warn(
+            f"mlops: {kind} {name!r} already exists (id {found_id}) with the description "
+            f"{stored!r}; it is returned unchanged (update it to change the description)",
+            stacklevel=3,
+        )
 
 
 def get_experiment(experiment_id: str, project_id: str | None = None) -> dict[str, Any]:
@@ -187,7 +228,18 @@ def _target(project_id: str | None, experiment_id: str | None) -> tuple[str | No
     # experiment belongs to the active project.
     if project == active_project and settings.get("active_experiment_id"):
         return settings["active_experiment_id"], project
+    global _told_default
+    if not _told_default:
+        _told_default = True
+        sys.stderr.write(
+            f"mlops: no active experiment: iterations go to the 'default' experiment of project "
+            f"{project} (pick one with tracking.set_active_experiment(id) or pass experiment_id)\n"
+        )
     return None, project
+
+
+#: The notice about the ``default`` experiment is printed once per process.
+_told_default = False
 
 
 def start_iteration(
@@ -197,7 +249,8 @@ def start_iteration(
     ``end_iteration()`` or a ``with`` block.
 
     It goes to ``experiment_id`` (default: the active experiment). With only a project (given or
-    active) it goes to that project's ``default`` experiment. On a non-zero ``RANK`` of a
+    active) it goes to that project's ``default`` experiment, made when missing (said once per
+    process on stderr). On a non-zero ``RANK`` of a
     distributed job it records nothing (see :class:`DisabledIteration`).
     """
     check_name(iteration_name, "iteration name")

@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from mlops.errors import InvalidInput
@@ -19,6 +20,25 @@ _PROGRESS_ABOVE = 256 << 20  # show progress when hashing more than this many by
 def is_remote(path: str) -> bool:
     """A URI such as ``s3://``, ``gs://`` or ``https://`` (``file://`` is local)."""
     return bool(_REMOTE.match(path)) and not path.startswith("file://")
+
+
+def model_path(path: object) -> str:
+    """The path of a model file as it is recorded: absolute for a local path (a missing one is
+    recorded with a warning), as given for a URI."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not isinstance(path, str) or not path:
+        raise InvalidInput(f"path_to_model must be a non-empty path string, got {path!r}")
+    if is_remote(path):
+        return path
+    local = Path(path.removeprefix("file://")).expanduser().absolute()
+    if not local.exists():
+        warnings.warn(
+            f"mlops: model path {str(local)!r} does not exist (yet); it is recorded as given, "
+            "with its size and sha256 if the file is there when the iteration ends",
+            stacklevel=3,
+        )
+    return str(local)
 
 
 def fingerprint(path: str) -> tuple[str, str | None, int | None, int | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import sys
 import threading
 import time
@@ -14,7 +15,7 @@ from typing import Any
 from mlops.entities import ModelFile
 from mlops.errors import InvalidInput, IterationEnded, MlopsError
 from mlops.store import MetricRow, Store
-from mlops.tracking._datasets import file_sha256
+from mlops.tracking._datasets import file_sha256, model_path
 from mlops.tracking._writer import WRITER
 from mlops.values import (
     check_id,
@@ -177,13 +178,13 @@ class Iteration(Mapping[str, Any]):
             if dataset_id not in self._datasets:
                 self._datasets.append(dataset_id)
 
-    def log_path_to_model(self, path_to_model: str) -> None:
-        """Record where the trained model file is. When the iteration ends and the file exists,
-        its size and sha256 are recorded too. The path is only text: nothing is uploaded."""
+    def log_path_to_model(self, path_to_model: str | os.PathLike[str]) -> None:
+        """Record where the trained model file is, as an absolute path (a URI such as
+        ``s3://`` is kept as given). When the iteration ends and the file exists, its size and
+        sha256 are recorded too. A local path that does not exist yet is recorded with one
+        warning. The path is only text: nothing is uploaded."""
         self._check_open()
-        if not isinstance(path_to_model, str) or not path_to_model:
-            raise InvalidInput(f"path_to_model must be a non-empty string, got {path_to_model!r}")
-        self._model_path = path_to_model
+        self._model_path = model_path(path_to_model)
 
     # -- writing ----------------------------------------------------------------------------
     def _drain(self) -> tuple[dict[str, Any], list[MetricRow], list[str], dict[str, str]]:
@@ -327,7 +328,7 @@ class DisabledIteration(Iteration):
     def log_dataset(self, dataset_id: str) -> None:
         pass
 
-    def log_path_to_model(self, path_to_model: str) -> None:
+    def log_path_to_model(self, path_to_model: str | os.PathLike[str]) -> None:
         pass
 
     def set_tag(self, key: str, value: str) -> None:

@@ -8,6 +8,8 @@ of failing with "database is locked" when a read transaction tries to become a w
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from mlops.config import redact_uri
 from mlops.errors import AlreadyExists, InvalidInput, Unavailable
+from mlops.store.sql import sqlite_file
 
 BUSY_TIMEOUT_SECONDS = 120
+#: Engines of embedded databases that can only be read, with what a write is told.
+_READ_ONLY: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 POOL_TIMEOUT = 10
 
 
@@ -42,14 +47,25 @@ def make_engine(uri: str) -> Engine:
                 "an in-memory SQLite store would lose everything at exit: "
                 "use sqlite:///path/to/file.db"
             )
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(database).expanduser()
+        read_only = sqlite_file.prepare(path)
+        connect_args: dict[str, Any] = {"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
+        extra: dict[str, Any] = {}
+        if read_only:  # an existing database in a folder we cannot write: serve reads
+            ro_uri = sqlite_file.read_only_uri(path)
+            extra["creator"] = lambda: sqlite3.connect(
+                ro_uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False
+            )
         engine = create_engine(
-            url.set(database=str(Path(database).expanduser())),
-            connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+            url.set(database=str(path)),
+            connect_args=connect_args,
             pool_size=8,
             max_overflow=8,
             pool_timeout=POOL_TIMEOUT,
+            **extra,
         )
+        if read_only:
+            _READ_ONLY[engine] = sqlite_file.read_only_message(path)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
@@ -58,7 +74,7 @@ def make_engine(uri: str) -> Engine:
             import psycopg  # noqa: F401
         except ImportError:
             raise InvalidInput(
-                "PostgreSQL needs the psycopg driver: pip install 'mlops[postgres]'"
+                "PostgreSQL needs the psycopg driver: pip install 'mlops-library[postgres]'"
             ) from None
         # A bounded pool: when it is exhausted for POOL_TIMEOUT seconds the request fails with
         # Unavailable (503 + Retry-After from the App) instead of piling up.
@@ -74,7 +90,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Take over transaction control from the sqlite3 module so BEGIN IMMEDIATE can be used.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    with contextlib.suppress(sqlite3.OperationalError):  # a read-only database keeps its mode
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
@@ -92,6 +109,8 @@ def transaction(engine: Engine, write: bool, what: str) -> Iterator[Connection]:
 
     ``what`` names the operation for messages ("create project 'x'").
     """
+    if write and engine in _READ_ONLY:
+        raise InvalidInput(f"cannot {what}: {_READ_ONLY[engine]}")
     try:
         with engine.connect() as conn:
             if write:

@@ -54,13 +54,17 @@ class ExperimentOverview:
     iteration_count: int
     last_activity: float | None
     best: float | None
+    #: The iteration that reached ``best`` (id, name), None without a best value.
+    best_iteration: tuple[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        by = self.best_iteration
         return {
             **self.experiment.to_dict(),
             "iteration_count": self.iteration_count,
             "last_activity": iso(self.last_activity),
             "best": self.best,
+            "best_iteration": None if by is None else {"id": by[0], "name": by[1]},
         }
 
 
@@ -124,8 +128,9 @@ class OverviewMethods:
     def experiment_overviews(
         self, project_id: str, metric: str | None = None, goal: str = "max"
     ) -> list[ExperimentOverview]:
-        """A project's experiments with counts and the best (max or min) last value of
-        ``metric`` among their iterations."""
+        """A project's experiments with counts and the best value of ``metric`` any of their
+        iterations reached (the highest maximum for ``goal="max"``, the lowest minimum for
+        ``"min"``), with the iteration that reached it."""
         if goal not in ("max", "min"):
             raise InvalidInput(f"goal must be 'max' or 'min', not {goal!r}")
         counts = (
@@ -140,21 +145,16 @@ class OverviewMethods:
             .where(EXPERIMENTS.c.project_id == project_id)
             .order_by(EXPERIMENTS.c.created_at.desc())
         )
-        best: dict[str, float | None] = {}
+        best: dict[str, tuple[float, tuple[str, str]]] = {}
         with transaction(self._engine, write=False, what="list experiments") as conn:
             found = conn.execute(query).all()
             if metric:
-                agg = func.max if goal == "max" else func.min
-                best_query = (
-                    select(ITERATIONS.c.experiment_id, agg(METRIC_SUMMARIES.c.last))
-                    .join(METRIC_SUMMARIES, METRIC_SUMMARIES.c.iteration_id == ITERATIONS.c.id)
-                    .where(ITERATIONS.c.project_id == project_id, METRIC_SUMMARIES.c.name == metric)
-                    .group_by(ITERATIONS.c.experiment_id)
-                )
-                best = {r[0]: r[1] for r in conn.execute(best_query)}
-        return [
-            ExperimentOverview(rows.experiment(r), r.n or 0, r.last, best.get(r.id)) for r in found
-        ]
+                best = _best_per_experiment(conn, project_id, metric, goal)
+        overviews = []
+        for r in found:
+            value, by = best.get(r.id, (None, None))
+            overviews.append(ExperimentOverview(rows.experiment(r), r.n or 0, r.last, value, by))
+        return overviews
 
     def project_datasets(self, project_id: str) -> list[Dataset]:
         """The dataset versions the project's iterations used."""
@@ -256,3 +256,30 @@ class OverviewMethods:
 
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _best_per_experiment(
+    conn: Connection, project_id: str, metric: str, goal: str
+) -> dict[str, tuple[float, tuple[str, str]]]:
+    """Per experiment: the best value of ``metric`` reached and (id, name) of its iteration."""
+    summary = METRIC_SUMMARIES.c
+    value = summary.max if goal == "max" else summary.min
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=ITERATIONS.c.experiment_id,
+            order_by=(value.desc() if goal == "max" else value.asc(), ITERATIONS.c.id),
+        )
+        .label("rank")
+    )
+    iteration = ITERATIONS.c
+    ranked = (
+        select(iteration.experiment_id, iteration.id, iteration.name, value.label("v"), rank)
+        .join(METRIC_SUMMARIES, summary.iteration_id == ITERATIONS.c.id)
+        .where(ITERATIONS.c.project_id == project_id, summary.name == metric, value.is_not(None))
+        .subquery()
+    )
+    query = select(ranked.c.experiment_id, ranked.c.v, ranked.c.id, ranked.c.name).where(
+        ranked.c.rank == 1
+    )
+    return {r[0]: (r[1], (r[2], r[3])) for r in conn.execute(query)}
