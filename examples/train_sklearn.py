@@ -42,7 +42,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from mlops import tracking
-from mlops.errors import AlreadyExists
 
 PROJECT = "digits-demo"
 EXPERIMENT = "sgd-sweep"
@@ -109,29 +108,6 @@ def load_splits(csv_path: Path) -> Splits:
         scaler.transform(x_test),
         y_test,
     )
-
-
-# -- project and experiment -----------------------------------------------------------------
-def ensure_project(title: str, description: str) -> str:
-    """The id of the project ``title``, created if it does not exist yet."""
-    try:
-        return str(tracking.create_project(title, description)["id"])
-    except AlreadyExists:
-        for project in tracking.list_projects():
-            if project["title"] == title:
-                return str(project["id"])
-        raise
-
-
-def ensure_experiment(project_id: str, name: str, description: str) -> str:
-    """The id of the experiment ``name`` of a project, created if it does not exist yet."""
-    try:
-        return str(tracking.create_experiment(name, description, project_id=project_id)["id"])
-    except AlreadyExists:
-        for experiment in tracking.list_experiments(project_id):
-            if experiment["name"] == name:
-                return str(experiment["id"])
-        raise
 
 
 # -- training -------------------------------------------------------------------------------
@@ -283,12 +259,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     data = load_splits(csv_path)
 
-    project_id = ensure_project(PROJECT, "scikit-learn on the 8x8 handwritten digits")
-    tracking.set_active_project(project_id)
-    experiment_id = ensure_experiment(
-        project_id, EXPERIMENT, "SGDClassifier over loss x alpha, and a gradient-boosting baseline"
+    # exist_ok: a second run adds iterations to the same project and experiment
+    project = tracking.create_project(
+        PROJECT, "scikit-learn on the 8x8 handwritten digits", exist_ok=True
     )
-    print(tracking.set_active_experiment(experiment_id))
+    tracking.set_active_project(project["id"])
+    experiment = tracking.create_experiment(
+        EXPERIMENT,
+        "SGDClassifier over loss x alpha, and a gradient-boosting baseline",
+        exist_ok=True,
+    )
+    print(tracking.set_active_experiment(experiment["id"]))
     print(f"dataset digits v{dataset['version']} ({dataset['digest']}) at {dataset['path']}")
 
     models = data_dir / "models"
