@@ -17,13 +17,16 @@ __all__ = [
     "SCOPES",
     "STATUSES",
     "ApiToken",
+    "Artifact",
     "Dataset",
     "Experiment",
     "Iteration",
     "MetricPoint",
     "MetricSummary",
     "ModelFile",
+    "ModelVersion",
     "Project",
+    "RegisteredModel",
     "iso",
 ]
 
@@ -206,6 +209,85 @@ class Iteration:
             "system": dict(self.system),
             "error": dict(self.error) if self.error else None,
             "tags": dict(self.tags),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A file an iteration produced, kept by the artifact store under its sha256.
+
+    ``name`` is relative and ``/``-separated (``"plots/roc.png"``); ``step`` is set for the
+    images of an image series (the same name over steps) and None otherwise.
+    """
+
+    iteration_id: str
+    name: str
+    size_bytes: int
+    sha256: str
+    media_type: str
+    created_at: float
+    step: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "iteration_id": self.iteration_id,
+            "name": self.name,
+            "step": self.step,
+            "size_bytes": self.size_bytes,
+            "sha256": self.sha256,
+            "media_type": self.media_type,
+            "created_at": iso(self.created_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One version of a registered model: an iteration's artifact (a file or a folder)."""
+
+    name: str
+    version: int
+    iteration_id: str
+    artifact: str
+    description: str | None
+    created_at: float
+    created_by: str
+    #: The aliases pointing at this version: {alias: (who set it, when)}.
+    aliases: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "iteration_id": self.iteration_id,
+            "artifact": self.artifact,
+            "description": self.description,
+            "created_at": iso(self.created_at),
+            "created_by": self.created_by,
+            "aliases": [
+                {"alias": alias, "set_by": by, "set_at": iso(at)}
+                for alias, (by, at) in sorted(self.aliases.items())
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    """A named model with numbered versions and aliases (``production``, ``staging``...)."""
+
+    name: str
+    description: str | None
+    created_at: float
+    latest_version: int | None
+    #: {alias: version number}
+    aliases: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "created_at": iso(self.created_at),
+            "latest_version": self.latest_version,
+            "aliases": dict(sorted(self.aliases.items())),
         }
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0003"
 
 NAME = String(250)
 ID = String(36)
@@ -202,6 +202,65 @@ class SqlApiToken(Base):
     last_used_at: Mapped[float | None] = mapped_column(Double)
 
 
+class SqlArtifact(Base):
+    """A file an iteration logged. The bytes live in the artifact store under ``sha256``;
+    ``step`` is -1 for a plain file and the step of an image series' image otherwise."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (Index("ix_artifacts_sha256", "sha256"),)
+
+    iteration_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("iterations.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    media_type: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class SqlRegisteredModel(Base):
+    """A named model of the registry; its versions point at iterations' artifacts."""
+
+    __tablename__ = "registered_models"
+
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class SqlModelVersion(Base):
+    """Version ``version`` (1, 2, ...) of a registered model: an iteration's artifact."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (Index("ix_model_versions_iteration", "iteration_id"),)
+
+    name: Mapped[str] = mapped_column(
+        NAME, ForeignKey("registered_models.name", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    iteration_id: Mapped[str] = mapped_column(ID, ForeignKey("iterations.id"))
+    artifact: Mapped[str] = mapped_column(String(1024))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Double)
+    created_by: Mapped[str] = mapped_column(NAME)
+
+
+class SqlModelAlias(Base):
+    """A movable name for one version of a model (``production`` -> 3), with who set it."""
+
+    __tablename__ = "model_aliases"
+
+    name: Mapped[str] = mapped_column(
+        NAME, ForeignKey("registered_models.name", ondelete="CASCADE"), primary_key=True
+    )
+    alias: Mapped[str] = mapped_column(NAME, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    set_by: Mapped[str] = mapped_column(NAME)
+    set_at: Mapped[float] = mapped_column(Double)
+
+
 # The tables, typed as Core tables for the queries of the store.
 PROJECTS = cast(Table, SqlProject.__table__)
 EXPERIMENTS = cast(Table, SqlExperiment.__table__)
@@ -213,3 +272,7 @@ METRIC_POINTS = cast(Table, SqlMetricPoint.__table__)
 ITERATION_DATASETS = cast(Table, SqlIterationDataset.__table__)
 ITERATION_TAGS = cast(Table, SqlIterationTag.__table__)
 API_TOKENS = cast(Table, SqlApiToken.__table__)
+ARTIFACTS = cast(Table, SqlArtifact.__table__)
+REGISTERED_MODELS = cast(Table, SqlRegisteredModel.__table__)
+MODEL_VERSIONS = cast(Table, SqlModelVersion.__table__)
+MODEL_ALIASES = cast(Table, SqlModelAlias.__table__)
