@@ -75,7 +75,7 @@ def test_bad_artifact_rows_are_refused_with_the_reason(sql_store: SqlStore) -> N
 
 def test_models_have_numbered_versions_and_movable_aliases(sql_store: SqlStore) -> None:
     first, second = _iteration(sql_store, "it1"), _iteration(sql_store, "it2")
-    with pytest.raises(NotFound, match="has no artifact 'model'.*log it first"):
+    with pytest.raises(NotFound, match=r"has no artifact 'model'.*log it first"):
         sql_store.register_model("digits", first, "model", None, "alice")
     for it in (first, second):
         sql_store.log_artifacts(it, [artifact(it, "model/model.pkl", it)])
@@ -99,7 +99,7 @@ def test_models_have_numbered_versions_and_movable_aliases(sql_store: SqlStore) 
         sql_store.set_model_alias("digits", "3", 1, "alice")
     with pytest.raises(NotFound, match="no version 9"):
         sql_store.set_model_alias("digits", "canary", 9, "alice")
-    with pytest.raises(NotFound, match="no alias 'canary'.*production, staging"):
+    with pytest.raises(NotFound, match=r"no alias 'canary'.*production, staging"):
         sql_store.get_model_version("digits", "canary")
     with pytest.raises(NotFound, match="no model is registered as 'nope'"):
         sql_store.get_model("nope")
