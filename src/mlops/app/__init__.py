@@ -13,10 +13,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import mlops
 from mlops.app import docs, ui
-from mlops.app.api import catalog, iterations
+from mlops.app.api import artifacts, blobs, catalog, iterations, models
 from mlops.app.responses import JsonResponse, error_response, from_error
 from mlops.app.security import Guard
 from mlops.app.settings import AppSettings
+from mlops.artifacts import open_artifact_store
 from mlops.errors import MlopsError
 from mlops.store.base import Store
 from mlops.store.sql.models import SCHEMA_REVISION
@@ -46,8 +47,12 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.artifacts = open_artifact_store(settings.artifacts_location())
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(iterations.router, prefix=API_PREFIX)
+    app.include_router(artifacts.router, prefix=API_PREFIX)
+    app.include_router(blobs.router, prefix=API_PREFIX)
+    app.include_router(models.router, prefix=API_PREFIX)
     app.include_router(docs.router)
     app.include_router(ui.router)
 

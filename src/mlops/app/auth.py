@@ -48,5 +48,12 @@ def require(scope: str) -> Callable[[Request], Awaitable[None]]:
             raise Forbidden(
                 f"the token {token.name!r} has scope {token.scope!r}, this needs {scope!r}"
             )
+        request.state.token_name = token.name
 
     return check
+
+
+def actor(request: Request) -> str:
+    """Who makes a request, for records such as "who moved this alias": the token's name with
+    ``--auth``, ``"local"`` without."""
+    return str(getattr(request.state, "token_name", None) or "local")

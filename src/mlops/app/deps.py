@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from mlops.app.auth import require
+from mlops.artifacts import ArtifactStore
 from mlops.store.base import Store
 
 
@@ -16,6 +17,13 @@ async def get_store(request: Request) -> Store:
     return store
 
 
+async def get_artifacts(request: Request) -> ArtifactStore:
+    """The artifact store the App keeps files in (``--artifacts``)."""
+    artifacts: ArtifactStore = request.app.state.artifacts
+    return artifacts
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
+ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 CanRead = Depends(require("read"))
 CanWrite = Depends(require("write"))

@@ -50,6 +50,7 @@ class Guard:
         self.hosts = settings.served_hosts()
         self.cors_origins = {o.rstrip("/").lower() for o in settings.cors_origins}
         self.max_body = settings.max_body_bytes
+        self.max_artifact = settings.max_artifact_bytes
         self.max_in_flight = settings.max_in_flight
         self.in_flight = 0
 
@@ -69,13 +70,14 @@ class Guard:
             return
         self.in_flight += 1
         received = 0
+        limit = self.max_artifact if _carries_bytes(scope) else self.max_body
 
         async def limited_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > limit:
                     raise _TooLarge
             return message
 
@@ -87,11 +89,16 @@ class Guard:
         try:
             await self.app(scope, limited_receive, secured_send)
         except _TooLarge:
-            await _reply(send, 413, "too_large", self._too_large())
+            await _reply(send, 413, "too_large", self._too_large(scope))
         finally:
             self.in_flight -= 1
 
-    def _too_large(self) -> str:
+    def _too_large(self, scope: Scope) -> str:
+        if _carries_bytes(scope):
+            return (
+                f"the file is larger than the App's limit of {self.max_artifact:,} bytes "
+                "(mlops app --max-artifact-size); ask the App's admin to raise it"
+            )
         return (
             f"the request body is larger than {self.max_body:,} bytes: send smaller batches "
             "(the mlops client splits them by itself)"
@@ -117,11 +124,19 @@ class Guard:
                 "(configure --cors-origin to allow it)",
             )
         length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            return 413, "too_large", self._too_large()
+        limit = self.max_artifact if _carries_bytes(scope) else self.max_body
+        if length is not None and length.isdigit() and int(length) > limit:
+            return 413, "too_large", self._too_large(scope)
         if scope["path"].startswith("/api/"):
             content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type != "application/json":
+            if _carries_bytes(scope):
+                if content_type != "application/octet-stream":
+                    return (
+                        415,
+                        "unsupported_media_type",
+                        "send the file's bytes with Content-Type: application/octet-stream",
+                    )
+            elif content_type != "application/json":
                 return (
                     415,
                     "unsupported_media_type",
@@ -135,6 +150,16 @@ class Guard:
             return True
         parts = urlsplit(origin)
         return parts.netloc == host_header.lower() and _hostname(parts.netloc) in self.hosts
+
+
+def _carries_bytes(scope: Scope) -> bool:
+    """The artifact routes whose bodies are a file's bytes (``PUT /blobs/…``, ``PUT
+    /uploads/…/parts``), the one exception to JSON bodies."""
+    path: str = scope["path"]
+    return scope["method"] == "PUT" and (
+        path.startswith("/api/v1/blobs/")
+        or (path.startswith("/api/v1/uploads/") and path.endswith("/parts"))
+    )
 
 
 def _hostname(netloc: str) -> str:

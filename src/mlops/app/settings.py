@@ -5,8 +5,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+from mlops.config import mlops_home
 from mlops.errors import InvalidInput
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -27,6 +30,9 @@ class AppSettings:
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 32 * 1024 * 1024
     max_in_flight: int = 64
+    #: Where files are kept: a folder or ``s3://bucket/prefix`` (see ``artifacts_location``).
+    artifacts: str | None = None
+    max_artifact_bytes: int = 20 * 1024**3
     extra: dict[str, str] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -42,6 +48,13 @@ class AppSettings:
                 "create tokens with `mlops tokens create NAME --scope write`), or pass "
                 "--insecure if the network is private and you accept the risk"
             )
+
+    def artifacts_location(self) -> str:
+        """``artifacts``, else the ``artifacts`` folder beside an SQLite database, else
+        ``$MLOPS_HOME/artifacts`` (what the embedded library uses for its default database)."""
+        if self.artifacts:
+            return self.artifacts
+        return str(default_artifacts(self.store_uri))
 
     def served_hosts(self) -> set[str]:
         """Host header values the App answers (DNS-rebinding protection)."""
@@ -61,6 +74,26 @@ def from_env() -> AppSettings:
     raw["allowed_hosts"] = tuple(raw.get("allowed_hosts", ()))
     raw["cors_origins"] = tuple(raw.get("cors_origins", ()))
     return AppSettings(**raw)
+
+
+_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
+          "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}  # fmt: skip
+
+
+def parse_size(text: str) -> int:
+    """A size such as ``500MiB``, ``20GiB``, ``1.5GB`` or ``1048576`` in bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    unit = match.group(2).upper() if match else ""
+    if match is None or unit not in _UNITS:
+        raise InvalidInput(f"{text!r} is not a size: write e.g. 500MiB, 20GiB or 1048576")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def default_artifacts(store_uri: str) -> Path:
+    """The artifact folder that goes with a store: beside an SQLite file, else in MLOPS_HOME."""
+    if store_uri.startswith("sqlite:///"):
+        return Path(store_uri[len("sqlite:///") :]).expanduser().absolute().parent / "artifacts"
+    return mlops_home() / "artifacts"
 
 
 def is_loopback(host: str) -> bool:

@@ -21,6 +21,7 @@ import abc
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from mlops.artifacts.names import check_digest
 from mlops.errors import InvalidInput, NotFound
@@ -93,6 +94,11 @@ class ArtifactStore(abc.ABC):
         (``DigestMismatch`` otherwise, and nothing is stored). Writing bytes that are already
         stored keeps the one copy.
         """
+
+    def write_file(self, path: Path) -> Blob:
+        """Store the bytes of a local file (read once, hashed on the way)."""
+        with open(path, "rb") as fh:
+            return self.write(iter(lambda: fh.read(CHUNK), b""))
 
     @abc.abstractmethod
     def read(self, digest: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:

@@ -44,6 +44,15 @@ def _store_uri(store: str | None) -> str:
     "--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
     help="A web origin allowed to call the API from a browser. Repeatable.",
 )  # fmt: skip
+@click.option(
+    "--artifacts", "artifacts", metavar="PATH|s3://BUCKET/PREFIX",
+    help="Where logged files are kept (default: the 'artifacts' folder beside an SQLite "
+    "database, else MLOPS_HOME/artifacts). s3:// needs boto3; AWS_ENDPOINT_URL picks MinIO etc.",
+)  # fmt: skip
+@click.option(
+    "--max-artifact-size", "max_artifact_size", default="20GiB", show_default=True,
+    metavar="SIZE", help="The largest file one upload may carry (e.g. 500MiB, 20GiB).",
+)  # fmt: skip
 def app(
     host: str,
     port: int,
@@ -53,14 +62,17 @@ def app(
     insecure: bool,
     allowed_hosts: tuple[str, ...],
     cors_origins: tuple[str, ...],
+    artifacts: str | None,
+    max_artifact_size: str,
 ) -> None:
     """Start the MLOps App (REST API and web pages) and print its URL."""
     from mlops.app.server import serve
-    from mlops.app.settings import AppSettings
+    from mlops.app.settings import AppSettings, parse_size
 
     settings = AppSettings(
         store_uri=_store_uri(store), host=host, port=port, workers=workers, auth=auth,
         insecure=insecure, allowed_hosts=allowed_hosts, cors_origins=cors_origins,
+        artifacts=artifacts, max_artifact_bytes=parse_size(max_artifact_size),
     )  # fmt: skip
     serve(settings)
 

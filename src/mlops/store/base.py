@@ -13,7 +13,17 @@ import abc
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mlops.entities import Dataset, Experiment, Iteration, MetricPoint, ModelFile, Project
+from mlops.entities import (
+    Artifact,
+    Dataset,
+    Experiment,
+    Iteration,
+    MetricPoint,
+    ModelFile,
+    ModelVersion,
+    Project,
+    RegisteredModel,
+)
 
 __all__ = ["MetricRow", "Store"]
 
@@ -207,6 +217,53 @@ class Store(abc.ABC):
         series has). A longer series is cut into ``max_points // 2`` buckets of steps, each
         giving its lowest and highest value (so spikes stay visible) and, when it holds NaN, a
         NaN point (a gap). Raises ``NotFound`` like :meth:`get_metric_history`."""
+
+    # -- artifacts (the bytes live in an ArtifactStore; these are the records) ---------------
+    @abc.abstractmethod
+    def log_artifacts(self, iteration_id: str, artifacts: Sequence[Artifact]) -> None:
+        """Record files an iteration produced, keyed by (name, step): recording the same file
+        again is harmless, a name logged again points at its new bytes. Allowed after the
+        iteration ended (uploads finish after the records). Raises ``InvalidInput`` for a bad
+        name, or a name that would be both a file and a folder of files."""
+
+    @abc.abstractmethod
+    def list_artifacts(self, iteration_id: str, prefix: str | None = None) -> list[Artifact]:
+        """The files of an iteration by name then step; with ``prefix``, the file of that name
+        or the files in that folder."""
+
+    # -- the model registry -----------------------------------------------------------------
+    @abc.abstractmethod
+    def register_model(
+        self,
+        name: str,
+        iteration_id: str,
+        artifact: str,
+        description: str | None,
+        created_by: str,
+    ) -> ModelVersion:
+        """Make the next version (1, 2, ...) of model ``name`` from an iteration's artifact (a
+        file or a folder). Raises ``NotFound`` when the iteration has no such artifact."""
+
+    @abc.abstractmethod
+    def list_models(self) -> list[RegisteredModel]:
+        """Every registered model, by name."""
+
+    @abc.abstractmethod
+    def get_model(self, name: str) -> RegisteredModel:
+        """One registered model. Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        """The versions of a model, newest first."""
+
+    @abc.abstractmethod
+    def get_model_version(self, name: str, version_or_alias: str | int) -> ModelVersion:
+        """A version by number (``3`` or ``"3"``) or by alias (``"production"``)."""
+
+    @abc.abstractmethod
+    def set_model_alias(self, name: str, alias: str, version: int, set_by: str) -> ModelVersion:
+        """Point an alias at a version, recording who set it. Raises ``InvalidInput`` for an
+        alias that is a number."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the store must not be used afterwards."""

@@ -43,6 +43,7 @@ from mlops.store.http_codec import (
     model_body,
     split,
 )
+from mlops.store.http_files import AppFiles
 from mlops.store.http_reads import AppReads
 from mlops.store.journal import ACK_INTERVAL, JournalFile, write_acked
 from mlops.wire import (
@@ -63,7 +64,7 @@ DRAIN_MAX_DELAY = 10.0
 Op = tuple[str, str, dict[str, Any]]  # (journal operation, iteration id, request body)
 
 
-class HttpStore(AppReads, Store):
+class HttpStore(AppReads, AppFiles, Store):
     """The store of an mlops App at ``uri`` (see the module docstring). ``offline=True`` is
     ``MLOPS_MODE=offline``: everything the training path writes goes to the journal."""
 

@@ -10,6 +10,8 @@
 ``/compare[.json]?ids=a,b``        2 to 50 iterations side by side
 ``/datasets[.json]``               dataset versions
 ``/datasets/{name}[.json]``        a dataset's versions and the iterations that used them
+``/models[.json]``                 registered models, latest version, aliases
+``/models/{name}[.json]``          a model's versions with their iterations and aliases
 ``/login``, ``/logout``            the session cookie of an App started with ``--auth``
 =================================  ===========================================================
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mlops.app.ui import login, pages, runs
+from mlops.app.ui import login, models, pages, runs
 
 __all__ = ["router"]
 
@@ -29,3 +31,4 @@ router = APIRouter(include_in_schema=False)
 router.include_router(login.router)
 router.include_router(pages.router)
 router.include_router(runs.router)
+router.include_router(models.router)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 
 from mlops.app.ui import table
 from mlops.app.ui.pages import store_of
+from mlops.app.ui.previews import artifact_tree, preview
 from mlops.app.ui.render import PAGE_SIZE, Page, page_route, path_part, query_int, query_list
 from mlops.errors import InvalidInput
 
@@ -20,6 +21,11 @@ COMPARE_MIN, COMPARE_MAX = 2, 50
 #: Counting the iterations of an experiment stops here (the page then says "10,000+").
 COUNT_LIMIT = 10_000
 _READS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-page-read")
+
+
+def files_by_name(files: list[Any], name: str) -> Any:
+    """The first file of that name (an image series' first step)."""
+    return next(f for f in files if f.name == name)
 
 
 def _crumbs(project: Any, experiment: Any = None) -> list[tuple[str, str | None]]:
@@ -137,11 +143,19 @@ def iteration(request: Request) -> Page:
     found = store.get_iteration(request.path_params["iteration_id"])
     found_experiment = store.get_experiment(found.experiment_id)
     project = store.get_project(found.project_id)
+    files = store.list_artifacts(found.id)
+    artifacts = request.app.state.artifacts
+    tree = artifact_tree(files)
+    for row in tree:
+        if row["kind"] in ("file", "series"):
+            row["preview"] = preview(files_by_name(files, row["name"]), artifacts)
     data = {
         "iteration": found.to_dict(),
         "experiment": found_experiment.to_dict(),
         "project": project.to_dict(),
         "metric_names": sorted(found.metrics),
+        "artifacts": tree,
+        "model_versions": [v.to_dict() for v in store.model_versions_of(found.id)],
     }
     view = {
         "title": found.name,

@@ -26,9 +26,19 @@ _SET_ALIAS = (
 )
 
 
+def check_model_name(name: object) -> str:
+    """A model name: a name without ``/`` (it is part of the model's address)."""
+    name = check_name(name, "model name")
+    if "/" in name:
+        raise InvalidInput(f"model name {name!r} contains '/': use '-' or '.' instead")
+    return name
+
+
 def check_alias(alias: object) -> str:
     """An alias: a name that is not a number (so ``"3"`` always means version 3)."""
     alias = check_name(alias, "model alias")
+    if "/" in alias:
+        raise InvalidInput(f"model alias {alias!r} contains '/': use '-' or '.' instead")
     if alias.strip().isdigit():
         raise InvalidInput(
             f"model alias {alias!r} is a number, which would read as a version: pick a word "
@@ -48,7 +58,7 @@ class RegistryMethods(ArtifactMethods):
         description: str | None,
         created_by: str,
     ) -> ModelVersion:
-        name = check_name(name, "model name")
+        name = check_model_name(name)
         stored = self.list_artifacts(iteration_id, prefix=artifact)
         if not stored:
             names = sorted({a.name for a in self.list_artifacts(iteration_id)})
@@ -140,6 +150,17 @@ class RegistryMethods(ArtifactMethods):
                 _sql(conn, _SET_ALIAS), (name, alias, version, set_by, time.time())
             )
         return self.get_model_version(name, version)
+
+    def model_versions_of(self, iteration_id: str) -> list[ModelVersion]:
+        """The model versions made from one iteration (for its page), by name and version."""
+        with self._read("list model versions of an iteration") as conn:
+            found = conn.execute(
+                select(MODEL_VERSIONS)
+                .where(MODEL_VERSIONS.c.iteration_id == iteration_id)
+                .order_by(MODEL_VERSIONS.c.name, MODEL_VERSIONS.c.version)
+            ).all()
+            aliases = {name: _aliases(conn, name) for name in {r.name for r in found}}
+        return [_version(r, aliases[r.name]) for r in found]
 
     def model_digests(self) -> set[str]:
         """The sha256 of every artifact a model version points at (kept by ``mlops gc``)."""

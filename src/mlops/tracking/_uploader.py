@@ -1,0 +1,218 @@
+"""The background uploader of a process: hashes and sends logged files, records them.
+
+``log_artifact`` and friends only check the name, note the file's size and modification time,
+and queue a job: the training loop never waits for disk or network. One daemon thread sends the
+jobs in order: it reads the file into the artifact store (which hashes it on the way), then
+records the artifact rows, many files per transaction.
+
+What is kept is the bytes as they were at the call: a file whose size or modification time
+changed before it was read is reported by name on stderr and not recorded (its bytes are never
+stored under a name they do not belong to). Spooled files (``log_text``, ``log_dict``, ...) are
+removed once sent.
+
+:meth:`Uploader.wait` lets ``end_iteration()`` wait for an iteration's files while they make
+progress: it gives up after ``MLOPS_UPLOAD_TIMEOUT`` seconds (default 60) without a byte sent.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops.artifacts import ArtifactStore
+from mlops.entities import Artifact
+from mlops.errors import InvalidInput, MlopsError
+from mlops.store.base import Store
+
+__all__ = ["UPLOADER", "Job", "Uploader", "upload_timeout"]
+
+#: Rows recorded in one store call at most.
+ROWS_PER_CALL = 1000
+
+
+def upload_timeout() -> float:
+    """Seconds ``end_iteration()`` waits for uploads that make no progress
+    (``MLOPS_UPLOAD_TIMEOUT``, default 60)."""
+    raw = os.environ.get("MLOPS_UPLOAD_TIMEOUT", "60")
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        raise InvalidInput(
+            f"MLOPS_UPLOAD_TIMEOUT={raw!r} is not a number of seconds: set it to e.g. 60"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file to send: where it is, what it is called, and how it was at the call."""
+
+    store: Store
+    artifacts: ArtifactStore
+    iteration_id: str
+    source: Path
+    name: str
+    media_type: str
+    size: int
+    step: int | None = None
+    #: (size, mtime_ns) at the call; None for a spooled copy that nothing else touches.
+    snapshot: tuple[int, int] | None = None
+    spooled: bool = False
+
+
+def snapshot(path: Path) -> tuple[int, int]:
+    """(size, mtime_ns) of a file, to tell later whether it changed."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+class Uploader:
+    """Sends queued files in the background (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Job] = queue.Queue()
+        self._lock = threading.Condition()
+        self._pending: dict[str, int] = defaultdict(int)  # files not yet done, per iteration
+        self._bytes_done = 0
+        self._bytes_queued = 0
+        self._thread: threading.Thread | None = None
+        self.failures: dict[str, list[str]] = defaultdict(list)
+
+    def submit(self, job: Job) -> None:
+        """Queue a file; returns at once."""
+        with self._lock:
+            self._pending[job.iteration_id] += 1
+            self._bytes_queued += job.size
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="mlops-uploader", daemon=True
+                )
+                self._thread.start()
+        self._queue.put(job)
+
+    def pending(self, iteration_id: str) -> int:
+        """How many files of an iteration are not sent yet."""
+        with self._lock:
+            return self._pending.get(iteration_id, 0)
+
+    def wait(self, iteration_id: str, stall: float | None = None) -> int:
+        """Wait until an iteration's files are sent, or until ``stall`` seconds pass without
+        progress (default ``MLOPS_UPLOAD_TIMEOUT``); returns how many are left."""
+        stall = upload_timeout() if stall is None else stall
+        progress = _Progress() if sys.stderr.isatty() else None
+        with self._lock:
+            last_done, last_change = self._bytes_done, time.monotonic()
+            while self._pending.get(iteration_id, 0):
+                self._lock.wait(0.2)
+                if self._bytes_done != last_done:
+                    last_done, last_change = self._bytes_done, time.monotonic()
+                if progress is not None:
+                    progress.show(self._bytes_done, self._bytes_queued)
+                if time.monotonic() - last_change > stall:
+                    break
+            left = self._pending.get(iteration_id, 0)
+        if progress is not None:
+            progress.done()
+        return left
+
+    # -- the background thread --------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < ROWS_PER_CALL:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._send(batch)
+
+    def _send(self, batch: list[Job]) -> None:
+        rows: dict[tuple[int, str], list[Artifact]] = defaultdict(list)
+        stores: dict[tuple[int, str], Store] = {}
+        for job in batch:
+            artifact = self._store_bytes(job)
+            if artifact is not None:
+                key = (id(job.store), job.iteration_id)
+                rows[key].append(artifact)
+                stores[key] = job.store
+        for key, artifacts in rows.items():
+            try:
+                stores[key].log_artifacts(key[1], artifacts)
+            except MlopsError as exc:
+                names = ", ".join(a.name for a in artifacts[:5])
+                self._fail(key[1], f"could not record {len(artifacts)} file(s) ({names}): {exc}")
+        with self._lock:
+            for job in batch:
+                self._pending[job.iteration_id] -= 1
+                if not self._pending[job.iteration_id]:
+                    del self._pending[job.iteration_id]
+            self._lock.notify_all()
+
+    def _store_bytes(self, job: Job) -> Artifact | None:
+        """The artifact row for a job once its bytes are stored; None when it could not be."""
+        try:
+            if job.snapshot is not None and snapshot(job.source) != job.snapshot:
+                self._changed(job)
+                return None
+            blob = job.artifacts.write_file(job.source)
+            if job.snapshot is not None and snapshot(job.source) != job.snapshot:
+                self._changed(job)
+                return None
+        except FileNotFoundError:
+            self._fail(
+                job.iteration_id, f"{job.name!r}: {str(job.source)!r} vanished before it was read"
+            )
+            return None
+        except (MlopsError, OSError) as exc:
+            self._fail(job.iteration_id, f"could not store {job.name!r}: {exc}")
+            return None
+        finally:
+            with self._lock:
+                self._bytes_done += job.size
+                self._lock.notify_all()
+        if job.spooled:
+            job.source.unlink(missing_ok=True)
+        return Artifact(
+            job.iteration_id, job.name, blob.size, blob.digest, job.media_type, time.time(),
+            job.step,
+        )  # fmt: skip
+
+    def _changed(self, job: Job) -> None:
+        self._fail(
+            job.iteration_id,
+            f"{job.name!r}: {str(job.source)!r} changed after it was logged, so it was not kept "
+            "(log a file once it is written, under a new name each time, or with copy=False)",
+        )
+
+    def _fail(self, iteration_id: str, message: str) -> None:
+        self.failures[iteration_id].append(message)
+        sys.stderr.write(f"mlops: {message}\n")
+
+
+class _Progress:
+    """A one-line progress bar of the uploads on stderr (only drawn on a terminal)."""
+
+    def __init__(self) -> None:
+        self._shown = 0.0
+
+    def show(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._shown < 0.25 or total <= 0:
+            return
+        self._shown = now
+        share = min(done / total, 1.0)
+        bar = "#" * int(share * 30)
+        sys.stderr.write(f"\rmlops: uploading files [{bar:<30}] {done / 2**20:,.1f} MiB")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self._shown:
+            sys.stderr.write("\n")
+
+
+UPLOADER = Uploader()
