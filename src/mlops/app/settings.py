@@ -7,8 +7,8 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
+from mlops.artifacts import default_location
 from mlops.config import mlops_home
 from mlops.errors import InvalidInput
 
@@ -50,11 +50,12 @@ class AppSettings:
             )
 
     def artifacts_location(self) -> str:
-        """``artifacts``, else the ``artifacts`` folder beside an SQLite database, else
-        ``$MLOPS_HOME/artifacts`` (what the embedded library uses for its default database)."""
+        """``--artifacts``, else ``MLOPS_ARTIFACTS``, else the ``artifacts`` folder beside an
+        SQLite database (where the embedded library keeps them), else
+        ``$MLOPS_HOME/artifacts``."""
         if self.artifacts:
             return self.artifacts
-        return str(default_artifacts(self.store_uri))
+        return default_location(self.store_uri) or str(mlops_home() / "artifacts")
 
     def served_hosts(self) -> set[str]:
         """Host header values the App answers (DNS-rebinding protection)."""
@@ -87,13 +88,6 @@ def parse_size(text: str) -> int:
     if match is None or unit not in _UNITS:
         raise InvalidInput(f"{text!r} is not a size: write e.g. 500MiB, 20GiB or 1048576")
     return int(float(match.group(1)) * _UNITS[unit])
-
-
-def default_artifacts(store_uri: str) -> Path:
-    """The artifact folder that goes with a store: beside an SQLite file, else in MLOPS_HOME."""
-    if store_uri.startswith("sqlite:///"):
-        return Path(store_uri[len("sqlite:///") :]).expanduser().absolute().parent / "artifacts"
-    return mlops_home() / "artifacts"
 
 
 def is_loopback(host: str) -> bool:

@@ -7,12 +7,33 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from mlops.artifacts.base import ArtifactStore, Blob, DigestMismatch
 from mlops.artifacts.names import check_name
 
-__all__ = ["ArtifactStore", "Blob", "DigestMismatch", "check_name", "open_artifact_store"]
+__all__ = [
+    "ArtifactStore",
+    "Blob",
+    "DigestMismatch",
+    "check_name",
+    "default_location",
+    "open_artifact_store",
+]
+
+
+def default_location(store_uri: str) -> str | None:
+    """Where the files of an SQL store live when nothing else is said: ``MLOPS_ARTIFACTS``,
+    else the ``artifacts`` folder beside an SQLite database (``$MLOPS_HOME/artifacts`` for the
+    default one); None for a PostgreSQL store without ``MLOPS_ARTIFACTS``."""
+    configured = os.environ.get("MLOPS_ARTIFACTS")
+    if configured:
+        return configured
+    if store_uri.startswith("sqlite:///"):
+        database = Path(store_uri[len("sqlite:///") :]).expanduser().absolute()
+        return str(database.parent / "artifacts")
+    return None
 
 
 def open_artifact_store(location: str | Path) -> ArtifactStore:

@@ -17,6 +17,7 @@ import os
 import random
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -113,8 +114,12 @@ class Transport:
         params: dict[str, Any] | None = None,
         budget: float = 3.0,
         repeatable: bool = True,
+        raw: bytes | None = None,
     ) -> Any:
         """Send a request and return its decoded JSON (None for an empty answer).
+
+        ``raw`` sends bytes (``application/octet-stream``, the artifact routes) instead of
+        ``body`` as JSON.
 
         Retries for at most ``budget`` seconds. ``repeatable=False`` (a write that is not
         idempotent, such as creating a project) retries only when the request surely did not
@@ -122,8 +127,9 @@ class Transport:
         """
         if self._pid != os.getpid():  # a forked child opens its own connections
             self._client, self._pid = self._make_client(), os.getpid()
-        content = None if body is None else _dumps(body)
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        content = raw if raw is not None else None if body is None else _dumps(body)
+        kind = "application/octet-stream" if raw is not None else "application/json"
+        headers = {"Content-Type": kind} if content is not None else None
         deadline = time.monotonic() + budget
         attempt = 0
         while True:
@@ -153,6 +159,27 @@ class Transport:
             if left < 0.05 or (wait is not None and wait > left):
                 raise Unreachable(self._unreachable(failure))
             time.sleep(min(max(backoff(attempt), wait or 0.0), left))
+
+    def download(self, path: str, params: dict[str, Any], budget: float = 30.0) -> Iterator[bytes]:
+        """The bytes of a GET answer, chunk by chunk (connection problems before the answer
+        starts are retried for ``budget`` seconds; errors raised as their classes)."""
+        if self._pid != os.getpid():
+            self._client, self._pid = self._make_client(), os.getpid()
+        deadline = time.monotonic() + budget
+        attempt = 0
+        while True:
+            try:
+                with self._client.stream("GET", path, params=params) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        raise self._error("GET", path, response)
+                    yield from response.iter_bytes(1 << 20)
+                    return
+            except httpx.TransportError as exc:
+                attempt += 1
+                if (attempt > 1 and time.monotonic() > deadline) or not isinstance(exc, _NOT_SENT):
+                    raise Unreachable(self._unreachable(f"{type(exc).__name__}: {exc}")) from None
+                time.sleep(min(backoff(attempt), max(deadline - time.monotonic(), 0.0)))
 
     def _json(self, method: str, path: str, response: httpx.Response) -> Any:
         if not response.content:

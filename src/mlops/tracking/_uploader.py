@@ -24,11 +24,14 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlops.artifacts import ArtifactStore
 from mlops.entities import Artifact
 from mlops.errors import InvalidInput, MlopsError
 from mlops.store.base import Store
+
+if TYPE_CHECKING:
+    from mlops.tracking._artifacts import Files
 
 __all__ = ["UPLOADER", "Job", "Uploader", "upload_timeout"]
 
@@ -53,7 +56,7 @@ class Job:
     """One file to send: where it is, what it is called, and how it was at the call."""
 
     store: Store
-    artifacts: ArtifactStore
+    files: Files
     iteration_id: str
     source: Path
     name: str
@@ -159,7 +162,7 @@ class Uploader:
             if job.snapshot is not None and snapshot(job.source) != job.snapshot:
                 self._changed(job)
                 return None
-            blob = job.artifacts.write_file(job.source)
+            blob = job.files.put(job.source)
             if job.snapshot is not None and snapshot(job.source) != job.snapshot:
                 self._changed(job)
                 return None
