@@ -154,7 +154,7 @@ def test_script_lists_real_data(demo: dict[str, Any]) -> None:
     proc = script("iterations", "list", "--experiment", demo["sweep"]["id"], home=demo["home"])
     assert proc.returncode == 0, proc.stderr
     assert all(len(line) <= 80 for line in proc.stdout.splitlines())
-    assert all(it_id in proc.stdout for it_id in demo["ids"].values())
+    assert all(it_id[:8] in proc.stdout for it_id in demo["ids"].values())
     proc = script("projects", "list", "--json", home=demo["home"])
     assert [p["id"] for p in _strict_json(proc.stdout)] == [demo["project"]["id"]]
 
@@ -163,7 +163,7 @@ def test_script_lists_real_data(demo: dict[str, Any]) -> None:
 def test_projects_list(demo: dict[str, Any]) -> None:
     assert [p["id"] for p in data("projects", "list")] == [demo["project"]["id"]]
     table = ok("projects", "list")
-    assert "demo" in table and demo["project"]["id"] in table
+    assert "demo" in table and demo["project"]["id"][:8] in table
 
 
 def test_experiments_list(demo: dict[str, Any]) -> None:
@@ -228,7 +228,7 @@ def test_iterations_table_fits_80_columns(demo: dict[str, Any]) -> None:
     assert header[:3] == ["id", "name", "status"]
     fixed = [h for h in header if h in ("id", "name", "status", "started", "duration")]
     assert header[len(fixed)] == "loss"  # the sorted metric comes before the other metrics
-    assert all(it_id in out and name in out for name, it_id in demo["ids"].items())
+    assert all(it_id[:8] in out and name in out for name, it_id in demo["ids"].items())
     assert "failed" in out and "finished" in out and "not shown (too wide)" in out
 
 
@@ -270,12 +270,12 @@ def test_export_csv(demo: dict[str, Any]) -> None:
     fields = list(rows[0])
     assert fields[: len(BASE_FIELDS)] == list(BASE_FIELDS)
     assert fields[len(BASE_FIELDS) :] == [
-        "param.depth", "param.lr", "param.model", "metric.accuracy", "metric.loss"
+        "params.depth", "params.lr", "params.model", "metrics.accuracy", "metrics.loss"
     ]  # fmt: skip
     by_name = {r["name"]: r for r in rows}
-    assert by_name["run-3"]["metric.loss"] == "nan"
-    assert (by_name["run-3"]["param.depth"], by_name["run-1"]["param.depth"]) == ("7", "")
-    assert float(by_name["run-1"]["metric.accuracy"]) == 0.91
+    assert by_name["run-3"]["metrics.loss"] == "nan"
+    assert (by_name["run-3"]["params.depth"], by_name["run-1"]["params.depth"]) == ("7", "")
+    assert float(by_name["run-1"]["metrics.accuracy"]) == 0.91
     assert by_name["boom"]["status"] == "failed"
 
 
@@ -284,9 +284,9 @@ def test_export_json(demo: dict[str, Any]) -> None:
     assert len(rows) == len(demo["ids"])
     assert all(list(r) == list(rows[0]) for r in rows)  # every object has the same keys
     by_name = {r["name"]: r for r in rows}
-    assert by_name["run-3"]["metric.loss"] == "NaN"
-    assert by_name["run-1"]["param.lr"] == 0.1
-    assert by_name["run-1"]["param.depth"] is None
+    assert by_name["run-3"]["metrics.loss"] == "NaN"
+    assert by_name["run-1"]["params.lr"] == 0.1
+    assert by_name["run-1"]["params.depth"] is None
 
 
 def test_export_pages_through_everything(
@@ -299,13 +299,13 @@ def test_export_pages_through_everything(
     assert ok("export", "--experiment", demo["big"]["id"], "--output", str(out)) == ""
     rows = list(csv.DictReader(out.open()))
     assert sorted(r["id"] for r in rows) == sorted(demo["big_ids"])
-    assert {"param.i", "param.only0", "param.only1", "param.only2", "metric.score"} <= set(rows[0])
-    assert sorted(int(r["param.i"]) for r in rows) == list(range(BIG))
+    assert {"params.i", "params.only0", "params.only1", "params.only2", "metrics.score"} <= set(rows[0])
+    assert sorted(int(r["params.i"]) for r in rows) == list(range(BIG))
 
 
 def test_export_filter(demo: dict[str, Any]) -> None:
     args = ["--experiment", demo["big"]["id"], "--format", "json", "--filter", "params.i < 5"]
-    assert sorted(r["param.i"] for r in _strict_json(ok("export", *args))) == [0, 1, 2, 3, 4]
+    assert sorted(r["params.i"] for r in _strict_json(ok("export", *args))) == [0, 1, 2, 3, 4]
 
 
 # -- errors ----------------------------------------------------------------------------------
