@@ -162,7 +162,7 @@ def _build(columns: Sequence[Column], nrows: int) -> Table:
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
-        padding=(0, 1, 0, 0),
+        padding=0,  # the box's own column separator is the one space between columns
         header_style="bold",
     )
     for col in columns:

@@ -129,7 +129,9 @@ def list_columns(rows: Sequence[dict[str, Any]], fields: Sequence[Field] = ()) -
         if rank >= MAX_PARAM_COLUMNS and not always:
             continue
         cells = [_param_cell(r, name) for r in rows]
-        columns.append(Column(name, cells, 2 + 2 * rank, max_width=PARAM_WIDTH, always=always))
+        # A parameter with one value in every row tells the runs apart less than any metric.
+        priority = 2 + 2 * rank + (100 if len(set(cells)) <= 1 else 0)
+        columns.append(Column(name, cells, priority, max_width=PARAM_WIDTH, always=always))
     for f in fields:
         if f.kind == "tag":
             cells = [str((r.get("tags") or {}).get(f.name, "")) for r in rows]
