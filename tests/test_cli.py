@@ -181,6 +181,10 @@ def test_datasets_list(demo: dict[str, Any], tmp_path: Path) -> None:
     dataset = tracking.create_dataset("train", str(tmp_path / "train.csv"))
     assert dataset["id"] in {d["id"] for d in data("datasets", "list")}
     assert "train" in ok("datasets", "list")
+    assert data("datasets", "show", dataset["id"][:8]) == dataset
+    shown = ok("datasets", "show", dataset["id"][:6], env={"COLUMNS": "80"})
+    assert dataset["id"] in shown and "train.csv" in shown
+    assert_one_error_line(run("datasets", "show", "nope"), "dataset 'nope' not found")
 
 
 # -- iterations ------------------------------------------------------------------------------

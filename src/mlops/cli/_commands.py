@@ -13,10 +13,11 @@ from mlops.cli._format import (
     console,
     fmt_bytes,
     fmt_time,
+    kv_table,
     print_json,
     print_table,
 )
-from mlops.cli._ids import resolve_project, short_ids
+from mlops.cli._ids import resolve_dataset, resolve_project, short_ids
 from mlops.cli._main import TRACKING_URI_ENV, WideHelpGroup
 
 __all__ = ["datasets", "db", "experiments", "projects"]
@@ -138,6 +139,35 @@ def datasets_list(as_json: bool) -> None:
             Column("path", [r.get("path") or "" for r in rows], priority=1, max_width=40),
         ],
         "fields",
+    )
+
+
+@datasets.command("show")
+@click.argument("dataset_id", metavar="ID")
+@json_option
+def datasets_show(dataset_id: str, as_json: bool) -> None:
+    """Show one dataset version: path, digest, size, files, tags."""
+    from mlops import tracking
+
+    dataset = tracking.get_dataset(resolve_dataset(dataset_id))
+    if as_json:
+        print_json(dataset)
+        return
+    con = console()
+    con.print(Text(f"Dataset {dataset['name']} v{dataset.get('version')}", style="bold"))
+    con.print(
+        kv_table(
+            [
+                ("id", dataset["id"]),
+                ("path", dataset.get("path") or "-"),
+                ("digest", dataset.get("digest") or "-"),
+                ("size", fmt_bytes(dataset.get("size_bytes"))),
+                ("files", _count(dataset.get("file_count"))),
+                ("created", fmt_time(dataset.get("created_at"))),
+                ("tags", ", ".join(dataset.get("tags") or []) or "-"),
+                ("description", dataset.get("description") or "-"),
+            ]
+        )
     )
 
 
