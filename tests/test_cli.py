@@ -22,7 +22,8 @@ from click.testing import CliRunner, Result
 from mlops.cli import main
 from mlops.cli._export import BASE_FIELDS
 from mlops.cli._format import fmt_duration, fmt_time, json_safe, status_text
-from mlops.cli._iterations import order_spec, sorted_metric
+from mlops.cli._iteration_table import named_fields
+from mlops.cli._iterations import order_spec
 from mlops.cli._main import one_line
 from mlops.config import redact_uri as hide_password
 
@@ -394,11 +395,19 @@ def test_order_spec(sort: str, spec: str) -> None:
     assert order_spec(sort) == spec
 
 
-def test_sorted_metric() -> None:
-    assert sorted_metric("-metrics.loss") == sorted_metric("metrics.loss.min asc") == "loss"
-    assert sorted_metric("metrics.acc desc") == sorted_metric("-max(metrics.acc)") == "acc"
-    assert sorted_metric("metrics.loss, name") == "loss"
-    assert sorted_metric("params.lr") is sorted_metric(None) is None
+def test_named_fields_are_the_sort_keys_then_the_filter_fields() -> None:
+    def named(filter_: str | None, order_by: str | None) -> list[tuple[str, str, str | None]]:
+        return [(f.kind, f.name, f.agg) for f in named_fields(filter_, order_by)]
+
+    by_sort = [("metric", "loss", "last"), ("attr", "name", None)]
+    assert named(None, "-metrics.loss, name") == by_sort
+    query = 'not (params.lr > 1 or tags.t = "x") and min(metrics.loss) < 2'
+    assert named(query, "-max(metrics.acc)") == [
+        ("metric", "acc", "max"), ("param", "lr", None), ("tag", "t", None),
+        ("metric", "loss", "min"),
+    ]  # fmt: skip
+    assert named("metrics.a in (1, 2) and metrics.a > 0", None) == [("metric", "a", "last")]
+    assert named("", None) == [] and named(None, None) == []
 
 
 def test_fmt_duration() -> None:

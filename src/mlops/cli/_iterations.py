@@ -29,17 +29,13 @@ from mlops.cli._ids import resolve_experiment, resolve_iteration, resolve_projec
 from mlops.cli._iteration_table import check_sorted_field, list_columns, named_fields
 from mlops.cli._main import WideHelpGroup
 
-__all__ = ["iterations", "order_spec", "sorted_metric"]
+__all__ = ["iterations", "order_spec"]
 
 #: Fields of an iteration itself that ``--sort`` passes through without a ``metrics.`` prefix.
 ATTRIBUTES = frozenset(
     {"id", "name", "status", "experiment_id", "project_id", "started_at", "ended_at", "duration"}
 )
 
-_SORTED_METRIC = re.compile(
-    r"^[-+]?(?:(?:min|max|last)\()?metrics\.([^\s(),]+?)(?:\.(?:last|min|max))?\)?(?:[\s,]|$)",
-    re.IGNORECASE,
-)
 _SPEC = re.compile(r"^(?P<sign>[-+]?)(?P<key>[^\s]+)(?:\s+(?P<dir>asc|desc))?$", re.IGNORECASE)
 
 
@@ -60,12 +56,6 @@ def order_spec(sort: str) -> str:
     if match["sign"] or match["dir"]:
         return f"{match['sign']}metrics.{key}" + (f" {match['dir']}" if match["dir"] else "")
     return f"metrics.{key} desc"
-
-
-def sorted_metric(spec: str | None) -> str | None:
-    """The metric name an ``order_by`` spec sorts on, if it sorts on a metric."""
-    match = _SORTED_METRIC.match(spec.strip()) if spec else None
-    return match[1] if match else None
 
 
 @click.group(cls=WideHelpGroup)
