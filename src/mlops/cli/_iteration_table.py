@@ -96,11 +96,11 @@ def list_columns(rows: Sequence[dict[str, Any]], fields: Sequence[Field] = ()) -
             columns.append(Column(header, cells, style="cyan", always=True))
     columns += [
         Column(
-            "started", [fmt_time(r.get("started_at")) for r in rows], 8,
+            "started", [fmt_time(r.get("started_at")) for r in rows], 12,
             always="started_at" in attrs,
         ),
         Column(
-            "duration", [fmt_duration(r.get("duration_seconds")) for r in rows], 6, "right",
+            "duration", [fmt_duration(r.get("duration_seconds")) for r in rows], 11, "right",
             always="duration" in attrs,
         ),
     ]  # fmt: skip
@@ -121,8 +121,8 @@ def list_columns(rows: Sequence[dict[str, Any]], fields: Sequence[Field] = ()) -
         if rank >= MAX_METRIC_COLUMNS and not always:
             continue
         cells = [_metric_cell(r, name, "last") for r in rows]
-        # Metrics and the parameters that tell runs apart take turns, before the times.
-        priority = 1 + 2 * rank
+        # Two metrics first, then metrics and parameters take turns; the times come last.
+        priority = rank + 1 if rank < 2 else 2 * rank
         columns.append(Column(name, cells, priority, "right", METRIC_WIDTH, always=always))
     for rank, name in enumerate(_param_names(rows, named)):
         always = ("param", name) in named
@@ -130,7 +130,7 @@ def list_columns(rows: Sequence[dict[str, Any]], fields: Sequence[Field] = ()) -
             continue
         cells = [_param_cell(r, name) for r in rows]
         # A parameter with one value in every row tells the runs apart less than any metric.
-        priority = 2 + 2 * rank + (100 if len(set(cells)) <= 1 else 0)
+        priority = 3 + 2 * rank + (100 if len(set(cells)) <= 1 else 0)
         columns.append(Column(name, cells, priority, max_width=PARAM_WIDTH, always=always))
     for f in fields:
         if f.kind == "tag":
