@@ -567,5 +567,5 @@ def test_help_at_80_columns_cuts_no_description() -> None:
     commands = out.split("Commands:", 1)[1]
     assert "..." not in commands
     assert "print its URL." in commands and "MLOPS_MODE=offline)" in commands
-    for group in ("iterations", "projects", "experiments", "datasets"):
+    for group in ("iterations", "projects", "experiments", "datasets", "tokens", "db"):
         assert "..." not in ok(group, "--help", env=NARROW).split("Commands:", 1)[1]
