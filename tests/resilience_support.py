@@ -1,6 +1,6 @@
 """Helpers of ``test_resilience.py``: training subprocesses, counting what a database holds, a
 TCP proxy that loses the App's answers, an App with a small in-flight limit and a request that
-holds one of its slots.
+holds one of its slots, an App process ready to take over a port.
 
 Everything runs on loopback with real processes and real sockets; nothing is mocked.
 """
@@ -402,45 +402,88 @@ def app_with_limit(store_uri: str, port: int, max_in_flight: int) -> Iterator[st
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-
-        def healthy() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"the App exited: {_stderr_of(proc)}")
-            with contextlib.suppress(httpx.HTTPError):
-                return httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200
-            return False
-
-        wait_until(healthy, "the App answers /health")
+        wait_until(lambda: _healthy(proc, url), "the App answers /health")
         yield url
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _terminate(proc)
+
+
+_STANDBY = """
+import sys
+from mlops.app.server import serve
+from mlops.app.settings import AppSettings
+print("loaded", flush=True)
+sys.stdin.readline()
+serve(AppSettings(store_uri=sys.argv[1], port=int(sys.argv[2])))
+"""
+
+
+@contextlib.contextmanager
+def standby_app(store_uri: str, port: int) -> Iterator[Callable[[], str]]:
+    """An App process (the same ``serve`` as ``mlops app``) that has loaded its code but not
+    yet opened its port; yields the function that starts it and returns its URL once /health
+    answers. A restart through it takes the App's start-up, not Python's imports (seconds on a
+    loaded machine)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _STANDBY, store_uri, str(port)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=environ,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    line = _readline(proc.stdout, 60)
+    assert line.strip() == "loaded", f"the standby App did not load: {_stderr_of(proc)}"
+    url = f"http://127.0.0.1:{port}"
+
+    def start() -> str:
+        assert proc.stdin is not None
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        wait_until(lambda: _healthy(proc, url), "the restarted App answers /health")
+        return url
+
+    try:
+        yield start
+    finally:
+        _terminate(proc)
+
+
+def _healthy(proc: subprocess.Popen[str], url: str) -> bool:
+    if proc.poll() is not None:
+        raise AssertionError(f"the App exited: {_stderr_of(proc)}")
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200
+    return False
+
+
+def _terminate(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @contextlib.contextmanager
 def held_slot(port: int, attempts: int = 50) -> Iterator[None]:
-    """Hold one of the App's in-flight slots: a POST whose body never finishes arriving. The
-    App counts it in flight from its headers on (when it answers at once instead — 503, every
-    slot was taken — try again); leaving the block sends the rest of the body."""
+    """Hold one of the App's in-flight slots: a POST whose body does not arrive. It asks
+    ``Expect: 100-continue``, so the App says "100 Continue" once it has admitted the request
+    and waits for the body: the slot is held (when it answers 503 instead, every slot was
+    taken: try again). Leaving the block sends the body."""
     body = json.dumps({"title": f"held-{time.time_ns()}"}).encode()
     head = (
-        "POST /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "POST /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode()
     for _ in range(attempts):
-        sock = socket.create_connection(("127.0.0.1", port))
-        sock.sendall(head + body[:1])
-        sock.settimeout(0.3)
-        try:
-            sock.recv(65536)  # answered at once: the App was full, the slot is not ours
-        except TimeoutError:
-            break  # no answer: the App waits for the body, the slot is held
-        _cut(sock)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(head)
+        reader = sock.makefile("rb")
+        if reader.readline().startswith(b"HTTP/1.1 100"):
+            break  # admitted, and waiting for the body: the slot is ours
+        _cut(sock)  # refused at once: another request had the slot
         time.sleep(0.05)
     else:
         raise AssertionError(f"could not hold a slot of the App in {attempts} attempts")
@@ -448,7 +491,9 @@ def held_slot(port: int, attempts: int = 50) -> Iterator[None]:
         yield
     finally:
         with contextlib.suppress(OSError):
-            sock.sendall(body[1:])
-            sock.settimeout(10)
-            sock.recv(65536)  # its answer: the slot is free again
+            sock.sendall(body)
+            while reader.readline() not in (b"", b"\r\n"):
+                pass  # the rest of "100 Continue"
+            reader.readline()  # the status line of its answer: the slot is free again
+        reader.close()
         _cut(sock)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -206,28 +209,59 @@ def test_an_outdated_database_is_refused_with_the_fix(tmp_path: Path) -> None:
 
 
 def test_sigterm_lets_in_flight_requests_finish(app, client: httpx.Client) -> None:  # type: ignore[no-untyped-def]
-    import threading
+    """A request the App is reading when SIGTERM arrives is answered and stored in full.
 
+    The request asks ``Expect: 100-continue``: the App answers "100 Continue" once it has the
+    request's head and starts reading its body, so the test knows the request is in flight.
+    SIGTERM goes then; once the App has stopped accepting new connections (its shutdown has
+    begun), the body of 50,000 points is sent.
+    """
     iteration_id = _iteration(client)
-
     body = json.dumps({"metrics": [["m", s, 1.0, 0.0] for s in range(50_000)]}).encode()
-    headers = {"content-type": "application/json"}
-    answers: list[httpx.Response] = []
-    sender = threading.Thread(
-        target=lambda: answers.append(
-            client.post(f"/iterations/{iteration_id}/batch", content=body, headers=headers)
-        )
-    )
-    sender.start()
-    time.sleep(0.3)  # the request is on its way or being written
-    code = app.stop(15)
-    sender.join(30)
-    assert answers and answers[0].status_code == 200, answers
-    assert code in (0, -15)  # Uvicorn re-raises SIGTERM after its graceful shutdown
+    head = (
+        f"POST {API}/iterations/{iteration_id}/batch HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Expect: 100-continue\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", app.port), timeout=20) as sock:
+        sock.sendall(head)
+        stream = sock.makefile("rb")
+        assert stream.readline().startswith(b"HTTP/1.1 100"), "the App did not ask for the body"
+        assert stream.readline() == b"\r\n"
+        app.proc.send_signal(signal.SIGTERM)
+        _wait_until_refused(app.port)
+        sock.sendall(body)
+        status_line = stream.readline()
+        headers = _read_headers(stream)
+        answer = json.loads(stream.read(int(headers["content-length"])))
+    assert status_line.split()[1] == b"200", (status_line, answer)
+    assert answer["points"] == 50_000
+    code = app.proc.wait(30)
+    assert code in (0, -signal.SIGTERM)  # Uvicorn re-raises SIGTERM after its graceful shutdown
     assert "Traceback" not in app.proc.stderr.read()
     store = SqlStore(app.store_uri)
     assert len(store.get_metric_history(iteration_id, "m")) == 50_000
     store.close()
+
+
+def _wait_until_refused(port: int, timeout: float = 20.0) -> None:
+    """Return once nothing accepts connections on ``port`` any more."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except ConnectionRefusedError:
+            return
+        assert time.monotonic() < deadline, f"port {port} still accepts after {timeout} s"
+        time.sleep(0.02)
+
+
+def _read_headers(stream: Any) -> dict[str, str]:
+    headers = {}
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return headers
 
 
 def test_tokens_guard_every_call(start_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,8 @@ from click.testing import CliRunner, Result
 from mlops.cli import main
 from mlops.cli._export import BASE_FIELDS
 from mlops.cli._format import fmt_duration, fmt_time, json_safe, status_text
-from mlops.cli._iterations import order_spec, sorted_metric
+from mlops.cli._iteration_table import named_fields
+from mlops.cli._iterations import order_spec
 from mlops.cli._main import one_line
 from mlops.config import redact_uri as hide_password
 
@@ -154,7 +156,7 @@ def test_script_lists_real_data(demo: dict[str, Any]) -> None:
     proc = script("iterations", "list", "--experiment", demo["sweep"]["id"], home=demo["home"])
     assert proc.returncode == 0, proc.stderr
     assert all(len(line) <= 80 for line in proc.stdout.splitlines())
-    assert all(it_id in proc.stdout for it_id in demo["ids"].values())
+    assert all(it_id[:8] in proc.stdout for it_id in demo["ids"].values())
     proc = script("projects", "list", "--json", home=demo["home"])
     assert [p["id"] for p in _strict_json(proc.stdout)] == [demo["project"]["id"]]
 
@@ -163,7 +165,7 @@ def test_script_lists_real_data(demo: dict[str, Any]) -> None:
 def test_projects_list(demo: dict[str, Any]) -> None:
     assert [p["id"] for p in data("projects", "list")] == [demo["project"]["id"]]
     table = ok("projects", "list")
-    assert "demo" in table and demo["project"]["id"] in table
+    assert "demo" in table and demo["project"]["id"][:8] in table
 
 
 def test_experiments_list(demo: dict[str, Any]) -> None:
@@ -180,6 +182,10 @@ def test_datasets_list(demo: dict[str, Any], tmp_path: Path) -> None:
     dataset = tracking.create_dataset("train", str(tmp_path / "train.csv"))
     assert dataset["id"] in {d["id"] for d in data("datasets", "list")}
     assert "train" in ok("datasets", "list")
+    assert data("datasets", "show", dataset["id"][:8]) == dataset
+    shown = ok("datasets", "show", dataset["id"][:6], env={"COLUMNS": "80"})
+    assert dataset["id"] in shown and "train.csv" in shown
+    assert_one_error_line(run("datasets", "show", "nope"), "dataset 'nope' not found")
 
 
 # -- iterations ------------------------------------------------------------------------------
@@ -228,7 +234,7 @@ def test_iterations_table_fits_80_columns(demo: dict[str, Any]) -> None:
     assert header[:3] == ["id", "name", "status"]
     fixed = [h for h in header if h in ("id", "name", "status", "started", "duration")]
     assert header[len(fixed)] == "loss"  # the sorted metric comes before the other metrics
-    assert all(it_id in out and name in out for name, it_id in demo["ids"].items())
+    assert all(it_id[:8] in out and name in out for name, it_id in demo["ids"].items())
     assert "failed" in out and "finished" in out and "not shown (too wide)" in out
 
 
@@ -270,12 +276,12 @@ def test_export_csv(demo: dict[str, Any]) -> None:
     fields = list(rows[0])
     assert fields[: len(BASE_FIELDS)] == list(BASE_FIELDS)
     assert fields[len(BASE_FIELDS) :] == [
-        "param.depth", "param.lr", "param.model", "metric.accuracy", "metric.loss"
+        "params.depth", "params.lr", "params.model", "metrics.accuracy", "metrics.loss"
     ]  # fmt: skip
     by_name = {r["name"]: r for r in rows}
-    assert by_name["run-3"]["metric.loss"] == "nan"
-    assert (by_name["run-3"]["param.depth"], by_name["run-1"]["param.depth"]) == ("7", "")
-    assert float(by_name["run-1"]["metric.accuracy"]) == 0.91
+    assert by_name["run-3"]["metrics.loss"] == "nan"
+    assert (by_name["run-3"]["params.depth"], by_name["run-1"]["params.depth"]) == ("7", "")
+    assert float(by_name["run-1"]["metrics.accuracy"]) == 0.91
     assert by_name["boom"]["status"] == "failed"
 
 
@@ -284,9 +290,9 @@ def test_export_json(demo: dict[str, Any]) -> None:
     assert len(rows) == len(demo["ids"])
     assert all(list(r) == list(rows[0]) for r in rows)  # every object has the same keys
     by_name = {r["name"]: r for r in rows}
-    assert by_name["run-3"]["metric.loss"] == "NaN"
-    assert by_name["run-1"]["param.lr"] == 0.1
-    assert by_name["run-1"]["param.depth"] is None
+    assert by_name["run-3"]["metrics.loss"] == "NaN"
+    assert by_name["run-1"]["params.lr"] == 0.1
+    assert by_name["run-1"]["params.depth"] is None
 
 
 def test_export_pages_through_everything(
@@ -299,13 +305,15 @@ def test_export_pages_through_everything(
     assert ok("export", "--experiment", demo["big"]["id"], "--output", str(out)) == ""
     rows = list(csv.DictReader(out.open()))
     assert sorted(r["id"] for r in rows) == sorted(demo["big_ids"])
-    assert {"param.i", "param.only0", "param.only1", "param.only2", "metric.score"} <= set(rows[0])
-    assert sorted(int(r["param.i"]) for r in rows) == list(range(BIG))
+    assert {"params.i", "params.only0", "params.only1", "params.only2", "metrics.score"} <= set(
+        rows[0]
+    )
+    assert sorted(int(r["params.i"]) for r in rows) == list(range(BIG))
 
 
 def test_export_filter(demo: dict[str, Any]) -> None:
     args = ["--experiment", demo["big"]["id"], "--format", "json", "--filter", "params.i < 5"]
-    assert sorted(r["param.i"] for r in _strict_json(ok("export", *args))) == [0, 1, 2, 3, 4]
+    assert sorted(r["params.i"] for r in _strict_json(ok("export", *args))) == [0, 1, 2, 3, 4]
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -387,11 +395,19 @@ def test_order_spec(sort: str, spec: str) -> None:
     assert order_spec(sort) == spec
 
 
-def test_sorted_metric() -> None:
-    assert sorted_metric("-metrics.loss") == sorted_metric("metrics.loss.min asc") == "loss"
-    assert sorted_metric("metrics.acc desc") == sorted_metric("-max(metrics.acc)") == "acc"
-    assert sorted_metric("metrics.loss, name") == "loss"
-    assert sorted_metric("params.lr") is sorted_metric(None) is None
+def test_named_fields_are_the_sort_keys_then_the_filter_fields() -> None:
+    def named(filter_: str | None, order_by: str | None) -> list[tuple[str, str, str | None]]:
+        return [(f.kind, f.name, f.agg) for f in named_fields(filter_, order_by)]
+
+    by_sort = [("metric", "loss", "last"), ("attr", "name", None)]
+    assert named(None, "-metrics.loss, name") == by_sort
+    query = 'not (params.lr > 1 or tags.t = "x") and min(metrics.loss) < 2'
+    assert named(query, "-max(metrics.acc)") == [
+        ("metric", "acc", "max"), ("param", "lr", None), ("tag", "t", None),
+        ("metric", "loss", "min"),
+    ]  # fmt: skip
+    assert named("metrics.a in (1, 2) and metrics.a > 0", None) == [("metric", "a", "last")]
+    assert named("", None) == [] and named(None, None) == []
 
 
 def test_fmt_duration() -> None:
@@ -424,3 +440,132 @@ def test_one_line_and_hide_password() -> None:
     assert hide_password("postgresql://bob:pw@db:5432/x") == "postgresql://bob:***@db:5432/x"
     assert hide_password("postgresql://bob@db/x") == "postgresql://bob@db/x"
     assert hide_password("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+# -- tables in 80 columns, short ids ---------------------------------------------------------
+NARROW = {"COLUMNS": "80"}
+
+
+@pytest.fixture
+def sweep_like_demo(mlops_home: Path) -> dict[str, str]:
+    """Runs like examples/train_sklearn.py's: long names, 4 metrics, 5 parameters."""
+    from mlops import tracking
+
+    project = tracking.create_project("digits-demo")
+    experiment = tracking.create_experiment("sgd-sweep", project_id=project["id"])
+    ids = {}
+    for n, alpha in enumerate((0.01, 0.001, 0.0001)):
+        name = f"sgd-log_loss-alpha={alpha:g}"
+        it = tracking.start_iteration(name, experiment_id=experiment["id"])
+        it.log_parameters(
+            {"alpha": alpha, "loss": "log_loss", "model": "SGDClassifier", "epochs": 30, "n": n}
+        )
+        for step in range(3):
+            it.log_metrics(
+                {"train_accuracy": 0.9 + step / 100, "val_accuracy": 0.8 + n / 10,
+                 "val_loss": 1.5 - n / 10, "test_accuracy": 0.7 + n / 100},
+                step=step,
+            )  # fmt: skip
+        ids[name] = it.end_iteration()["id"]
+    return {"experiment": experiment["id"], "project": project["id"], **ids}
+
+
+def _table(out: str) -> tuple[list[str], list[str]]:
+    """(header words, row lines) of a printed table; every line fits 80 columns."""
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines), out
+    return lines[0].split(), [line for line in lines[2:] if re.match(r"[0-9a-f]{8} ", line)]
+
+
+def test_the_demo_listing_shows_metrics_full_names_and_short_ids(
+    sweep_like_demo: dict[str, str],
+) -> None:
+    out = ok("iterations", "list", "--limit", "20", env=NARROW)
+    header, rows = _table(out)
+    assert header[:3] == ["id", "name", "status"]
+    metrics = {"train_accuracy", "val_accuracy", "val_loss", "test_accuracy"}
+    assert len(metrics & set(header)) >= 2, out
+    for name, it_id in sweep_like_demo.items():
+        if name.startswith("sgd-"):
+            row = next(line for line in rows if line.startswith(it_id[:8] + " "))
+            assert f" {name} " in row, out  # the whole name, not cut
+            assert it_id not in out  # only the first 8 characters
+    assert "…" not in out
+
+
+def test_sorted_and_filtered_columns_always_show(sweep_like_demo: dict[str, str]) -> None:
+    args = ["--filter", 'params.epochs = 30 and params.loss = "log_loss"', "--sort", "val_loss"]
+    out = ok("iterations", "list", *args, env=NARROW)
+    header, rows = _table(out)
+    assert {"val_loss", "epochs", "loss"} <= set(header)
+    assert [line.split()[1] for line in rows] == rows_names()  # highest val_loss first
+    end = out.index("val_loss") + len("val_loss")  # a right-aligned column ends under its name
+    assert [float(line[:end].split()[-1]) for line in rows] == [1.5, 1.4, 1.3]
+    header, _ = _table(ok("iterations", "list", "--sort", "min(metrics.val_loss)", env=NARROW))
+    assert "min(val_loss)" in header
+    header, _ = _table(ok("iterations", "list", "--filter", "duration >= 0", env=NARROW))
+    assert "duration" in header
+
+
+def test_sort_on_a_metric_no_iteration_has_says_so(sweep_like_demo: dict[str, str]) -> None:
+    for extra in ([], ["--json"]):
+        result = run("iterations", "list", "--sort", "nosuchmetric", *extra)
+        assert_one_error_line(result, "no iteration has a metric named 'nosuchmetric'", "val_loss")
+    result = run("iterations", "list", "--sort", "params.nosuch")
+    assert_one_error_line(result, "no iteration has a parameter named 'nosuch'", "alpha")
+
+
+def test_an_unknown_project_or_experiment_fails_the_same_everywhere(
+    sweep_like_demo: dict[str, str],
+) -> None:
+    listed = run("iterations", "list", "--project", "nope")
+    assert_one_error_line(listed, "project 'nope' not found")
+    assert listed.stderr == run("experiments", "list", "--project", "nope").stderr
+    assert_one_error_line(run("iterations", "list", "--experiment", "nope"), "'nope' not found")
+
+
+def test_any_unique_id_prefix_is_taken_back(sweep_like_demo: dict[str, str]) -> None:
+    it_id = sweep_like_demo["sgd-log_loss-alpha=0.001"]
+    experiment, project = sweep_like_demo["experiment"], sweep_like_demo["project"]
+    shown = ok("iterations", "show", it_id[:8])
+    assert it_id in shown and "sgd-log_loss-alpha=0.001" in shown
+    assert _strict_json(ok("iterations", "show", it_id[:8], "--json"))["id"] == it_id
+    assert len(data("iterations", "metric", it_id[:6], "val_loss")) == 3
+    rows = data("iterations", "list", "--experiment", experiment[:8], "--project", project[:5])
+    assert len(rows) == 3
+    assert [e["id"] for e in data("experiments", "list", "--project", project[:8])] == [experiment]
+    exported = _strict_json(ok("export", "--experiment", experiment[:8], "--format", "json"))
+    assert sorted(r["id"] for r in exported) == sorted(sweep_like_demo[n] for n in rows_names())
+    unknown = run("iterations", "show", "zz")
+    assert_one_error_line(unknown, "iteration 'zz' not found", "mlops iterations list")
+
+
+def rows_names() -> list[str]:
+    return [f"sgd-log_loss-alpha={a:g}" for a in (0.01, 0.001, 0.0001)]
+
+
+def test_an_ambiguous_prefix_names_the_candidates(demo: dict[str, Any]) -> None:
+    ids = [*demo["ids"].values(), *demo["big_ids"]]  # 29 ids: two share a first character
+    first = max(set(i[0] for i in ids), key=lambda c: sum(i.startswith(c) for i in ids))
+    result = run("iterations", "show", first)
+    assert_one_error_line(result, f"'{first}' is the start of several iteration ids")
+    assert "give more characters" in result.stderr
+    assert sorted(i for i in ids if i.startswith(first))[0] in result.stderr
+
+
+def test_short_ids_grow_until_they_differ() -> None:
+    from mlops.cli._ids import short_ids
+
+    ids = ["abcdefgh1234", "abcdefgh5678", "abcdefgh1299", "0123456789"]
+    assert short_ids(ids) == ["abcdefgh123", "abcdefgh567", "abcdefgh129", "0123456789"]
+    assert short_ids(["x", "abcdefghij", "abcdefghij"]) == ["x", "abcdefgh", "abcdefgh"]
+
+
+def test_help_at_80_columns_cuts_no_description() -> None:
+    out = ok("--help", env=NARROW)
+    assert all(len(line) <= 80 for line in out.splitlines()), out
+    commands = out.split("Commands:", 1)[1]
+    assert "..." not in commands
+    assert "print its URL." in commands and "MLOPS_MODE=offline)" in commands
+    for group in ("iterations", "projects", "experiments", "datasets", "tokens", "db"):
+        assert "..." not in ok(group, "--help", env=NARROW).split("Commands:", 1)[1]

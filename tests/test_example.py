@@ -81,6 +81,27 @@ def check_iteration(data: dict[str, Any], experiment_id: str) -> None:
     assert dataset["file_count"] == 1
 
 
+def check_listing(ids: list[str]) -> None:
+    """``mlops iterations list`` (the command the example suggests) in 80 columns: every run by
+    its short id and whole name, with at least two of its metrics."""
+    from click.testing import CliRunner
+
+    from mlops.cli import main
+
+    result = CliRunner().invoke(
+        main, ["iterations", "list", "--limit", "20"], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), result.stdout
+    metrics = {"train_accuracy", "val_accuracy", "val_loss", "test_accuracy"}
+    assert len(metrics & set(lines[0].split())) >= 2, result.stdout
+    for iteration_id in ids:
+        name = tracking.get_iteration(iteration_id)["name"]
+        row = next(line for line in lines if line.startswith(iteration_id[:8] + " "))
+        assert f" {name} " in row and iteration_id not in result.stdout, result.stdout
+
+
 def test_example_trains_and_tracks(tmp_path: Path, mlops_home: Path) -> None:
     data_dir = tmp_path / "data"
     run_example(mlops_home, data_dir, tmp_path)
@@ -93,6 +114,7 @@ def test_example_trains_and_tracks(tmp_path: Path, mlops_home: Path) -> None:
     assert len(ids) == QUICK_ITERATIONS
     for iteration_id in ids:
         check_iteration(tracking.get_iteration(iteration_id), experiment["id"])
+    check_listing(ids)
 
     # A second run reuses the project, the experiment and the dataset version.
     run_example(mlops_home, data_dir, tmp_path)

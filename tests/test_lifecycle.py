@@ -9,11 +9,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from mlops import tracking
+from mlops.errors import NotFound
 from mlops.store import open_store
 
 PRELUDE = """
@@ -68,7 +70,18 @@ def test_an_uncaught_exception_marks_failed_with_its_message(active, mlops_home:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_ctrl_c_mark_killed(active, mlops_home: Path, sig: signal.Signals) -> None:  # type: ignore[no-untyped-def]
-    proc, iteration_id = _start(mlops_home, "print('ready', flush=True); time.sleep(60)", "long")
+    # A script run from a terminal gets Ctrl-C as KeyboardInterrupt. Python installs that
+    # handler only when SIGINT is not ignored at start-up, and pytest may itself run with
+    # SIGINT ignored (`make test &`, nohup), which every child inherits: restore it here. The
+    # library leaves an ignored SIGINT alone on purpose (the process asked not to be stopped
+    # by Ctrl-C), as it leaves an ignored SIGTERM alone.
+    body = """
+    import signal
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    print('ready', flush=True)
+    time.sleep(60)
+    """
+    proc, iteration_id = _start(mlops_home, body, "long")
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     proc.send_signal(sig)
     proc.wait(timeout=90)  # generous: a loaded CI machine starts Python slowly
@@ -81,7 +94,7 @@ def test_sigterm_and_ctrl_c_mark_killed(active, mlops_home: Path, sig: signal.Si
 def test_a_killed_process_shows_crashed_once_its_heartbeat_is_old(active, mlops_home: Path) -> None:  # type: ignore[no-untyped-def]
     proc, iteration_id = _start(mlops_home, "print('ready', flush=True); time.sleep(60)", "dies")
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    time.sleep(1.5)  # the background writer flushes every second
+    _wait_until(lambda: _flushed(iteration_id) == 500, "the background writer flushed the points")
     proc.kill()
     proc.wait(timeout=10)
     assert tracking.get_iteration(iteration_id)["status"] == "running"  # heartbeat still fresh
@@ -94,6 +107,21 @@ def test_a_killed_process_shows_crashed_once_its_heartbeat_is_old(active, mlops_
         iteration_id
     ]
     assert _points(iteration_id) == 500  # what was flushed before the kill is kept
+
+
+def _flushed(iteration_id: str) -> int:
+    """The points of ``loss`` stored so far (none before the first flush)."""
+    try:
+        return _points(iteration_id)
+    except NotFound:
+        return 0
+
+
+def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting until {what}"
+        time.sleep(0.05)
 
 
 def tracking_uri_of(home: Path) -> str:

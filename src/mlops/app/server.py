@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import logging
 import os
 import socket
 import sys
+import threading
+import time
 
 from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -40,6 +43,28 @@ def app_from_env() -> FastAPI:
     return create_app(from_env())
 
 
+def _announce_when_answering(settings: AppSettings, timeout: float = 120.0) -> None:
+    """Print the App's URL once it answers HTTP on its port (with several workers the socket
+    is bound, and connections queue, well before a worker serves them)."""
+    shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        connection = http.client.HTTPConnection(local, settings.port, timeout=2)
+        try:
+            host = f"{shown_host}:{settings.port}"
+            connection.request("GET", "/api/v1/health", headers={"Host": host})
+            connection.getresponse().read()
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.05)
+            continue
+        finally:
+            connection.close()
+        sys.stdout.write(f"mlops App running at http://{shown_host}:{settings.port}/\n")
+        sys.stdout.flush()
+        return
+
+
 def serve(settings: AppSettings) -> None:
     """Run the App in the foreground until Ctrl-C or SIGTERM."""
     import uvicorn
@@ -56,9 +81,7 @@ def serve(settings: AppSettings) -> None:
 
     SqlStore(settings.store_uri).close()
     os.environ[ENV_SETTINGS] = settings.to_env()
-    shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    sys.stdout.write(f"mlops App running at http://{shown_host}:{settings.port}/\n")
-    sys.stdout.flush()
+    threading.Thread(target=_announce_when_answering, args=(settings,), daemon=True).start()
     uvicorn.run(
         "mlops.app.server:app_from_env",
         factory=True,

@@ -12,13 +12,15 @@ so what it shows is exactly what a script calling the library would get.
     mlops iterations show ID [--json]
     mlops iterations metric ID NAME [--json]
     mlops datasets list [--json]
+    mlops datasets show ID [--json]
     mlops export --experiment ID [--format csv|json] [--output FILE] [--filter EXPR]
     mlops db upgrade [--store URI]
     mlops app [--host H] [--port P] [--store URI] [--workers N] [--auth] [--insecure]
     mlops tokens create NAME --scope read|write|admin | list | revoke NAME
     mlops sync [--store URL]
 
-Global options: ``--store URI``, ``--debug``, ``--version``.
+Global options: ``--store URI``, ``--debug``, ``--version``. Tables show the first 8
+characters of an id; every ID argument takes any unique prefix of one.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mlops.cli._format import console, fmt_time, print_json
+from mlops.cli._main import WideHelpGroup
 
 if TYPE_CHECKING:
     from mlops.store.sql.store import SqlStore
@@ -77,7 +78,7 @@ def app(
     serve(settings)
 
 
-@click.group()
+@click.group(cls=WideHelpGroup)
 def tokens() -> None:
     """Access tokens of the App (for `mlops app --auth`)."""
 

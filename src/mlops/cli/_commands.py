@@ -13,10 +13,12 @@ from mlops.cli._format import (
     console,
     fmt_bytes,
     fmt_time,
+    kv_table,
     print_json,
     print_table,
 )
-from mlops.cli._main import TRACKING_URI_ENV
+from mlops.cli._ids import resolve_dataset, resolve_project, short_ids
+from mlops.cli._main import TRACKING_URI_ENV, WideHelpGroup
 
 __all__ = ["datasets", "db", "experiments", "projects"]
 
@@ -30,7 +32,7 @@ def _nothing(what: str, hint: str) -> None:
 
 
 # -- projects ---------------------------------------------------------------------------------
-@click.group()
+@click.group(cls=WideHelpGroup)
 def projects() -> None:
     """Projects: each holds experiments."""
 
@@ -51,8 +53,8 @@ def projects_list(as_json: bool) -> None:
     print_table(
         console(),
         [
-            Column("id", [r["id"] for r in rows], style="cyan"),
-            Column("title", [r["title"] for r in rows], max_width=30),
+            Column("id", short_ids([r["id"] for r in rows]), style="cyan", always=True),
+            Column("title", [r["title"] for r in rows], max_width=40),
             Column("status", [r.get("status") or "-" for r in rows], priority=1),
             Column("archived", ["yes" if r.get("archived") else "" for r in rows], priority=2),
             Column("created", [fmt_time(r.get("created_at")) for r in rows], priority=1),
@@ -63,7 +65,7 @@ def projects_list(as_json: bool) -> None:
 
 
 # -- experiments ------------------------------------------------------------------------------
-@click.group()
+@click.group(cls=WideHelpGroup)
 def experiments() -> None:
     """Experiments: each holds iterations (model runs)."""
 
@@ -80,7 +82,7 @@ def experiments_list(project_id: str | None, as_json: bool) -> None:
     """List experiments, newest first."""
     from mlops import tracking
 
-    rows = tracking.list_experiments(project_id=project_id)
+    rows = tracking.list_experiments(project_id=resolve_project(project_id) if project_id else None)
     if as_json:
         print_json(rows)
         return
@@ -91,8 +93,8 @@ def experiments_list(project_id: str | None, as_json: bool) -> None:
     print_table(
         console(),
         [
-            Column("id", [r["id"] for r in rows], style="cyan"),
-            Column("name", [r["name"] for r in rows], max_width=30),
+            Column("id", short_ids([r["id"] for r in rows]), style="cyan", always=True),
+            Column("name", [r["name"] for r in rows], max_width=40),
             Column(
                 "project",
                 [titles.get(r["project_id"], r["project_id"]) for r in rows],
@@ -107,7 +109,7 @@ def experiments_list(project_id: str | None, as_json: bool) -> None:
 
 
 # -- datasets ---------------------------------------------------------------------------------
-@click.group()
+@click.group(cls=WideHelpGroup)
 def datasets() -> None:
     """Datasets: named, versioned data that iterations used."""
 
@@ -128,8 +130,8 @@ def datasets_list(as_json: bool) -> None:
     print_table(
         console(),
         [
-            Column("id", [r["id"] for r in rows], style="cyan"),
-            Column("name", [r["name"] for r in rows], max_width=24),
+            Column("id", short_ids([r["id"] for r in rows]), style="cyan", always=True),
+            Column("name", [r["name"] for r in rows], max_width=40),
             Column("version", [str(r.get("version") or "-") for r in rows]),
             Column("size", [fmt_bytes(r.get("size_bytes")) for r in rows], 2, "right"),
             Column("files", [_count(r.get("file_count")) for r in rows], 3, "right"),
@@ -140,12 +142,41 @@ def datasets_list(as_json: bool) -> None:
     )
 
 
+@datasets.command("show")
+@click.argument("dataset_id", metavar="ID")
+@json_option
+def datasets_show(dataset_id: str, as_json: bool) -> None:
+    """Show one dataset version: path, digest, size, files, tags."""
+    from mlops import tracking
+
+    dataset = tracking.get_dataset(resolve_dataset(dataset_id))
+    if as_json:
+        print_json(dataset)
+        return
+    con = console()
+    con.print(Text(f"Dataset {dataset['name']} v{dataset.get('version')}", style="bold"))
+    con.print(
+        kv_table(
+            [
+                ("id", dataset["id"]),
+                ("path", dataset.get("path") or "-"),
+                ("digest", dataset.get("digest") or "-"),
+                ("size", fmt_bytes(dataset.get("size_bytes"))),
+                ("files", _count(dataset.get("file_count"))),
+                ("created", fmt_time(dataset.get("created_at"))),
+                ("tags", ", ".join(dataset.get("tags") or []) or "-"),
+                ("description", dataset.get("description") or "-"),
+            ]
+        )
+    )
+
+
 def _count(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
 # -- db ---------------------------------------------------------------------------------------
-@click.group()
+@click.group(cls=WideHelpGroup)
 def db() -> None:
     """The tracking database itself."""
 

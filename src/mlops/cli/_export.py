@@ -11,13 +11,15 @@ from typing import IO, Any
 import click
 
 from mlops.cli._format import json_safe
+from mlops.cli._ids import resolve_experiment
 
 __all__ = ["BASE_FIELDS", "PAGE_SIZE", "export", "export_rows"]
 
 #: Iterations fetched per request while paging through an experiment.
 PAGE_SIZE = 1000
 
-#: The first columns of every export, before ``param.<name>`` and ``metric.<name>``.
+#: The first columns of every export, before ``params.<name>`` and ``metrics.<name>`` (named as
+#: in the query language, so a column reads as the filter or sort that would use it).
 BASE_FIELDS = ("id", "name", "status", "started_at", "ended_at", "duration_seconds")
 
 #: Oldest first, so iterations that start while we page only ever land on later pages.
@@ -57,15 +59,15 @@ def export_rows(iterations: list[dict[str, Any]]) -> tuple[list[str], list[dict[
     param_names, metric_names = sorted(params), sorted(metrics)
     fields = [
         *BASE_FIELDS,
-        *(f"param.{n}" for n in param_names),
-        *(f"metric.{n}" for n in metric_names),
+        *(f"params.{n}" for n in param_names),
+        *(f"metrics.{n}" for n in metric_names),
     ]
     rows = []
     for it in iterations:
         row = {f: it.get(f) for f in BASE_FIELDS}
         p, m = it.get("parameters") or {}, it.get("metrics") or {}
-        row.update({f"param.{n}": p.get(n) for n in param_names})
-        row.update({f"metric.{n}": m.get(n) for n in metric_names})
+        row.update({f"params.{n}": p.get(n) for n in param_names})
+        row.update({f"metrics.{n}": m.get(n) for n in metric_names})
         rows.append(row)
     return fields, rows
 
@@ -118,14 +120,12 @@ def _write_json(out: IO[str], rows: list[dict[str, Any]]) -> None:
 def export(experiment_id: str, fmt: str, output: str, filter_: str | None) -> None:
     """Export every iteration of an experiment, one row each.
 
-    Columns: id, name, status, started_at, ended_at, duration_seconds, then param.<name> for
-    every parameter and metric.<name> (last value) for every metric. Missing values are empty
-    in CSV and null in JSON; NaN and infinities are nan/inf/-inf in CSV and the strings
-    "NaN"/"Infinity"/"-Infinity" in JSON.
+    Columns: id, name, status, started_at, ended_at, duration_seconds, then params.<name> for
+    every parameter and metrics.<name> (last value) for every metric, named as in --filter.
+    Missing values are empty in CSV and null in JSON; NaN and infinities are nan/inf/-inf in
+    CSV and the strings "NaN"/"Infinity"/"-Infinity" in JSON.
     """
-    from mlops import tracking
-
-    tracking.get_experiment(experiment_id)  # NotFound naming the id, not an empty export
+    experiment_id = resolve_experiment(experiment_id)  # NotFound naming it, not an empty export
     fields, rows = export_rows(list(_pages(experiment_id, filter_)))
     with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as out:
         if fmt == "csv":

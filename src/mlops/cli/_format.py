@@ -138,7 +138,8 @@ def status_text(status: str | None) -> Text:
 
 @dataclass
 class Column:
-    """One column that :func:`fit_table` may show: lower ``priority`` is kept first."""
+    """One column that :func:`fit_table` may show: lower ``priority`` is kept first, and an
+    ``always`` column (the one a command's ``--sort`` or ``--filter`` names) is never left out."""
 
     header: str
     cells: Sequence[str | Text]
@@ -146,6 +147,7 @@ class Column:
     justify: JustifyMethod = "left"
     max_width: int | None = None
     style: str = ""
+    always: bool = False
 
 
 def _clip(cell: str | Text, max_width: int | None) -> Text:
@@ -160,7 +162,7 @@ def _build(columns: Sequence[Column], nrows: int) -> Table:
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
-        padding=(0, 1, 0, 0),
+        padding=0,  # the box's own column separator is the one space between columns
         header_style="bold",
     )
     for col in columns:
@@ -173,17 +175,18 @@ def _build(columns: Sequence[Column], nrows: int) -> Table:
 def fit_table(con: Console, columns: Sequence[Column]) -> tuple[Table, list[str]]:
     """A table of the columns that fit the console's width, in their given order.
 
-    Columns are added by ``priority`` (then position) while the table still fits; cells never
-    wrap, so an id stays copyable. Columns without any value are dropped. Returns the table and
-    the headers that were left out for lack of room.
+    ``always`` columns are shown whatever the width; the others are added by ``priority`` (then
+    position) while the table still fits. Cells never wrap, so an id stays copyable. Columns
+    without any value are dropped (unless ``always``). Returns the table and the headers that
+    were left out for lack of room.
     """
     nrows = len(columns[0].cells) if columns else 0
-    columns = [c for c in columns if any(_clip(cell, None).plain for cell in c.cells)]
+    columns = [c for c in columns if c.always or any(_clip(cell, None).plain for cell in c.cells)]
     order = sorted(range(len(columns)), key=lambda i: (columns[i].priority, i))
-    chosen: set[int] = set()
+    chosen: set[int] = {i for i, c in enumerate(columns) if c.always}
     hidden: list[str] = []
     unbounded = con.options.update_width(1_000_000)  # the natural width, not one clamped to fit
-    for i in order:
+    for i in (i for i in order if i not in chosen):
         trial = [columns[j] for j in sorted(chosen | {i})]
         width = Measurement.get(con, unbounded, _build(trial, nrows)).maximum
         if width <= con.width or not chosen:
@@ -202,7 +205,7 @@ def print_table(con: Console, columns: Sequence[Column], what: str = "rows") -> 
         con.print(
             Text(
                 f"not shown (too wide): {', '.join(hidden)}; "
-                f"use --json or a wider terminal to see all {what}",
+                f"see all {what} with --json or in a wider terminal",
                 style="dim",
             )
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +14,6 @@ from rich.text import Text
 
 from mlops.cli._commands import json_option
 from mlops.cli._format import (
-    Column,
     console,
     fmt_bytes,
     fmt_duration,
@@ -27,22 +25,17 @@ from mlops.cli._format import (
     print_table,
     status_text,
 )
+from mlops.cli._ids import resolve_experiment, resolve_iteration, resolve_project, short_ids
+from mlops.cli._iteration_table import check_sorted_field, list_columns, named_fields
+from mlops.cli._main import WideHelpGroup
 
-__all__ = ["iterations", "order_spec", "sorted_metric"]
-
-#: Most metric and parameter columns the list table offers (fewer when the terminal is narrow).
-MAX_METRIC_COLUMNS = 6
-MAX_PARAM_COLUMNS = 4
+__all__ = ["iterations", "order_spec"]
 
 #: Fields of an iteration itself that ``--sort`` passes through without a ``metrics.`` prefix.
 ATTRIBUTES = frozenset(
     {"id", "name", "status", "experiment_id", "project_id", "started_at", "ended_at", "duration"}
 )
 
-_SORTED_METRIC = re.compile(
-    r"^[-+]?(?:(?:min|max|last)\()?metrics\.([^\s(),]+?)(?:\.(?:last|min|max))?\)?(?:[\s,]|$)",
-    re.IGNORECASE,
-)
 _SPEC = re.compile(r"^(?P<sign>[-+]?)(?P<key>[^\s]+)(?:\s+(?P<dir>asc|desc))?$", re.IGNORECASE)
 
 
@@ -65,13 +58,7 @@ def order_spec(sort: str) -> str:
     return f"metrics.{key} desc"
 
 
-def sorted_metric(spec: str | None) -> str | None:
-    """The metric name an ``order_by`` spec sorts on, if it sorts on a metric."""
-    match = _SORTED_METRIC.match(spec.strip()) if spec else None
-    return match[1] if match else None
-
-
-@click.group()
+@click.group(cls=WideHelpGroup)
 def iterations() -> None:
     """Iterations: the model runs of an experiment."""
 
@@ -113,12 +100,13 @@ def iterations_list(
 
     order_by = order_spec(sort) if sort else None
     rows = tracking.list_iterations(
-        experiment_id=experiment_id,
-        project_id=project_id,
+        experiment_id=resolve_experiment(experiment_id) if experiment_id else None,
+        project_id=resolve_project(project_id) if project_id else None,
         filter=filter_,
         order_by=order_by,
         limit=limit,
     )
+    check_sorted_field(rows, order_by)
     if as_json:
         print_json(rows)
         return
@@ -126,51 +114,10 @@ def iterations_list(
     if not rows:
         con.print(Text("no iterations match", style="dim"))
         return
-    print_table(con, _list_columns(rows, sorted_metric(order_by)), "metrics and parameters")
+    columns = list_columns(rows, named_fields(filter_, order_by))
+    print_table(con, columns, "metrics and parameters")
     if len(rows) == limit:
         con.print(Text(f"showing the first {limit}: use --limit to see more", style="dim"))
-
-
-def _list_columns(rows: Sequence[dict[str, Any]], first_metric: str | None) -> list[Column]:
-    """The columns of the list table, most important (lowest priority number) first."""
-    columns = [
-        Column("id", [r["id"] for r in rows], style="cyan"),
-        Column("name", [r.get("name") or "" for r in rows], max_width=24),
-        Column("status", [status_text(r.get("status")) for r in rows]),
-        Column("started", [fmt_time(r.get("started_at")) for r in rows], priority=2),
-        Column("duration", [fmt_duration(r.get("duration_seconds")) for r in rows], 2, "right"),
-    ]
-    seen = Counter(name for r in rows for name in (r.get("metrics") or {}))
-    metric_names = sorted(seen, key=lambda n: (n != first_metric, -seen[n], n))
-    for rank, name in enumerate(metric_names[:MAX_METRIC_COLUMNS]):
-        cells = [_metric_cell(r, name) for r in rows]
-        # The first metric (the sorted one, else the most common) beats the times; the rest
-        # take turns with the parameters for what room is left.
-        priority = 1 if rank == 0 else 3 + 2 * rank
-        columns.append(Column(name, cells, priority, "right", max_width=12))
-    for rank, name in enumerate(_param_names(rows)[:MAX_PARAM_COLUMNS]):
-        cells = [_param_cell(r, name) for r in rows]
-        columns.append(Column(name, cells, 4 + 2 * rank, max_width=16))
-    return columns
-
-
-def _metric_cell(row: dict[str, Any], name: str) -> str:
-    metrics = row.get("metrics") or {}
-    return fmt_number(metrics[name]) if name in metrics else ""
-
-
-def _param_cell(row: dict[str, Any], name: str) -> str:
-    params = row.get("parameters") or {}
-    return fmt_value(params[name]) if name in params else ""
-
-
-def _param_names(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """Parameter names, those whose value differs between the rows first (they tell runs apart)."""
-    values: dict[str, set[str]] = {}
-    for row in rows:
-        for name, value in (row.get("parameters") or {}).items():
-            values.setdefault(name, set()).add(fmt_value(value))
-    return sorted(values, key=lambda n: (len(values[n]) <= 1, n))
 
 
 @iterations.command("show")
@@ -180,7 +127,7 @@ def iterations_show(iteration_id: str, as_json: bool) -> None:
     """Show one iteration: status, times, parameters, metrics, model, datasets, system."""
     from mlops import tracking
 
-    it = tracking.get_iteration(iteration_id)
+    it = tracking.get_iteration(resolve_iteration(iteration_id))
     if as_json:
         print_json(it)
         return
@@ -277,8 +224,8 @@ def _print_iteration(
     if used:
         _heading(con, f"Datasets ({len(used)})")
         table = _plain_table("name", "version", "id", "path")
-        for d in used:
-            table.add_row(d.get("name", ""), str(d.get("version", "")), d["id"], d.get("path", ""))
+        for d, short in zip(used, short_ids([d["id"] for d in used]), strict=True):
+            table.add_row(d.get("name", ""), str(d.get("version", "")), short, d.get("path", ""))
         con.print(table)
 
     system = it.get("system") or {}
@@ -295,7 +242,7 @@ def iterations_metric(iteration_id: str, metric_name: str, as_json: bool) -> Non
     """Show every logged point of one metric of one iteration, by step."""
     from mlops import tracking
 
-    points = tracking.get_metric_history(iteration_id, metric_name)
+    points = tracking.get_metric_history(resolve_iteration(iteration_id), metric_name)
     if as_json:
         print_json(points)
         return

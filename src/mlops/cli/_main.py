@@ -18,7 +18,7 @@ import click
 from mlops import __version__
 from mlops.errors import MlopsError
 
-__all__ = ["TRACKING_URI_ENV", "CliState", "MlopsGroup", "main", "one_line"]
+__all__ = ["TRACKING_URI_ENV", "CliState", "MlopsGroup", "WideHelpGroup", "main", "one_line"]
 
 #: The environment variable ``--store`` sets for the library.
 TRACKING_URI_ENV = "MLOPS_TRACKING_URI"
@@ -47,7 +47,23 @@ def _error(message: str) -> None:
     click.echo(f"error: {one_line(message)}", err=True)
 
 
-class MlopsGroup(click.Group):
+class WideHelpGroup(click.Group):
+    """A click group whose ``--help`` lists each command with its whole first sentence, wrapped
+    to the terminal, where click would cut it to one line with "..."."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The "Commands" section of ``--help``."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class MlopsGroup(WideHelpGroup):
     """A click group whose ``main`` turns every failure into one ``error:`` line and an exit code.
 
     Handling errors in ``main`` (and not in ``invoke``) also covers command lines that fail to
