@@ -27,12 +27,19 @@ class AppSettings:
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 32 * 1024 * 1024
     max_in_flight: int = 64
+    #: Seconds a PostgreSQL statement may run before it is stopped (0: no limit).
+    statement_timeout: float = 30.0
     extra: dict[str, str] = field(default_factory=dict)
 
     def check(self) -> None:
         """Refuse a configuration that would expose data: a public address without tokens."""
         if self.workers < 1:
             raise InvalidInput(f"--workers must be 1 or more, got {self.workers}")
+        if not self.statement_timeout >= 0:  # also refuses NaN
+            raise InvalidInput(
+                f"--statement-timeout must be 0 (no limit) or more seconds, got "
+                f"{self.statement_timeout}"
+            )
         if not 0 < self.port < 65536:
             raise InvalidInput(f"--port must be between 1 and 65535, got {self.port}")
         if not is_loopback(self.host) and not self.auth and not self.insecure:

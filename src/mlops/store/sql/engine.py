@@ -8,17 +8,17 @@ of failing with "database is locked" when a read transaction tries to become a w
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from mlops.config import redact_uri
-from mlops.errors import AlreadyExists, InvalidInput, Unavailable
+from mlops.errors import AlreadyExists, InvalidInput, QueryTimeout, Unavailable
 
 BUSY_TIMEOUT_SECONDS = 120
 POOL_TIMEOUT = 10
@@ -31,8 +31,10 @@ def normalize_uri(uri: str) -> str:
     return uri
 
 
-def make_engine(uri: str) -> Engine:
-    """An engine for a ``sqlite:///`` or ``postgresql(+psycopg)://`` URI."""
+def make_engine(uri: str, statement_timeout: float | None = None) -> Engine:
+    """An engine for a ``sqlite:///`` or ``postgresql(+psycopg)://`` URI. On PostgreSQL,
+    ``statement_timeout`` (seconds; None or 0: none) stops any statement running longer, and
+    the store raises ``QueryTimeout`` for it."""
     uri = normalize_uri(uri)
     url = make_url(uri)
     if url.get_backend_name() == "sqlite":
@@ -60,14 +62,38 @@ def make_engine(uri: str) -> Engine:
             raise InvalidInput(
                 "PostgreSQL needs the psycopg driver: pip install 'mlops[postgres]'"
             ) from None
+        connect_args = {}
+        if statement_timeout:  # set at connect, beside the URI's own options (a search_path)
+            own = url.query.get("options", "")
+            own = " ".join(own) if isinstance(own, tuple) else own
+            millis = max(1, round(statement_timeout * 1000))
+            connect_args["options"] = f"{own} -c statement_timeout={millis}".strip()
         # A bounded pool: when it is exhausted for POOL_TIMEOUT seconds the request fails with
         # Unavailable (503 + Retry-After from the App) instead of piling up.
-        return create_engine(
-            url, pool_size=10, max_overflow=10, pool_timeout=POOL_TIMEOUT, pool_pre_ping=True
-        )
+        engine = create_engine(
+            url, pool_size=10, max_overflow=10, pool_timeout=POOL_TIMEOUT, pool_pre_ping=True,
+            connect_args=connect_args,
+        )  # fmt: skip
+        if statement_timeout:
+            event.listen(engine, "handle_error", _timed_out(statement_timeout))
+        return engine
     raise InvalidInput(
         f"store {redact_uri(uri)!r} is not supported: use sqlite:/// or postgresql://"
     )
+
+
+def _timed_out(seconds: float) -> Callable[[ExceptionContext], None]:
+    def handle_error(context: ExceptionContext) -> None:
+        # 57014 is query_canceled: by the statement timeout, or by an administrator
+        original = context.original_exception
+        if getattr(original, "sqlstate", None) == "57014" and "timeout" in str(original):
+            raise QueryTimeout(
+                f"the database stopped this request after {seconds:g} s, the App's statement "
+                "timeout: ask for less at once (narrow the filter, e.g. to one experiment or "
+                "fewer conditions), or start the App with a longer --statement-timeout"
+            )
+
+    return handle_error
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
