@@ -13,15 +13,16 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from conftest import _drop_schema, _postgres_uri
 from mlops.app import create_app
 from mlops.app.settings import AppSettings
 from mlops.cli import main
-from mlops.errors import InvalidInput, QueryTimeout
+from mlops.errors import InvalidInput, QuerySyntaxError, QueryTimeout
 from mlops.query import (
     MAX_CONDITIONS,
+    MAX_DEPTH,
     MAX_NAMES,
     MAX_ORDER_TERMS,
     And,
@@ -147,6 +148,28 @@ def test_sorting_joins_each_field_once_and_repeated_keys_change_nothing(store: S
     assert len(plan.joins) == 3
 
 
+def test_a_page_by_a_metric_still_reads_the_summary_index_in_order(tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'plan.db'}")
+    experiment = _seed(store, 12)
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    order = ["metrics.acc desc", *(f"params.p{i}" for i in range(MAX_ORDER_TERMS - 1))]
+    event.listen(store._engine, "before_cursor_execute", seen)
+    found = store.list_iterations(experiment_id=experiment, order_by=order, limit=2)
+    event.remove(store._engine, "before_cursor_execute", seen)
+    assert [i.id for i in found] == ["short", "off"]
+    statement, parameters = next(s for s in statements if s[0].startswith("SELECT"))
+    with transaction(store._engine, False, "explain") as conn:
+        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+    steps = [row[3] for row in plan]
+    assert any("ix_metric_summaries_experiment_last" in step for step in steps), steps
+    assert "USE TEMP B-TREE FOR ORDER BY" not in steps  # only ties are sorted
+    store.close()
+
+
 @pytest.mark.timeout(60)  # a few seconds; each condition a join: 94 s here on PostgreSQL
 def test_two_hundred_anded_parameter_conditions_plan_fast(sql_store: SqlStore) -> None:
     """Planning no longer grows with every condition (on PostgreSQL, 200 semi-joins took a
@@ -168,6 +191,34 @@ def test_two_hundred_anded_parameter_conditions_plan_fast(sql_store: SqlStore) -
     )
     assert [i.id for i in found] == ["all"]
     assert sql_store.count_iterations(filter=most) == 1
+
+
+def test_long_in_lists_and_the_deepest_filter_answer(sql_store: SqlStore) -> None:
+    """Whatever the parser takes also runs (SQLite's parser and expression depth are small)."""
+    experiment = _seed(sql_store, 3)
+
+    def found(text: str) -> list[str]:
+        return sorted(i.id for i in sql_store.list_iterations(experiment, filter=text))
+
+    many = ",".join(["2"] * 4900)
+    assert found(f"params.p0 in ({many}, 1)") == ["all", "off", "short"]
+    assert found(f"params.p1 not in ({many})") == ["all", "short"]
+    assert found(f"params.p1 not in (1, true, null, {many.replace('2', '3')})") == ["off"]
+    assert found(f"metrics.acc in ({many}, 0)") == ["all"]
+    assert found("id in (" + ",".join(['"x"'] * 2400) + ', "off")') == ["off"]
+    assert found("status in (" + ",".join(['"running"'] * 900) + ")") == ["all", "off", "short"]
+    assert found(f"ended_at not in (null, {many})") == []
+    leaf = 'params.p2 not in (1, "a", true, null)'  # true only for "off" (p2 = 1 elsewhere)
+    deepest = leaf
+    for level in range(MAX_DEPTH):
+        deepest = f"{leaf} {'and' if level % 2 else 'or'} ({deepest})"
+    with pytest.raises(QuerySyntaxError, match=f"more than {MAX_DEPTH} levels"):
+        found(f"{leaf} or ({deepest})")
+    assert found(deepest) == []
+    negated = leaf
+    for _ in range(MAX_DEPTH // 2):
+        negated = f"not ({leaf} and {negated})"
+    assert found(negated) == ["all", "off", "short"]
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ quotes: ``params.`learning rate```, ``metrics."val.loss"``. Operators ``= != < <
 ``in (...)``, ``not in (...)``, ``like "pat%"`` (case-insensitive, ``\\%`` is a literal %), then
 ``not`` > ``and`` > ``or`` and parentheses. Values: numbers, quoted strings, true, false, null;
 dates are ISO strings (UTC unless a zone is given). Keywords are case-insensitive. A filter
-holds at most ``MAX_CONDITIONS`` (100) conditions and an order_by ``MAX_ORDER_TERMS`` (10) keys.
+holds at most ``MAX_CONDITIONS`` (100) conditions nested ``MAX_DEPTH`` (25) levels deep (SQLite's
+parser takes little more), and an order_by ``MAX_ORDER_TERMS`` (10) keys.
 
 Conditions on params, metrics and datasets mean "the iteration has one such that ...":
 ``params.x != 5`` needs a parameter x that is not 5, while ``not params.x = 5`` also matches
@@ -97,7 +98,7 @@ class OrderTerm:
 
 DEFAULT_ORDER = (OrderTerm(Field("attr", "started_at"), descending=True),)
 MAX_LENGTH = 10_000
-MAX_DEPTH = 100
+MAX_DEPTH = 25
 #: Bounds that keep one search cheap to plan: conditions (comparisons, ``in`` lists) of a
 #: filter, sort keys of an order_by, names a search selects (``parameter_names``...).
 MAX_CONDITIONS = 100

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import operator
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import and_, case, literal, literal_column, not_, or_, select
@@ -183,35 +183,44 @@ def _condition(node: Node, now: float, experiment_id: str | None, seq: Iterator[
     if isinstance(node, Or):
         return or_(*(_condition(item, now, experiment_id, seq) for item in node.items))
     if isinstance(node, Not):
+        if isinstance(node.item, Not):  # exact (conditions are two-valued), and keeps SQL shallow
+            return _condition(node.item.item, now, experiment_id, seq)
         return not_(_condition(node.item, now, experiment_id, seq))
     field = node.field
-    if isinstance(node, In):
-        pairs = [("!=" if node.negated else "=", value) for value in node.values]
-    else:
-        pairs = [(node.op, node.value)]
-    joiner = and_ if isinstance(node, In) and node.negated else or_
+    values = node.values if isinstance(node, In) else (node.value,)
+
+    def matches(column: ColumnElement[Any]) -> Cond:
+        if isinstance(node, In):
+            return _member(column, node.values, node.negated)
+        return _compare(column, node.op, node.value)
+
     if field.kind == "attr" and field.name == "status":
-        return joiner(*(_status(op, str(value), now) for op, value in pairs))
+        if not isinstance(node, In):
+            return _status(node.op, str(node.value), now)
+        op, joiner = ("!=", and_) if node.negated else ("=", or_)
+        return joiner(*(_status(op, str(value), now) for value in dict.fromkeys(values)))
     if field.kind == "attr":
         column = _attr(field.name, now)
-        conds = [_compare(column, op, value) for op, value in pairs]
-        if field.name in _NULLABLE_ATTRS and all(value is not None for _, value in pairs):
-            return and_(column.is_not(None), joiner(*conds))  # two-valued, never NULL
-        return joiner(*conds)
+        if field.name in _NULLABLE_ATTRS and all(value is not None for value in values):
+            return and_(column.is_not(None), matches(column))  # two-valued, never NULL
+        return matches(column)
     fenced = next(seq) >= _JOINABLE
     if field.kind == "param":
         p = parameters.alias()
-        cond = joiner(*(_param(p, op, value) for op, value in pairs))
+        if isinstance(node, In):
+            cond = _param_member(p, node.values, node.negated)
+        else:
+            cond = _param(p, node.op, node.value)
         rows = select(_ONE).where(p.c.iteration_id == iterations.c.id, p.c.name == field.name)
     elif field.kind == "metric":
         ms = metric_summaries.alias()
         column = ms.c[field.agg or "last"]
-        for _, value in pairs:
+        for value in values:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidInput(
                     f"metrics.{field.name} is a number: compare it to a number, not {value!r}."
                 )
-        cond = joiner(*(_compare(column, op, value) for op, value in pairs))
+        cond = matches(column)
         if experiment_id is not None and not fenced:
             matching = select(ms.c.iteration_id).where(
                 ms.c.experiment_id == experiment_id, ms.c.name == field.name, cond
@@ -220,11 +229,11 @@ def _condition(node: Node, now: float, experiment_id: str | None, seq: Iterator[
         rows = select(_ONE).where(ms.c.iteration_id == iterations.c.id, ms.c.name == field.name)
     elif field.kind == "tag":
         t = iteration_tags.alias()
-        cond = joiner(*(_compare(t.c.value, op, value) for op, value in pairs))
+        cond = matches(t.c.value)
         rows = select(_ONE).where(t.c.iteration_id == iterations.c.id, t.c.key == field.name)
     elif field.kind == "dataset":
         d, used = datasets.alias(), iteration_datasets.alias()
-        cond = joiner(*(_compare(d.c[field.name], op, value) for op, value in pairs))
+        cond = matches(d.c[field.name])
         rows = (
             select(_ONE)
             .select_from(used.join(d, d.c.id == used.c.dataset_id))
@@ -269,6 +278,41 @@ def _compare(column: ColumnElement[Any], op: str, value: Value) -> Cond:
     if op not in _OPS:
         raise InvalidInput(f"Unknown operator {op!r}.")
     return cast(Cond, _OPS[op](column, value))
+
+
+def _member(column: ColumnElement[Any], values: Sequence[Value], negated: bool) -> Cond:
+    """``column in (values)`` (``not in`` when negated) as one IN list, null as IS NULL: one OR
+    per value would pass SQLite's expression depth (1,000) and slow PostgreSQL down."""
+    known = [value for value in values if value is not None]
+    parts: list[Cond] = []
+    if known:
+        parts.append(column.not_in(known) if negated else column.in_(known))
+    if len(known) < len(values):
+        parts.append(column.is_not(None) if negated else column.is_(None))
+    return and_(*parts) if negated else or_(*parts)
+
+
+def _param_member(p: FromClause, values: Sequence[Value], negated: bool) -> Cond:
+    """``params.x in / not in (values)``: one IN list for each column the values live in
+    (:func:`_param` for one value; ``not in`` also holds for a parameter of another type)."""
+    groups: dict[str, list[Value]] = {"value_num": [], "value_str": [], "value_json": []}
+    for value in values:
+        if isinstance(value, bool) or value is None:
+            groups["value_json"].append("null" if value is None else str(value).lower())
+        else:
+            groups["value_num" if isinstance(value, int | float) else "value_str"].append(value)
+    parts: list[Cond] = []
+    for name, group in groups.items():
+        column = p.c[name]
+        if not group:
+            continue
+        if not negated:
+            parts.append(column.in_(group))
+        elif name == "value_json":  # never NULL
+            parts.append(column.not_in(group))
+        else:
+            parts.append(or_(column.is_(None), column.not_in(group)))
+    return and_(*parts) if negated else or_(*parts)
 
 
 def _param(p: FromClause, op: str, value: Value) -> Cond:
