@@ -245,6 +245,7 @@ def test_a_statement_past_the_timeout_is_query_timeout(postgres_uri: str) -> Non
     try:
         with transaction(plain._engine, False, "read the setting") as conn:
             assert conn.execute(text("SHOW statement_timeout")).scalar() == "0"
+            assert conn.execute(text("SHOW jit")).scalar() == "off"  # it cost seconds a query
     finally:
         plain.close()
 

@@ -62,12 +62,14 @@ def make_engine(uri: str, statement_timeout: float | None = None) -> Engine:
             raise InvalidInput(
                 "PostgreSQL needs the psycopg driver: pip install 'mlops[postgres]'"
             ) from None
-        connect_args = {}
-        if statement_timeout:  # set at connect, beside the URI's own options (a search_path)
-            own = url.query.get("options", "")
-            own = " ".join(own) if isinstance(own, tuple) else own
-            millis = max(1, round(statement_timeout * 1000))
-            connect_args["options"] = f"{own} -c statement_timeout={millis}".strip()
+        # Set at connect, after the URI's own options (a search_path...). JIT never pays back
+        # on our short queries: a filter of 30 conditions on 20,000 iterations spent 9 s
+        # compiling and 1.5 s running.
+        own = url.query.get("options", "")
+        options = [" ".join(own) if isinstance(own, tuple) else own, "-c jit=off"]
+        if statement_timeout:
+            options.append(f"-c statement_timeout={max(1, round(statement_timeout * 1000))}")
+        connect_args = {"options": " ".join(options).strip()}
         # A bounded pool: when it is exhausted for POOL_TIMEOUT seconds the request fails with
         # Unavailable (503 + Retry-After from the App) instead of piling up.
         engine = create_engine(
