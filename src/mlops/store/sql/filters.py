@@ -56,10 +56,11 @@ _NULLABLE_ATTRS = ("ended_at", "duration")
 # always infer the type of a bound parameter in ORDER BY CASE or a bare SELECT list.
 _ZERO: ColumnElement[int] = literal_column("0")
 _ONE: ColumnElement[int] = literal_column("1")
-# PostgreSQL turns each EXISTS under AND into a semi-join and weighs the orders of all of them:
-# that finds the cheap plans (start from an index on a rare value) but its cost grows steeply
-# (200 conditions took a minute to plan). The first _JOINABLE conditions stay joinable; later
-# ones are fenced (OFFSET 0) and checked per row on the (iteration_id, name) primary key.
+# PostgreSQL turns each EXISTS under a top-level AND into a semi-join and weighs the orders of
+# all of them: that finds the cheap plans (start from an index on a rare value), but planning
+# grows steeply (200 conditions: 94 s). The first _JOINABLE conditions of a filter stay
+# joinable; later ones are fenced (OFFSET 0) and checked per row on the (iteration_id, name)
+# primary key, so planning stays flat (100 conditions: 40 ms).
 _JOINABLE = 8
 
 
