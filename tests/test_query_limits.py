@@ -19,7 +19,7 @@ from conftest import _drop_schema, _postgres_uri
 from mlops.app import create_app
 from mlops.app.settings import AppSettings
 from mlops.cli import main
-from mlops.errors import InvalidInput, QuerySyntaxError, QueryTimeout
+from mlops.errors import InvalidInput, QuerySyntaxError, QueryTimeout, Unavailable
 from mlops.query import (
     MAX_CONDITIONS,
     MAX_DEPTH,
@@ -235,6 +235,9 @@ def test_a_statement_past_the_timeout_is_query_timeout(postgres_uri: str) -> Non
         with timeout as caught, transaction(store._engine, False, "sleep") as conn:
             conn.execute(text("SELECT pg_sleep(30)"))
         assert caught.value.status == 422 and caught.value.code == "query_timeout"
+        # a write past the timeout (stuck on a lock) is Unavailable: the client sends it again
+        with pytest.raises(Unavailable), transaction(store._engine, True, "sleep") as conn:
+            conn.execute(text("SELECT pg_sleep(30)"))
         # the connection is usable again and still on the URI's schema (search_path kept)
         assert store.list_projects() == []
         with transaction(store._engine, False, "read the setting") as conn:

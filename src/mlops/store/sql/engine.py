@@ -86,8 +86,11 @@ def make_engine(uri: str, statement_timeout: float | None = None) -> Engine:
 
 def _timed_out(seconds: float) -> Callable[[ExceptionContext], None]:
     def handle_error(context: ExceptionContext) -> None:
-        # 57014 is query_canceled: by the statement timeout, or by an administrator
-        original = context.original_exception
+        # 57014 is query_canceled: by the statement timeout, or by an administrator. A write
+        # that timed out (waiting on a lock) stays Unavailable: the client retries it.
+        original, conn = context.original_exception, context.connection
+        if conn is not None and conn.get_execution_options().get("mlops_write"):
+            return
         if getattr(original, "sqlstate", None) == "57014" and "timeout" in str(original):
             raise QueryTimeout(
                 f"the database stopped this request after {seconds:g} s, the App's statement "
