@@ -105,6 +105,8 @@ def test_tracking_list_iterations_raises_invalid_input_not_recursion_error(
         tracking.list_iterations(order_by=[f"params.p{i}" for i in range(1000)])
     with pytest.raises(InvalidInput, match=f"at most {MAX_CONDITIONS}"):
         tracking.list_iterations(filter=_conditions(450))
+    with pytest.raises(InvalidInput, match="a string or a list of them, not int"):
+        tracking.list_iterations(order_by=3)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -195,6 +195,8 @@ def parse_order_by(spec: str | Sequence[str] | None) -> list[OrderTerm]:
     newest first (``started_at desc``). Ordering by a dataset, or by more than
     ``MAX_ORDER_TERMS`` keys, is ``InvalidInput``.
     """
+    if spec is not None and not isinstance(spec, Sequence):
+        raise InvalidInput(f"An order_by is a string or a list of them, not {type(spec).__name__}.")
     specs = [spec] if spec is None or isinstance(spec, str) else list(spec)
     specs = [s for s in specs if s is not None and not (isinstance(s, str) and not s.strip())]
     _check_order_size(len(specs))
