@@ -5,6 +5,7 @@
     MlopsError                 base class; ``code`` is a stable string, ``status`` an HTTP status
     ├── InvalidInput           a value, name or query the caller gave is not acceptable (422)
     │   ├── QuerySyntaxError   a filter or order_by expression does not parse (422)
+    │   ├── QueryTimeout       a search ran past the App's statement timeout (422)
     │   └── TooLarge           a request or batch is over its size limit (413)
     ├── NotFound               no project/experiment/iteration/dataset has that id (404)
     ├── AlreadyExists          a unique title/name/version is taken (409)
@@ -31,6 +32,7 @@ __all__ = [
     "NoActiveProject",
     "NotFound",
     "QuerySyntaxError",
+    "QueryTimeout",
     "SchemaOutdated",
     "TooLarge",
     "Unauthorized",
@@ -64,6 +66,13 @@ class QuerySyntaxError(InvalidInput):
     """Raised when a filter or order_by does not parse; the message points at the token."""
 
     code = "query_syntax"
+
+
+class QueryTimeout(InvalidInput):
+    """Raised when a query runs longer than the App's statement timeout and is stopped: narrow
+    the filter (asking again would only time out again)."""
+
+    code = "query_timeout"
 
 
 class TooLarge(InvalidInput):
@@ -135,6 +144,7 @@ ERRORS_BY_CODE: dict[str, type[MlopsError]] = {
         MlopsError,
         InvalidInput,
         QuerySyntaxError,
+        QueryTimeout,
         TooLarge,
         NotFound,
         AlreadyExists,

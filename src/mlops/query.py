@@ -9,7 +9,9 @@ dataset used), ``dataset.version``/``.digest``/``.id``. Quote odd names with bac
 quotes: ``params.`learning rate```, ``metrics."val.loss"``. Operators ``= != < <= > >=``,
 ``in (...)``, ``not in (...)``, ``like "pat%"`` (case-insensitive, ``\\%`` is a literal %), then
 ``not`` > ``and`` > ``or`` and parentheses. Values: numbers, quoted strings, true, false, null;
-dates are ISO strings (UTC unless a zone is given). Keywords are case-insensitive.
+dates are ISO strings (UTC unless a zone is given). Keywords are case-insensitive. A filter
+holds at most ``MAX_CONDITIONS`` (100) conditions nested ``MAX_DEPTH`` (25) levels deep (SQLite's
+parser takes little more), and an order_by ``MAX_ORDER_TERMS`` (10) keys.
 
 Conditions on params, metrics and datasets mean "the iteration has one such that ...":
 ``params.x != 5`` needs a parameter x that is not 5, while ``not params.x = 5`` also matches
@@ -96,7 +98,12 @@ class OrderTerm:
 
 DEFAULT_ORDER = (OrderTerm(Field("attr", "started_at"), descending=True),)
 MAX_LENGTH = 10_000
-MAX_DEPTH = 100
+MAX_DEPTH = 25
+#: Bounds that keep one search cheap to plan: conditions (comparisons, ``in`` lists) of a
+#: filter, sort keys of an order_by, names a search selects (``parameter_names``...).
+MAX_CONDITIONS = 100
+MAX_ORDER_TERMS = 10
+MAX_NAMES = 1000
 _DATES = ("started_at", "ended_at")
 ATTRS = ("status", "name", "id", "experiment_id", "project_id", *_DATES, "duration")
 DATASET_COLUMNS = ("name", "version", "digest", "id")
@@ -163,14 +170,21 @@ def parse_filter(text: str) -> Node | None:
 
     An empty or blank filter means "every iteration" and gives None. Raises
     ``QuerySyntaxError`` (pointing at the offending token) when the text does not parse and
-    ``InvalidInput`` for a value that does not fit its field (an unknown status, a bad date...).
+    ``InvalidInput`` for a value that does not fit its field (an unknown status, a bad date...)
+    or for more than ``MAX_CONDITIONS`` conditions.
     """
     if not isinstance(text, str):
         raise InvalidInput(f"A filter must be a string, not {type(text).__name__}.")
     if not text.strip():
         return None
     ctx = _Context(text, "filter")
-    return ctx.node(ctx.parse().children[0], 0)
+    node = ctx.node(ctx.parse().children[0], 0)
+    if (count := _conditions(node)) > MAX_CONDITIONS:
+        raise InvalidInput(
+            f"The filter has {count} conditions; at most {MAX_CONDITIONS}. Put the values of one "
+            'field in one list (params.model in ("rf", "gb")) or narrow the search first.'
+        )
+    return node
 
 
 def parse_order_by(spec: str | Sequence[str] | None) -> list[OrderTerm]:
@@ -178,13 +192,16 @@ def parse_order_by(spec: str | Sequence[str] | None) -> list[OrderTerm]:
 
     Accepts one string of comma-separated terms or a list of them; each term is a field with an
     optional ``asc``/``desc`` or a leading ``-`` (descending). None or empty gives the default,
-    newest first (``started_at desc``). Ordering by a dataset is ``InvalidInput``.
+    newest first (``started_at desc``). Ordering by a dataset, or by more than
+    ``MAX_ORDER_TERMS`` keys, is ``InvalidInput``.
     """
+    if spec is not None and not isinstance(spec, Sequence):
+        raise InvalidInput(f"An order_by is a string or a list of them, not {type(spec).__name__}.")
     specs = [spec] if spec is None or isinstance(spec, str) else list(spec)
+    specs = [s for s in specs if s is not None and not (isinstance(s, str) and not s.strip())]
+    _check_order_size(len(specs))
     terms: list[OrderTerm] = []
     for item in specs:
-        if item is None or (isinstance(item, str) and not item.strip()):
-            continue
         if not isinstance(item, str):
             raise InvalidInput(f"An order_by term must be a string, not {type(item).__name__}.")
         ctx = _Context(item, "order_by")
@@ -198,7 +215,22 @@ def parse_order_by(spec: str | Sequence[str] | None) -> list[OrderTerm]:
                 raise ctx.error(minus, "use either a leading '-' or asc/desc, not both", "")
             desc = minus is not None or (direction is not None and direction.lower() == "desc")
             terms.append(OrderTerm(field, desc))
+    _check_order_size(len(terms))
     return terms or list(DEFAULT_ORDER)
+
+
+def _conditions(node: Node) -> int:
+    if isinstance(node, And | Or):
+        return sum(_conditions(item) for item in node.items)
+    return _conditions(node.item) if isinstance(node, Not) else 1
+
+
+def _check_order_size(count: int) -> None:
+    if count > MAX_ORDER_TERMS:
+        raise InvalidInput(
+            f"The order_by has {count} sort keys; at most {MAX_ORDER_TERMS}: keep the first few "
+            "(a later key only breaks ties of the earlier ones)."
+        )
 
 
 def _unquote(token: str) -> str:

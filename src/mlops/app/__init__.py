@@ -35,7 +35,7 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     if store is None:
         from mlops.store.sql.store import SqlStore
 
-        store = SqlStore(settings.store_uri)
+        store = SqlStore(settings.store_uri, settings.statement_timeout)
     app = FastAPI(
         title="mlops",
         version=mlops.__version__,

@@ -33,12 +33,19 @@ class AppSettings:
     #: Where files are kept: a folder or ``s3://bucket/prefix`` (see ``artifacts_location``).
     artifacts: str | None = None
     max_artifact_bytes: int = 20 * 1024**3
+    #: Seconds a PostgreSQL statement may run before it is stopped (0: no limit).
+    statement_timeout: float = 30.0
     extra: dict[str, str] = field(default_factory=dict)
 
     def check(self) -> None:
         """Refuse a configuration that would expose data: a public address without tokens."""
         if self.workers < 1:
             raise InvalidInput(f"--workers must be 1 or more, got {self.workers}")
+        if not self.statement_timeout >= 0:  # also refuses NaN
+            raise InvalidInput(
+                f"--statement-timeout must be 0 (no limit) or more seconds, got "
+                f"{self.statement_timeout}"
+            )
         if not 0 < self.port < 65536:
             raise InvalidInput(f"--port must be between 1 and 65535, got {self.port}")
         if not is_loopback(self.host) and not self.auth and not self.insecure:

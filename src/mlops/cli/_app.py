@@ -35,6 +35,11 @@ def _store_uri(store: str | None) -> str:
     help="Database: sqlite:///path or postgresql://... (default: the embedded one in MLOPS_HOME).",
 )
 @click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+@click.option(
+    "--statement-timeout", "statement_timeout", default=30.0, show_default=True, type=float,
+    envvar="MLOPS_STATEMENT_TIMEOUT", metavar="SECONDS",
+    help="Stop a PostgreSQL query running longer (0: no limit); env MLOPS_STATEMENT_TIMEOUT.",
+)  # fmt: skip
 @click.option("--auth", is_flag=True, help="Require a token on every API call.")
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback address without --auth.")
 @click.option(
@@ -59,6 +64,7 @@ def app(
     port: int,
     store: str | None,
     workers: int,
+    statement_timeout: float,
     auth: bool,
     insecure: bool,
     allowed_hosts: tuple[str, ...],
@@ -74,6 +80,7 @@ def app(
         store_uri=_store_uri(store), host=host, port=port, workers=workers, auth=auth,
         insecure=insecure, allowed_hosts=allowed_hosts, cors_origins=cors_origins,
         artifacts=artifacts, max_artifact_bytes=parse_size(max_artifact_size),
+        statement_timeout=statement_timeout,
     )  # fmt: skip
     serve(settings)
 

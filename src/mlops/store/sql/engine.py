@@ -10,17 +10,17 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from mlops.config import redact_uri
-from mlops.errors import AlreadyExists, InvalidInput, Unavailable
+from mlops.errors import AlreadyExists, InvalidInput, QueryTimeout, Unavailable
 from mlops.store.sql import sqlite_file
 
 BUSY_TIMEOUT_SECONDS = 120
@@ -36,8 +36,10 @@ def normalize_uri(uri: str) -> str:
     return uri
 
 
-def make_engine(uri: str) -> Engine:
-    """An engine for a ``sqlite:///`` or ``postgresql(+psycopg)://`` URI."""
+def make_engine(uri: str, statement_timeout: float | None = None) -> Engine:
+    """An engine for a ``sqlite:///`` or ``postgresql(+psycopg)://`` URI. On PostgreSQL,
+    ``statement_timeout`` (seconds; None or 0: none) stops any statement running longer, and
+    the store raises ``QueryTimeout`` for it."""
     uri = normalize_uri(uri)
     url = make_url(uri)
     if url.get_backend_name() == "sqlite":
@@ -76,14 +78,43 @@ def make_engine(uri: str) -> Engine:
             raise InvalidInput(
                 "PostgreSQL needs the psycopg driver: pip install 'mlops-library[postgres]'"
             ) from None
+        # Set at connect, after the URI's own options (a search_path...). JIT never pays back
+        # on our short queries: a filter of 30 conditions on 20,000 iterations spent 9 s
+        # compiling and 1.5 s running.
+        own = url.query.get("options", "")
+        options = [" ".join(own) if isinstance(own, tuple) else own, "-c jit=off"]
+        if statement_timeout:
+            options.append(f"-c statement_timeout={max(1, round(statement_timeout * 1000))}")
+        connect_args = {"options": " ".join(options).strip()}
         # A bounded pool: when it is exhausted for POOL_TIMEOUT seconds the request fails with
         # Unavailable (503 + Retry-After from the App) instead of piling up.
-        return create_engine(
-            url, pool_size=10, max_overflow=10, pool_timeout=POOL_TIMEOUT, pool_pre_ping=True
-        )
+        engine = create_engine(
+            url, pool_size=10, max_overflow=10, pool_timeout=POOL_TIMEOUT, pool_pre_ping=True,
+            connect_args=connect_args,
+        )  # fmt: skip
+        if statement_timeout:
+            event.listen(engine, "handle_error", _timed_out(statement_timeout))
+        return engine
     raise InvalidInput(
         f"store {redact_uri(uri)!r} is not supported: use sqlite:/// or postgresql://"
     )
+
+
+def _timed_out(seconds: float) -> Callable[[ExceptionContext], None]:
+    def handle_error(context: ExceptionContext) -> None:
+        # 57014 is query_canceled: by the statement timeout, or by an administrator. A write
+        # that timed out (waiting on a lock) stays Unavailable: the client retries it.
+        original, conn = context.original_exception, context.connection
+        if conn is not None and conn.get_execution_options().get("mlops_write"):
+            return
+        if getattr(original, "sqlstate", None) == "57014" and "timeout" in str(original):
+            raise QueryTimeout(
+                f"the database stopped this request after {seconds:g} s, the App's statement "
+                "timeout: ask for less at once (narrow the filter, e.g. to one experiment or "
+                "fewer conditions), or start the App with a longer --statement-timeout"
+            )
+
+    return handle_error
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -19,9 +19,10 @@ iteration whose heartbeat is older than ``HEARTBEAT_TIMEOUT`` is ``crashed``.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import and_, case, literal, literal_column, not_, or_, select
@@ -29,7 +30,7 @@ from sqlalchemy.sql import ColumnElement, FromClause, Select
 
 from mlops.entities import HEARTBEAT_TIMEOUT
 from mlops.errors import InvalidInput
-from mlops.query import And, In, Node, Not, Or, OrderTerm, Value
+from mlops.query import MAX_ORDER_TERMS, And, Field, In, Node, Not, Or, OrderTerm, Value
 from mlops.store.sql.models import DATASETS as datasets
 from mlops.store.sql.models import ITERATION_DATASETS as iteration_datasets
 from mlops.store.sql.models import ITERATION_TAGS as iteration_tags
@@ -55,6 +56,12 @@ _NULLABLE_ATTRS = ("ended_at", "duration")
 # always infer the type of a bound parameter in ORDER BY CASE or a bare SELECT list.
 _ZERO: ColumnElement[int] = literal_column("0")
 _ONE: ColumnElement[int] = literal_column("1")
+# PostgreSQL turns each EXISTS under a top-level AND into a semi-join and weighs the orders of
+# all of them: that finds the cheap plans (start from an index on a rare value), but planning
+# grows steeply (200 conditions: 94 s). The first _JOINABLE conditions of a filter stay
+# joinable; later ones are fenced (OFFSET 0) and checked per row on the (iteration_id, name)
+# primary key, so planning stays flat (100 conditions: 40 ms).
+_JOINABLE = 8
 
 
 class OrderPlan(NamedTuple):
@@ -79,7 +86,7 @@ def where_clause(node: Node | None, now: float, experiment_id: str | None = None
     summaries' per-experiment index as a range instead of probing every iteration. Raises
     ``InvalidInput`` for a comparison that makes no sense (e.g. a metric against a string).
     """
-    return None if node is None else _condition(node, now, experiment_id)
+    return None if node is None else _condition(node, now, experiment_id, itertools.count())
 
 
 def order_clauses(terms: list[OrderTerm], now: float | None = None) -> OrderPlan:
@@ -87,36 +94,51 @@ def order_clauses(terms: list[OrderTerm], now: float | None = None) -> OrderPlan
 
     Use: ``stmt = order_clauses(terms, now).apply(select(iterations).where(...))``; or add
     ``stmt = stmt.outerjoin(target, onclause)`` for each of ``plan.joins`` and then
-    ``stmt.order_by(*plan.order_by)``. Each metric/param term joins its own alias of
-    ``metric_summaries``/``parameters`` (one row per iteration at most, so paging is exact).
-    Iterations without the metric or parameter (or with a NaN metric) come last in both
-    directions; parameters sort numbers first, then strings, then other JSON values; ``status``
-    sorts by the shown status (``now`` defaults to the current time); ``iterations.id`` breaks
-    ties so that pages are stable.
+    ``stmt.order_by(*plan.order_by)``. Each metric/param/tag sorted by joins one alias of
+    ``metric_summaries``/``parameters``/``iteration_tags`` on its primary key (one row per
+    iteration at most, so paging is exact), shared by ``metrics.x`` and ``min(metrics.x)``; a
+    term repeating an earlier field is left out (it could not break a tie). Iterations without
+    the metric or parameter (or with a NaN metric) come last in both directions; parameters sort
+    numbers first, then strings, then other JSON values; ``status`` sorts by the shown status
+    (``now`` defaults to the current time); ``iterations.id`` breaks ties so that pages are
+    stable. More than ``MAX_ORDER_TERMS`` terms is ``InvalidInput``.
     """
+    if len(terms) > MAX_ORDER_TERMS:
+        raise InvalidInput(f"An order_by has at most {MAX_ORDER_TERMS} keys, not {len(terms)}.")
     now = time.time() if now is None else now
     joins: list[tuple[FromClause, Cond]] = []
     keys: list[ColumnElement[Any]] = []
-    for i, term in enumerate(terms):
+    aliases: dict[tuple[str, str], FromClause] = {}
+
+    def joined(table: FromClause, key: str, field: Field) -> FromClause:
+        found = aliases.get((field.kind, field.name))
+        if found is None:
+            found = aliases[field.kind, field.name] = table.alias(f"order_{len(aliases)}")
+            on = and_(found.c.iteration_id == iterations.c.id, found.c[key] == field.name)
+            joins.append((found, on))
+        return found
+
+    seen: set[Field] = set()
+    for term in terms:
         field = term.field
+        if field in seen:
+            continue
+        seen.add(field)
         sort_keys: list[ColumnElement[Any]] = []
         if field.kind == "metric":
-            ms = metric_summaries.alias(f"order_metric_{i}")
-            joins.append((ms, and_(ms.c.iteration_id == iterations.c.id, ms.c.name == field.name)))
+            ms = joined(metric_summaries, "name", field)
             column: ColumnElement[Any] = ms.c[field.agg or "last"]
             keys.append(_last_if_null(column))
             sort_keys = [column]
         elif field.kind == "param":
-            p = parameters.alias(f"order_param_{i}")
-            joins.append((p, and_(p.c.iteration_id == iterations.c.id, p.c.name == field.name)))
+            p = joined(parameters, "name", field)
             keys.append(_last_if_null(p.c.iteration_id))
             num, text = p.c.value_num.is_not(None), p.c.value_str.is_not(None)
             rank = case((num, _ZERO), (text, _ONE), else_=literal_column("2"))
             keys.append(rank)
             sort_keys = [p.c.value_num, p.c.value_str, p.c.value_json]
         elif field.kind == "tag":
-            t = iteration_tags.alias(f"order_tag_{i}")
-            joins.append((t, and_(t.c.iteration_id == iterations.c.id, t.c.key == field.name)))
+            t = joined(iteration_tags, "key", field)
             keys.append(_last_if_null(t.c.value))
             sort_keys = [t.c.value]
         elif field.kind == "attr":
@@ -156,41 +178,51 @@ def _attr(name: str, now: float) -> ColumnElement[Any]:
     return iterations.c[name]
 
 
-def _condition(node: Node, now: float, experiment_id: str | None = None) -> Cond:
+def _condition(node: Node, now: float, experiment_id: str | None, seq: Iterator[int]) -> Cond:
     if isinstance(node, And):
-        return and_(*(_condition(item, now, experiment_id) for item in node.items))
+        return and_(*(_condition(item, now, experiment_id, seq) for item in node.items))
     if isinstance(node, Or):
-        return or_(*(_condition(item, now, experiment_id) for item in node.items))
+        return or_(*(_condition(item, now, experiment_id, seq) for item in node.items))
     if isinstance(node, Not):
-        return not_(_condition(node.item, now, experiment_id))
+        if isinstance(node.item, Not):  # exact (conditions are two-valued), and keeps SQL shallow
+            return _condition(node.item.item, now, experiment_id, seq)
+        return not_(_condition(node.item, now, experiment_id, seq))
     field = node.field
-    if isinstance(node, In):
-        pairs = [("!=" if node.negated else "=", value) for value in node.values]
-    else:
-        pairs = [(node.op, node.value)]
-    joiner = and_ if isinstance(node, In) and node.negated else or_
+    values = node.values if isinstance(node, In) else (node.value,)
+
+    def matches(column: ColumnElement[Any]) -> Cond:
+        if isinstance(node, In):
+            return _member(column, node.values, node.negated)
+        return _compare(column, node.op, node.value)
+
     if field.kind == "attr" and field.name == "status":
-        return joiner(*(_status(op, str(value), now) for op, value in pairs))
+        if not isinstance(node, In):
+            return _status(node.op, str(node.value), now)
+        op, joiner = ("!=", and_) if node.negated else ("=", or_)
+        return joiner(*(_status(op, str(value), now) for value in dict.fromkeys(values)))
     if field.kind == "attr":
         column = _attr(field.name, now)
-        conds = [_compare(column, op, value) for op, value in pairs]
-        if field.name in _NULLABLE_ATTRS and all(value is not None for _, value in pairs):
-            return and_(column.is_not(None), joiner(*conds))  # two-valued, never NULL
-        return joiner(*conds)
+        if field.name in _NULLABLE_ATTRS and all(value is not None for value in values):
+            return and_(column.is_not(None), matches(column))  # two-valued, never NULL
+        return matches(column)
+    fenced = next(seq) >= _JOINABLE
     if field.kind == "param":
         p = parameters.alias()
-        cond = joiner(*(_param(p, op, value) for op, value in pairs))
+        if isinstance(node, In):
+            cond = _param_member(p, node.values, node.negated)
+        else:
+            cond = _param(p, node.op, node.value)
         rows = select(_ONE).where(p.c.iteration_id == iterations.c.id, p.c.name == field.name)
     elif field.kind == "metric":
         ms = metric_summaries.alias()
         column = ms.c[field.agg or "last"]
-        for _, value in pairs:
+        for value in values:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidInput(
                     f"metrics.{field.name} is a number: compare it to a number, not {value!r}."
                 )
-        cond = joiner(*(_compare(column, op, value) for op, value in pairs))
-        if experiment_id is not None:
+        cond = matches(column)
+        if experiment_id is not None and not fenced:
             matching = select(ms.c.iteration_id).where(
                 ms.c.experiment_id == experiment_id, ms.c.name == field.name, cond
             )
@@ -198,11 +230,11 @@ def _condition(node: Node, now: float, experiment_id: str | None = None) -> Cond
         rows = select(_ONE).where(ms.c.iteration_id == iterations.c.id, ms.c.name == field.name)
     elif field.kind == "tag":
         t = iteration_tags.alias()
-        cond = joiner(*(_compare(t.c.value, op, value) for op, value in pairs))
+        cond = matches(t.c.value)
         rows = select(_ONE).where(t.c.iteration_id == iterations.c.id, t.c.key == field.name)
     elif field.kind == "dataset":
         d, used = datasets.alias(), iteration_datasets.alias()
-        cond = joiner(*(_compare(d.c[field.name], op, value) for op, value in pairs))
+        cond = matches(d.c[field.name])
         rows = (
             select(_ONE)
             .select_from(used.join(d, d.c.id == used.c.dataset_id))
@@ -210,7 +242,10 @@ def _condition(node: Node, now: float, experiment_id: str | None = None) -> Cond
         )
     else:
         raise InvalidInput(f"Unknown field kind {field.kind!r}.")
-    return rows.where(cond).correlate(iterations).exists()
+    rows = rows.where(cond).correlate(iterations)
+    if fenced:
+        rows = rows.offset(_ZERO)  # PostgreSQL never turns an EXISTS with an OFFSET into a join
+    return rows.exists()
 
 
 def _status(op: str, value: str, now: float) -> Cond:
@@ -244,6 +279,41 @@ def _compare(column: ColumnElement[Any], op: str, value: Value) -> Cond:
     if op not in _OPS:
         raise InvalidInput(f"Unknown operator {op!r}.")
     return cast(Cond, _OPS[op](column, value))
+
+
+def _member(column: ColumnElement[Any], values: Sequence[Value], negated: bool) -> Cond:
+    """``column in (values)`` (``not in`` when negated) as one IN list, null as IS NULL: one OR
+    per value would pass SQLite's expression depth (1,000) and slow PostgreSQL down."""
+    known = [value for value in values if value is not None]
+    parts: list[Cond] = []
+    if known:
+        parts.append(column.not_in(known) if negated else column.in_(known))
+    if len(known) < len(values):
+        parts.append(column.is_not(None) if negated else column.is_(None))
+    return and_(*parts) if negated else or_(*parts)
+
+
+def _param_member(p: FromClause, values: Sequence[Value], negated: bool) -> Cond:
+    """``params.x in / not in (values)``: one IN list for each column the values live in
+    (:func:`_param` for one value; ``not in`` also holds for a parameter of another type)."""
+    groups: dict[str, list[Value]] = {"value_num": [], "value_str": [], "value_json": []}
+    for value in values:
+        if isinstance(value, bool) or value is None:
+            groups["value_json"].append("null" if value is None else str(value).lower())
+        else:
+            groups["value_num" if isinstance(value, int | float) else "value_str"].append(value)
+    parts: list[Cond] = []
+    for name, group in groups.items():
+        column = p.c[name]
+        if not group:
+            continue
+        if not negated:
+            parts.append(column.in_(group))
+        elif name == "value_json":  # never NULL
+            parts.append(column.not_in(group))
+        else:
+            parts.append(or_(column.is_(None), column.not_in(group)))
+    return and_(*parts) if negated else or_(*parts)
 
 
 def _param(p: FromClause, op: str, value: Value) -> Cond:

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, func, select
 
 from mlops.entities import Dataset, Iteration
-from mlops.query import OrderTerm, parse_filter, parse_order_by
+from mlops.errors import InvalidInput
+from mlops.query import MAX_NAMES, OrderTerm, parse_filter, parse_order_by
 from mlops.store.sql import rows
 from mlops.store.sql.filters import order_clauses, where_clause
 from mlops.store.sql.models import (
@@ -119,6 +120,8 @@ def list_iterations(
     metric_names: Sequence[str] | None = None,
 ) -> list[Iteration]:
     """One page of iterations matching the filter, in the requested order."""
+    parameter_names = _names(parameter_names, "parameter_names")
+    metric_names = _names(metric_names, "metric_names")
     terms = parse_order_by(order_by)
     if terms[0].field.kind == "metric":
         ids = _page_by_metric(conn, experiment_id, project_id, filter, terms, limit, offset, now)
@@ -127,6 +130,23 @@ def list_iterations(
         query = order_clauses(terms, now).apply(query)
         ids = list(conn.execute(query.limit(limit).offset(offset)).scalars())
     return load_iterations(conn, ids, now, parameter_names, metric_names)
+
+
+def _names(names: Sequence[str] | None, what: str) -> list[str] | None:
+    """The names a search loads (``what`` is the argument's name) as a list, or None."""
+    if names is None:
+        return None
+    if isinstance(names, str):
+        raise InvalidInput(f"{what} must be a list of names, not the string {names!r:.100}")
+    if len(names) > MAX_NAMES:
+        raise InvalidInput(
+            f"{what} selects {len(names)} names; at most {MAX_NAMES}: leave it out to load "
+            "every one"
+        )
+    for name in names:
+        if not isinstance(name, str):
+            raise InvalidInput(f"{what} must hold names (strings), not {type(name).__name__}")
+    return list(names)
 
 
 def _page_by_metric(
@@ -145,7 +165,8 @@ def _page_by_metric(
     order, so the database never sorts the whole experiment; iterations without a value (or
     with NaN) follow, and are only looked at when the page reaches them.
     """
-    first, rest = terms[0], order_clauses(terms[1:], now)
+    first = terms[0]
+    rest = order_clauses([t for t in terms[1:] if t.field != first.field], now)
     summary = METRIC_SUMMARIES.alias("order_by_metric")
     value = summary.c[first.field.agg or "last"]
     joined = and_(summary.c.iteration_id == ITERATIONS.c.id, summary.c.name == first.field.name)

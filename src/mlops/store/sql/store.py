@@ -15,12 +15,13 @@ class SqlStore(IterationMethods, RegistryMethods, OverviewMethods, TokenMethods,
     """A store in one SQL database, reached through SQLAlchemy (see :class:`Store`).
 
     Opening it creates the schema of a new, empty database and refuses a database whose
-    schema is older than this mlops (``SchemaOutdated`` names ``mlops db upgrade``).
+    schema is older than this mlops (``SchemaOutdated`` names ``mlops db upgrade``). On
+    PostgreSQL, ``statement_timeout`` (seconds) stops a longer statement with ``QueryTimeout``.
     """
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, statement_timeout: float | None = None) -> None:
         self.uri = uri
-        self._engine = make_engine(uri)
+        self._engine = make_engine(uri, statement_timeout)
         ensure_schema(self._engine)
 
     def close(self) -> None:
