@@ -9,7 +9,8 @@
   waiting would take longer than that: the App answers 503 with ``Retry-After`` early instead
   of letting requests stall until the client's read timeout.
 - :func:`read_body` receives a request body whole, within a time limit (``--body-timeout``) and
-  a size limit, before the request takes a write turn.
+  a size limit, before the request takes a write turn; :func:`drain` drops the body of a
+  request the App refuses, within the same time limit.
 """
 
 from __future__ import annotations
@@ -130,22 +131,14 @@ class ClientGone(Exception):
     """The client disconnected before its body arrived."""
 
 
-async def read_body(receive: Receive, limit: int, timeout: float) -> bytes:
-    """The whole request body, or :class:`BodyTimeout` when it has not arrived within
-    ``timeout`` seconds, :class:`BodyTooLarge` beyond ``limit`` bytes, :class:`ClientGone`."""
-    deadline = time.monotonic() + timeout
+async def read_body(receive: Receive, limit: int, deadline: float) -> bytes:
+    """The whole request body; :class:`BodyTimeout` when it has not arrived by ``deadline``
+    (``time.monotonic()``), :class:`BodyTooLarge` beyond ``limit`` bytes, :class:`ClientGone`
+    when the client went away."""
     chunks: list[bytes] = []
     size = 0
     while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise BodyTimeout
-        try:
-            message = await asyncio.wait_for(receive(), left)
-        except TimeoutError:
-            raise BodyTimeout from None
-        if message["type"] == "http.disconnect":
-            raise ClientGone
+        message = await _next(receive, deadline)
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -153,6 +146,31 @@ async def read_body(receive: Receive, limit: int, timeout: float) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def drain(receive: Receive, deadline: float) -> bool:
+    """Receive and drop the rest of a body the App refuses; True when it ended by
+    ``deadline``, so the connection can serve the client's next request (else close it: an
+    answer sent while the client is still sending may be lost to a connection reset)."""
+    try:
+        while (await _next(receive, deadline)).get("more_body", False):
+            pass
+    except (BodyTimeout, ClientGone):
+        return False
+    return True
+
+
+async def _next(receive: Receive, deadline: float) -> Message:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise BodyTimeout
+    try:
+        message = await asyncio.wait_for(receive(), left)
+    except TimeoutError:
+        raise BodyTimeout from None
+    if message["type"] == "http.disconnect":
+        raise ClientGone
+    return message
 
 
 def replay(body: bytes, receive: Receive) -> Receive:

@@ -14,8 +14,10 @@
 - every response carries ``X-Content-Type-Options``, ``X-Frame-Options`` and a
   Content-Security-Policy without inline script.
 
-A refusal that leaves a request body unread also closes the connection, so a slow or huge
-body never keeps its socket.
+A request refused at the door is answered at once (the server drops the rest of its body; it
+holds no slot). An admitted body that does not arrive in time gets 408 and its connection
+closed; one over the size limit is dropped until the body timeout, then answered 413 (closing
+the connection when it has not ended), so a slow or endless body never keeps a slot.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from mlops.app.admission import (
     ClientGone,
     Slots,
     WriteGate,
+    drain,
     read_body,
     replay,
     retry_after,
@@ -95,7 +98,7 @@ class Guard:
         has_body = "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
         problem = self._refuse(scope, headers)
         if problem is not None:
-            await _reply(send, *problem, close=has_body)
+            await _reply(send, *problem)
             return
 
         async def secured_send(message: Message) -> None:
@@ -110,15 +113,16 @@ class Guard:
             client = await self._client(scope, headers)
         except MlopsError as exc:
             extra = {"retry-after": "1"} if exc.status == 503 else None
-            await _reply(send, exc.status, exc.code, exc.message, extra, close=has_body)
+            await _reply(send, exc.status, exc.code, exc.message, extra)
             return
         refused = self.slots.take(client)
         if refused is not None:
             message = f"the App is busy ({refused}): retry shortly"
-            await _reply(send, 503, "unavailable", message, {"retry-after": "1"}, close=has_body)
+            await _reply(send, 503, "unavailable", message, {"retry-after": "1"})
             return
         try:
-            await self._admitted(scope, receive, secured_send, has_body)
+            deadline = time.monotonic() + self.body_timeout
+            await self._admitted(scope, receive, secured_send, has_body, deadline)
         finally:
             self.slots.give_back(client)
 
@@ -141,10 +145,12 @@ class Guard:
         peer = scope.get("client")
         return f"peer:{peer[0] if peer else 'unknown'}"
 
-    async def _admitted(self, scope: Scope, receive: Receive, send: Send, has_body: bool) -> None:
+    async def _admitted(
+        self, scope: Scope, receive: Receive, send: Send, has_body: bool, deadline: float
+    ) -> None:
         if has_body:
             try:
-                body = await read_body(receive, self.max_body, self.body_timeout)
+                body = await read_body(receive, self.max_body, deadline)
             except BodyTimeout:
                 message = (
                     f"the request body did not arrive within {self.body_timeout:g} s "
@@ -153,7 +159,8 @@ class Guard:
                 await _reply(send, 408, "request_timeout", message, close=True)
                 return
             except BodyTooLarge:
-                await _reply(send, 413, "too_large", self._too_large(), close=True)
+                ended = await drain(receive, deadline)
+                await _reply(send, 413, "too_large", self._too_large(), close=not ended)
                 return
             except ClientGone:
                 return
