@@ -290,3 +290,108 @@ def test_database_errors_are_sorted_into_storage_errors_and_unavailable(
     with unreachable, transaction(down, write=False, what="read") as conn:
         conn.execute(text("SELECT 1"))
     down.dispose()
+
+
+BURST = 12
+
+
+def test_a_burst_of_batches_is_pushed_back_early_and_nothing_is_lost(
+    start_app: StartApp, tmp_path: Path
+) -> None:
+    """12 batches of 3,000 points at once into an App that runs one write at a time and lets a
+    write wait 0.2 s: some are answered 503 with Retry-After at once instead of queueing; sent
+    again, every one is stored."""
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    uri = f"sqlite:///{tmp_path / 'app.db'}"
+    app = start_app(uri, "--max-writes", "1", "--write-wait", "0.2")
+    with httpx.Client(base_url=app.url + API) as client:
+        project = client.post("/projects", json={"title": "p"}).json()
+        experiment = client.post(
+            "/experiments", json={"project_id": project["id"], "name": "e"}
+        ).json()
+        for n in range(BURST):
+            body = {"id": f"it-{n}", "name": f"it-{n}", "experiment_id": experiment["id"]}
+            created = client.post("/iterations", json={**body, "started_at": time.time()})
+            assert created.status_code == 201, created.text
+    bodies = {
+        n: json.dumps({"metrics": [["m", s, s / 3, 0.0] for s in range(3000)]}).encode()
+        for n in range(BURST)
+    }
+    barrier = threading.Barrier(BURST)
+
+    def send(n: int) -> httpx.Response:
+        with httpx.Client(base_url=app.url + API, timeout=30) as client:
+            barrier.wait()
+            return client.post(
+                f"/iterations/it-{n}/batch",
+                content=bodies[n],
+                headers={"Content-Type": "application/json"},
+            )
+
+    with ThreadPoolExecutor(BURST) as pool:
+        answers = dict(zip(range(BURST), pool.map(send, range(BURST)), strict=True))
+    pushed_back = [n for n, answer in answers.items() if answer.status_code == 503]
+    assert {a.status_code for a in answers.values()} <= {200, 503}
+    assert pushed_back and len(pushed_back) < BURST
+    for n in pushed_back:
+        error = answers[n].json()["error"]
+        assert error["code"] == "unavailable" and "busy writing" in error["message"]
+        assert int(answers[n].headers["retry-after"]) >= 1
+    with httpx.Client(base_url=app.url + API, timeout=30) as client:
+        for n in pushed_back:
+            while (again := send_one(client, n, bodies[n])).status_code == 503:
+                time.sleep(float(again.headers["retry-after"]) / 10)
+            assert again.status_code == 200, again.text
+        for n in range(BURST):
+            history = client.get(f"/iterations/it-{n}/metrics/m").json()
+            assert history["total"] == 3000
+
+
+def send_one(client: httpx.Client, n: int, body: bytes) -> httpx.Response:
+    """POST one batch of iteration ``it-<n>``."""
+    return client.post(
+        f"/iterations/it-{n}/batch", content=body, headers={"Content-Type": "application/json"}
+    )
+
+
+def test_the_write_gate_takes_turns_in_order_and_pushes_back_when_the_queue_is_long() -> None:
+    """The gate on its own: one turn at a time, handed to the next in arrival order; a write
+    that would wait longer than allowed is refused at once, one that waited too long gives up."""
+    import asyncio
+
+    from mlops.app.admission import WriteGate
+
+    async def scenario() -> None:
+        gate = WriteGate(slots=1, max_wait=0.5)
+        assert await gate.enter() is None
+        order: list[str] = []
+
+        async def write(name: str) -> float | None:
+            wait = await gate.enter()
+            if wait is None:
+                order.append(name)
+                gate.leave(0.1)
+            return wait
+
+        second = asyncio.ensure_future(write("second"))
+        third = asyncio.ensure_future(write("third"))
+        await asyncio.sleep(0)
+        assert len(gate.waiting) == 2
+        gate.leave(0.1)
+        assert await second is None and await third is None
+        assert order == ["second", "third"] and gate.running == 0
+
+        assert await gate.enter() is None
+        gate.write_seconds = 2.0  # writes have been taking 2 s: a queue of one is too long
+        started = asyncio.get_running_loop().time()
+        assert await gate.enter() == 2.0
+        assert asyncio.get_running_loop().time() - started < 0.1
+        gate.write_seconds = 0.1
+        waited = await gate.enter()  # nobody leaves: it gives up after max_wait
+        assert waited is not None and waited >= 1.0 and not gate.waiting
+        gate.leave(0.1)
+        assert gate.running == 0
+
+    asyncio.run(scenario())

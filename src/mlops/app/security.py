@@ -9,8 +9,8 @@
 - admission (:mod:`mlops.app.admission`): a bounded number of requests in flight, a share of
   them per client (its token, else its address), 503 with ``Retry-After`` beyond; a body must
   arrive whole within ``--body-timeout`` seconds (408) and within the size limit (413), before
-  a write waits for its turn (503 with ``Retry-After`` when the writes queued would take too
-  long); ``/api/v1/health`` is never queued;
+  a large write (a batch of points) waits for its turn (503 with ``Retry-After`` when the
+  writes queued would take too long); ``/api/v1/health`` is never queued;
 - every response carries ``X-Content-Type-Options``, ``X-Frame-Options`` and a
   Content-Security-Policy without inline script.
 
@@ -70,6 +70,9 @@ SECURITY_HEADERS = [
 HEALTH = f"{API_PREFIX}/health"
 #: API paths that need no token even with --auth.
 PUBLIC_API = {HEALTH, f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/docs"}
+#: Writes with a body this large or larger (a batch of points) wait for a turn at the write
+#: gate; smaller ones are cheap and only count among the requests in flight.
+GATED_BODY_BYTES = 64 * 1024
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _HOST = re.compile(
     rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9a-f:.]+(?:%[a-z0-9_.~-]+)?\])(?::[0-9]{{1,5}})?"
@@ -148,6 +151,7 @@ class Guard:
     async def _admitted(
         self, scope: Scope, receive: Receive, send: Send, has_body: bool, deadline: float
     ) -> None:
+        body = b""
         if has_body:
             try:
                 body = await read_body(receive, self.max_body, deadline)
@@ -165,7 +169,11 @@ class Guard:
             except ClientGone:
                 return
             receive = replay(body, receive)
-        if scope["method"] not in UNSAFE or not scope["path"].startswith("/api/"):
+        if (
+            scope["method"] not in UNSAFE
+            or not scope["path"].startswith("/api/")
+            or len(body) < GATED_BODY_BYTES  # starting or ending an iteration, a small batch
+        ):
             await self.app(scope, receive, send)
             return
         wait = await self.writes.enter()

@@ -34,7 +34,7 @@ class AppSettings:
     body_timeout: float = 30.0
     #: Writes that run at once in one process, and the seconds a write may wait for its turn.
     max_writes: int = 4
-    write_wait: float = 2.0
+    write_wait: float = 0.5
     #: Addresses of proxies whose X-Forwarded-For names the client ("*" for any).
     forwarded_allow_ips: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)

@@ -67,7 +67,7 @@ def _store_uri(store: str | None) -> str:
     help="Writes that run at once per process.",
 )  # fmt: skip
 @click.option(
-    "--write-wait", default=2.0, show_default=True, type=float,
+    "--write-wait", default=0.5, show_default=True, type=float,
     help="Seconds a write may wait for its turn (then 503 with Retry-After).",
 )  # fmt: skip
 def app(
