@@ -14,10 +14,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import mlops
 from mlops.app import docs, ui
 from mlops.app.api import catalog, iterations
-from mlops.app.responses import JsonResponse, error_response, from_error
+from mlops.app.responses import JsonResponse, error_response, from_error, reported
 from mlops.app.security import Guard
 from mlops.app.settings import AppSettings
-from mlops.errors import MlopsError, StorageError
+from mlops.errors import MlopsError
 from mlops.store.base import Store
 from mlops.store.sql.models import SCHEMA_REVISION
 from mlops.wire import API_PREFIX
@@ -75,10 +75,7 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MlopsError)
     async def mlops_error(request: Request, exc: MlopsError) -> JsonResponse:
-        if isinstance(exc, StorageError):
-            log.error("storage error on %s %s: %s", request.method, request.url.path, exc)
-            exc = StorageError(f"{exc.message} (this is also in the App's log)")
-        return from_error(exc)
+        return from_error(reported(exc, request.method, request.url.path))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JsonResponse:

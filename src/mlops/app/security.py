@@ -43,6 +43,7 @@ from mlops.app.admission import (
     retry_after,
 )
 from mlops.app.auth import TOKEN_KEY, identify, secret_of
+from mlops.app.responses import reported
 from mlops.app.settings import AppSettings
 from mlops.errors import MlopsError
 from mlops.wire import API_PREFIX
@@ -114,7 +115,8 @@ class Guard:
             return
         try:
             client = await self._client(scope, headers)
-        except MlopsError as exc:
+        except MlopsError as exc:  # no token, a wrong one; or the database failed us
+            exc = reported(exc, scope["method"], scope["path"])
             extra = {"retry-after": "1"} if exc.status == 503 else None
             await _reply(send, exc.status, exc.code, exc.message, extra)
             return
