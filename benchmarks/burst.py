@@ -60,8 +60,12 @@ def send(self, request, **kwargs):
                         time.monotonic() - started,
                         request.extensions.get("timeout", {}).get("read")])
         raise
+    why = None
+    if response.status_code == 503:
+        response.read()
+        why = response.text
     records.append([request.method, request.url.path, response.status_code,
-                    time.monotonic() - started, None])
+                    time.monotonic() - started, why])
     return response
 
 httpx.Client.send = send
@@ -79,6 +83,10 @@ final = iteration.end_iteration()
 print(json.dumps({"id": iteration.id, "status": final["status"], "records": records,
                   "logged_s": logged, "ended_s": time.monotonic() - began}))
 """
+
+
+#: Words of the App's 503 messages, to count them by cause.
+_REASONS = ("busy writing", "this client already has", "requests in flight", "connection")
 
 
 def _schema(postgres: str) -> tuple[str, str]:
@@ -219,7 +227,13 @@ def _print(
             f"  read timeouts came at           {min(timeouts):.1f} to {max(timeouts):.1f} s "
             "(the client reads for what is left of its retry budget, at most 15 s)"
         )
-    print(f"  503 answers (pushed back)       {codes.get('503', 0)}")
+    reasons: dict[str, int] = {}
+    for record in records:
+        if record[2] == 503:
+            text = str(record[4])
+            why = next((w for w in _REASONS if w in text), text[:60])
+            reasons[why] = reasons.get(why, 0) + 1
+    print(f"  503 answers (pushed back)       {codes.get('503', 0)} {reasons}")
     print(
         f"  read timeouts / other failures  {codes.get('ReadTimeout', 0)} / "
         f"{sum(n for c, n in codes.items() if not c.isdigit() and c != 'ReadTimeout')}"

@@ -33,7 +33,7 @@ class AppSettings:
     #: Seconds a request body may take to arrive whole (then 408).
     body_timeout: float = 30.0
     #: Writes that run at once in one process, and the seconds a write may wait for its turn.
-    max_writes: int = 4
+    max_writes: int = 2
     write_wait: float = 0.5
     #: Addresses of proxies whose X-Forwarded-For names the client ("*" for any).
     forwarded_allow_ips: tuple[str, ...] = ()

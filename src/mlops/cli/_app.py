@@ -63,8 +63,8 @@ def _store_uri(store: str | None) -> str:
     help="Seconds a request body may take to arrive (then 408).",
 )  # fmt: skip
 @click.option(
-    "--max-writes", default=4, show_default=True, type=int,
-    help="Writes that run at once per process.",
+    "--max-writes", default=2, show_default=True, type=int,
+    help="Batches of points written at once per process.",
 )  # fmt: skip
 @click.option(
     "--write-wait", default=0.5, show_default=True, type=float,
