@@ -262,6 +262,8 @@ def test_a_damaged_database_answers_a_storage_error_not_unreachable(
         client.get_metric_history("it-1", "loss")
     assert not isinstance(raised.value, Unavailable) and time.monotonic() - started < 2
     client.close()
+    app.stop()
+    assert "storage error on GET /api/v1/iterations/it-1/metrics/loss" in app.proc.stderr.read()  # type: ignore[union-attr]
 
 
 def test_database_errors_are_sorted_into_storage_errors_and_unavailable(

@@ -110,7 +110,7 @@ def transaction(engine: Engine, write: bool, what: str) -> Iterator[Connection]:
         ) from exc
     except OverflowError as exc:  # the driver cannot bind the value (SQLite: beyond 64 bits)
         raise StorageError(
-            f"cannot {what}: the database cannot hold a value of it ({exc})"
+            f"cannot {what}: the database cannot store one of its values ({exc})"
         ) from exc
 
 
