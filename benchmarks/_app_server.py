@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,9 @@ class AppProcess:
     """A real ``mlops app`` process on a loopback port; use as a context manager (or call
     :meth:`stop`)."""
 
-    def __init__(self, store_uri: str, home: Path, workers: int = 1) -> None:
+    def __init__(
+        self, store_uri: str, home: Path, workers: int = 1, args: Sequence[str] = ()
+    ) -> None:
         import httpx
 
         self.workers = workers
@@ -96,7 +99,7 @@ class AppProcess:
         env.pop("MLOPS_TRACKING_URI", None)
         env.pop("MLOPS_MODE", None)
         command = [sys.executable, "-m", "mlops", "app", "--port", str(self.port)]
-        command += ["--store", store_uri, "--workers", str(workers)]
+        command += ["--store", store_uri, "--workers", str(workers), *args]
         # stderr to a file, not a pipe: a pipe nobody reads would block a chatty App
         self.log_path = home / f"app-{self.port}.log"
         with self.log_path.open("wb") as log:

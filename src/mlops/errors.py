@@ -14,7 +14,10 @@
     ├── SchemaOutdated         the database schema is behind this version of mlops (503)
     ├── Unauthorized           the App needs a valid token and got none, or a revoked one (401)
     ├── Forbidden              the token's scope does not allow the request (403)
-    └── Unavailable            the store cannot be reached or is busy (503)
+    ├── StorageError           the database answered with an error of its own: a damaged file,
+    │                          a limit of the engine, a value it cannot hold (500, not retried)
+    └── Unavailable            the store cannot be reached, is locked, busy or overloaded (503,
+                               retried: the App also sends ``Retry-After``)
 
 Every message names the thing that was wrong and how to fix it. ``except NotFound`` behaves the
 same whichever store is behind the library, so callers never need to catch database errors.
@@ -34,6 +37,7 @@ __all__ = [
     "QuerySyntaxError",
     "QueryTimeout",
     "SchemaOutdated",
+    "StorageError",
     "TooLarge",
     "Unauthorized",
     "Unavailable",
@@ -45,6 +49,8 @@ class MlopsError(Exception):
 
     code: str = "mlops_error"
     status: int = 500
+    #: Whether the same request may succeed if sent again later (the HTTP client retries it).
+    retryable: bool = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -131,11 +137,22 @@ class Forbidden(MlopsError):
     status = 403
 
 
+class StorageError(MlopsError):
+    """Raised when the database refuses an operation for a reason of its own (a damaged page,
+    an engine limit, a number it cannot hold): sending it again will not help. The message says
+    what the database said; the App also writes it to its log."""
+
+    code = "storage_error"
+    status = 500
+
+
 class Unavailable(MlopsError):
-    """Raised when the store cannot be reached, is locked for too long, or is overloaded."""
+    """Raised when the store cannot be reached, is locked for too long, or is overloaded:
+    the same request may succeed shortly (the App answers 503 with ``Retry-After``)."""
 
     code = "unavailable"
     status = 503
+    retryable = True
 
 
 ERRORS_BY_CODE: dict[str, type[MlopsError]] = {
@@ -153,6 +170,7 @@ ERRORS_BY_CODE: dict[str, type[MlopsError]] = {
         SchemaOutdated,
         Unauthorized,
         Forbidden,
+        StorageError,
         Unavailable,
     )
 }

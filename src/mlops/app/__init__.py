@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import mlops
 from mlops.app import docs, ui
 from mlops.app.api import artifacts, blobs, catalog, iterations, models
-from mlops.app.responses import JsonResponse, error_response, from_error
+from mlops.app.responses import JsonResponse, error_response, from_error, reported
 from mlops.app.security import Guard
 from mlops.app.settings import AppSettings
 from mlops.artifacts import open_artifact_store
@@ -72,26 +72,36 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(Guard, settings=settings)
+    app.add_middleware(Guard, settings=settings, store=store)
     app.router.add_event_handler("shutdown", store.close)
     return app
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MlopsError)
-    async def mlops_error(_request: Request, exc: MlopsError) -> JsonResponse:
-        return from_error(exc)
+    async def mlops_error(request: Request, exc: MlopsError) -> JsonResponse:
+        return from_error(reported(exc, request.method, request.url.path))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JsonResponse:
         problems = []
         for error in exc.errors()[:5]:
+            if error.get("type") == "json_invalid":
+                return error_response(422, "invalid_input", _invalid_json(error, exc.body))
             where = ".".join(str(part) for part in error.get("loc", ()))
             problems.append(f"{where}: {error.get('msg', 'invalid')}")
         return error_response(422, "invalid_input", "invalid request: " + "; ".join(problems))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JsonResponse:
+        cause = exc.__cause__
+        if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+            # FastAPI's answer to a body that is not text: the same 422 as any bad JSON
+            message = (
+                f"the request body is not valid JSON: byte {cause.object[cause.start]:#04x} at "
+                f"position {cause.start} is not UTF-8 text"
+            )
+            return error_response(422, "invalid_input", message)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 
@@ -101,6 +111,20 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(
             500, "internal", "the App hit an unexpected error; it is in the App's log"
         )
+
+
+def _invalid_json(error: Any, document: Any) -> str:
+    """What is wrong with a body that does not parse as JSON, and where (line, column)."""
+    loc = error.get("loc", ())
+    position = loc[-1] if loc and isinstance(loc[-1], int) else 0
+    what = (error.get("ctx") or {}).get("error", "it does not parse")
+    text = document if isinstance(document, str) else ""
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    return (
+        f"the request body is not valid JSON: {what} at line {line}, column {column} "
+        f"(character {position})"
+    )
 
 
 _DESCRIPTION = """

@@ -7,22 +7,49 @@ the App's session cookie instead of the header.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from mlops.entities import ApiToken
 from mlops.errors import Forbidden, Unauthorized
 
 SESSION_COOKIE = "mlops_session"
 
 
+#: Where the App's guard leaves the token it checked, so a route does not look it up again.
+TOKEN_KEY = "mlops.token"
+
+
 def token_of(request: Request) -> str | None:
     """The token a request carries: the Authorization header, else the session cookie."""
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return request.cookies.get(SESSION_COOKIE)
+    return secret_of(request.headers.get("authorization", ""), request.cookies)
+
+
+def secret_of(authorization: str, cookies: Mapping[str, str]) -> str | None:
+    """The token in an ``Authorization`` header value, else in the session cookie."""
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip() or None
+    return cookies.get(SESSION_COOKIE)
+
+
+async def identify(store: Any, secret: str | None) -> ApiToken:
+    """The valid token for ``secret``; :class:`Unauthorized` when there is none, or it is
+    unknown or revoked. Looked up on a worker thread (it reads the database)."""
+    if secret is None:
+        raise Unauthorized(
+            "this App needs a token: send 'Authorization: Bearer <token>' "
+            "(set MLOPS_API_TOKEN for the mlops client; ask an admin for "
+            "`mlops tokens create NAME --scope write`)"
+        )
+    token: ApiToken | None = await run_in_threadpool(store.check_token, secret)
+    if token is None:
+        raise Unauthorized("the token is not valid: check MLOPS_API_TOKEN")
+    if token.revoked_at is not None:
+        raise Unauthorized(f"the token {token.name!r} was revoked: ask for a new one")
+    return token
 
 
 def require(scope: str) -> Callable[[Request], Awaitable[None]]:
@@ -32,18 +59,9 @@ def require(scope: str) -> Callable[[Request], Awaitable[None]]:
     async def check(request: Request) -> None:
         if not request.app.state.settings.auth:
             return
-        secret = token_of(request)
-        if secret is None:
-            raise Unauthorized(
-                "this App needs a token: send 'Authorization: Bearer <token>' "
-                "(set MLOPS_API_TOKEN for the mlops client; ask an admin for "
-                "`mlops tokens create NAME --scope write`)"
-            )
-        token = await run_in_threadpool(request.app.state.store.check_token, secret)
+        token = request.scope.get(TOKEN_KEY)
         if token is None:
-            raise Unauthorized("the token is not valid: check MLOPS_API_TOKEN")
-        if token.revoked_at is not None:
-            raise Unauthorized(f"the token {token.name!r} was revoked: ask for a new one")
+            token = await identify(request.app.state.store, token_of(request))
         if not token.allows(scope):
             raise Forbidden(
                 f"the token {token.name!r} has scope {token.scope!r}, this needs {scope!r}"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from mlops.errors import MlopsError
+from mlops.errors import MlopsError, StorageError
 from mlops.wire import encode_floats
+
+log = logging.getLogger("mlops.app")
 
 
 class JsonResponse(JSONResponse):
@@ -37,8 +40,18 @@ def error_response(
 
 
 def from_error(exc: MlopsError) -> JsonResponse:
+    """The answer for an error: its status, code and message (``Retry-After`` with a 503)."""
     headers = {"Retry-After": "1"} if exc.status == 503 else None
     return error_response(exc.status, exc.code, exc.message, headers)
+
+
+def reported(exc: MlopsError, method: str, path: str) -> MlopsError:
+    """``exc`` as the client sees it: a :class:`StorageError` is written to the App's log
+    (an operator must look at the database) and its message says so."""
+    if not isinstance(exc, StorageError):
+        return exc
+    log.error("storage error on %s %s: %s", method, path, exc.message)
+    return StorageError(f"{exc.message} (this is also in the App's log)")
 
 
 class PlainRoute(APIRoute):

@@ -1,22 +1,55 @@
 """The App's guard at the door: one ASGI middleware that every request passes.
 
-- ``Host`` must be one the App serves (no DNS rebinding; ``--allowed-hosts`` extends the list);
-- state-changing requests must be ``application/json`` and, when a browser sends ``Origin``,
-  come from the App's own origin or a configured CORS origin (no cross-site request forgery);
-- request bodies have a size limit (413), and the number of requests in flight is bounded:
-  beyond it the App answers 503 with ``Retry-After`` instead of queueing without end;
+- ``Host`` must be a plain ``host[:port]`` that the App serves (no DNS rebinding;
+  ``--allowed-hosts`` extends the list);
+- state-changing requests must be ``application/json`` (the bytes of an artifact
+  ``application/octet-stream``, streamed through, never held whole) and, when a browser
+  sends ``Origin``, come from the App's own origin or a configured CORS origin (no
+  cross-site request forgery);
+- with ``--auth``, an API call's token is checked before the request is admitted (401 at
+  once, whatever its body), so clients without a valid token cannot take the App's slots;
+- admission (:mod:`mlops.app.admission`): a bounded number of requests in flight, a share of
+  them per client (its token, else its address), 503 with ``Retry-After`` beyond; a body must
+  arrive whole within ``--body-timeout`` seconds (408) and within the size limit (413), before
+  a large write (a batch of points) waits for its turn (503 with ``Retry-After`` when the
+  writes queued would take too long); ``/api/v1/health`` is never queued;
 - every response carries ``X-Content-Type-Options``, ``X-Frame-Options`` and a
   Content-Security-Policy without inline script.
+
+A request refused at the door is answered at once (the server drops the rest of its body; it
+holds no slot). An admitted body that does not arrive in time gets 408 and its connection
+closed; one over the size limit is dropped until the body timeout, then answered 413 (closing
+the connection when it has not ended), so a slow or endless body never keeps a slot.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from starlette.requests import cookie_parser
+
+from mlops.app.admission import (
+    BodyTimeout,
+    BodyTooLarge,
+    ClientGone,
+    Slots,
+    WriteGate,
+    drain,
+    read_body,
+    replay,
+    retry_after,
+)
+from mlops.app.auth import TOKEN_KEY, identify, secret_of
+from mlops.app.responses import reported
 from mlops.app.settings import AppSettings
+from mlops.errors import MlopsError
+from mlops.wire import API_PREFIX
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -38,60 +71,170 @@ SECURITY_HEADERS = [
 ]
 
 
-class _TooLarge(Exception):
-    pass
+HEALTH = f"{API_PREFIX}/health"
+#: API paths that need no token even with --auth.
+PUBLIC_API = {HEALTH, f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/docs"}
+#: Writes with a body this large or larger (a batch of points) wait for a turn at the write
+#: gate; smaller ones are cheap and only count among the requests in flight.
+GATED_BODY_BYTES = 64 * 1024
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST = re.compile(
+    rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9a-f:.]+(?:%[a-z0-9_.~-]+)?\])(?::[0-9]{{1,5}})?"
+)
 
 
 class Guard:
     """See the module docstring."""
 
-    def __init__(self, app: ASGIApp, settings: AppSettings) -> None:
+    def __init__(self, app: ASGIApp, settings: AppSettings, store: Any) -> None:
         self.app = app
+        self.store = store
+        self.auth = settings.auth
         self.hosts = settings.served_hosts()
         self.cors_origins = {o.rstrip("/").lower() for o in settings.cors_origins}
         self.max_body = settings.max_body_bytes
         self.max_artifact = settings.max_artifact_bytes
-        self.max_in_flight = settings.max_in_flight
-        self.in_flight = 0
+        self.body_timeout = settings.body_timeout
+        self.slots = Slots(settings.max_in_flight, settings.per_client_share())
+        self.writes = WriteGate(settings.max_writes, settings.write_wait)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        has_body = "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
         problem = self._refuse(scope, headers)
         if problem is not None:
             await _reply(send, *problem)
             return
-        if self.in_flight >= self.max_in_flight:
-            await _reply(
-                send, 503, "unavailable", "the App is busy: retry shortly", {"retry-after": "1"}
-            )
-            return
-        self.in_flight += 1
-        received = 0
-        limit = self.max_artifact if _carries_bytes(scope) else self.max_body
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _TooLarge
-            return message
 
         async def secured_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
             await send(message)
 
+        if scope["path"] == HEALTH:  # liveness answers even when every slot is taken
+            await self.app(scope, receive, secured_send)
+            return
         try:
-            await self.app(scope, limited_receive, secured_send)
-        except _TooLarge:
-            await _reply(send, 413, "too_large", self._too_large(scope))
+            client = await self._client(scope, headers)
+        except MlopsError as exc:  # no token, a wrong one; or the database failed us
+            exc = reported(exc, scope["method"], scope["path"])
+            extra = {"retry-after": "1"} if exc.status == 503 else None
+            await _reply(send, exc.status, exc.code, exc.message, extra)
+            return
+        refused = self.slots.take(client)
+        if refused is not None:
+            message = f"the App is busy ({refused}): retry shortly"
+            await _reply(send, 503, "unavailable", message, {"retry-after": "1"})
+            return
+        try:
+            deadline = time.monotonic() + self.body_timeout
+            await self._admitted(scope, receive, secured_send, has_body, deadline)
         finally:
-            self.in_flight -= 1
+            self.slots.give_back(client)
+
+    async def _client(self, scope: Scope, headers: dict[str, str]) -> str:
+        """Who sends the request, for its share of the slots: the token of an API call when
+        the App runs with --auth (checked here: Unauthorized when missing or not valid), else
+        the peer address (the proxy's, unless --forwarded-allow-ips trusts it to name the
+        client)."""
+        path = scope["path"]
+        if (
+            self.auth
+            and path.startswith("/api/")
+            and path not in PUBLIC_API
+            and scope["method"] != "OPTIONS"  # a CORS preflight carries no token
+        ):
+            cookies = cookie_parser(headers.get("cookie", ""))
+            token = await identify(self.store, secret_of(headers.get("authorization", ""), cookies))
+            scope[TOKEN_KEY] = token
+            return f"token:{token.id}"
+        peer = scope.get("client")
+        return f"peer:{peer[0] if peer else 'unknown'}"
+
+    async def _admitted(
+        self, scope: Scope, receive: Receive, send: Send, has_body: bool, deadline: float
+    ) -> None:
+        if _carries_bytes(scope):
+            await self._streamed(scope, receive, send)
+            return
+        body = b""
+        if has_body:
+            try:
+                body = await read_body(receive, self.max_body, deadline)
+            except BodyTimeout:
+                message = (
+                    f"the request body did not arrive within {self.body_timeout:g} s "
+                    "(--body-timeout): send it at once, or in smaller requests"
+                )
+                await _reply(send, 408, "request_timeout", message, close=True)
+                return
+            except BodyTooLarge:
+                ended = await drain(receive, deadline)
+                await _reply(send, 413, "too_large", self._too_large(scope), close=not ended)
+                return
+            except ClientGone:
+                return
+            receive = replay(body, receive)
+        if (
+            scope["method"] not in UNSAFE
+            or not scope["path"].startswith("/api/")
+            or len(body) < GATED_BODY_BYTES  # starting or ending an iteration, a small batch
+        ):
+            await self.app(scope, receive, send)
+            return
+        wait = await self.writes.enter()
+        if wait is not None:
+            message = (
+                f"the App is busy writing ({self.writes.slots} writes at once, more waiting "
+                f"than it can take within {self.writes.max_wait:g} s): retry shortly"
+            )
+            await _reply(send, 503, "unavailable", message, {"retry-after": retry_after(wait)})
+            return
+        started = time.monotonic()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.writes.leave(time.monotonic() - started)
+
+    async def _streamed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A file's bytes flow through to the route as they arrive (never held whole): each
+        chunk must come within ``--body-timeout`` seconds of the previous one, and the whole
+        within ``--max-artifact-size``."""
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout)
+            except TimeoutError:
+                raise _Idle from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_artifact:
+                    raise _TooLarge
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracked_send)
+        except _TooLarge:
+            if not started:
+                await _reply(send, 413, "too_large", self._too_large(scope), close=True)
+        except _Idle:
+            if not started:
+                message = (
+                    f"the file's bytes stopped arriving for {self.body_timeout:g} s "
+                    "(--body-timeout): the upload can resume where it stopped"
+                )
+                await _reply(send, 408, "request_timeout", message, close=True)
 
     def _too_large(self, scope: Scope) -> str:
         if _carries_bytes(scope):
@@ -105,7 +248,14 @@ class Guard:
         )
 
     def _refuse(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str, str] | None:
-        host = _hostname(headers.get("host", ""))
+        raw_host = headers.get("host", "")
+        if not _HOST.fullmatch(raw_host.strip().lower()):
+            return (
+                400,
+                "host_not_allowed",
+                f"the Host header {raw_host!r} is not a host name or address with an optional port",
+            )
+        host = _hostname(raw_host)
         if host not in self.hosts:
             return (
                 400,
@@ -152,13 +302,21 @@ class Guard:
         return parts.netloc == host_header.lower() and _hostname(parts.netloc) in self.hosts
 
 
+class _TooLarge(Exception):
+    pass
+
+
+class _Idle(Exception):
+    pass
+
+
 def _carries_bytes(scope: Scope) -> bool:
     """The artifact routes whose bodies are a file's bytes (``PUT /blobs/…``, ``PUT
-    /uploads/…/parts``), the one exception to JSON bodies."""
+    /uploads/…/parts``), the one exception to JSON bodies, streamed instead of held."""
     path: str = scope["path"]
     return scope["method"] == "PUT" and (
-        path.startswith("/api/v1/blobs/")
-        or (path.startswith("/api/v1/uploads/") and path.endswith("/parts"))
+        path.startswith(f"{API_PREFIX}/blobs/")
+        or (path.startswith(f"{API_PREFIX}/uploads/") and path.endswith("/parts"))
     )
 
 
@@ -170,8 +328,15 @@ def _hostname(netloc: str) -> str:
 
 
 async def _reply(
-    send: Send, status: int, code: str, message: str, extra: dict[str, str] | None = None
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    extra: dict[str, str] | None = None,
+    close: bool = False,
 ) -> None:
+    """An error answer of the guard; ``close`` ends the connection after it (the request's
+    body was not read)."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     headers = [
         (b"content-type", b"application/json"),
@@ -179,5 +344,7 @@ async def _reply(
         *SECURITY_HEADERS,
         *((k.encode(), v.encode()) for k, v in (extra or {}).items()),
     ]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -91,6 +91,9 @@ def serve(settings: AppSettings) -> None:
         http=NoDelayProtocol,
         log_level="warning",
         timeout_graceful_shutdown=30,
-        proxy_headers=False,
+        # Behind a load balancer every peer is the balancer: trusting its X-Forwarded-For (only
+        # from the addresses given) lets each client have its own share of the slots.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=list(settings.forwarded_allow_ips) or None,
         server_header=False,
     )

@@ -29,12 +29,22 @@ class AppSettings:
     allowed_hosts: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 32 * 1024 * 1024
+    #: Requests in flight in one process; beyond it the App answers 503 with Retry-After.
     max_in_flight: int = 64
     #: Where files are kept: a folder or ``s3://bucket/prefix`` (see ``artifacts_location``).
     artifacts: str | None = None
     max_artifact_bytes: int = 20 * 1024**3
     #: Seconds a PostgreSQL statement may run before it is stopped (0: no limit).
     statement_timeout: float = 30.0
+    #: One client's share of them (a token with --auth, else a peer address); None: a quarter.
+    max_in_flight_per_client: int | None = None
+    #: Seconds a request body may take to arrive whole (then 408).
+    body_timeout: float = 30.0
+    #: Writes that run at once in one process, and the seconds a write may wait for its turn.
+    max_writes: int = 2
+    write_wait: float = 0.5
+    #: Addresses of proxies whose X-Forwarded-For names the client ("*" for any).
+    forwarded_allow_ips: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -48,6 +58,15 @@ class AppSettings:
             )
         if not 0 < self.port < 65536:
             raise InvalidInput(f"--port must be between 1 and 65535, got {self.port}")
+        for option, value in (
+            ("--max-in-flight", self.max_in_flight),
+            ("--max-in-flight-per-client", self.per_client_share()),
+            ("--body-timeout", self.body_timeout),
+            ("--max-writes", self.max_writes),
+            ("--write-wait", self.write_wait),
+        ):
+            if not value > 0:
+                raise InvalidInput(f"{option} must be more than 0, got {value}")
         if not is_loopback(self.host) and not self.auth and not self.insecure:
             raise InvalidInput(
                 f"refusing to listen on {self.host} without access control: anyone who can "
@@ -71,6 +90,12 @@ class AppSettings:
             hosts.add(self.host)
         return {h.lower() for h in hosts}
 
+    def per_client_share(self) -> int:
+        """How many requests one client may have in flight in one process."""
+        if self.max_in_flight_per_client is not None:
+            return min(self.max_in_flight_per_client, self.max_in_flight)
+        return max(1, self.max_in_flight // 4)
+
     def to_env(self) -> str:
         """The settings as JSON for worker processes (see :func:`from_env`)."""
         return json.dumps(asdict(self))
@@ -81,6 +106,7 @@ def from_env() -> AppSettings:
     raw = json.loads(os.environ[ENV_SETTINGS])
     raw["allowed_hosts"] = tuple(raw.get("allowed_hosts", ()))
     raw["cors_origins"] = tuple(raw.get("cors_origins", ()))
+    raw["forwarded_allow_ips"] = tuple(raw.get("forwarded_allow_ips", ()))
     return AppSettings(**raw)
 
 

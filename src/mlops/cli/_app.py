@@ -59,6 +59,32 @@ def _store_uri(store: str | None) -> str:
     "--max-artifact-size", "max_artifact_size", default="20GiB", show_default=True,
     metavar="SIZE", help="The largest file one upload may carry (e.g. 500MiB, 20GiB).",
 )  # fmt: skip
+@click.option(
+    "--forwarded-allow-ips", "forwarded_allow_ips", multiple=True, metavar="ADDRESS",
+    help="A proxy or load balancer whose X-Forwarded-For names the client (an address, a "
+    "network, or '*'). Repeatable.",
+)  # fmt: skip
+@click.option(
+    "--max-in-flight", default=64, show_default=True, type=int,
+    help="Requests in flight per process; beyond it: 503 with Retry-After.",
+)  # fmt: skip
+@click.option(
+    "--max-in-flight-per-client", default=None, type=int,
+    help="One client's share of them (a token with --auth, else an address) [default: a "
+    "quarter].",
+)  # fmt: skip
+@click.option(
+    "--body-timeout", default=30.0, show_default=True, type=float,
+    help="Seconds a request body may take to arrive (then 408).",
+)  # fmt: skip
+@click.option(
+    "--max-writes", default=2, show_default=True, type=int,
+    help="Batches of points written at once per process.",
+)  # fmt: skip
+@click.option(
+    "--write-wait", default=0.5, show_default=True, type=float,
+    help="Seconds a write may wait for its turn (then 503 with Retry-After).",
+)  # fmt: skip
 def app(
     host: str,
     port: int,
@@ -71,6 +97,12 @@ def app(
     cors_origins: tuple[str, ...],
     artifacts: str | None,
     max_artifact_size: str,
+    forwarded_allow_ips: tuple[str, ...],
+    max_in_flight: int,
+    max_in_flight_per_client: int | None,
+    body_timeout: float,
+    max_writes: int,
+    write_wait: float,
 ) -> None:
     """Start the MLOps App (REST API and web pages) and print its URL."""
     from mlops.app.server import serve
@@ -81,6 +113,9 @@ def app(
         insecure=insecure, allowed_hosts=allowed_hosts, cors_origins=cors_origins,
         artifacts=artifacts, max_artifact_bytes=parse_size(max_artifact_size),
         statement_timeout=statement_timeout,
+        forwarded_allow_ips=forwarded_allow_ips, max_in_flight=max_in_flight,
+        max_in_flight_per_client=max_in_flight_per_client, body_timeout=body_timeout,
+        max_writes=max_writes, write_wait=write_wait,
     )  # fmt: skip
     serve(settings)
 

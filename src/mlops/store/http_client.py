@@ -2,7 +2,8 @@
 
 :meth:`Transport.request` sends one request of the REST contract (:mod:`mlops.wire`) and returns
 the decoded JSON answer. It retries what may succeed later — connection refused or reset,
-timeouts, ``408``, ``429`` and ``5xx`` answers — with exponential backoff and jitter, honouring
+timeouts, ``408``, ``429`` and ``5xx`` answers (not a ``storage_error``: the database itself
+refused) — with exponential backoff and jitter, honouring
 ``Retry-After``, until its time budget is spent; then it raises :class:`Unreachable`. Any other
 error answer ``{"error": {"code", "message"}}`` becomes the error class of that code
 (``NotFound``, ``InvalidInput``...), so ``except NotFound`` works the same on every store; no
@@ -149,7 +150,7 @@ class Transport:
                 if status < 400:
                     return self._json(method, path, response)
                 error = self._error(method, path, response)
-                if not (status in (408, 429) or status >= 500):
+                if not (status in (408, 429) or status >= 500) or _final(error):
                     raise error
                 if not repeatable and status not in (429, 503):
                     raise Unreachable(self._unreachable(f"{status}: {error.message}"))
@@ -225,6 +226,11 @@ class Transport:
             error.code = code  # a code this version of mlops does not know, kept as sent
         error.status = status
         return error
+
+
+def _final(error: MlopsError) -> bool:
+    """True for an answer of the App that sending again cannot change (a storage error)."""
+    return error.code in ERRORS_BY_CODE and not error.retryable and error.status != 503
 
 
 def _dumps(body: Any) -> bytes:

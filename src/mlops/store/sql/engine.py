@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from mlops.config import redact_uri
-from mlops.errors import AlreadyExists, InvalidInput, QueryTimeout, Unavailable
+from mlops.errors import AlreadyExists, InvalidInput, QueryTimeout, StorageError, Unavailable
 from mlops.store.sql import sqlite_file
 
 BUSY_TIMEOUT_SECONDS = 120
@@ -152,17 +152,57 @@ def transaction(engine: Engine, write: bool, what: str) -> Iterator[Connection]:
         raise AlreadyExists(
             f"cannot {what}: it conflicts with existing data ({_short(exc)})"
         ) from exc
-    except OperationalError as exc:
-        raise Unavailable(
-            f"cannot {what}: the database at {redact_uri(str(engine.url))} is unavailable "
-            f"({_short(exc)}); check that it is reachable and not locked by a stuck process"
-        ) from exc
     except DBAPIError as exc:
-        raise Unavailable(f"cannot {what}: database error ({_short(exc)})") from exc
+        raise translate(exc, what, engine) from exc
     except PoolTimeout as exc:
         raise Unavailable(
             f"cannot {what}: every database connection is busy; retry shortly"
         ) from exc
+    except OverflowError as exc:  # the driver cannot bind the value (SQLite: beyond 64 bits)
+        raise StorageError(
+            f"cannot {what}: the database cannot store one of its values ({exc})"
+        ) from exc
+
+
+#: SQLite result codes (primary, the low byte) of a database that is busy, locked or cannot be
+#: opened right now: the same operation may succeed shortly.
+_SQLITE_TRANSIENT = {5, 6, 7, 14, 15}  # BUSY, LOCKED, NOMEM, CANTOPEN, PROTOCOL
+_SQLITE_DAMAGED = {11, 26}  # CORRUPT, NOTADB
+#: PostgreSQL SQLSTATE classes and codes of the same kind: connection exceptions, serialization
+#: failures and deadlocks, operator intervention (shutdown, canceled statement), no memory, too
+#: many connections, a lock not available.
+_PG_TRANSIENT_CLASSES = ("08", "40", "57")
+_PG_TRANSIENT = {"53200", "53300", "55P03"}
+
+
+def translate(exc: DBAPIError, what: str, engine: Engine) -> Unavailable | StorageError:
+    """The mlops error for a database error: :class:`Unavailable` (503, retried) when the
+    database is unreachable, locked, busy or overloaded; :class:`StorageError` (500, not
+    retried) when it refused the operation for a reason of its own (a damaged file, a limit
+    of the engine, a value out of range), with what the database said."""
+    where = redact_uri(str(engine.url))
+    if _transient(exc):
+        return Unavailable(
+            f"cannot {what}: the database at {where} is unavailable ({_short(exc)}); check "
+            "that it is reachable and not locked by a stuck process"
+        )
+    hint = ""
+    if (getattr(exc.orig, "sqlite_errorcode", None) or 0) & 0xFF in _SQLITE_DAMAGED:
+        hint = "; the database file is damaged: restore it from a backup"
+    return StorageError(f"cannot {what}: the database at {where} said: {_short(exc)}{hint}")
+
+
+def _transient(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
+    if sqlite_code is not None:
+        return sqlite_code & 0xFF in _SQLITE_TRANSIENT
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate:
+        return sqlstate[:2] in _PG_TRANSIENT_CLASSES or sqlstate in _PG_TRANSIENT
+    # No code at all: the driver could not talk to the server (refused, reset, timed out).
+    return isinstance(exc, OperationalError)
 
 
 def _short(exc: DBAPIError) -> str:
