@@ -23,6 +23,7 @@ GET    /iterations/{id}                               iteration
 PATCH  /iterations/{id}             IterationUpdate   iteration
 POST   /iterations/{id}/end         IterationEnd      iteration (last batch and end state at once)
 POST   /iterations/{id}/batch       IterationBatch    ``{"points": n, "parameters": n}``
+POST   /iterations/{id}/resume                        iteration (running again; idempotent)
 GET    /iterations/{id}/metrics/{name}?max_points=    ``{"points": [point], "downsampled": bool}``
 GET    /series?metric=&iteration_ids=&max_points=     ``{"series": {id: {"points", "total"}}}``
 GET    /iterations?experiment_id=&project_id=&filter=&order_by=&limit=&cursor=

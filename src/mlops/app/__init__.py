@@ -87,6 +87,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JsonResponse:
+        if isinstance(exc.__cause__, RecursionError):  # FastAPI's 400 for a too-deep JSON body
+            return error_response(
+                422, "invalid_input", "the JSON body nests too deeply: values such as "
+                "parameters may nest lists and dicts at most 32 levels deep",
+            )  # fmt: skip
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 

@@ -34,6 +34,7 @@ from typing import Any
 from mlops.config import flush_timeout, mlops_home
 from mlops.entities import Dataset, Iteration, ModelFile
 from mlops.errors import InvalidInput, MlopsError, Unavailable
+from mlops.store import rules
 from mlops.store.base import MetricRow, Store
 from mlops.store.http_client import Transport, Unreachable, part, route, send_record
 from mlops.store.http_codec import (
@@ -261,6 +262,7 @@ class HttpStore(AppReads, Store):
         started_at: float,
         system: Mapping[str, Any],
     ) -> Iteration:
+        rules.check_iteration(iteration_id, name, started_at, system)
         body = to_body(
             IterationCreate(iteration_id, name, started_at, experiment_id, project_id,
                             encode_floats(dict(system)))
@@ -285,6 +287,7 @@ class HttpStore(AppReads, Store):
         heartbeat_at: float | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> None:
+        rules.check_batch(parameters, metrics, dataset_ids, heartbeat_at, tags)
         shadow = self._shadows.get(iteration_id)
         if shadow is not None:
             shadow.add_batch(parameters, metrics, dataset_ids, tags, self._datasets)
@@ -309,6 +312,7 @@ class HttpStore(AppReads, Store):
         model: ModelFile | None = None,
         heartbeat_at: float | None = None,
     ) -> Iteration:
+        rules.check_update(status, ended_at, error, model, heartbeat_at)
         body = to_body(
             IterationUpdate(status, ended_at, heartbeat_at, _error(error), model_body(model))
         )
@@ -334,6 +338,8 @@ class HttpStore(AppReads, Store):
         dataset_ids: Sequence[str] | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> Iteration:
+        rules.check_end(status, ended_at, error, model)
+        rules.check_batch(parameters, metrics, dataset_ids, None, tags)
         chunks = split(metrics)
         ops: list[Op] = []
         for index, chunk in enumerate(chunks):
@@ -364,6 +370,14 @@ class HttpStore(AppReads, Store):
             return iteration_from(answer)
         self._warn_kept()
         return shadow.iteration()
+
+    def resume(self, iteration_id: str) -> Iteration:
+        """Reopen the iteration on the App (which needs to answer: ``Unavailable`` when it
+        cannot be reached); what is logged to it afterwards takes the training path."""
+        answer = self._call("POST", f"/iterations/{part(iteration_id)}/resume")
+        iteration = iteration_from(answer)
+        self._shadows[iteration_id] = Shadow(iteration)
+        return iteration
 
     def close(self) -> None:
         """Stop the drain, close the connections and release the journal file (kept when it
