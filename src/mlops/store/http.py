@@ -374,7 +374,7 @@ class HttpStore(AppReads, Store):
     def resume(self, iteration_id: str) -> Iteration:
         """Reopen the iteration on the App (which needs to answer: ``Unavailable`` when it
         cannot be reached); what is logged to it afterwards takes the training path."""
-        answer = self._call("POST", f"/iterations/{part(iteration_id)}/resume")
+        answer = self._call("POST", f"/iterations/{part(iteration_id)}/resume", {})
         iteration = iteration_from(answer)
         self._shadows[iteration_id] = Shadow(iteration)
         return iteration
