@@ -140,7 +140,7 @@ def test_project_fields_are_checked_the_same_everywhere(store: Store) -> None:
     project = store.create_project("vision", None, "active", False)
     with pytest.raises(InvalidInput, match="project status must not be empty"):
         store.update_project(project.id, status="")
-    with pytest.raises(InvalidInput, match="project status 'xxxxx.*limit is 64"):
+    with pytest.raises(InvalidInput, match=r"project status 'xxxxx.*limit is 64"):
         store.update_project(project.id, status="x" * 65)
     with pytest.raises(InvalidInput, match="archived must be true or false"):
         store.update_project(project.id, archived="yes")  # type: ignore[arg-type]
@@ -159,13 +159,13 @@ def test_experiment_and_dataset_names_are_checked(store: Store) -> None:
     project = store.create_project("p", None, "active", False)
     with pytest.raises(InvalidInput, match="experiment name must not be empty"):
         store.create_experiment(project.id, "", None)
-    with pytest.raises(InvalidInput, match="experiment name .* limit is 250"):
+    with pytest.raises(InvalidInput, match=r"experiment name .* limit is 250"):
         store.create_experiment(project.id, "e" * 251, None)
     with pytest.raises(InvalidInput, match="dataset name must not be empty"):
         store.create_dataset("", "/d", None, [], None, None, None, None)
     with pytest.raises(InvalidInput, match="dataset tag must not be empty"):
         store.create_dataset("d", "/d", None, [""], None, None, None, None)
-    with pytest.raises(InvalidInput, match="dataset digest .* limit is 71"):
+    with pytest.raises(InvalidInput, match=r"dataset digest .* limit is 71"):
         store.create_dataset("d", "/d", None, [], None, "sha256:" + "a" * 65, None, None)
     assert store.list_experiments(project.id) == [] and store.list_datasets() == []
 
@@ -192,11 +192,11 @@ def test_integers_beyond_64_bits_are_refused_naming_the_field(store: Store) -> N
     with pytest.raises(InvalidInput, match=f"model size_bytes {2**64} is {too_big}"):
         store.update_iteration(iteration_id, model=ModelFile("/m", 2**64, None))
     for step in (2**63, -(2**63) - 1, 10**30):
-        with pytest.raises(InvalidInput, match="step of metric 'loss' .* out of range"):
+        with pytest.raises(InvalidInput, match=r"step of metric 'loss' .* out of range"):
             store.log_batch(iteration_id, metrics=[("loss", step, 0.1, time.time())])
     store.log_batch(iteration_id, metrics=[("loss", INT64_MAX, 0.1, time.time())])
     assert [p.step for p in store.get_metric_history(iteration_id, "loss")] == [INT64_MAX]
-    with pytest.raises(InvalidInput, match="offset .* out of range"):
+    with pytest.raises(InvalidInput, match=r"offset .* out of range"):
         store.list_iterations(offset=2**64)
     with pytest.raises(InvalidInput, match="limit -1 is out of range"):
         store.list_iterations(limit=-1)
@@ -207,7 +207,7 @@ def test_timestamps_must_be_times(store: Store) -> None:
     with pytest.raises(InvalidInput, match="started_at nan is not a time"):
         store.create_iteration("a", "a", None, project.id, float("nan"), {})
     iteration_id = _running(store)
-    with pytest.raises(InvalidInput, match="timestamp of metric 'm' at step 0 .* year 9999"):
+    with pytest.raises(InvalidInput, match=r"timestamp of metric 'm' at step 0 .* year 9999"):
         store.log_batch(iteration_id, metrics=[("m", 0, 1.0, 1e300)])
     with pytest.raises(InvalidInput, match="heartbeat_at -1"):
         store.log_batch(iteration_id, heartbeat_at=-1)
@@ -218,9 +218,9 @@ def test_timestamps_must_be_times(store: Store) -> None:
 
 def test_parameter_values_are_bounded_in_depth_and_size(store: Store) -> None:
     iteration_id = _running(store)
-    with pytest.raises(InvalidInput, match="parameter 'deep' nests .* 33 or more .* limit is 32"):
+    with pytest.raises(InvalidInput, match=r"parameter 'deep' nests .* 33 or more .* limit is 32"):
         store.log_batch(iteration_id, {"deep": _nested(10_000)})
-    with pytest.raises(InvalidInput, match="parameter 'big' is 70,002 characters .* 65,536"):
+    with pytest.raises(InvalidInput, match=r"parameter 'big' is 70,002 characters .* 65,536"):
         store.log_batch(iteration_id, {"big": "x" * 70_000})
     with pytest.raises(InvalidInput, match="parameter 'odd' is a set, not JSON data"):
         store.log_batch(iteration_id, {"odd": {1, 2}})
@@ -247,7 +247,7 @@ def test_the_http_store_checks_before_it_journals(tmp_path: Path) -> None:
 
 def test_the_library_refuses_a_deep_parameter_clearly(active: dict[str, str]) -> None:
     with tracking.start_iteration("deep") as it:
-        with pytest.raises(InvalidInput, match="parameter 'layers' nests .* limit is 32"):
+        with pytest.raises(InvalidInput, match=r"parameter 'layers' nests .* limit is 32"):
             it.log_parameter("layers", _nested(10_000))
         with pytest.raises(InvalidInput, match="parameter 'layers' nests"):
             it.log_parameters({"layers": _nested(40)})
@@ -296,3 +296,19 @@ def test_raw_http_requests_get_422_and_409_never_500(app_url: str) -> None:
             answer = http.post("/iterations/r1/resume", json={})
             assert answer.status_code == 200 and answer.json()["status"] == "running"
         assert http.post("/iterations/ghost/resume", json={}).status_code == 404
+
+
+def test_the_library_resumes_an_iteration_and_continues_its_steps(tracking_uri: str) -> None:
+    project = tracking.create_project("p")
+    with tracking.start_iteration("run", project_id=project["id"]) as it:
+        it.log_metric("loss", 0.9)
+        it.log_metric("loss", 0.8)
+    resumed = tracking.resume_iteration(it.id)
+    assert (resumed.id, resumed["status"], resumed["ended_at"]) == (it.id, "running", None)
+    assert tracking.resume_iteration(it.id) is resumed  # running here: the same object
+    resumed.log_metric("loss", 0.7)
+    final = resumed.end_iteration()
+    assert (final["status"], final["metrics"]) == ("finished", {"loss": 0.7})
+    assert [p["step"] for p in tracking.get_metric_history(it.id, "loss")] == [0, 1, 2]
+    with pytest.raises(NotFound, match="ghost"):
+        tracking.resume_iteration("ghost")
