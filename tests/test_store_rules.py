@@ -252,7 +252,15 @@ def test_the_library_refuses_a_deep_parameter_clearly(active: dict[str, str]) ->
         with pytest.raises(InvalidInput, match="parameter 'layers' nests"):
             it.log_parameters({"layers": _nested(40)})
         it.log_parameter("ok", _nested(3))
-    assert tracking.get_iteration(it.id)["parameters"] == {"ok": _nested(3)}
+        with pytest.warns(UserWarning, match="not JSON data"):
+            it.log_parameter("odd", _Unprintable())  # never kills the run
+    parameters = tracking.get_iteration(it.id)["parameters"]
+    assert parameters == {"ok": _nested(3), "odd": "<_Unprintable object>"}
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
 
 
 @pytest.fixture

@@ -137,11 +137,13 @@ def parameter_value(parameter_name: str, value: Any) -> Any:
         text = str(value)
     except Exception:  # a broken __str__ (or one that recurses too deeply)
         text = f"<{type(value).__name__} object>"
+    cut = ""
     if len(text) > MAX_PARAMETER_CHARS - 2:
         text = text[: MAX_PARAMETER_CHARS - 5] + "..."
+        cut = f" (cut to {MAX_PARAMETER_CHARS - 2:,} characters)"
     warnings.warn(
         f"parameter {parameter_name!r}: {type(value).__name__} is not JSON data, "
-        f"stored as its text {text[:60]!r}",
+        f"stored as its text {text[:60]!r}{cut}",
         stacklevel=4,
     )
     return text

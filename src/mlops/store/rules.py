@@ -178,8 +178,11 @@ def check_batch(
 
 
 def _check_metrics(metrics: Sequence[Any]) -> None:
-    """Every row; one tight loop, since a batch may carry 50,000 points."""
+    """Every row. A batch may carry 50,000 points: the usual row (a known name, an int step,
+    float value and time) costs one combined test; any other row takes the checks that name
+    what is wrong."""
     checked: set[str] = set()
+    low, high, latest = INT64_MIN, INT64_MAX, MAX_TIMESTAMP
     for row in metrics:
         try:
             name, step, value, timestamp = row
@@ -187,19 +190,29 @@ def _check_metrics(metrics: Sequence[Any]) -> None:
             raise InvalidInput(
                 f"a metric row must be (name, step, value, timestamp), got {row!r}"
             ) from None
-        if name not in checked:
-            check_name(name, "metric name")
-            checked.add(name)
-        if type(step) is not int or not INT64_MIN <= step <= INT64_MAX:
-            check_int(step, f"step of metric {name!r}")
-        if not isinstance(value, float) and (
-            type(value) is not int or not INT64_MIN <= value <= INT64_MAX
+        if (
+            type(step) is int
+            and low <= step <= high
+            and type(value) is float
+            and type(timestamp) is float
+            and 0.0 <= timestamp <= latest
+            and name in checked
         ):
-            raise InvalidInput(
-                f"metric {name!r} got {value!r} at step {step}: a metric value must be a float"
-            )
-        if type(timestamp) is not float or not 0 <= timestamp <= MAX_TIMESTAMP:
-            check_timestamp(timestamp, f"timestamp of metric {name!r} at step {step}")
+            continue
+        _check_metric_row(name, step, value, timestamp)
+        checked.add(name)
+
+
+def _check_metric_row(name: Any, step: Any, value: Any, timestamp: Any) -> None:
+    check_name(name, "metric name")
+    check_int(step, f"step of metric {name!r}")
+    if not isinstance(value, float) and (
+        type(value) is not int or not INT64_MIN <= value <= INT64_MAX
+    ):
+        raise InvalidInput(
+            f"metric {name!r} got {value!r} at step {step}: a metric value must be a float"
+        )
+    check_timestamp(timestamp, f"timestamp of metric {name!r} at step {step}")
 
 
 def check_update(
