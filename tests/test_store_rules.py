@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import AppProcess, _sql_uri
 from mlops import tracking
 from mlops.entities import ModelFile
 from mlops.errors import InvalidInput, IterationEnded, NotFound
@@ -23,15 +25,38 @@ from mlops.store.http import HttpStore
 INT64_MAX = 2**63 - 1
 
 
-def _running(store: Store, iteration_id: str = "it-1") -> str:
-    project = store.create_project(f"p-{iteration_id}", None, "active", False)
+@pytest.fixture(scope="module")
+def shared_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One App for every HTTP test of this module (starting one takes seconds)."""
+    app = AppProcess(f"sqlite:///{tmp_path_factory.mktemp('rules') / 'behind-app.db'}")
+    yield app.url
+    app.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "http"])
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The ``store_uri`` of conftest, with the App shared by this module's tests."""
+    if request.param == "http":
+        yield request.getfixturevalue("shared_app")
+        return
+    yield from _sql_uri(request.param, tmp_path)
+
+
+def _u(prefix: str) -> str:
+    """A name no other test of this module uses (the HTTP backend is one App for them all)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _running(store: Store, iteration_id: str | None = None) -> str:
+    iteration_id = iteration_id or _u("it")
+    project = store.create_project(_u("p"), None, "active", False)
     experiment = store.create_experiment(project.id, "e", None)
     store.create_iteration(iteration_id, "run", experiment.id, None, time.time(), {})
     return iteration_id
 
 
-def _ended(store: Store, iteration_id: str = "it-1", status: str = "finished") -> tuple[str, float]:
-    _running(store, iteration_id)
+def _ended(store: Store, status: str = "finished") -> tuple[str, float]:
+    iteration_id = _running(store)
     ended_at = time.time()
     store.end_iteration(
         iteration_id, status, ended_at, parameters={"lr": 0.1}, metrics=[("acc", 0, 0.5, ended_at)]
@@ -137,7 +162,7 @@ def test_resume_reopens_an_ended_iteration(store: Store) -> None:
 
 # -- projects, experiments, datasets ---------------------------------------------------------
 def test_project_fields_are_checked_the_same_everywhere(store: Store) -> None:
-    project = store.create_project("vision", None, "active", False)
+    project = store.create_project(_u("vision"), None, "active", False)
     with pytest.raises(InvalidInput, match="project status must not be empty"):
         store.update_project(project.id, status="")
     with pytest.raises(InvalidInput, match=r"project status 'xxxxx.*limit is 64"):
@@ -151,12 +176,13 @@ def test_project_fields_are_checked_the_same_everywhere(store: Store) -> None:
     with pytest.raises(InvalidInput, match="limit is 250"):
         store.create_project("t" * 251, None, "active", False)
     with pytest.raises(InvalidInput, match="project status must not be empty"):
-        store.create_project("other", None, "", False)
+        store.create_project(_u("other"), None, "", False)
     assert store.get_project(project.id) == project
 
 
 def test_experiment_and_dataset_names_are_checked(store: Store) -> None:
-    project = store.create_project("p", None, "active", False)
+    project = store.create_project(_u("p"), None, "active", False)
+    name = _u("d")
     with pytest.raises(InvalidInput, match="experiment name must not be empty"):
         store.create_experiment(project.id, "", None)
     with pytest.raises(InvalidInput, match=r"experiment name .* limit is 250"):
@@ -164,29 +190,31 @@ def test_experiment_and_dataset_names_are_checked(store: Store) -> None:
     with pytest.raises(InvalidInput, match="dataset name must not be empty"):
         store.create_dataset("", "/d", None, [], None, None, None, None)
     with pytest.raises(InvalidInput, match="dataset tag must not be empty"):
-        store.create_dataset("d", "/d", None, [""], None, None, None, None)
+        store.create_dataset(name, "/d", None, [""], None, None, None, None)
     with pytest.raises(InvalidInput, match=r"dataset digest .* limit is 71"):
-        store.create_dataset("d", "/d", None, [], None, "sha256:" + "a" * 65, None, None)
-    assert store.list_experiments(project.id) == [] and store.list_datasets() == []
+        store.create_dataset(name, "/d", None, [], None, "sha256:" + "a" * 65, None, None)
+    assert store.list_experiments(project.id) == [] and store.list_datasets(name) == []
 
 
 def test_iteration_ids_fit_the_store(store: Store) -> None:
-    project = store.create_project("p", None, "active", False)
+    project = store.create_project(_u("p"), None, "active", False)
     with pytest.raises(InvalidInput, match="1 to 36 characters"):
         store.create_iteration("x" * 37, "run", None, project.id, time.time(), {})
     with pytest.raises(InvalidInput, match="iteration name must not be empty"):
-        store.create_iteration("a", "", None, project.id, time.time(), {})
-    assert store.create_iteration("x" * 36, "run", None, project.id, time.time(), {}).id
+        store.create_iteration(_u("a"), "", None, project.id, time.time(), {})
+    longest = uuid.uuid4().hex + "abcd"
+    assert store.create_iteration(longest, "run", None, project.id, time.time(), {}).id == longest
 
 
 # -- integers, timestamps, parameter values --------------------------------------------------
 def test_integers_beyond_64_bits_are_refused_naming_the_field(store: Store) -> None:
+    name = _u("d")
     too_big = "out of range: it must be from 0 to 9,223,372,036,854,775,807"
     with pytest.raises(InvalidInput, match=f"dataset size_bytes {2**63} is {too_big}"):
-        store.create_dataset("d", "/d", None, [], None, None, 2**63, 1)
+        store.create_dataset(name, "/d", None, [], None, None, 2**63, 1)
     with pytest.raises(InvalidInput, match=f"dataset file_count -1 is {too_big}"):
-        store.create_dataset("d", "/d", None, [], None, None, 1, -1)
-    biggest = store.create_dataset("d", "/d", None, [], None, None, INT64_MAX, INT64_MAX)
+        store.create_dataset(name, "/d", None, [], None, None, 1, -1)
+    biggest = store.create_dataset(name, "/d", None, [], None, None, INT64_MAX, INT64_MAX)
     assert store.get_dataset(biggest.id).size_bytes == INT64_MAX
     iteration_id = _running(store)
     with pytest.raises(InvalidInput, match=f"model size_bytes {2**64} is {too_big}"):
@@ -203,9 +231,9 @@ def test_integers_beyond_64_bits_are_refused_naming_the_field(store: Store) -> N
 
 
 def test_timestamps_must_be_times(store: Store) -> None:
-    project = store.create_project("p", None, "active", False)
+    project = store.create_project(_u("p"), None, "active", False)
     with pytest.raises(InvalidInput, match="started_at nan is not a time"):
-        store.create_iteration("a", "a", None, project.id, float("nan"), {})
+        store.create_iteration(_u("a"), "a", None, project.id, float("nan"), {})
     iteration_id = _running(store)
     with pytest.raises(InvalidInput, match=r"timestamp of metric 'm' at step 0 .* year 9999"):
         store.log_batch(iteration_id, metrics=[("m", 0, 1.0, 1e300)])
@@ -307,7 +335,7 @@ def test_raw_http_requests_get_422_and_409_never_500(app_url: str) -> None:
 
 
 def test_the_library_resumes_an_iteration_and_continues_its_steps(tracking_uri: str) -> None:
-    project = tracking.create_project("p")
+    project = tracking.create_project(_u("p"))
     with tracking.start_iteration("run", project_id=project["id"]) as it:
         it.log_metric("loss", 0.9)
         it.log_metric("loss", 0.8)
