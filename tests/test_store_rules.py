@@ -316,6 +316,9 @@ def test_raw_http_requests_get_422_and_409_never_500(app_url: str) -> None:
         headers = {"Content-Type": "application/json"}
         answer = http.post("/iterations/r1/batch", content=deep, headers=headers)
         assert answer.status_code == 422 and "nests too deeply" in answer.text
+        huge = '{"name": "d", "path": "/d", "size_bytes": ' + "9" * 5000 + "}"
+        answer = http.post("/datasets", content=huge, headers=headers)
+        assert answer.status_code == 422 and "4300 digits" in answer.text
         answer = http.post("/iterations/r1/batch", json={"parameters": {"x": _nested(100)}})
         assert answer.status_code == 422 and "parameter 'x' nests" in answer.text
         nan_start = json.dumps({**start, "id": "r2"}).replace(str(start["started_at"]), "NaN")
