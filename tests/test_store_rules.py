@@ -273,6 +273,32 @@ def test_the_http_store_checks_before_it_journals(tmp_path: Path) -> None:
     assert [count for _path, count in journal.pending(home)] == [1]  # the create only
 
 
+def test_the_journal_path_runs_the_rules_of_an_ended_iteration(tmp_path: Path) -> None:
+    home = tmp_path / "offline-home"
+    store = HttpStore("http://127.0.0.1:9", offline=True, home=home)
+    try:
+        store.create_iteration("it-1", "run", None, "p", time.time(), {})
+        with pytest.warns(UserWarning, match="offline mode"):
+            store.update_iteration("it-1", status="killed", ended_at=time.time())
+        with pytest.raises(IterationEnded, match="cannot become running again"):
+            store.update_iteration("it-1", status="running")
+        with pytest.raises(IterationEnded, match="cannot take more data"):
+            store.log_batch("it-1", {"late": 1})
+        with pytest.raises(IterationEnded, match="cannot end as 'finished'"):
+            store.end_iteration("it-1", "finished", time.time())
+        assert store.end_iteration("it-1", "killed", time.time()).status == "killed"  # a retry
+        store.create_iteration("it-2", "run", None, "p", time.time(), {})
+        with pytest.warns(UserWarning, match="offline mode"):
+            store.end_iteration("it-2", "finished", time.time())
+        store.log_batch("it-2", heartbeat_at=time.time())  # late heartbeat: nothing to keep
+        with pytest.raises(IterationEnded, match="cannot take more data"):
+            store.log_batch("it-2", metrics=[("m", 0, 1.0, time.time())])
+    finally:
+        store.close()
+    # create, update to killed, create, end: nothing refused was journaled
+    assert [count for _path, count in journal.pending(home)] == [4]
+
+
 def test_the_library_refuses_a_deep_parameter_clearly(active: dict[str, str]) -> None:
     with tracking.start_iteration("deep") as it:
         with pytest.raises(InvalidInput, match=r"parameter 'layers' nests .* limit is 32"):
