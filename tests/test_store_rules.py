@@ -256,6 +256,19 @@ def test_parameter_values_are_bounded_in_depth_and_size(store: Store) -> None:
     assert store.get_iteration(iteration_id).parameters == {"ok": _nested(32), "seed": 2**100}
 
 
+def test_batch_shapes_and_tags_are_checked(store: Store) -> None:
+    iteration_id = _running(store)
+    with pytest.raises(InvalidInput, match="dataset_ids must be a list, got str"):
+        store.log_batch(iteration_id, dataset_ids="abc")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="parameters must be a dict"):
+        store.log_batch(iteration_id, [("lr", 0.1)])  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="tag 'gpu' must be text, got int 1"):
+        store.log_batch(iteration_id, tags={"gpu": 1})  # type: ignore[dict-item]
+    with pytest.raises(InvalidInput, match="metric 'm' got 'high' at step 0"):
+        store.log_batch(iteration_id, metrics=[("m", 0, "high", time.time())])  # type: ignore[list-item]
+    assert store.get_iteration(iteration_id).tags == {}
+
+
 # -- where the rules run: before the journal, in the library, through raw HTTP ---------------
 def test_the_http_store_checks_before_it_journals(tmp_path: Path) -> None:
     home = tmp_path / "offline-home"

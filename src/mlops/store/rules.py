@@ -161,6 +161,13 @@ def check_batch(
     """One batch of ``log_batch`` / ``end_iteration``: parameter names and values (JSON data,
     bounded in depth and size), metric rows ``(name, step, value, timestamp)`` with 64-bit
     steps, dataset ids, a heartbeat time and text tags."""
+    for given, what, kind in (
+        (parameters, "parameters", Mapping), (tags, "tags", Mapping),
+        (metrics, "metrics", Sequence), (dataset_ids, "dataset_ids", Sequence),
+    ):  # fmt: skip
+        if given is not None and (isinstance(given, str) or not isinstance(given, kind)):
+            shape = "a dict of name: value" if kind is Mapping else "a list"
+            raise InvalidInput(f"{what} must be {shape}, got {type(given).__name__}")
     for name, value in (parameters or {}).items():
         check_name(name, "parameter name")
         check_parameter(name, value)
