@@ -219,7 +219,7 @@ def test_integers_beyond_64_bits_are_refused_naming_the_field(store: Store) -> N
     iteration_id = _running(store)
     with pytest.raises(InvalidInput, match=f"model size_bytes {2**64} is {too_big}"):
         store.update_iteration(iteration_id, model=ModelFile("/m", 2**64, None))
-    for step in (2**63, -(2**63) - 1, 10**30):
+    for step in (2**63, -1, 10**30):
         with pytest.raises(InvalidInput, match=r"step of metric 'loss' .* out of range"):
             store.log_batch(iteration_id, metrics=[("loss", step, 0.1, time.time())])
     store.log_batch(iteration_id, metrics=[("loss", INT64_MAX, 0.1, time.time())])

@@ -12,6 +12,7 @@ from mlops.errors import InvalidInput
 MAX_NAME = 250
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+MAX_STEP = INT64_MAX
 #: The latest epoch second a timestamp may have (9999-12-31T23:59:59Z).
 MAX_TIMESTAMP = 253_402_300_799
 #: How deeply lists and dicts may nest inside a parameter value.
@@ -95,10 +96,10 @@ def check_int(value: object, what: str, low: int = INT64_MIN, high: int = INT64_
 
 
 def check_step(metric_name: str, step: Any) -> int:
-    """A step as an int of at most 64 bits (numpy integers too)."""
-    if type(step) is int and INT64_MIN <= step <= INT64_MAX:
+    """A step as a whole number from 0 to 2**63 - 1 (numpy integers too)."""
+    if type(step) is int and 0 <= step <= MAX_STEP:
         return step
-    return check_int(step, f"step of metric {metric_name!r}")
+    return check_int(step, f"step of metric {metric_name!r}", 0, MAX_STEP)
 
 
 def check_timestamp(value: object, what: str) -> float:

@@ -37,11 +37,13 @@ from mlops.values import (
     INT64_MAX,
     INT64_MIN,
     MAX_NAME,
+    MAX_STEP,
     MAX_TIMESTAMP,
     check_int,
     check_name,
     check_optional_text,
     check_parameter,
+    check_step,
     check_timestamp,
     is_json_data,
 )
@@ -159,8 +161,8 @@ def check_batch(
     tags: Mapping[str, str] | None,
 ) -> None:
     """One batch of ``log_batch`` / ``end_iteration``: parameter names and values (JSON data,
-    bounded in depth and size), metric rows ``(name, step, value, timestamp)`` with 64-bit
-    steps, dataset ids, a heartbeat time and text tags."""
+    bounded in depth and size), metric rows ``(name, step, value, timestamp)`` with steps
+    from 0 to 2**63 - 1, dataset ids, a heartbeat time and text tags."""
     for given, what, kind in (
         (parameters, "parameters", Mapping), (tags, "tags", Mapping),
         (metrics, "metrics", Sequence), (dataset_ids, "dataset_ids", Sequence),
@@ -189,7 +191,7 @@ def _check_metrics(metrics: Sequence[Any]) -> None:
     float value and time) costs one combined test; any other row takes the checks that name
     what is wrong."""
     checked: set[str] = set()
-    low, high, latest = INT64_MIN, INT64_MAX, MAX_TIMESTAMP
+    high, latest = MAX_STEP, MAX_TIMESTAMP
     for row in metrics:
         try:
             name, step, value, timestamp = row
@@ -199,7 +201,7 @@ def _check_metrics(metrics: Sequence[Any]) -> None:
             ) from None
         if (
             type(step) is int
-            and low <= step <= high
+            and 0 <= step <= high
             and type(value) is float
             and type(timestamp) is float
             and 0.0 <= timestamp <= latest
@@ -212,7 +214,7 @@ def _check_metrics(metrics: Sequence[Any]) -> None:
 
 def _check_metric_row(name: Any, step: Any, value: Any, timestamp: Any) -> None:
     check_name(name, "metric name")
-    check_int(step, f"step of metric {name!r}")
+    check_step(name, step)
     if not isinstance(value, float) and (
         type(value) is not int or not INT64_MIN <= value <= INT64_MAX
     ):
