@@ -11,7 +11,8 @@ from mlops import errors
 PUBLIC = {
     "Iteration", "create_dataset", "create_experiment", "create_project", "get_dataset",
     "get_experiment", "get_iteration", "get_metric_history", "get_project", "list_datasets",
-    "list_experiments", "list_iterations", "list_projects", "set_active_experiment",
+    "list_experiments", "list_iterations", "list_projects", "resume_iteration",
+    "set_active_experiment",
     "set_active_project", "start_iteration", "update_project",
 }  # fmt: skip
 

@@ -4,6 +4,10 @@ Responses are the ``to_dict()`` shapes of :mod:`mlops.entities`; requests are th
 below. JSON has no NaN or infinity, so non-finite floats travel as the strings ``"NaN"``,
 ``"Infinity"`` and ``"-Infinity"`` (:func:`encode_float` / :func:`decode_float`).
 
+The values in a request are checked by the store behind the App, with the rules every backend
+runs (:mod:`mlops.store.rules`): integers (steps, sizes, counts) fit in 64 bits, times are epoch
+seconds, parameter values nest at most 32 deep; a value out of bounds is a 422 naming the field.
+
 REST API (prefix ``/api/v1``; errors are ``{"error": {"code", "message"}}``):
 
 ====== ============================================= ==============================================
@@ -23,6 +27,7 @@ GET    /iterations/{id}                               iteration
 PATCH  /iterations/{id}             IterationUpdate   iteration
 POST   /iterations/{id}/end         IterationEnd      iteration (last batch and end state at once)
 POST   /iterations/{id}/batch       IterationBatch    ``{"points": n, "parameters": n}``
+POST   /iterations/{id}/resume                        iteration (running again; idempotent)
 GET    /iterations/{id}/metrics/{name}?max_points=    ``{"points": [point], "downsampled": bool}``
 GET    /series?metric=&iteration_ids=&max_points=     ``{"series": {id: {"points", "total"}}}``
 GET    /iterations?experiment_id=&project_id=&filter=&order_by=&limit=&cursor=

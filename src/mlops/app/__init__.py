@@ -102,6 +102,18 @@ def _install_error_handlers(app: FastAPI) -> None:
                 f"position {cause.start} is not UTF-8 text"
             )
             return error_response(422, "invalid_input", message)
+        # FastAPI answers 400 for JSON that Python cannot read: too deep, or an integer of
+        # more than 4300 digits. Both are bad values, as the store's rules would say.
+        if isinstance(exc.__cause__, RecursionError):
+            return error_response(
+                422, "invalid_input", "the JSON body nests too deeply: values such as "
+                "parameters may nest lists and dicts at most 32 levels deep",
+            )  # fmt: skip
+        if isinstance(exc.__cause__, ValueError) and "digits" in str(exc.__cause__):
+            return error_response(
+                422, "invalid_input", "the JSON body holds an integer of more than 4300 "
+                "digits: integer fields fit in 64 bits",
+            )  # fmt: skip
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 

@@ -5,6 +5,12 @@ Stores return the frozen entities of :mod:`mlops.entities`, never rows of their 
 method raises :class:`~mlops.errors.NotFound` for an unknown id, :class:`~mlops.errors.Unavailable`
 when the backend cannot be reached or stays locked, and never a database or network error of its
 own.
+
+The rules of the domain live in :mod:`mlops.store.rules`, which every backend runs: names and
+values are checked (``InvalidInput`` names the field and the limit: 64-bit integers, timestamps,
+parameter values nested at most 32 deep), a status is one of ``running``, ``finished``,
+``failed``, ``killed``, and an ended iteration refuses writes (``IterationEnded``) until
+:meth:`Store.resume` reopens it.
 """
 
 from __future__ import annotations
@@ -122,7 +128,7 @@ class Store(abc.ABC):
 
         Creating the same id twice returns the existing iteration (a retry is harmless). Raises
         ``NotFound`` for an unknown experiment or project, ``InvalidInput`` when both are given
-        and the experiment is in another project.
+        and the experiment is in another project, or for an id over 36 characters.
         """
 
     @abc.abstractmethod
@@ -139,7 +145,11 @@ class Store(abc.ABC):
         transaction.
 
         Idempotent: a point is keyed by (iteration, metric, step), so sending the same batch twice
-        stores it once; a later value for the same step replaces the earlier one.
+        stores it once; a later value for the same step replaces the earlier one. Raises
+        ``IterationEnded`` when the iteration has ended; a batch that carries only
+        ``heartbeat_at`` is then ignored (a late heartbeat of a writer thread). Raises
+        ``InvalidInput`` for a step or a value out of range, a parameter value that is not
+        JSON data, nests deeper than 32 levels or is longer than 65,536 characters as JSON.
         """
 
     @abc.abstractmethod
@@ -153,7 +163,13 @@ class Store(abc.ABC):
         heartbeat_at: float | None = None,
     ) -> Iteration:
         """Change the given fields of an iteration (status, end time, error, model file) and
-        return the iteration as it is now."""
+        return the iteration as it is now.
+
+        An ended status (``finished``, ``failed``, ``killed``) ends a running iteration. An
+        ended iteration may change only its end state (another ended status, ``ended_at``,
+        error, model); ``status="running"`` or a heartbeat raise ``IterationEnded`` (reopen it
+        with :meth:`resume`). ``ended_at`` for an iteration that stays running, or an unknown
+        status, raise ``InvalidInput``."""
 
     @abc.abstractmethod
     def end_iteration(
@@ -169,7 +185,19 @@ class Store(abc.ABC):
         tags: Mapping[str, str] | None = None,
     ) -> Iteration:
         """Write the last batch (as :meth:`log_batch`) and the end state in one transaction;
-        returns the ended iteration."""
+        returns the ended iteration. ``status`` is ``finished``, ``failed`` or ``killed``.
+
+        Ending an ended iteration again with the same status is a harmless retry (the HTTP
+        client retries ``end``): it writes nothing and returns the iteration as stored; a retry
+        that carries a batch must carry the same ``ended_at``, else it is new data after the
+        end. Another status raises ``IterationEnded``."""
+
+    @abc.abstractmethod
+    def resume(self, iteration_id: str) -> Iteration:
+        """Reopen an ended iteration to log more to it (what MLflow clients do when they start
+        a run again): status back to ``running``, ``ended_at`` and the error cleared, the
+        heartbeat set to now; parameters, metrics and the model file stay. Resuming a running
+        iteration returns it unchanged. The only way an ended iteration runs again."""
 
     @abc.abstractmethod
     def get_iteration(self, iteration_id: str) -> Iteration:
@@ -191,7 +219,8 @@ class Store(abc.ABC):
         ``order_by`` (default: newest first), at most ``limit`` of them after skipping ``offset``.
         ``parameter_names`` / ``metric_names`` load only those parameters and metrics of each
         iteration (a table showing a few columns of iterations with hundreds of values).
-        Raises ``QuerySyntaxError`` for a filter that does not parse."""
+        Raises ``QuerySyntaxError`` for a filter that does not parse, ``InvalidInput`` for a
+        negative (or wider than 64-bit) ``limit`` or ``offset``."""
 
     @abc.abstractmethod
     def count_iterations(

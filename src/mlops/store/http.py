@@ -34,6 +34,7 @@ from typing import Any
 from mlops.config import flush_timeout, mlops_home
 from mlops.entities import Dataset, Iteration, ModelFile
 from mlops.errors import InvalidInput, MlopsError, Unavailable
+from mlops.store import rules
 from mlops.store.base import MetricRow, Store
 from mlops.store.http_client import Transport, Unreachable, part, route, send_record
 from mlops.store.http_codec import (
@@ -62,6 +63,8 @@ DRAIN_BUDGET = 2.0
 DRAIN_FIRST_DELAY = 1.0
 DRAIN_MAX_DELAY = 10.0
 Op = tuple[str, str, dict[str, Any]]  # (journal operation, iteration id, request body)
+#: How many ended iterations a process remembers for the rules of the journal path.
+MAX_ENDED = 10_000
 
 
 class HttpStore(AppReads, AppFiles, Store):
@@ -84,6 +87,8 @@ class HttpStore(AppReads, AppFiles, Store):
         self._user_budget = max(0.5, min(3.0, timeout * 0.25))
         self._background_budget = max(0.5, min(5.0, timeout * 0.4))
         self._shadows: dict[str, Shadow] = {}
+        # (status, ended_at) of iterations this process ended, for the rules while the App is away
+        self._ended: dict[str, tuple[str, float | None]] = {}
         self._datasets: dict[str, Dataset] = {}
         self._stop = threading.Event()
         self._init_locks()
@@ -262,6 +267,7 @@ class HttpStore(AppReads, AppFiles, Store):
         started_at: float,
         system: Mapping[str, Any],
     ) -> Iteration:
+        rules.check_iteration(iteration_id, name, started_at, system)
         body = to_body(
             IterationCreate(iteration_id, name, started_at, experiment_id, project_id,
                             encode_floats(dict(system)))
@@ -286,6 +292,11 @@ class HttpStore(AppReads, AppFiles, Store):
         heartbeat_at: float | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> None:
+        rules.check_batch(parameters, metrics, dataset_ids, heartbeat_at, tags)
+        known = self._state_if_away(iteration_id)
+        has_data = bool(parameters or metrics or dataset_ids or tags)
+        if known is not None and not rules.check_batch_of(iteration_id, *known, has_data):
+            return  # a late heartbeat of an ended iteration
         shadow = self._shadows.get(iteration_id)
         if shadow is not None:
             shadow.add_batch(parameters, metrics, dataset_ids, tags, self._datasets)
@@ -298,8 +309,7 @@ class HttpStore(AppReads, AppFiles, Store):
                 tags if first else None, heartbeat_at if last else None,
             )  # fmt: skip
             ops.append(("log_batch", iteration_id, body))
-        droppable = not (parameters or metrics or dataset_ids or tags)
-        self._write(ops, self._background_budget, droppable=droppable)
+        self._write(ops, self._background_budget, droppable=not has_data)
 
     def update_iteration(
         self,
@@ -310,12 +320,16 @@ class HttpStore(AppReads, AppFiles, Store):
         model: ModelFile | None = None,
         heartbeat_at: float | None = None,
     ) -> Iteration:
+        rules.check_update(status, ended_at, error, model, heartbeat_at)
         body = to_body(
             IterationUpdate(status, ended_at, heartbeat_at, _error(error), model_body(model))
         )
         shadow = self._shadows.get(iteration_id)
         if shadow is None:  # not started here: nothing to answer with while the App is away
             return iteration_from(self._call("PATCH", f"/iterations/{part(iteration_id)}", body))
+        known = self._state_if_away(iteration_id)
+        if known is not None:
+            rules.check_update_of(iteration_id, *known, status, ended_at, heartbeat_at)
         shadow.update(status, ended_at, error, model, heartbeat_at)
         answer = self._write([("update_iteration", iteration_id, body)], self._user_budget)
         if answer is not None:
@@ -335,6 +349,8 @@ class HttpStore(AppReads, AppFiles, Store):
         dataset_ids: Sequence[str] | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> Iteration:
+        rules.check_end(status, ended_at, error, model)
+        rules.check_batch(parameters, metrics, dataset_ids, None, tags)
         chunks = split(metrics)
         ops: list[Op] = []
         for index, chunk in enumerate(chunks):
@@ -357,14 +373,44 @@ class HttpStore(AppReads, AppFiles, Store):
             for op, op_id, body in ops:
                 answer = self._call(*route(op, op_id), body)
             return iteration_from(answer)
+        known = self._state_if_away(iteration_id)
+        has_batch = bool(parameters or metrics or dataset_ids or tags)
+        if known is not None and not rules.check_end_of(
+            iteration_id, *known, status, ended_at, has_batch
+        ):
+            return shadow.iteration()  # ended already: a retry
         shadow.add_batch(parameters, metrics, dataset_ids, tags, self._datasets)
         shadow.update(status, ended_at, error, model)
         answer = self._write(ops, self._user_budget)
         self._shadows.pop(iteration_id, None)
-        if answer is not None:
-            return iteration_from(answer)
-        self._warn_kept()
-        return shadow.iteration()
+        ended = shadow.iteration() if answer is None else iteration_from(answer)
+        if len(self._ended) >= MAX_ENDED:
+            self._ended.pop(next(iter(self._ended)))
+        self._ended[iteration_id] = (ended.status, ended.ended_at)
+        if answer is None:
+            self._warn_kept()
+        return ended
+
+    def resume(self, iteration_id: str) -> Iteration:
+        """Reopen the iteration on the App (which needs to answer: ``Unavailable`` when it
+        cannot be reached); what is logged to it afterwards takes the training path."""
+        answer = self._call("POST", f"/iterations/{part(iteration_id)}/resume", {})
+        iteration = iteration_from(answer)
+        self._ended.pop(iteration_id, None)
+        self._shadows[iteration_id] = Shadow(iteration)
+        return iteration
+
+    def _state_if_away(self, iteration_id: str) -> tuple[str, float | None] | None:
+        """(status, ended_at) of an iteration as this process knows it, when writes go to the
+        journal (the App cannot be asked, so the rules run on what this process wrote); None
+        when they go to the App, which decides."""
+        if not (self.offline or self._journal.path is not None):
+            return None
+        shadow = self._shadows.get(iteration_id)
+        if shadow is not None:
+            changes, base = shadow.changes, shadow.base
+            return changes.get("status", base.status), changes.get("ended_at", base.ended_at)
+        return self._ended.get(iteration_id)
 
     def close(self) -> None:
         """Stop the drain, close the connections and release the journal file (kept when it

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlops.entities import Dataset, Experiment, Iteration, MetricPoint, Project
-from mlops.errors import InvalidInput
+from mlops.store import rules
 from mlops.store.http_client import part
 from mlops.store.http_codec import (
     dataset_from,
@@ -51,6 +51,7 @@ class AppReads(abc.ABC):
     def create_project(
         self, title: str, description: str | None, status: str, archived: bool
     ) -> Project:
+        rules.check_project(title, description, status, archived)
         body = to_body(ProjectCreate(title, description, status, archived))
         return project_from(self._call("POST", "/projects", body, repeatable=False))
 
@@ -68,10 +69,12 @@ class AppReads(abc.ABC):
         status: str | None = None,
         archived: bool | None = None,
     ) -> Project:
+        rules.check_project_update(description, status, archived)
         body = to_body(ProjectUpdate(description, status, archived))
         return project_from(self._call("PATCH", f"/projects/{part(project_id)}", body))
 
     def create_experiment(self, project_id: str, name: str, description: str | None) -> Experiment:
+        rules.check_experiment(name, description)
         body = to_body(ExperimentCreate(project_id, name, description))
         return experiment_from(self._call("POST", "/experiments", body, repeatable=False))
 
@@ -99,6 +102,9 @@ class AppReads(abc.ABC):
         size_bytes: int | None,
         file_count: int | None,
     ) -> Dataset:
+        rules.check_dataset(
+            name, path, description, tags, version, digest, size_bytes, file_count
+        )  # fmt: skip
         body = to_body(
             DatasetCreate(name, path, description, list(tags), version, digest, size_bytes,
                           file_count)
@@ -154,8 +160,7 @@ class AppReads(abc.ABC):
         parameter_names: Sequence[str] | None = None,
         metric_names: Sequence[str] | None = None,
     ) -> list[Iteration]:
-        if limit < 0 or offset < 0:
-            raise InvalidInput(f"limit ({limit}) and offset ({offset}) must be 0 or more")
+        rules.check_page(limit, offset)
         found: list[Iteration] = []
         skip, cursor = offset, None
         while True:
@@ -179,6 +184,7 @@ class AppReads(abc.ABC):
         filter: str | None = None,
         limit: int | None = None,
     ) -> int:
+        rules.check_page(0 if limit is None else limit, 0)
         total = int(self._search(experiment_id, project_id, filter, None, 1, None)["total"])
         return total if limit is None else min(total, limit)
 

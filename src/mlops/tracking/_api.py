@@ -265,6 +265,23 @@ def start_iteration(
     return Iteration(store, created.to_dict())
 
 
+def resume_iteration(iteration_id: str) -> Iteration:
+    """Reopen an ended iteration and return it to log more to it (a run restarted from a
+    checkpoint): its status is ``running`` again, its end time and error are cleared, and what
+    it logged stays. Metrics logged without a step continue after their last step. Resuming an
+    iteration that runs in this process returns that same object. Raises ``NotFound`` for an
+    unknown id."""
+    check_id(iteration_id, "iteration_id")
+    running = WRITER.active(iteration_id)
+    if running is not None:
+        return running
+    store = _store()
+    resumed = store.resume(iteration_id)
+    iteration = Iteration(store, resumed.to_dict())
+    iteration._next_step.update({name: s.last_step + 1 for name, s in resumed.metrics.items()})
+    return iteration
+
+
 def _flush_if_running(iteration_id: str) -> None:
     running = WRITER.active(iteration_id)
     if running is not None:

@@ -9,7 +9,6 @@ from fastapi import APIRouter, status
 from mlops.app.deps import CanRead, CanWrite, StoreDep
 from mlops.app.responses import PlainRoute
 from mlops.errors import InvalidInput
-from mlops.values import check_name, check_optional_text
 from mlops.wire import DatasetCreate, ExperimentCreate, ProjectCreate, ProjectUpdate
 
 router = APIRouter(route_class=PlainRoute)
@@ -26,9 +25,6 @@ def list_projects(store: StoreDep, include_archived: bool = True) -> dict[str, A
 )
 def create_project(body: ProjectCreate, store: StoreDep) -> dict[str, Any]:
     """Create a project; titles are unique (409 names the existing id)."""
-    check_name(body.title, "project title")
-    check_optional_text(body.description, "description")
-    check_name(body.status, "status")
     return store.create_project(body.title, body.description, body.status, body.archived).to_dict()
 
 
@@ -41,9 +37,6 @@ def get_project(project_id: str, store: StoreDep) -> dict[str, Any]:
 @router.patch("/projects/{project_id}", dependencies=[CanWrite], tags=["projects"])
 def update_project(project_id: str, body: ProjectUpdate, store: StoreDep) -> dict[str, Any]:
     """Change description, status or archived; fields left out stay as they are."""
-    check_optional_text(body.description, "description")
-    if body.status is not None:
-        check_name(body.status, "status")
     project = store.update_project(project_id, body.description, body.status, body.archived)
     return project.to_dict()
 
@@ -69,8 +62,6 @@ def list_experiments(
 )
 def create_experiment(body: ExperimentCreate, store: StoreDep) -> dict[str, Any]:
     """Create an experiment in a project; names are unique within the project."""
-    check_name(body.name, "experiment name")
-    check_optional_text(body.description, "description")
     return store.create_experiment(body.project_id, body.name, body.description).to_dict()
 
 
@@ -91,11 +82,6 @@ def list_datasets(store: StoreDep, name: str | None = None) -> dict[str, Any]:
 )
 def create_dataset(body: DatasetCreate, store: StoreDep) -> dict[str, Any]:
     """Register a dataset version. The App never opens ``path``: it is recorded as text."""
-    check_name(body.name, "dataset name")
-    for tag in body.tags:
-        check_name(tag, "dataset tag")
-    if body.version is not None:
-        check_name(body.version, "dataset version")
     dataset = store.create_dataset(
         body.name, body.path, body.description, body.tags, body.version,
         body.digest, body.size_bytes, body.file_count,

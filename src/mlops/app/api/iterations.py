@@ -14,7 +14,6 @@ from mlops.app.responses import PlainRoute
 from mlops.entities import ModelFile
 from mlops.errors import InvalidInput, TooLarge
 from mlops.store.base import MetricRow
-from mlops.values import check_name, check_step
 from mlops.wire import (
     MAX_BATCH_POINTS,
     MAX_PAGE,
@@ -27,22 +26,14 @@ from mlops.wire import (
 )
 
 router = APIRouter(tags=["iterations"], route_class=PlainRoute)
-WRITABLE_STATUSES = ("running", "finished", "failed", "killed")
-
-
-def _status(value: str | None) -> str | None:
-    if value is not None and value not in WRITABLE_STATUSES:
-        raise InvalidInput(f"status {value!r} is not one of {', '.join(WRITABLE_STATUSES)}")
-    return value
+# The rules (statuses, names, ranges, ended iterations) are the store's (mlops.store.rules):
+# these routes only turn the wire's shapes into the store's arguments.
 
 
 def _model(data: Mapping[str, Any] | None) -> ModelFile | None:
     if data is None:
         return None
-    path = data.get("path")
-    if not isinstance(path, str) or not path:
-        raise InvalidInput("model.path must be a non-empty string")
-    return ModelFile(path, data.get("size_bytes"), data.get("sha256"))
+    return ModelFile(data.get("path"), data.get("size_bytes"), data.get("sha256"))  # type: ignore[arg-type]
 
 
 def _metrics(rows: Sequence[Sequence[Any]]) -> list[MetricRow]:
@@ -51,27 +42,19 @@ def _metrics(rows: Sequence[Sequence[Any]]) -> list[MetricRow]:
             f"a batch carries at most {MAX_BATCH_POINTS:,} metric points, this one "
             f"{len(rows):,}: split it (the mlops client does this by itself)"
         )
-    checked: set[str] = set()
     out: list[MetricRow] = []
     for name, step, value, timestamp in rows:
-        if name not in checked:
-            check_name(name, "metric name")
-            checked.add(name)
         try:
             number = decode_float(value)
         except ValueError:
             raise InvalidInput(f"metric {name!r} got {value!r}: not a number") from None
-        out.append((name, check_step(name, step), number, float(timestamp)))  # type: ignore[arg-type]
+        out.append((name, step, number, timestamp))  # type: ignore[arg-type]
     return out
 
 
 def _batch(batch: IterationBatch | None) -> dict[str, Any]:
     if batch is None:
         return {}
-    for name in batch.parameters:
-        check_name(name, "parameter name")
-    for key in batch.tags:
-        check_name(key, "tag key")
     return {
         "parameters": batch.parameters or None,
         "metrics": _metrics(batch.metrics) or None,
@@ -83,8 +66,6 @@ def _batch(batch: IterationBatch | None) -> dict[str, Any]:
 @router.post("/iterations", status_code=status.HTTP_201_CREATED, dependencies=[CanWrite])
 def create_iteration(body: IterationCreate, store: StoreDep) -> dict[str, Any]:
     """Start an iteration with a client-made id (a retry returns the same iteration)."""
-    check_name(body.id, "iteration id")
-    check_name(body.name, "iteration name")
     iteration = store.create_iteration(
         body.id, body.name, body.experiment_id, body.project_id, body.started_at, body.system
     )
@@ -101,7 +82,7 @@ def get_iteration(iteration_id: str, store: StoreDep) -> dict[str, Any]:
 def update_iteration(iteration_id: str, body: IterationUpdate, store: StoreDep) -> dict[str, Any]:
     """Change status, end time, error, model file or heartbeat."""
     iteration = store.update_iteration(
-        iteration_id, _status(body.status), body.ended_at, body.error, _model(body.model),
+        iteration_id, body.status, body.ended_at, body.error, _model(body.model),
         body.heartbeat_at,
     )  # fmt: skip
     return iteration.to_dict()
@@ -120,10 +101,17 @@ def log_batch(iteration_id: str, body: IterationBatch, store: StoreDep) -> dict[
 def end_iteration(iteration_id: str, body: IterationEnd, store: StoreDep) -> dict[str, Any]:
     """Write the last batch and the end state at once; returns the ended iteration."""
     iteration = store.end_iteration(
-        iteration_id, _status(body.status) or "finished", body.ended_at, body.error,
+        iteration_id, body.status, body.ended_at, body.error,
         _model(body.model), **_batch(body.batch),
     )  # fmt: skip
     return iteration.to_dict()
+
+
+@router.post("/iterations/{iteration_id}/resume", dependencies=[CanWrite])
+def resume_iteration(iteration_id: str, store: StoreDep) -> dict[str, Any]:
+    """Reopen an ended iteration to log more to it (status back to running, end time and
+    error cleared). Idempotent: resuming a running iteration returns it."""
+    return store.resume(iteration_id).to_dict()
 
 
 @router.get("/iterations/{iteration_id}/metrics/{metric_name:path}", dependencies=[CanRead])

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from mlops.entities import Dataset, Experiment, Project
 from mlops.errors import AlreadyExists, NotFound
+from mlops.store import rules
 from mlops.store.sql import rows
 from mlops.store.sql.engine import transaction
 from mlops.store.sql.models import DATASETS, EXPERIMENTS, PROJECTS
@@ -36,6 +37,7 @@ class CatalogMethods:
     def create_project(
         self, title: str, description: str | None, status: str, archived: bool
     ) -> Project:
+        rules.check_project(title, description, status, archived)
         now = time.time()
         with self._write(f"create project {title!r}") as conn:
             existing = conn.execute(select(PROJECTS.c.id).where(PROJECTS.c.title == title)).scalar()
@@ -84,6 +86,7 @@ class CatalogMethods:
         status: str | None = None,
         archived: bool | None = None,
     ) -> Project:
+        rules.check_project_update(description, status, archived)
         changes: dict[str, Any] = {
             k: v
             for k, v in (("description", description), ("status", status), ("archived", archived))
@@ -98,6 +101,7 @@ class CatalogMethods:
 
     # -- experiments ------------------------------------------------------------------------
     def create_experiment(self, project_id: str, name: str, description: str | None) -> Experiment:
+        rules.check_experiment(name, description)
         with self._write(f"create experiment {name!r}") as conn:
             self._project(conn, project_id)
             existing = conn.execute(
@@ -163,6 +167,10 @@ class CatalogMethods:
         size_bytes: int | None,
         file_count: int | None,
     ) -> Dataset:
+        rules.check_dataset(
+            name, path, description, tags, version, digest, size_bytes, file_count
+        )  # fmt: skip
+
         def same_content(row: Any) -> bool:
             return row.digest == digest if digest is not None else row.path == path
 

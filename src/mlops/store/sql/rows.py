@@ -25,8 +25,11 @@ def encode_parameter(value: Any) -> tuple[str, float | None, str | None]:
     value_json = json.dumps(value, ensure_ascii=False, allow_nan=True)
     number = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-        if math.isnan(number):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float: kept exactly, not sortable
+            number = None
+        if number is not None and math.isnan(number):
             number = None
     text = value if isinstance(value, str) else None
     return value_json, number, text

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from mlops.entities import Iteration, MetricPoint, ModelFile
 from mlops.errors import InvalidInput, NotFound
+from mlops.store import rules
 from mlops.store.base import MetricRow
 from mlops.store.sql import rows
 from mlops.store.sql.batch import write_batch
@@ -79,6 +80,7 @@ class IterationMethods(CatalogMethods):
         started_at: float,
         system: Mapping[str, Any],
     ) -> Iteration:
+        rules.check_iteration(iteration_id, name, started_at, system)
         with self._write(f"start iteration {name!r}") as conn:
             exists = conn.execute(
                 select(ITERATIONS.c.id).where(ITERATIONS.c.id == iteration_id)
@@ -94,10 +96,23 @@ class IterationMethods(CatalogMethods):
             conn.execute(insert(ITERATIONS).values(**values))
         return Iteration(**values)
 
+    @staticmethod
+    def _stored(conn: Connection, iteration_id: str) -> Any:
+        """(experiment_id, status, ended_at) of the iteration, locked for this transaction."""
+        query = select(ITERATIONS.c.experiment_id, ITERATIONS.c.status, ITERATIONS.c.ended_at)
+        query = query.where(ITERATIONS.c.id == iteration_id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()  # two writers must not both see it running
+        stored = conn.execute(query).first()
+        if stored is None:
+            raise _not_found(iteration_id)
+        return stored
+
     def _write_batch(
         self,
         conn: Connection,
         iteration_id: str,
+        experiment_id: str,
         parameters: Mapping[str, Any] | None,
         metrics: Sequence[MetricRow] | None,
         dataset_ids: Sequence[str] | None,
@@ -105,11 +120,6 @@ class IterationMethods(CatalogMethods):
         changes: Mapping[str, Any],
     ) -> None:
         """The batch and the iteration's own changes on an open transaction."""
-        experiment_id = conn.execute(
-            select(ITERATIONS.c.experiment_id).where(ITERATIONS.c.id == iteration_id)
-        ).scalar()
-        if experiment_id is None:
-            raise _not_found(iteration_id)
         if changes:
             conn.execute(
                 update(ITERATIONS).where(ITERATIONS.c.id == iteration_id).values(**changes)
@@ -131,9 +141,16 @@ class IterationMethods(CatalogMethods):
         heartbeat_at: float | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> None:
+        rules.check_batch(parameters, metrics, dataset_ids, heartbeat_at, tags)
+        has_data = bool(parameters or metrics or dataset_ids or tags)
         changes = {} if heartbeat_at is None else {"heartbeat_at": heartbeat_at}
         with self._write("log to iteration") as conn:
-            self._write_batch(conn, iteration_id, parameters, metrics, dataset_ids, tags, changes)
+            stored = self._stored(conn, iteration_id)
+            if rules.check_batch_of(iteration_id, stored.status, stored.ended_at, has_data):
+                self._write_batch(
+                    conn, iteration_id, stored.experiment_id, parameters, metrics, dataset_ids,
+                    tags, changes,
+                )  # fmt: skip
 
     def update_iteration(
         self,
@@ -144,9 +161,16 @@ class IterationMethods(CatalogMethods):
         model: ModelFile | None = None,
         heartbeat_at: float | None = None,
     ) -> Iteration:
+        rules.check_update(status, ended_at, error, model, heartbeat_at)
         changes = _changes(status, ended_at, error, model, heartbeat_at)
         with self._write("update iteration") as conn:
-            self._write_batch(conn, iteration_id, None, None, None, None, changes)
+            stored = self._stored(conn, iteration_id)
+            rules.check_update_of(
+                iteration_id, stored.status, stored.ended_at, status, ended_at, heartbeat_at
+            )
+            self._write_batch(
+                conn, iteration_id, stored.experiment_id, None, None, None, None, changes
+            )
             return load_iterations(conn, [iteration_id], time.time())[0]
 
     def end_iteration(
@@ -161,9 +185,32 @@ class IterationMethods(CatalogMethods):
         dataset_ids: Sequence[str] | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> Iteration:
+        rules.check_end(status, ended_at, error, model)
+        rules.check_batch(parameters, metrics, dataset_ids, None, tags)
+        has_batch = bool(parameters or metrics or dataset_ids or tags)
         changes = _changes(status, ended_at, error, model, None)
         with self._write("end iteration") as conn:
-            self._write_batch(conn, iteration_id, parameters, metrics, dataset_ids, tags, changes)
+            stored = self._stored(conn, iteration_id)
+            if rules.check_end_of(
+                iteration_id, stored.status, stored.ended_at, status, ended_at, has_batch
+            ):
+                self._write_batch(
+                    conn, iteration_id, stored.experiment_id, parameters, metrics, dataset_ids,
+                    tags, changes,
+                )  # fmt: skip
+            return load_iterations(conn, [iteration_id], time.time())[0]
+
+    def resume(self, iteration_id: str) -> Iteration:
+        with self._write("resume iteration") as conn:
+            stored = self._stored(conn, iteration_id)
+            if stored.status != rules.RUNNING:
+                reopened = dict(
+                    status=rules.RUNNING, ended_at=None, heartbeat_at=time.time(),
+                    error_type=None, error_message=None,
+                )  # fmt: skip
+                conn.execute(
+                    update(ITERATIONS).where(ITERATIONS.c.id == iteration_id).values(**reopened)
+                )
             return load_iterations(conn, [iteration_id], time.time())[0]
 
     def get_iteration(self, iteration_id: str) -> Iteration:
@@ -184,8 +231,7 @@ class IterationMethods(CatalogMethods):
         parameter_names: Sequence[str] | None = None,
         metric_names: Sequence[str] | None = None,
     ) -> list[Iteration]:
-        if limit < 0 or offset < 0:
-            raise InvalidInput(f"limit ({limit}) and offset ({offset}) must be 0 or more")
+        rules.check_page(limit, offset)
         with self._read("list iterations") as conn:
             return list_iterations(
                 conn, experiment_id, project_id, filter, order_by, limit, offset, time.time(),
@@ -199,6 +245,7 @@ class IterationMethods(CatalogMethods):
         filter: str | None = None,
         limit: int | None = None,
     ) -> int:
+        rules.check_page(0 if limit is None else limit, 0)
         with self._read("count iterations") as conn:
             return count_iterations(conn, experiment_id, project_id, filter, time.time(), limit)
 
