@@ -118,3 +118,21 @@ def _is_json(value: Any, depth: int = 0) -> bool:
     if isinstance(value, dict):
         return all(isinstance(k, str) and _is_json(v, depth + 1) for k, v in value.items())
     return False
+
+
+#: The latest time an ISO 8601 timestamp can show (9999-12-31T23:59:59Z), in epoch seconds.
+MAX_TIMESTAMP = 253_402_300_799.0
+
+
+def check_timestamp(value: Any, what: str) -> float:
+    """A time as epoch seconds (``time.time()``) that the API can show as ISO 8601: a finite
+    number between 0 (1970) and the end of year 9999."""
+    if type(value) is float and 0.0 <= value <= MAX_TIMESTAMP:  # the common case, fast
+        return value
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if is_number and 0 <= value <= MAX_TIMESTAMP:  # NaN compares false: refused too
+        return float(value)
+    raise InvalidInput(
+        f"{what} must be seconds since 1970-01-01 UTC (as time.time() gives), between 0 and "
+        f"{MAX_TIMESTAMP:.0f}; got {value!r}"
+    )

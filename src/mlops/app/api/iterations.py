@@ -11,10 +11,19 @@ from fastapi import APIRouter, Query, status
 
 from mlops.app.deps import CanRead, CanWrite, StoreDep
 from mlops.app.responses import PlainRoute
+from mlops.app.schemas import (
+    ERRORS,
+    BatchResult,
+    IterationOut,
+    IterationPage,
+    MetricHistory,
+    MetricSeries,
+    ok,
+)
 from mlops.entities import ModelFile
 from mlops.errors import InvalidInput, TooLarge
 from mlops.store.base import MetricRow
-from mlops.values import check_name, check_step
+from mlops.values import check_name, check_step, check_timestamp
 from mlops.wire import (
     MAX_BATCH_POINTS,
     MAX_PAGE,
@@ -26,7 +35,7 @@ from mlops.wire import (
     decode_float,
 )
 
-router = APIRouter(tags=["iterations"], route_class=PlainRoute)
+router = APIRouter(tags=["iterations"], route_class=PlainRoute, responses=ERRORS)
 WRITABLE_STATUSES = ("running", "finished", "failed", "killed")
 
 
@@ -34,6 +43,10 @@ def _status(value: str | None) -> str | None:
     if value is not None and value not in WRITABLE_STATUSES:
         raise InvalidInput(f"status {value!r} is not one of {', '.join(WRITABLE_STATUSES)}")
     return value
+
+
+def _time(value: float | None, what: str) -> float | None:
+    return None if value is None else check_timestamp(value, what)
 
 
 def _model(data: Mapping[str, Any] | None) -> ModelFile | None:
@@ -61,7 +74,8 @@ def _metrics(rows: Sequence[Sequence[Any]]) -> list[MetricRow]:
             number = decode_float(value)
         except ValueError:
             raise InvalidInput(f"metric {name!r} got {value!r}: not a number") from None
-        out.append((name, check_step(name, step), number, float(timestamp)))  # type: ignore[arg-type]
+        when = check_timestamp(timestamp, f"timestamp of metric {name!r}")
+        out.append((name, check_step(name, step), number, when))  # type: ignore[arg-type]
     return out
 
 
@@ -72,6 +86,7 @@ def _batch(batch: IterationBatch | None) -> dict[str, Any]:
         check_name(name, "parameter name")
     for key in batch.tags:
         check_name(key, "tag key")
+    _time(batch.heartbeat_at, "heartbeat_at")
     return {
         "parameters": batch.parameters or None,
         "metrics": _metrics(batch.metrics) or None,
@@ -80,34 +95,40 @@ def _batch(batch: IterationBatch | None) -> dict[str, Any]:
     }
 
 
-@router.post("/iterations", status_code=status.HTTP_201_CREATED, dependencies=[CanWrite])
+@router.post(
+    "/iterations",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[CanWrite],
+    responses=ok(IterationOut, 201),
+)
 def create_iteration(body: IterationCreate, store: StoreDep) -> dict[str, Any]:
     """Start an iteration with a client-made id (a retry returns the same iteration)."""
     check_name(body.id, "iteration id")
     check_name(body.name, "iteration name")
     iteration = store.create_iteration(
-        body.id, body.name, body.experiment_id, body.project_id, body.started_at, body.system
-    )
+        body.id, body.name, body.experiment_id, body.project_id,
+        check_timestamp(body.started_at, "started_at"), body.system,
+    )  # fmt: skip
     return iteration.to_dict()
 
 
-@router.get("/iterations/{iteration_id}", dependencies=[CanRead])
+@router.get("/iterations/{iteration_id}", dependencies=[CanRead], responses=ok(IterationOut))
 def get_iteration(iteration_id: str, store: StoreDep) -> dict[str, Any]:
     """One iteration with parameters, metric summaries, datasets, model and system info."""
     return store.get_iteration(iteration_id).to_dict()
 
 
-@router.patch("/iterations/{iteration_id}", dependencies=[CanWrite])
+@router.patch("/iterations/{iteration_id}", dependencies=[CanWrite], responses=ok(IterationOut))
 def update_iteration(iteration_id: str, body: IterationUpdate, store: StoreDep) -> dict[str, Any]:
     """Change status, end time, error, model file or heartbeat."""
     iteration = store.update_iteration(
-        iteration_id, _status(body.status), body.ended_at, body.error, _model(body.model),
-        body.heartbeat_at,
+        iteration_id, _status(body.status), _time(body.ended_at, "ended_at"), body.error,
+        _model(body.model), _time(body.heartbeat_at, "heartbeat_at"),
     )  # fmt: skip
     return iteration.to_dict()
 
 
-@router.post("/iterations/{iteration_id}/batch", dependencies=[CanWrite])
+@router.post("/iterations/{iteration_id}/batch", dependencies=[CanWrite], responses=ok(BatchResult))
 def log_batch(iteration_id: str, body: IterationBatch, store: StoreDep) -> dict[str, int]:
     """Parameters, metric points, dataset links and tags of one iteration, in one transaction.
     Idempotent: points are keyed by (iteration, metric, step)."""
@@ -116,17 +137,22 @@ def log_batch(iteration_id: str, body: IterationBatch, store: StoreDep) -> dict[
     return {"points": len(batch["metrics"] or ()), "parameters": len(body.parameters)}
 
 
-@router.post("/iterations/{iteration_id}/end", dependencies=[CanWrite])
+@router.post("/iterations/{iteration_id}/end", dependencies=[CanWrite], responses=ok(IterationOut))
 def end_iteration(iteration_id: str, body: IterationEnd, store: StoreDep) -> dict[str, Any]:
     """Write the last batch and the end state at once; returns the ended iteration."""
     iteration = store.end_iteration(
-        iteration_id, _status(body.status) or "finished", body.ended_at, body.error,
-        _model(body.model), **_batch(body.batch),
+        iteration_id, _status(body.status) or "finished",
+        check_timestamp(body.ended_at, "ended_at"), body.error, _model(body.model),
+        **_batch(body.batch),
     )  # fmt: skip
     return iteration.to_dict()
 
 
-@router.get("/iterations/{iteration_id}/metrics/{metric_name:path}", dependencies=[CanRead])
+@router.get(
+    "/iterations/{iteration_id}/metrics/{metric_name:path}",
+    dependencies=[CanRead],
+    responses=ok(MetricHistory),
+)
 def get_metric_history(
     iteration_id: str,
     metric_name: str,
@@ -147,7 +173,7 @@ def get_metric_history(
     }
 
 
-@router.get("/series", dependencies=[CanRead])
+@router.get("/series", dependencies=[CanRead], responses=ok(MetricSeries))
 def get_metric_series(
     store: StoreDep,
     metric: str,
@@ -200,7 +226,7 @@ def _search(store: StoreDep, search: IterationSearch) -> dict[str, Any]:
     }
 
 
-@router.get("/iterations", dependencies=[CanRead])
+@router.get("/iterations", dependencies=[CanRead], responses=ok(IterationPage))
 def list_iterations(
     store: StoreDep,
     experiment_id: str | None = None,
@@ -222,7 +248,7 @@ def list_iterations(
     return _search(store, search)
 
 
-@router.post("/iterations/search", dependencies=[CanRead])
+@router.post("/iterations/search", dependencies=[CanRead], responses=ok(IterationPage))
 def search_iterations(body: IterationSearch, store: StoreDep) -> dict[str, Any]:
     """The same search as ``GET /iterations``, with the query in a JSON body."""
     return _search(store, body)
