@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
+from starlette.convertors import Convertor, register_url_convertor
 
 from mlops.app.deps import CanRead, CanWrite, StoreDep
 from mlops.app.responses import PlainRoute
@@ -36,6 +37,23 @@ from mlops.wire import (
 )
 
 router = APIRouter(tags=["iterations"], route_class=PlainRoute, responses=ERRORS)
+
+
+class _Rest(Convertor[str]):
+    """The rest of the path, newlines included: Starlette's ``path`` stops at a newline, so a
+    metric whose name holds one could be logged but its history never read."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("rest", _Rest())
+
 WRITABLE_STATUSES = ("running", "finished", "failed", "killed")
 
 
@@ -149,7 +167,7 @@ def end_iteration(iteration_id: str, body: IterationEnd, store: StoreDep) -> dic
 
 
 @router.get(
-    "/iterations/{iteration_id}/metrics/{metric_name:path}",
+    "/iterations/{iteration_id}/metrics/{metric_name:rest}",
     dependencies=[CanRead],
     responses=ok(MetricHistory),
 )
