@@ -136,3 +136,14 @@ def check_timestamp(value: Any, what: str) -> float:
         f"{what} must be seconds since 1970-01-01 UTC (as time.time() gives), between 0 and "
         f"{MAX_TIMESTAMP:.0f}; got {value!r}"
     )
+
+
+def check_count(value: Any, what: str) -> int | None:
+    """A size in bytes or a number of files: None, or a whole number from 0 to 2**63 - 1 (what
+    a database's 64-bit integer holds)."""
+    if value is None:
+        return None
+    is_integer = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if is_integer and 0 <= value < 2**63:
+        return int(value)
+    raise InvalidInput(f"{what} must be a whole number from 0 to 2**63 - 1, got {value!r}")

@@ -19,7 +19,7 @@ from mlops.app.schemas import (
     ok,
 )
 from mlops.errors import InvalidInput
-from mlops.values import check_name, check_optional_text
+from mlops.values import check_count, check_name, check_optional_text
 from mlops.wire import DatasetCreate, ExperimentCreate, ProjectCreate, ProjectUpdate
 
 router = APIRouter(route_class=PlainRoute, responses=ERRORS)
@@ -127,8 +127,8 @@ def create_dataset(body: DatasetCreate, store: StoreDep) -> dict[str, Any]:
     if body.version is not None:
         check_name(body.version, "dataset version")
     dataset = store.create_dataset(
-        body.name, body.path, body.description, body.tags, body.version,
-        body.digest, body.size_bytes, body.file_count,
+        body.name, body.path, body.description, body.tags, body.version, body.digest,
+        check_count(body.size_bytes, "size_bytes"), check_count(body.file_count, "file_count"),
     )  # fmt: skip
     return dataset.to_dict()
 

@@ -24,7 +24,13 @@ from mlops.app.schemas import (
 from mlops.entities import ModelFile
 from mlops.errors import InvalidInput, TooLarge
 from mlops.store.base import MetricRow
-from mlops.values import check_name, check_step, check_timestamp
+from mlops.values import (
+    check_count,
+    check_name,
+    check_optional_text,
+    check_step,
+    check_timestamp,
+)
 from mlops.wire import (
     MAX_BATCH_POINTS,
     MAX_PAGE,
@@ -73,7 +79,8 @@ def _model(data: Mapping[str, Any] | None) -> ModelFile | None:
     path = data.get("path")
     if not isinstance(path, str) or not path:
         raise InvalidInput("model.path must be a non-empty string")
-    return ModelFile(path, data.get("size_bytes"), data.get("sha256"))
+    sha256 = check_optional_text(data.get("sha256"), "model.sha256")
+    return ModelFile(path, check_count(data.get("size_bytes"), "model.size_bytes"), sha256)
 
 
 def _metrics(rows: Sequence[Sequence[Any]]) -> list[MetricRow]:
