@@ -251,8 +251,8 @@ def test_each_entity_matches_its_declared_schema(entity: Any, model: type[BaseMo
 
 
 def test_every_operation_declares_its_answer_and_every_error(tmp_path: Path) -> None:
-    """A client generated from the document knows each success shape and the one error shape
-    of every status the App answers with."""
+    """A client generated from the document knows each success shape, the one error shape of
+    every status the App answers with, and where the token goes."""
     app = create_app(AppSettings(f"sqlite:///{tmp_path / 'app.db'}"))
     document = app.openapi()
     app.state.store.close()
@@ -271,10 +271,12 @@ def test_every_operation_declares_its_answer_and_every_error(tmp_path: Path) -> 
         statuses = {"400", "500", "503"}
         if path != f"{API_PREFIX}/health":
             statuses |= {str(s) for s in schemas.ERROR_STATUSES}
+            assert operation["security"] == [{"token": []}], (path, method)
         assert statuses <= set(responses), (path, method)
         for status in statuses:
             assert responses[status]["content"]["application/json"]["schema"] == error
     assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert document["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
 
 
 @pytest.fixture

@@ -8,13 +8,21 @@ the App's session cookie instead of the header.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from mlops.errors import Forbidden, Unauthorized
 
 SESSION_COOKIE = "mlops_session"
+#: Declares the token in the OpenAPI document; :func:`token_of` reads it (or the cookie).
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="Needed when the App runs with --auth: a token from `mlops tokens create`.",
+)
 
 
 def token_of(request: Request) -> str | None:
@@ -25,11 +33,14 @@ def token_of(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-def require(scope: str) -> Callable[[Request], Awaitable[None]]:
+def require(scope: str) -> Callable[..., Awaitable[None]]:
     """A route dependency that lets the request through only with a token of ``scope``.
     Async, so an App without ``--auth`` checks nothing on a worker thread."""
 
-    async def check(request: Request) -> None:
+    async def check(
+        request: Request,
+        _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    ) -> None:
         if not request.app.state.settings.auth:
             return
         secret = token_of(request)
