@@ -343,3 +343,19 @@ def test_sizes_a_database_cannot_hold_are_refused_naming_the_field(client: TestC
     assert bad_model.status_code == 422
     assert "model.size_bytes" in bad_model.json()["error"]["message"]
     assert client.get(f"/iterations/{iteration_id}").json()["model"] is None
+
+
+def test_answers_keep_their_non_finite_values_as_declared(client: TestClient) -> None:
+    """Declaring the schemas did not put answers through pydantic (which would turn NaN and
+    infinities into null): the strings the schema declares come back."""
+    iteration_id = _running_iteration(client, _project(client))
+    now = time.time()
+    rows = [["odd", 0, "NaN", now], ["odd", 1, "Infinity", now], ["odd", 2, "-Infinity", now]]
+    assert client.post(f"/iterations/{iteration_id}/batch", json={"metrics": rows}).is_success
+    history = client.get(f"/iterations/{iteration_id}/metrics/odd")
+    schemas.MetricHistory.model_validate_json(history.text, strict=True)
+    assert [p["value"] for p in history.json()["points"]] == ["NaN", "Infinity", "-Infinity"]
+    iteration = client.get(f"/iterations/{iteration_id}")
+    schemas.IterationOut.model_validate_json(iteration.text, strict=True)
+    summary = iteration.json()["metric_summaries"]["odd"]
+    assert summary == {"last": "-Infinity", "last_step": 2, "min": "-Infinity", "max": "Infinity"}
