@@ -69,8 +69,8 @@ class LiveApp:
 
 
 def _seed(client: httpx.Client) -> dict[str, str]:
-    """A project, an experiment, a dataset, an ended iteration with non-finite metric values
-    and a running one: real ids for the generated requests to hit."""
+    """A project, an experiment, a dataset, an ended iteration and a running one, both with
+    non-finite metric values: real ids for the generated requests to hit."""
 
     def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = client.post(path, json=body)
@@ -106,13 +106,14 @@ def _seed(client: httpx.Client) -> dict[str, str]:
         "/iterations",
         {"id": "it-running", "name": "gb", "project_id": project["id"], "started_at": started},
     )
+    post(f"/iterations/{running['id']}/batch", {"metrics": points, "parameters": {"depth": 5}})
     return {
         "project_id": project["id"],
         "experiment_id": experiment["id"],
         "dataset_id": dataset["id"],
         "iteration_id": running["id"],
-        "metric_name": "loss",
-        "metric": "loss",
+        "metric_name": "odd",  # its points are "NaN" and "Infinity"
+        "metric": "odd",
     }
 
 
