@@ -360,3 +360,11 @@ def test_answers_keep_their_non_finite_values_as_declared(client: TestClient) ->
     schemas.IterationOut.model_validate_json(iteration.text, strict=True)
     summary = iteration.json()["metric_summaries"]["odd"]
     assert summary == {"last": "-Infinity", "last_step": 2, "min": "-Infinity", "max": "Infinity"}
+
+
+def test_an_iteration_id_no_url_could_name_is_refused(client: TestClient) -> None:
+    """An id with a '/' was accepted, and then every URL for it answered a bare "Not Found"."""
+    body = {"id": "a/b", "name": "run", "project_id": _project(client), "started_at": 1.0}
+    refused = client.post("/iterations", json=body)
+    assert refused.status_code == 422 and "'a/b'" in refused.json()["error"]["message"]
+    assert client.get("/iterations").json()["total"] == 0

@@ -129,6 +129,8 @@ def _batch(batch: IterationBatch | None) -> dict[str, Any]:
 def create_iteration(body: IterationCreate, store: StoreDep) -> dict[str, Any]:
     """Start an iteration with a client-made id (a retry returns the same iteration)."""
     check_name(body.id, "iteration id")
+    if "/" in body.id:  # the App decodes %2F before routing: no URL could name it
+        raise InvalidInput(f"iteration id {body.id!r} must not contain '/'")
     check_name(body.name, "iteration name")
     iteration = store.create_iteration(
         body.id, body.name, body.experiment_id, body.project_id,
