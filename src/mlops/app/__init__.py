@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import mlops
-from mlops.app import docs, ui
+from mlops.app import docs, schemas, ui
 from mlops.app.api import artifacts, blobs, catalog, iterations, models
 from mlops.app.responses import JsonResponse, error_response, from_error, reported
 from mlops.app.security import Guard
@@ -56,7 +56,12 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     app.include_router(docs.router)
     app.include_router(ui.router)
 
-    @app.get(f"{API_PREFIX}/health", tags=["health"])
+    @app.get(
+        f"{API_PREFIX}/health",
+        tags=["health"],
+        response_model=None,
+        responses={**schemas.ok(schemas.Health), **schemas.errors(400, 500, 503)},
+    )
     def health() -> dict[str, Any]:
         """Liveness and the schema revision; needs no token."""
         return {"status": "ok", "version": mlops.__version__, "schema": SCHEMA_REVISION}

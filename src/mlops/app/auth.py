@@ -8,15 +8,22 @@ the App's session cookie instead of the header.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from mlops.entities import ApiToken
 from mlops.errors import Forbidden, Unauthorized
 
 SESSION_COOKIE = "mlops_session"
+#: Declares the token in the OpenAPI document; :func:`token_of` reads it (or the cookie).
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="Needed when the App runs with --auth: a token from `mlops tokens create`.",
+)
 
 
 #: Where the App's guard leaves the token it checked, so a route does not look it up again.
@@ -52,11 +59,14 @@ async def identify(store: Any, secret: str | None) -> ApiToken:
     return token
 
 
-def require(scope: str) -> Callable[[Request], Awaitable[None]]:
+def require(scope: str) -> Callable[..., Awaitable[None]]:
     """A route dependency that lets the request through only with a token of ``scope``.
     Async, so an App without ``--auth`` checks nothing on a worker thread."""
 
-    async def check(request: Request) -> None:
+    async def check(
+        request: Request,
+        _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    ) -> None:
         if not request.app.state.settings.auth:
             return
         token = request.scope.get(TOKEN_KEY)

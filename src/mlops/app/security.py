@@ -104,7 +104,7 @@ class Guard:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         has_body = "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
-        problem = self._refuse(scope, headers)
+        problem = self._refuse(scope, headers, has_body)
         if problem is not None:
             await _reply(send, *problem)
             return
@@ -247,7 +247,9 @@ class Guard:
             "(the mlops client splits them by itself)"
         )
 
-    def _refuse(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str, str] | None:
+    def _refuse(
+        self, scope: Scope, headers: dict[str, str], has_body: bool
+    ) -> tuple[int, str, str] | None:
         raw_host = headers.get("host", "")
         if not _HOST.fullmatch(raw_host.strip().lower()):
             return (
@@ -277,7 +279,7 @@ class Guard:
         limit = self.max_artifact if _carries_bytes(scope) else self.max_body
         if length is not None and length.isdigit() and int(length) > limit:
             return 413, "too_large", self._too_large(scope)
-        if scope["path"].startswith("/api/"):
+        if scope["path"].startswith("/api/") and has_body:  # no body: nothing to be JSON
             content_type = headers.get("content-type", "").split(";")[0].strip().lower()
             if _carries_bytes(scope):
                 if content_type != "application/octet-stream":

@@ -141,10 +141,10 @@ def check_iteration(iteration_id: object, name: object, started_at: object, syst
     """A new iteration: a client-made id (1 to 36 characters), a name, a start time and the
     ``system`` info as a dict of JSON data."""
     given = check_name(iteration_id, "iteration id")
-    if len(given) > MAX_ID or given != given.strip():
+    if len(given) > MAX_ID or given != given.strip() or "/" in given:
         raise InvalidInput(
-            f"iteration id {given!r} must be 1 to {MAX_ID} characters without surrounding "
-            "spaces (the library makes 32 hex digits)"
+            f"iteration id {given!r} must be 1 to {MAX_ID} characters without '/' or "
+            "surrounding spaces (the library makes 32 hex digits)"
         )
     check_name(name, "iteration name")
     check_timestamp(started_at, "started_at")

@@ -20,13 +20,15 @@ from fastapi.responses import StreamingResponse
 
 from mlops.app.deps import ArtifactsDep, CanRead, CanWrite, StoreDep
 from mlops.app.responses import PlainRoute
+from mlops.app.schemas import ERRORS, ok
+from mlops.app.schemas_files import ArtifactList, content
 from mlops.artifacts import ArtifactStore
 from mlops.artifacts.names import check_digest, check_name
 from mlops.artifacts.wire import ArtifactRecords
 from mlops.entities import Artifact
 from mlops.errors import InvalidInput, NotFound
 
-router = APIRouter(tags=["artifacts"], route_class=PlainRoute)
+router = APIRouter(tags=["artifacts"], route_class=PlainRoute, responses=ERRORS)
 
 #: Media types a page may show inline; everything else is only ever a download.
 INLINE = {
@@ -75,6 +77,7 @@ def _records(iteration_id: str, body: ArtifactRecords, artifacts: ArtifactStore)
     "/iterations/{iteration_id}/artifacts",
     status_code=status.HTTP_201_CREATED,
     dependencies=[CanWrite],
+    responses=ok(ArtifactList, 201),
 )
 def record_artifacts(
     iteration_id: str, body: ArtifactRecords, store: StoreDep, artifacts: ArtifactsDep
@@ -85,13 +88,20 @@ def record_artifacts(
     return {"artifacts": [a.to_dict() for a in records]}
 
 
-@router.get("/iterations/{iteration_id}/artifacts", dependencies=[CanRead])
+@router.get(
+    "/iterations/{iteration_id}/artifacts", dependencies=[CanRead], responses=ok(ArtifactList)
+)
 def list_artifacts(iteration_id: str, store: StoreDep, prefix: str | None = None) -> dict[str, Any]:
     """The files of an iteration by name (and step), or those under the folder ``prefix``."""
     return {"artifacts": [a.to_dict() for a in store.list_artifacts(iteration_id, prefix)]}
 
 
-@router.get("/iterations/{iteration_id}/artifacts/content", dependencies=[CanRead])
+@router.get(
+    "/iterations/{iteration_id}/artifacts/content",
+    dependencies=[CanRead],
+    responses=content(),
+    response_class=StreamingResponse,
+)
 def artifact_content(
     iteration_id: str,
     request: Request,

@@ -20,12 +20,21 @@ from fastapi.responses import Response
 
 from mlops.app.deps import ArtifactsDep, CanRead, CanWrite
 from mlops.app.responses import JsonResponse
+from mlops.app.schemas import ERRORS, ok
+from mlops.app.schemas_files import BlobOut, UploadOut
 from mlops.artifacts.names import check_digest, check_upload_id
 from mlops.artifacts.wire import BlobFinish
 from mlops.errors import TooLarge
 
-router = APIRouter(tags=["artifacts"])
+router = APIRouter(tags=["artifacts"], responses=ERRORS)
 T = TypeVar("T")
+#: The request body of the byte routes, for the OpenAPI document.
+BYTES_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 
 
 def _limited(request: Request, chunks: Iterator[bytes], already: int = 0) -> Iterator[bytes]:
@@ -66,7 +75,7 @@ def _blob(digest: str, size: int) -> dict[str, Any]:
     return {"sha256": digest, "size_bytes": size}
 
 
-@router.get("/blobs/{sha256}", dependencies=[CanRead])
+@router.get("/blobs/{sha256}", dependencies=[CanRead], responses=ok(BlobOut))
 async def get_blob(sha256: str, artifacts: ArtifactsDep) -> JsonResponse:
     """Whether the App has a blob (404 when not): a client skips uploading bytes it has."""
     digest = check_digest(sha256)
@@ -74,7 +83,13 @@ async def get_blob(sha256: str, artifacts: ArtifactsDep) -> JsonResponse:
     return JsonResponse(_blob(digest, size))
 
 
-@router.put("/blobs/{sha256}", status_code=status.HTTP_201_CREATED, dependencies=[CanWrite])
+@router.put(
+    "/blobs/{sha256}",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[CanWrite],
+    responses=ok(BlobOut, 201),
+    openapi_extra=BYTES_BODY,
+)
 async def put_blob(sha256: str, request: Request, artifacts: ArtifactsDep) -> JsonResponse:
     """Store a whole file in one request; its bytes must hash to ``sha256`` (422 otherwise,
     and nothing is kept)."""
@@ -83,21 +98,31 @@ async def put_blob(sha256: str, request: Request, artifacts: ArtifactsDep) -> Js
     return JsonResponse(_blob(blob.digest, blob.size), status.HTTP_201_CREATED)
 
 
-@router.post("/uploads", status_code=status.HTTP_201_CREATED, dependencies=[CanWrite])
+@router.post(
+    "/uploads",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[CanWrite],
+    responses=ok(UploadOut, 201),
+)
 async def start_upload(artifacts: ArtifactsDep) -> JsonResponse:
     """Open an upload in parts for a large file."""
     upload_id = await anyio.to_thread.run_sync(artifacts.start_upload)
     return JsonResponse({"upload_id": upload_id, "offset": 0}, status.HTTP_201_CREATED)
 
 
-@router.get("/uploads/{upload_id}", dependencies=[CanWrite])
+@router.get("/uploads/{upload_id}", dependencies=[CanWrite], responses=ok(UploadOut))
 async def get_upload(upload_id: str, artifacts: ArtifactsDep) -> JsonResponse:
     """Where the next part of an upload starts (after an App restart too)."""
     offset = await anyio.to_thread.run_sync(artifacts.upload_offset, check_upload_id(upload_id))
     return JsonResponse({"upload_id": upload_id, "offset": offset})
 
 
-@router.put("/uploads/{upload_id}/parts", dependencies=[CanWrite])
+@router.put(
+    "/uploads/{upload_id}/parts",
+    dependencies=[CanWrite],
+    responses=ok(UploadOut),
+    openapi_extra=BYTES_BODY,
+)
 async def put_part(
     upload_id: str,
     request: Request,
@@ -113,7 +138,7 @@ async def put_part(
     return JsonResponse({"upload_id": upload_id, "offset": end})
 
 
-@router.post("/uploads/{upload_id}/finish", dependencies=[CanWrite])
+@router.post("/uploads/{upload_id}/finish", dependencies=[CanWrite], responses=ok(BlobOut))
 async def finish_upload(upload_id: str, body: BlobFinish, artifacts: ArtifactsDep) -> JsonResponse:
     """Check the staged bytes against ``sha256`` and make them a blob."""
     upload_id, digest = check_upload_id(upload_id), check_digest(body.sha256)
@@ -122,7 +147,10 @@ async def finish_upload(upload_id: str, body: BlobFinish, artifacts: ArtifactsDe
 
 
 @router.delete(
-    "/uploads/{upload_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[CanWrite]
+    "/uploads/{upload_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[CanWrite],
+    responses={204: {"description": "The upload and its staged bytes are gone."}},
 )
 async def abort_upload(upload_id: str, artifacts: ArtifactsDep) -> Response:
     """Drop an unfinished upload."""

@@ -8,9 +8,19 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
+from starlette.convertors import Convertor, register_url_convertor
 
 from mlops.app.deps import CanRead, CanWrite, StoreDep
 from mlops.app.responses import PlainRoute
+from mlops.app.schemas import (
+    ERRORS,
+    BatchResult,
+    IterationOut,
+    IterationPage,
+    MetricHistory,
+    MetricSeries,
+    ok,
+)
 from mlops.entities import ModelFile
 from mlops.errors import InvalidInput, TooLarge
 from mlops.store.base import MetricRow
@@ -25,9 +35,25 @@ from mlops.wire import (
     decode_float,
 )
 
-router = APIRouter(tags=["iterations"], route_class=PlainRoute)
+router = APIRouter(tags=["iterations"], route_class=PlainRoute, responses=ERRORS)
 # The rules (statuses, names, ranges, ended iterations) are the store's (mlops.store.rules):
 # these routes only turn the wire's shapes into the store's arguments.
+
+
+class _Rest(Convertor[str]):
+    """The rest of the path, newlines included: Starlette's ``path`` stops at a newline, so a
+    metric whose name holds one could be logged but its history never read."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("rest", _Rest())
 
 
 def _model(data: Mapping[str, Any] | None) -> ModelFile | None:
@@ -63,22 +89,28 @@ def _batch(batch: IterationBatch | None) -> dict[str, Any]:
     }
 
 
-@router.post("/iterations", status_code=status.HTTP_201_CREATED, dependencies=[CanWrite])
+@router.post(
+    "/iterations",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[CanWrite],
+    responses=ok(IterationOut, 201),
+)
 def create_iteration(body: IterationCreate, store: StoreDep) -> dict[str, Any]:
     """Start an iteration with a client-made id (a retry returns the same iteration)."""
     iteration = store.create_iteration(
-        body.id, body.name, body.experiment_id, body.project_id, body.started_at, body.system
-    )
+        body.id, body.name, body.experiment_id, body.project_id,
+        body.started_at, body.system,
+    )  # fmt: skip
     return iteration.to_dict()
 
 
-@router.get("/iterations/{iteration_id}", dependencies=[CanRead])
+@router.get("/iterations/{iteration_id}", dependencies=[CanRead], responses=ok(IterationOut))
 def get_iteration(iteration_id: str, store: StoreDep) -> dict[str, Any]:
     """One iteration with parameters, metric summaries, datasets, model and system info."""
     return store.get_iteration(iteration_id).to_dict()
 
 
-@router.patch("/iterations/{iteration_id}", dependencies=[CanWrite])
+@router.patch("/iterations/{iteration_id}", dependencies=[CanWrite], responses=ok(IterationOut))
 def update_iteration(iteration_id: str, body: IterationUpdate, store: StoreDep) -> dict[str, Any]:
     """Change status, end time, error, model file or heartbeat."""
     iteration = store.update_iteration(
@@ -88,7 +120,7 @@ def update_iteration(iteration_id: str, body: IterationUpdate, store: StoreDep) 
     return iteration.to_dict()
 
 
-@router.post("/iterations/{iteration_id}/batch", dependencies=[CanWrite])
+@router.post("/iterations/{iteration_id}/batch", dependencies=[CanWrite], responses=ok(BatchResult))
 def log_batch(iteration_id: str, body: IterationBatch, store: StoreDep) -> dict[str, int]:
     """Parameters, metric points, dataset links and tags of one iteration, in one transaction.
     Idempotent: points are keyed by (iteration, metric, step)."""
@@ -97,7 +129,7 @@ def log_batch(iteration_id: str, body: IterationBatch, store: StoreDep) -> dict[
     return {"points": len(batch["metrics"] or ()), "parameters": len(body.parameters)}
 
 
-@router.post("/iterations/{iteration_id}/end", dependencies=[CanWrite])
+@router.post("/iterations/{iteration_id}/end", dependencies=[CanWrite], responses=ok(IterationOut))
 def end_iteration(iteration_id: str, body: IterationEnd, store: StoreDep) -> dict[str, Any]:
     """Write the last batch and the end state at once; returns the ended iteration."""
     iteration = store.end_iteration(
@@ -107,14 +139,20 @@ def end_iteration(iteration_id: str, body: IterationEnd, store: StoreDep) -> dic
     return iteration.to_dict()
 
 
-@router.post("/iterations/{iteration_id}/resume", dependencies=[CanWrite])
+@router.post(
+    "/iterations/{iteration_id}/resume", dependencies=[CanWrite], responses=ok(IterationOut)
+)
 def resume_iteration(iteration_id: str, store: StoreDep) -> dict[str, Any]:
     """Reopen an ended iteration to log more to it (status back to running, end time and
     error cleared). Idempotent: resuming a running iteration returns it."""
     return store.resume(iteration_id).to_dict()
 
 
-@router.get("/iterations/{iteration_id}/metrics/{metric_name:path}", dependencies=[CanRead])
+@router.get(
+    "/iterations/{iteration_id}/metrics/{metric_name:rest}",
+    dependencies=[CanRead],
+    responses=ok(MetricHistory),
+)
 def get_metric_history(
     iteration_id: str,
     metric_name: str,
@@ -135,7 +173,7 @@ def get_metric_history(
     }
 
 
-@router.get("/series", dependencies=[CanRead])
+@router.get("/series", dependencies=[CanRead], responses=ok(MetricSeries))
 def get_metric_series(
     store: StoreDep,
     metric: str,
@@ -188,7 +226,7 @@ def _search(store: StoreDep, search: IterationSearch) -> dict[str, Any]:
     }
 
 
-@router.get("/iterations", dependencies=[CanRead])
+@router.get("/iterations", dependencies=[CanRead], responses=ok(IterationPage))
 def list_iterations(
     store: StoreDep,
     experiment_id: str | None = None,
@@ -210,7 +248,7 @@ def list_iterations(
     return _search(store, search)
 
 
-@router.post("/iterations/search", dependencies=[CanRead])
+@router.post("/iterations/search", dependencies=[CanRead], responses=ok(IterationPage))
 def search_iterations(body: IterationSearch, store: StoreDep) -> dict[str, Any]:
     """The same search as ``GET /iterations``, with the query in a JSON body."""
     return _search(store, body)

@@ -9,21 +9,23 @@ from fastapi import APIRouter, Request, status
 from mlops.app.auth import actor
 from mlops.app.deps import CanRead, CanWrite, StoreDep
 from mlops.app.responses import PlainRoute
+from mlops.app.schemas import ERRORS, ok
+from mlops.app.schemas_files import ModelList, ModelOut, ModelVersionOut
 from mlops.artifacts.names import check_name as check_artifact_name
 from mlops.artifacts.wire import AliasSet, ModelVersionCreate
 from mlops.errors import InvalidInput
 from mlops.values import check_name, check_optional_text
 
-router = APIRouter(tags=["models"], route_class=PlainRoute)
+router = APIRouter(tags=["models"], route_class=PlainRoute, responses=ERRORS)
 
 
-@router.get("/models", dependencies=[CanRead])
+@router.get("/models", dependencies=[CanRead], responses=ok(ModelList))
 def list_models(store: StoreDep) -> dict[str, Any]:
     """Every registered model, by name, with its latest version and aliases."""
     return {"models": [m.to_dict() for m in store.list_models()]}
 
 
-@router.get("/models/{name}", dependencies=[CanRead])
+@router.get("/models/{name}", dependencies=[CanRead], responses=ok(ModelOut))
 def get_model(name: str, store: StoreDep) -> dict[str, Any]:
     """One model with all its versions, newest first."""
     versions = [v.to_dict() for v in store.list_model_versions(name)]
@@ -31,7 +33,10 @@ def get_model(name: str, store: StoreDep) -> dict[str, Any]:
 
 
 @router.post(
-    "/models/{name}/versions", status_code=status.HTTP_201_CREATED, dependencies=[CanWrite]
+    "/models/{name}/versions",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[CanWrite],
+    responses=ok(ModelVersionOut, 201),
 )
 def register_model(
     name: str, body: ModelVersionCreate, request: Request, store: StoreDep
@@ -46,13 +51,19 @@ def register_model(
     return version.to_dict()
 
 
-@router.get("/models/{name}/versions/{version_or_alias}", dependencies=[CanRead])
+@router.get(
+    "/models/{name}/versions/{version_or_alias}",
+    dependencies=[CanRead],
+    responses=ok(ModelVersionOut),
+)
 def get_model_version(name: str, version_or_alias: str, store: StoreDep) -> dict[str, Any]:
     """A version by number (``3``) or by alias (``production``)."""
     return store.get_model_version(name, version_or_alias).to_dict()
 
 
-@router.put("/models/{name}/aliases/{alias}", dependencies=[CanWrite])
+@router.put(
+    "/models/{name}/aliases/{alias}", dependencies=[CanWrite], responses=ok(ModelVersionOut)
+)
 def set_model_alias(
     name: str, alias: str, body: AliasSet, request: Request, store: StoreDep
 ) -> dict[str, Any]:

@@ -37,6 +37,8 @@ class ArtifactMethods(CatalogMethods):
             _check(iteration_id, artifact)
         with self._write("record artifacts") as conn:
             _check_iteration(conn, iteration_id)
+            if not artifacts:
+                return
             names = set(conn.execute(_names(iteration_id)).scalars())
             _check_layout(names, [a.name for a in artifacts])
             conn.exec_driver_sql(_sql(conn, _UPSERT), [_row(a) for a in artifacts])
