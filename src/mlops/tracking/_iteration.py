@@ -1,4 +1,13 @@
-"""The Iteration object a training script logs to."""
+"""The Iteration object a training script logs to.
+
+``log_*`` calls check their input and append it to in-memory buffers; the background writer
+(:mod:`mlops.tracking._writer`) moves the buffers into the iteration's outbox
+(:mod:`mlops.tracking._outbox`) and writes it. A store that cannot be written never ends the
+training run: unwritten points stay in memory up to ``MLOPS_MAX_BUFFERED_POINTS`` (default
+2,000,000) and are written when the store accepts them again; :meth:`Iteration.end_iteration`
+waits at most ``MLOPS_FLUSH_TIMEOUT`` seconds, then reports on stderr what it could not write
+(and keeps it in :attr:`Iteration.unwritten`) instead of raising.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +20,12 @@ from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-from mlops.entities import ModelFile
+from mlops.config import flush_timeout, redact_uri
+from mlops.entities import ModelFile, iso
 from mlops.errors import InvalidInput, IterationEnded, MlopsError
 from mlops.store import MetricRow, Store
 from mlops.tracking._datasets import file_sha256
+from mlops.tracking._outbox import BATCH_SIZE, PERMANENT_ERRORS, Outbox, max_buffered_points
 from mlops.tracking._writer import WRITER
 from mlops.values import (
     check_id,
@@ -24,20 +35,26 @@ from mlops.values import (
     parameter_value,
 )
 
-#: A full batch wakes the background writer before its next one-second tick.
-BATCH_SIZE = 10_000
+__all__ = ["BATCH_SIZE", "DisabledIteration", "Iteration"]
 
 _float = float
 _time = time.time
+
+#: The keys of the iteration's dict that show what was logged while it runs.
+_LIVE_KEYS = frozenset(
+    ("parameters", "metrics", "metric_summaries", "tags", "datasets", "path_to_model", "model")
+)
 
 
 class Iteration(Mapping[str, Any]):
     """One model run. Returned by :func:`mlops.tracking.start_iteration`.
 
     It reads like the iteration's dict (``it["id"]``, ``dict(it)``) and logs with its methods.
-    ``log_*`` calls check their input at once and buffer it in memory (a ``log_metric`` costs
-    about a microsecond); a background thread writes the buffer every second.
-    :meth:`end_iteration` writes what is left and returns the final dict.
+    While it runs, the dict shows what was logged so far (parameters, the last value of each
+    metric by step, tags, datasets, the model path), written or not yet; once ended it is the
+    stored iteration. ``log_*`` calls check their input at once and buffer it in memory (a
+    ``log_metric`` costs about half a microsecond); a background thread writes the buffer every
+    second. :meth:`end_iteration` writes what is left and returns the final dict.
 
     Use it as a context manager to end it automatically; an exception inside the block marks
     the iteration ``failed`` (``killed`` for Ctrl-C) with the exception's type and message::
@@ -48,32 +65,47 @@ class Iteration(Mapping[str, Any]):
     """
 
     def __init__(self, store: Store, data: dict[str, Any]) -> None:
+        self._setup(store, data)
+        WRITER.register(self)
+
+    def _setup(self, store: Store | None, data: dict[str, Any]) -> None:
         self._store = store
         self._data = data
         self.id: str = data["id"]
         self.name: str = data["name"]
-        self.project_id: str = data["project_id"]
-        self.experiment_id: str = data["experiment_id"]
+        self.project_id: str | None = data["project_id"]
+        self.experiment_id: str | None = data["experiment_id"]
         self._points: collections.deque[MetricRow] = collections.deque()
         self._next_step: dict[str, int] = {}
+        self._last: dict[str, float] = {}  # metric -> its value at its highest step
+        self._ranges: dict[str, list[float]] = {}  # metric -> [min, max], NaN ignored
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()
+        self._points_lock = threading.Lock()
         self._params: dict[str, Any] = {}
         self._datasets: list[str] = []
         self._tags: dict[str, str] = {}
-        self._unsent: tuple[dict[str, Any], list[MetricRow], list[str], dict[str, str]] = (
-            {},
-            [],
-            [],
-            {},
-        )
+        self._logged_params: dict[str, Any] = {}
+        self._logged_tags: dict[str, str] = {}
+        self._logged_datasets: dict[str, dict[str, Any]] = {}
+        self._outbox = Outbox(max_buffered_points())
+        self._not_kept = 0  # points dropped by log_metric past the bound, not yet counted
         self._model_path: str | None = None
+        self._model: ModelFile | None = None
         self._ended = False
+        self._ending: tuple[str, dict[str, str] | None, float] | None = None
+        self._final = False  # _data is the ended iteration as the store has it
+        self._gave_up = False  # the store refused the end for good
+        self._reported = False  # _end has said on stderr what it could not write
         self._warned = False
-        WRITER.register(self)
 
     # -- Mapping: the iteration's JSON data ------------------------------------------------
     def __getitem__(self, key: str) -> Any:
+        if key in _LIVE_KEYS and not self._final:
+            return self._live(key)
+        if key in ("status", "ended_at") and self._ending is not None and not self._final:
+            status, _error, ended_at = self._ending
+            return status if key == "status" else iso(ended_at)
         return self._data[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -85,6 +117,50 @@ class Iteration(Mapping[str, Any]):
     def __repr__(self) -> str:
         state = "ended" if self._ended else "running"
         return f"<Iteration {self.name!r} id={self.id} {state}>"
+
+    def _live(self, key: str) -> Any:
+        data = self._data
+        if key == "parameters":
+            return {**data["parameters"], **self._logged_params}
+        if key == "tags":
+            return {**data["tags"], **self._logged_tags}
+        if key == "metrics":
+            return {**data["metrics"], **self._last}
+        if key == "metric_summaries":
+            return self._live_summaries()
+        if key == "datasets":
+            known = {d["id"] for d in data["datasets"]}
+            logged = [d for i, d in self._logged_datasets.items() if i not in known]
+            return [dict(d) for d in data["datasets"]] + [dict(d) for d in logged]
+        if self._model_path is None:
+            return data[key]
+        if key == "path_to_model":
+            return self._model_path
+        model = self._model or ModelFile(self._model_path)
+        return model.to_dict()
+
+    def _live_summaries(self) -> dict[str, Any]:
+        summaries = {name: dict(s) for name, s in self._data["metric_summaries"].items()}
+        ranges = {name: list(r) for name, r in self._ranges.items()}
+        _fold(ranges, list(self._points))  # the points the writer has not taken yet
+        last, next_step = dict(self._last), dict(self._next_step)
+        for name, value in last.items():
+            low, high = ranges.get(name, (None, None))
+            summaries[name] = {
+                "last": value, "last_step": next_step[name] - 1, "min": low, "max": high
+            }  # fmt: skip
+        return summaries
+
+    @property
+    def unwritten(self) -> dict[str, Any] | None:
+        """What could not be written to the store (counts of metric points, parameters, tags,
+        dataset links, points not kept past ``MLOPS_MAX_BUFFERED_POINTS``, and the error), or
+        None when everything logged so far was written or is on its way."""
+        outbox = self._outbox
+        refused = any(outbox.lost.values())
+        if outbox.error is None and not (outbox.not_kept or self._not_kept or refused):
+            return None
+        return outbox.unwritten(self._not_kept)
 
     # -- logging ----------------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -110,12 +186,32 @@ class Iteration(Mapping[str, Any]):
             next_step = 0
         if type(value) is not _float:
             value = metric_value(metric_name, value)
-        step = next_step if step is None else check_step(metric_name, step)
-        self._next_step[metric_name] = step + 1 if step >= next_step else next_step
+        if step is None:
+            step = next_step
+            self._next_step[metric_name] = step + 1
+            self._last[metric_name] = value
+        else:
+            step = check_step(metric_name, step)
+            if step >= next_step - 1:  # a new highest step, or the highest one again
+                if step >= next_step:
+                    self._next_step[metric_name] = step + 1
+                self._last[metric_name] = value
         points = self._points
         points.append((metric_name, step, value, _time()))
         if len(points) % BATCH_SIZE == 0:
-            WRITER.wake()
+            self._batch_full()
+
+    def _batch_full(self) -> None:
+        """Every BATCH_SIZE points: wake the writer, and keep no more than the bound."""
+        WRITER.wake()
+        points = self._points
+        if len(points) + self._outbox.points <= self._outbox.max_points:
+            return
+        with self._points_lock:
+            excess = min(len(points) + self._outbox.points - self._outbox.max_points, len(points))
+            for _ in range(max(excess, 0)):
+                points.pop()
+            self._not_kept += max(excess, 0)
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Log several metrics at once: ``{"loss": 0.3, "accuracy": 0.9}``. Either all are
@@ -139,6 +235,7 @@ class Iteration(Mapping[str, Any]):
         value = parameter_value(parameter_name, value)
         with self._pending_lock:
             self._params[parameter_name] = value
+            self._logged_params[parameter_name] = value
 
     def log_parameters(self, parameters: Mapping[str, Any]) -> None:
         """Record several parameters at once: ``{"lr": 0.01, "model": "rf"}``."""
@@ -150,6 +247,7 @@ class Iteration(Mapping[str, Any]):
         }
         with self._pending_lock:
             self._params.update(checked)
+            self._logged_params.update(checked)
 
     def set_tag(self, key: str, value: str) -> None:
         """Label the iteration: ``it.set_tag("team", "vision")``. Tags are text and can be
@@ -160,6 +258,7 @@ class Iteration(Mapping[str, Any]):
             raise InvalidInput(f"tag {key!r} must be text, got {type(value).__name__} {value!r}")
         with self._pending_lock:
             self._tags[key] = value
+            self._logged_tags[key] = value
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         """Set several tags at once: ``{"team": "vision", "gpu": "a100"}``."""
@@ -172,10 +271,16 @@ class Iteration(Mapping[str, Any]):
         """Link a dataset made with :func:`mlops.tracking.create_dataset` to this iteration.
         Raises ``NotFound`` for an unknown id."""
         self._check_open()
-        self._store.get_dataset(check_id(dataset_id, "dataset_id"))
+        check_id(dataset_id, "dataset_id")
+        dataset = self._find_dataset(dataset_id)
         with self._pending_lock:
-            if dataset_id not in self._datasets:
+            if dataset_id not in self._logged_datasets:
                 self._datasets.append(dataset_id)
+                self._logged_datasets[dataset_id] = dataset
+
+    def _find_dataset(self, dataset_id: str) -> dict[str, Any]:
+        assert self._store is not None
+        return self._store.get_dataset(dataset_id).to_dict()
 
     def log_path_to_model(self, path_to_model: str) -> None:
         """Record where the trained model file is. When the iteration ends and the file exists,
@@ -186,97 +291,204 @@ class Iteration(Mapping[str, Any]):
         self._model_path = path_to_model
 
     # -- writing ----------------------------------------------------------------------------
-    def _drain(self) -> tuple[dict[str, Any], list[MetricRow], list[str], dict[str, str]]:
-        """Take everything buffered (and anything a failed write left) out of the buffers."""
+    def _take_buffers(self) -> None:
+        """Move what was logged since the last call into the outbox (under the flush lock)."""
         points = self._points
-        batch = [points.popleft() for _ in range(len(points))]
+        with self._points_lock:
+            rows = [points.popleft() for _ in range(len(points))]
+            not_kept, self._not_kept = self._not_kept, 0
         with self._pending_lock:
             params, self._params = self._params, {}
             datasets, self._datasets = self._datasets, []
             tags, self._tags = self._tags, {}
-        old_params, old_points, old_datasets, old_tags = self._unsent
-        if old_params or old_points or old_datasets or old_tags:
-            params = {**old_params, **params}
-            batch = old_points + batch
-            datasets = old_datasets + datasets
-            tags = {**old_tags, **tags}
-        self._unsent = ({}, [], [], {})
-        return params, batch, datasets, tags
+        _fold(self._ranges, rows)
+        outbox = self._outbox
+        before = outbox.not_kept
+        outbox.not_kept += not_kept
+        outbox.add(rows, params, tags, datasets)
+        if outbox.not_kept and not before:
+            sys.stderr.write(
+                f"mlops: iteration {self.name!r} ({self.id}) holds "
+                f"MLOPS_MAX_BUFFERED_POINTS={outbox.max_points:,} unwritten points: the points "
+                "logged from now on are counted but not kept until the store accepts writes\n"
+            )
 
-    def _flush(self, heartbeat: bool = False, background: bool = False) -> None:
-        """Write everything buffered in one store call; on failure keep it for the next try."""
+    def _write_batch(self, heartbeat: bool) -> Any:
+        store, iteration_id = self._store, self.id
+        assert store is not None
+
+        def write(**records: Any) -> None:
+            store.log_batch(iteration_id, heartbeat_at=_time() if heartbeat else None, **records)
+
+        return write
+
+    def _flush(self, heartbeat: bool = False) -> None:
+        """Write everything buffered, in batches; what a failing store refuses is kept for the
+        next try (the writer's, every second). Never raises for a store that fails."""
         with self._flush_lock:
-            params, batch, datasets, tags = self._drain()
-            if not (params or batch or datasets or tags or heartbeat):
+            self._take_buffers()
+            if self._ending is not None:
+                if not (self._final or self._gave_up) and self._finish() and self._reported:
+                    self._report_late_end()
                 return
-            try:
-                self._store.log_batch(
-                    self.id,
-                    parameters=params or None,
-                    metrics=batch or None,
-                    dataset_ids=datasets or None,
-                    heartbeat_at=_time() if heartbeat else None,
-                    tags=tags or None,
-                )
-            except MlopsError as exc:
-                self._unsent = (params, batch, datasets, tags)
-                if not background:
-                    raise
-                if not self._warned:
-                    self._warned = True
-                    warnings.warn(
-                        f"mlops: could not write iteration {self.name!r} yet ({exc}); "
-                        "keeping the data and retrying every second",
-                        stacklevel=1,
+            outbox = self._outbox
+            if outbox.empty() and not heartbeat:
+                return
+            failing = outbox.error is not None
+            if outbox.empty():
+                try:
+                    self._write_batch(heartbeat)()
+                except MlopsError:
+                    pass  # a missed heartbeat is harmless; the next one is in a few seconds
+                return
+            if outbox.send(self._write_batch(heartbeat)):
+                if failing:
+                    sys.stderr.write(
+                        f"mlops: iteration {self.name!r} ({self.id}): the store accepts writes "
+                        "again; what was kept in memory is written\n"
                     )
+                    self._warned = False
                 return
-            self._warned = False
+            if not self._warned:
+                self._warned = True
+                warnings.warn(
+                    f"mlops: could not write iteration {self.name!r} yet ({outbox.error}); "
+                    f"keeping the data in memory (at most MLOPS_MAX_BUFFERED_POINTS="
+                    f"{outbox.max_points:,} points) and retrying every second",
+                    stacklevel=1,
+                )
+
+    def _finish(self) -> bool:
+        """Write the outbox and the end state (under the flush lock). True when the store has
+        ended the iteration or refused it for good; False when a retry may succeed."""
+        assert self._ending is not None and self._store is not None
+        status, error, ended_at = self._ending
+        outbox = self._outbox
+        if not outbox.send(self._write_batch(False), keep_last=True):
+            return False
+        chunk = outbox.chunks[0] if outbox.chunks else []
+        try:
+            ended = self._store.end_iteration(
+                self.id, status, ended_at, error=error, model=self._model,
+                parameters=outbox.parameters or None, metrics=chunk or None,
+                dataset_ids=outbox.datasets or None, tags=outbox.tags or None,
+            )  # fmt: skip
+        except PERMANENT_ERRORS as exc:
+            lost = outbox.lost
+            lost["points"] += len(chunk)
+            lost["parameters"] += len(outbox.parameters)
+            lost["tags"] += len(outbox.tags)
+            lost["datasets"] += len(outbox.datasets)
+            outbox.take_sent(chunk)
+            outbox.error = exc
+            self._gave_up = True
+            WRITER.unregister(self)
+            return True
+        except MlopsError as exc:
+            outbox.error = exc
+            return False
+        outbox.take_sent(chunk)
+        outbox.error = None
+        self._data = ended.to_dict()
+        self._final = True
+        WRITER.unregister(self)
+        return True
+
+    def _finish_until(self, deadline: float) -> None:
+        pause = 0.05
+        while True:
+            with self._flush_lock:
+                self._take_buffers()
+                if self._final or self._gave_up or self._finish():
+                    return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 1.0)
 
     def _unsent_summary(self) -> str:
-        params, points, datasets, _tags = self._unsent
-        return (
-            f"{len(points) + len(self._points)} metric points, "
-            f"{len(params) + len(self._params)} parameters, "
-            f"{len(datasets) + len(self._datasets)} dataset links"
-        )
+        text = self._outbox.summary()
+        buffered = len(self._points)
+        return f"{text} (+{buffered:,} points not yet taken)" if buffered else text
 
     def end_iteration(self) -> dict[str, Any]:
         """Write everything logged, mark the iteration ``finished`` and return its final dict
         (parameters, last metric values, model file, datasets, system info). Calling it again
-        returns the same dict."""
+        returns the same dict.
+
+        It waits at most ``MLOPS_FLUSH_TIMEOUT`` seconds for a store that cannot be written (a
+        full disk, a locked database), and then does not raise: it says on stderr what it
+        could not write and why, keeps it in :attr:`unwritten`, returns the dict of what was
+        logged, and goes on trying in the background until the process exits (calling
+        ``end_iteration()`` again waits once more)."""
         return self._end("finished", None)
 
-    def _end(self, status: str, error: dict[str, str] | None) -> dict[str, Any]:
+    def _end(
+        self,
+        status: str,
+        error: dict[str, str] | None,
+        deadline: float | None = None,
+        at_exit: bool = False,
+    ) -> dict[str, Any]:
         with self._pending_lock:
-            already = self._ended
+            first = not self._ended
             self._ended = True
-        if already:
-            return dict(self._data)
-        WRITER.unregister(self)
-        model = None
-        if self._model_path is not None:
-            known = file_sha256(self._model_path)
-            model = ModelFile(self._model_path, *(known or (None, None)))
-        with self._flush_lock:
-            params, batch, datasets, tags = self._drain()
-            try:
-                ended = self._store.end_iteration(
-                    self.id, status, _time(), error=error, model=model,
-                    parameters=params or None, metrics=batch or None,
-                    dataset_ids=datasets or None, tags=tags or None,
-                )  # fmt: skip
-            except MlopsError:
-                self._unsent = (params, batch, datasets, tags)
-                with self._pending_lock:
-                    self._ended = False  # nothing was written: ending can be tried again
-                WRITER.register(self)
-                raise
-        self._data = ended.to_dict()
-        return dict(self._data)
+        if first:
+            if self._model_path is not None:
+                known = file_sha256(self._model_path)
+                self._model = ModelFile(self._model_path, *(known or (None, None)))
+            self._ending = (status, error, _time())
+        if not (self._final or self._gave_up):
+            if deadline is None:
+                deadline = time.monotonic() + flush_timeout()
+            # A thread, so that a store call that blocks (a database locked for minutes)
+            # cannot hold the training script past the deadline.
+            worker = threading.Thread(target=self._finish_until, args=(deadline,), daemon=True)
+            worker.start()
+            worker.join(max(deadline - time.monotonic(), 0.0))
+            if not (self._final or self._gave_up):
+                self._report_unwritten(at_exit)
+            elif self._gave_up or self.unwritten is not None:
+                self._report_unwritten(at_exit)
+        return dict(self)
 
-    def _end_quietly(self, status: str, error: dict[str, str] | None) -> None:
+    def _store_name(self) -> str:
+        return redact_uri(self._store.uri) if self._store is not None else "the store"
+
+    def _report_unwritten(self, at_exit: bool) -> None:
+        outbox = self._outbox
+        if self._final or self._gave_up:
+            fate = "is lost"
+        elif at_exit:
+            fate = "is lost (the process is exiting)"
+        else:
+            fate = (
+                "is kept in memory and retried in the background until the process exits "
+                "(call end_iteration() again to wait for it)"
+            )
+        self._reported = True
+        reason = outbox.error if outbox.error is not None else "too much to keep"
+        sys.stderr.write(
+            f"mlops: could not write all of iteration {self.name!r} ({self.id}) to "
+            f"{self._store_name()} ({reason}): {self._unsent_summary()}; what is not written "
+            f"{fate}\n"
+        )
+
+    def _report_late_end(self) -> None:
+        status = self._data.get("status")
+        not_kept = self._outbox.not_kept
+        sys.stderr.write(
+            f"mlops: iteration {self.name!r} ({self.id}) is now written and ended ({status})"
+            + (f"; {not_kept:,} points were not kept" if not_kept else "")
+            + "\n"
+        )
+
+    def _end_quietly(
+        self, status: str, error: dict[str, str] | None, deadline: float | None = None
+    ) -> None:
         try:
-            self._end(status, error)
+            self._end(status, error, deadline, at_exit=True)
         except Exception as exc:
             sys.stderr.write(
                 f"mlops: could not end iteration {self.name!r} ({self.id}): {exc}; "
@@ -301,41 +513,18 @@ class Iteration(Mapping[str, Any]):
             self._end("failed", {"type": type(exc).__name__, "message": str(exc)})
 
 
-class DisabledIteration(Iteration):
-    """What ``start_iteration`` returns on a non-zero rank of a distributed job: it accepts every
-    call and records nothing, so one job makes one iteration (set ``MLOPS_ALL_RANKS=1`` to
-    track every rank)."""
-
-    def __init__(self, name: str, rank: int) -> None:
-        self._data = {"id": None, "name": name, "status": "disabled", "rank": rank}
-        self.id = ""
-        self.name = name
-        self._ended = False
-
-    def log_metric(self, metric_name: str, value: Any, step: int | None = None) -> None:
-        pass
-
-    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
-        pass
-
-    def log_parameter(self, parameter_name: str, value: Any) -> None:
-        pass
-
-    def log_parameters(self, parameters: Mapping[str, Any]) -> None:
-        pass
-
-    def log_dataset(self, dataset_id: str) -> None:
-        pass
-
-    def log_path_to_model(self, path_to_model: str) -> None:
-        pass
-
-    def set_tag(self, key: str, value: str) -> None:
-        pass
-
-    def _end(self, status: str, error: dict[str, str] | None) -> dict[str, Any]:
-        self._ended = True
-        return dict(self._data)
+def _fold(ranges: dict[str, list[float]], rows: list[MetricRow]) -> None:
+    """Widen each metric's [min, max] by these points (NaN ignored)."""
+    for name, _step, value, _ts in rows:
+        if value != value:
+            continue
+        known = ranges.get(name)
+        if known is None:
+            ranges[name] = [value, value]
+        elif value < known[0]:
+            known[0] = value
+        elif value > known[1]:
+            known[1] = value
 
 
 def _not_a_dict(what: str, value: Any) -> MlopsError:
