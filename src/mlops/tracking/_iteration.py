@@ -446,7 +446,8 @@ class Iteration(Mapping[str, Any]):
             # cannot hold the training script past the deadline.
             worker = threading.Thread(target=self._finish_until, args=(deadline,), daemon=True)
             worker.start()
-            worker.join(max(deadline - time.monotonic(), 0.0))
+            # Stop waiting a little before the deadline, to leave time for the report.
+            worker.join(max(deadline - time.monotonic() - 0.2, 0.0))
             if not (self._final or self._gave_up):
                 self._report_unwritten(at_exit)
             elif self._gave_up or self.unwritten is not None:
