@@ -12,20 +12,17 @@ waits at most ``MLOPS_FLUSH_TIMEOUT`` seconds, then reports on stderr what it co
 from __future__ import annotations
 
 import collections
-import sys
 import threading
 import time
-import warnings
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-from mlops.config import flush_timeout, redact_uri
 from mlops.entities import ModelFile, iso
 from mlops.errors import InvalidInput, IterationEnded, MlopsError
 from mlops.store import MetricRow, Store
-from mlops.tracking._datasets import file_sha256
-from mlops.tracking._outbox import BATCH_SIZE, PERMANENT_ERRORS, Outbox, max_buffered_points
+from mlops.tracking._flushing import WritePath, fold_ranges
+from mlops.tracking._outbox import BATCH_SIZE, Outbox, max_buffered_points
 from mlops.tracking._writer import WRITER
 from mlops.values import (
     check_id,
@@ -35,7 +32,7 @@ from mlops.values import (
     parameter_value,
 )
 
-__all__ = ["BATCH_SIZE", "DisabledIteration", "Iteration"]
+__all__ = ["BATCH_SIZE", "Iteration"]
 
 _float = float
 _time = time.time
@@ -46,7 +43,7 @@ _LIVE_KEYS = frozenset(
 )
 
 
-class Iteration(Mapping[str, Any]):
+class Iteration(WritePath, Mapping[str, Any]):
     """One model run. Returned by :func:`mlops.tracking.start_iteration`.
 
     It reads like the iteration's dict (``it["id"]``, ``dict(it)``) and logs with its methods.
@@ -142,7 +139,7 @@ class Iteration(Mapping[str, Any]):
     def _live_summaries(self) -> dict[str, Any]:
         summaries = {name: dict(s) for name, s in self._data["metric_summaries"].items()}
         ranges = {name: list(r) for name, r in self._ranges.items()}
-        _fold(ranges, list(self._points))  # the points the writer has not taken yet
+        fold_ranges(ranges, list(self._points))  # the points the writer has not taken yet
         last, next_step = dict(self._last), dict(self._next_step)
         for name, value in last.items():
             low, high = ranges.get(name, (None, None))
@@ -150,17 +147,6 @@ class Iteration(Mapping[str, Any]):
                 "last": value, "last_step": next_step[name] - 1, "min": low, "max": high
             }  # fmt: skip
         return summaries
-
-    @property
-    def unwritten(self) -> dict[str, Any] | None:
-        """What could not be written to the store (counts of metric points, parameters, tags,
-        dataset links, points not kept past ``MLOPS_MAX_BUFFERED_POINTS``, and the error), or
-        None when everything logged so far was written or is on its way."""
-        outbox = self._outbox
-        refused = any(outbox.lost.values())
-        if outbox.error is None and not (outbox.not_kept or self._not_kept or refused):
-            return None
-        return outbox.unwritten(self._not_kept)
 
     # -- logging ----------------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -290,128 +276,6 @@ class Iteration(Mapping[str, Any]):
             raise InvalidInput(f"path_to_model must be a non-empty string, got {path_to_model!r}")
         self._model_path = path_to_model
 
-    # -- writing ----------------------------------------------------------------------------
-    def _take_buffers(self) -> None:
-        """Move what was logged since the last call into the outbox (under the flush lock)."""
-        points = self._points
-        with self._points_lock:
-            rows = [points.popleft() for _ in range(len(points))]
-            not_kept, self._not_kept = self._not_kept, 0
-        with self._pending_lock:
-            params, self._params = self._params, {}
-            datasets, self._datasets = self._datasets, []
-            tags, self._tags = self._tags, {}
-        _fold(self._ranges, rows)
-        outbox = self._outbox
-        before = outbox.not_kept
-        outbox.not_kept += not_kept
-        outbox.add(rows, params, tags, datasets)
-        if outbox.not_kept and not before:
-            sys.stderr.write(
-                f"mlops: iteration {self.name!r} ({self.id}) holds "
-                f"MLOPS_MAX_BUFFERED_POINTS={outbox.max_points:,} unwritten points: the points "
-                "logged from now on are counted but not kept until the store accepts writes\n"
-            )
-
-    def _write_batch(self, heartbeat: bool) -> Any:
-        store, iteration_id = self._store, self.id
-        assert store is not None
-
-        def write(**records: Any) -> None:
-            store.log_batch(iteration_id, heartbeat_at=_time() if heartbeat else None, **records)
-
-        return write
-
-    def _flush(self, heartbeat: bool = False) -> None:
-        """Write everything buffered, in batches; what a failing store refuses is kept for the
-        next try (the writer's, every second). Never raises for a store that fails."""
-        with self._flush_lock:
-            self._take_buffers()
-            if self._ending is not None:
-                if not (self._final or self._gave_up) and self._finish() and self._reported:
-                    self._report_late_end()
-                return
-            outbox = self._outbox
-            if outbox.empty() and not heartbeat:
-                return
-            failing = outbox.error is not None
-            if outbox.empty():
-                try:
-                    self._write_batch(heartbeat)()
-                except MlopsError:
-                    pass  # a missed heartbeat is harmless; the next one is in a few seconds
-                return
-            if outbox.send(self._write_batch(heartbeat)):
-                if failing:
-                    sys.stderr.write(
-                        f"mlops: iteration {self.name!r} ({self.id}): the store accepts writes "
-                        "again; what was kept in memory is written\n"
-                    )
-                    self._warned = False
-                return
-            if not self._warned:
-                self._warned = True
-                warnings.warn(
-                    f"mlops: could not write iteration {self.name!r} yet ({outbox.error}); "
-                    f"keeping the data in memory (at most MLOPS_MAX_BUFFERED_POINTS="
-                    f"{outbox.max_points:,} points) and retrying every second",
-                    stacklevel=1,
-                )
-
-    def _finish(self) -> bool:
-        """Write the outbox and the end state (under the flush lock). True when the store has
-        ended the iteration or refused it for good; False when a retry may succeed."""
-        assert self._ending is not None and self._store is not None
-        status, error, ended_at = self._ending
-        outbox = self._outbox
-        if not outbox.send(self._write_batch(False), keep_last=True):
-            return False
-        chunk = outbox.chunks[0] if outbox.chunks else []
-        try:
-            ended = self._store.end_iteration(
-                self.id, status, ended_at, error=error, model=self._model,
-                parameters=outbox.parameters or None, metrics=chunk or None,
-                dataset_ids=outbox.datasets or None, tags=outbox.tags or None,
-            )  # fmt: skip
-        except PERMANENT_ERRORS as exc:
-            lost = outbox.lost
-            lost["points"] += len(chunk)
-            lost["parameters"] += len(outbox.parameters)
-            lost["tags"] += len(outbox.tags)
-            lost["datasets"] += len(outbox.datasets)
-            outbox.take_sent(chunk)
-            outbox.error = exc
-            self._gave_up = True
-            WRITER.unregister(self)
-            return True
-        except MlopsError as exc:
-            outbox.error = exc
-            return False
-        outbox.take_sent(chunk)
-        outbox.error = None
-        self._data = ended.to_dict()
-        self._final = True
-        WRITER.unregister(self)
-        return True
-
-    def _finish_until(self, deadline: float) -> None:
-        pause = 0.05
-        while True:
-            with self._flush_lock:
-                self._take_buffers()
-                if self._final or self._gave_up or self._finish():
-                    return
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(pause, left))
-            pause = min(pause * 2, 1.0)
-
-    def _unsent_summary(self) -> str:
-        text = self._outbox.summary()
-        buffered = len(self._points)
-        return f"{text} (+{buffered:,} points not yet taken)" if buffered else text
-
     def end_iteration(self) -> dict[str, Any]:
         """Write everything logged, mark the iteration ``finished`` and return its final dict
         (parameters, last metric values, model file, datasets, system info). Calling it again
@@ -423,78 +287,6 @@ class Iteration(Mapping[str, Any]):
         logged, and goes on trying in the background until the process exits (calling
         ``end_iteration()`` again waits once more)."""
         return self._end("finished", None)
-
-    def _end(
-        self,
-        status: str,
-        error: dict[str, str] | None,
-        deadline: float | None = None,
-        at_exit: bool = False,
-    ) -> dict[str, Any]:
-        with self._pending_lock:
-            first = not self._ended
-            self._ended = True
-        if first:
-            if self._model_path is not None:
-                known = file_sha256(self._model_path)
-                self._model = ModelFile(self._model_path, *(known or (None, None)))
-            self._ending = (status, error, _time())
-        if not (self._final or self._gave_up):
-            if deadline is None:
-                deadline = time.monotonic() + flush_timeout()
-            # A thread, so that a store call that blocks (a database locked for minutes)
-            # cannot hold the training script past the deadline.
-            worker = threading.Thread(target=self._finish_until, args=(deadline,), daemon=True)
-            worker.start()
-            # Stop waiting a little before the deadline, to leave time for the report.
-            worker.join(max(deadline - time.monotonic() - 0.2, 0.0))
-            if not (self._final or self._gave_up):
-                self._report_unwritten(at_exit)
-            elif self._gave_up or self.unwritten is not None:
-                self._report_unwritten(at_exit)
-        return dict(self)
-
-    def _store_name(self) -> str:
-        return redact_uri(self._store.uri) if self._store is not None else "the store"
-
-    def _report_unwritten(self, at_exit: bool) -> None:
-        outbox = self._outbox
-        if self._final or self._gave_up:
-            fate = "is lost"
-        elif at_exit:
-            fate = "is lost (the process is exiting)"
-        else:
-            fate = (
-                "is kept in memory and retried in the background until the process exits "
-                "(call end_iteration() again to wait for it)"
-            )
-        self._reported = True
-        reason = outbox.error if outbox.error is not None else "too much to keep"
-        sys.stderr.write(
-            f"mlops: could not write all of iteration {self.name!r} ({self.id}) to "
-            f"{self._store_name()} ({reason}): {self._unsent_summary()}; what is not written "
-            f"{fate}\n"
-        )
-
-    def _report_late_end(self) -> None:
-        status = self._data.get("status")
-        not_kept = self._outbox.not_kept
-        sys.stderr.write(
-            f"mlops: iteration {self.name!r} ({self.id}) is now written and ended ({status})"
-            + (f"; {not_kept:,} points were not kept" if not_kept else "")
-            + "\n"
-        )
-
-    def _end_quietly(
-        self, status: str, error: dict[str, str] | None, deadline: float | None = None
-    ) -> None:
-        try:
-            self._end(status, error, deadline, at_exit=True)
-        except Exception as exc:
-            sys.stderr.write(
-                f"mlops: could not end iteration {self.name!r} ({self.id}): {exc}; "
-                f"{self._unsent_summary()} not written\n"
-            )
 
     # -- context manager --------------------------------------------------------------------
     def __enter__(self) -> Iteration:
@@ -512,20 +304,6 @@ class Iteration(Mapping[str, Any]):
             self._end("killed", {"type": "KeyboardInterrupt", "message": "interrupted (Ctrl-C)"})
         else:
             self._end("failed", {"type": type(exc).__name__, "message": str(exc)})
-
-
-def _fold(ranges: dict[str, list[float]], rows: list[MetricRow]) -> None:
-    """Widen each metric's [min, max] by these points (NaN ignored)."""
-    for name, _step, value, _ts in rows:
-        if value != value:
-            continue
-        known = ranges.get(name)
-        if known is None:
-            ranges[name] = [value, value]
-        elif value < known[0]:
-            known[0] = value
-        elif value > known[1]:
-            known[1] = value
 
 
 def _not_a_dict(what: str, value: Any) -> MlopsError:
