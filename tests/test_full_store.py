@@ -22,8 +22,9 @@ from sqlalchemy import event
 
 from mlops import tracking
 from mlops.config import tracking_uri
-from mlops.errors import InvalidInput, IterationEnded, NotFound
+from mlops.errors import InvalidInput, IterationEnded, NotFound, Unavailable
 from mlops.store import Store, open_store
+from mlops.tracking._outbox import Outbox
 
 NO_LIMIT = 1_073_741_823  # SQLite's default max_page_count
 
@@ -209,3 +210,30 @@ def test_a_process_that_exits_on_a_full_disk_exits_normally_and_says_what_is_los
     assert elapsed < 20, f"exit took {elapsed:.1f} s"
     iteration_id = out.stdout.splitlines()[0]
     assert tracking.get_iteration(iteration_id)["status"] == "running"
+
+
+def test_what_the_store_refuses_for_good_is_counted_and_not_retried() -> None:
+    outbox = Outbox(max_points=25_000)
+    rows = [("loss", step, float(step), 0.0) for step in range(30_000)]
+    outbox.add(rows, {"lr": 0.1}, {}, [])
+    assert (outbox.points, outbox.not_kept) == (25_000, 5_000)
+    sent: list[Any] = []
+
+    def down(**records: Any) -> None:
+        raise Unavailable("the disk is full")
+
+    def write(**records: Any) -> None:
+        sent.extend(records["metrics"] or [])
+
+    assert outbox.send(down) is False  # kept for the next try, compact while it waits
+    assert outbox.points == 25_000 and isinstance(outbox.error, Unavailable)
+    assert outbox.send(write) is True and sent == rows[:25_000] and outbox.empty()
+
+    def gone(**records: Any) -> None:
+        raise NotFound("iteration 'x' was deleted")
+
+    outbox.add(rows[:15_000], {"lr": 0.2}, {"team": "a"}, [])
+    assert outbox.send(gone) is True  # a retry cannot cure it: counted as refused, dropped
+    assert outbox.empty() and isinstance(outbox.error, NotFound)
+    assert outbox.lost == {"points": 15_000, "parameters": 1, "tags": 1, "datasets": 0}
+    assert "refused by the store for good: 15,000 metric points" in outbox.summary()

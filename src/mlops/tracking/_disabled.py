@@ -48,7 +48,7 @@ class DisabledIteration(Iteration):
     def _find_dataset(self, dataset_id: str) -> dict[str, Any]:
         return {"id": check_id(dataset_id, "dataset_id")}
 
-    def _flush(self, heartbeat: bool = False) -> None:
+    def _flush(self, heartbeat: bool = False, eager: bool = True) -> None:
         with self._pending_lock:
             self._params, self._tags, self._datasets = {}, {}, []
 

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 _time = time.time
 
+#: Seconds between the background writer's tries of a store that failed.
+RETRY_INTERVAL = 1.0
+
 
 class WritePath:
     """The flushing and ending half of :class:`~mlops.tracking.Iteration` (its state is set up
@@ -61,6 +64,7 @@ class WritePath:
     _gave_up: bool
     _reported: bool
     _warned: bool
+    _retry_at: float  # time.monotonic() of the next background try of a failing store
 
     @property
     def unwritten(self) -> dict[str, Any] | None:
@@ -104,19 +108,24 @@ class WritePath:
 
         return write
 
-    def _flush(self, heartbeat: bool = False) -> None:
+    def _flush(self, heartbeat: bool = False, eager: bool = True) -> None:
         """Write everything buffered, in batches; what a failing store refuses is kept for the
-        next try (the writer's, every second). Never raises for a store that fails."""
+        next try. Never raises for a store that fails. Not ``eager`` (the background writer,
+        woken by every full batch), a store that failed is tried again once a second only."""
         with self._flush_lock:
             self._take_buffers()
+            outbox = self._outbox
+            failing = outbox.error is not None
+            if failing and not eager and time.monotonic() < self._retry_at:
+                outbox.pack()
+                return
+            self._retry_at = time.monotonic() + RETRY_INTERVAL
             if self._ending is not None:
                 if not (self._final or self._gave_up):
                     self._finish()
                 return
-            outbox = self._outbox
             if outbox.empty() and not heartbeat:
                 return
-            failing = outbox.error is not None
             if outbox.empty():
                 # A missed heartbeat is harmless: the next one is in a few seconds.
                 with contextlib.suppress(MlopsError):
@@ -147,7 +156,7 @@ class WritePath:
         outbox = self._outbox
         if not outbox.send(self._write_batch(False), keep_last=True):
             return False
-        chunk = outbox.chunks[0] if outbox.chunks else []
+        chunk = outbox.head()
         try:
             ended = self._store.end_iteration(
                 self.id, status, ended_at, error=error, model=self._model,

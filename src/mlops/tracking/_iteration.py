@@ -4,7 +4,7 @@
 (:mod:`mlops.tracking._writer`) moves the buffers into the iteration's outbox
 (:mod:`mlops.tracking._outbox`) and writes it. A store that cannot be written never ends the
 training run: unwritten points stay in memory up to ``MLOPS_MAX_BUFFERED_POINTS`` (default
-2,000,000) and are written when the store accepts them again; :meth:`Iteration.end_iteration`
+5,000,000) and are written when the store accepts them again; :meth:`Iteration.end_iteration`
 waits at most ``MLOPS_FLUSH_TIMEOUT`` seconds, then reports on stderr what it could not write
 (and keeps it in :attr:`Iteration.unwritten`) instead of raising.
 """
@@ -95,6 +95,7 @@ class Iteration(WritePath, Mapping[str, Any]):
         self._gave_up = False  # the store refused the end for good
         self._reported = False  # _end has said on stderr what it could not write
         self._warned = False
+        self._retry_at = 0.0
 
     # -- Mapping: the iteration's JSON data ------------------------------------------------
     def __getitem__(self, key: str) -> Any:

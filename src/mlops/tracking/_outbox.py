@@ -8,13 +8,16 @@ duplicates a point (a point is keyed by (iteration, metric, step); sending a bat
 stores it once, and batches are sent in the order the points were logged).
 
 While the store cannot be written (a full disk, a database that stays locked, an App that is
-down), the points are kept in memory, up to ``MLOPS_MAX_BUFFERED_POINTS`` (default 2,000,000,
-about 150 bytes each); the points logged past that bound are counted, not kept, and the count
-is reported. Log calls never wait for the store.
+down), the points are kept in memory, up to ``MLOPS_MAX_BUFFERED_POINTS`` per iteration
+(default 5,000,000; a waiting point takes about 32 bytes, so about 160 MB at the default); the
+points logged past that bound are counted, not kept, and the count is reported. Log calls never
+wait for the store. The bound may be overshot by one batch (``BATCH_SIZE`` points) between two
+checks, and by the points logged in the last second that the writer has not taken yet.
 """
 
 from __future__ import annotations
 
+import array
 import collections
 import os
 from collections.abc import Callable
@@ -27,7 +30,7 @@ from mlops.store import MetricRow
 #: Points per store call; a full batch also wakes the background writer early.
 BATCH_SIZE = 10_000
 
-DEFAULT_MAX_BUFFERED_POINTS = 2_000_000
+DEFAULT_MAX_BUFFERED_POINTS = 5_000_000
 
 #: Errors a retry cannot cure: the data they refused is reported as lost, not retried.
 PERMANENT_ERRORS = (InvalidInput, NotFound, IterationEnded, AlreadyExists)
@@ -50,6 +53,31 @@ def max_buffered_points() -> int:
     return value
 
 
+@dataclass(slots=True)
+class Packed:
+    """A batch of points waiting for the store, in arrays rather than one tuple per point."""
+
+    names: list[str]
+    steps: array.array[int]
+    values: array.array[float]
+    stamps: array.array[float]
+
+    @classmethod
+    def of(cls, rows: list[MetricRow]) -> Packed:
+        return cls(
+            [row[0] for row in rows],
+            array.array("q", [row[1] for row in rows]),
+            array.array("d", [row[2] for row in rows]),
+            array.array("d", [row[3] for row in rows]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def rows(self) -> list[MetricRow]:
+        return list(zip(self.names, self.steps, self.values, self.stamps, strict=True))
+
+
 @dataclass
 class Outbox:
     """Parameters, tags, dataset links and metric points accepted but not yet written.
@@ -58,7 +86,7 @@ class Outbox:
     """
 
     max_points: int
-    chunks: collections.deque[list[MetricRow]] = field(default_factory=collections.deque)
+    chunks: collections.deque[list[MetricRow] | Packed] = field(default_factory=collections.deque)
     points: int = 0
     parameters: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -87,7 +115,7 @@ class Outbox:
         for start in range(0, len(rows), BATCH_SIZE):
             chunk = rows[start : start + BATCH_SIZE]
             last = self.chunks[-1] if self.chunks else None
-            if last is not None and len(last) + len(chunk) <= BATCH_SIZE:
+            if isinstance(last, list) and len(last) + len(chunk) <= BATCH_SIZE:
                 last.extend(chunk)
             else:
                 self.chunks.append(chunk)
@@ -99,6 +127,19 @@ class Outbox:
     def empty(self) -> bool:
         return not (self.points or self.parameters or self.tags or self.datasets)
 
+    def head(self) -> list[MetricRow]:
+        """The oldest batch of points (empty when there is none)."""
+        if not self.chunks:
+            return []
+        chunk = self.chunks[0]
+        return chunk if isinstance(chunk, list) else chunk.rows()
+
+    def pack(self) -> None:
+        """Keep the waiting batches compact (32 bytes a point instead of about 200)."""
+        for index, chunk in enumerate(self.chunks):
+            if isinstance(chunk, list):
+                self.chunks[index] = Packed.of(chunk)
+
     def send(self, write: Callable[..., Any], keep_last: bool = False) -> bool:
         """Write the outbox with ``write(parameters=, metrics=, dataset_ids=, tags=)``, batch by
         batch, oldest first. Stops at the first error that a retry may cure and returns False
@@ -107,8 +148,8 @@ class Outbox:
         while self.chunks or (not keep_last and not self.empty()):
             if keep_last and len(self.chunks) <= 1:
                 return True
-            chunk = self.chunks[0] if self.chunks else []
-            if not self._write(write, chunk):
+            if not self._write(write, self.head()):
+                self.pack()
                 return False
         return True
 

@@ -74,7 +74,7 @@ class Writer:
                 iterations = list(self._active.values())
             for iteration in iterations:
                 try:
-                    iteration._flush(heartbeat=beat)
+                    iteration._flush(heartbeat=beat, eager=False)
                 except Exception as exc:  # the writer must outlive any one failure
                     sys.stderr.write(
                         f"mlops: the background writer failed on iteration {iteration.id}: "
