@@ -119,8 +119,9 @@ def test_a_malformed_rank_is_an_error_that_says_what_it_expected(active, monkeyp
 
 def test_a_bad_buffer_bound_is_an_error(active, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("MLOPS_MAX_BUFFERED_POINTS", "lots")
-    with pytest.raises(InvalidInput, match="MLOPS_MAX_BUFFERED_POINTS='lots'"):
+    with pytest.raises(InvalidInput, match=r"MLOPS_MAX_BUFFERED_POINTS='lots'.*whole number"):
         tracking.start_iteration("x")
+    assert tracking.list_iterations() == []  # refused before anything was created
 
 
 def test_log_dataset_still_raises_for_an_unknown_id(active) -> None:  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ from mlops.store import Store, open_store
 from mlops.tracking._datasets import fingerprint
 from mlops.tracking._disabled import DisabledIteration
 from mlops.tracking._iteration import Iteration
+from mlops.tracking._outbox import max_buffered_points
 from mlops.tracking._system import system_info
 from mlops.tracking._writer import WRITER
 from mlops.values import check_id, check_name, check_optional_text
@@ -212,6 +213,7 @@ def start_iteration(
     :class:`DisabledIteration`); a ``RANK`` that is not a whole number raises ``InvalidInput``.
     """
     check_name(iteration_name, "iteration name")
+    max_buffered_points()  # a bad MLOPS_MAX_BUFFERED_POINTS fails before anything is created
     rank = _rank()
     experiment, project = _target(project_id, experiment_id)
     if rank != 0:

@@ -49,9 +49,11 @@ class Iteration(WritePath, Mapping[str, Any]):
     It reads like the iteration's dict (``it["id"]``, ``dict(it)``) and logs with its methods.
     While it runs, the dict shows what was logged so far (parameters, the last value of each
     metric by step, tags, datasets, the model path), written or not yet; once ended it is the
-    stored iteration. ``log_*`` calls check their input at once and buffer it in memory (a
-    ``log_metric`` costs about half a microsecond); a background thread writes the buffer every
-    second. :meth:`end_iteration` writes what is left and returns the final dict.
+    stored iteration. (While it runs, the min and max of ``metric_summaries`` count every value
+    logged, even one later replaced at its step.) ``log_*`` calls check their input at once and
+    buffer it in memory (a ``log_metric`` costs about half a microsecond); a background thread
+    writes the buffer every second. :meth:`end_iteration` writes what is left and returns the
+    final dict; a store that cannot be written never makes it raise (see :attr:`unwritten`).
 
     Use it as a context manager to end it automatically; an exception inside the block marks
     the iteration ``failed`` (``killed`` for Ctrl-C) with the exception's type and message::
@@ -128,7 +130,7 @@ class Iteration(WritePath, Mapping[str, Any]):
             return self._live_summaries()
         if key == "datasets":
             known = {d["id"] for d in data["datasets"]}
-            logged = [d for i, d in self._logged_datasets.items() if i not in known]
+            logged = [d for i, d in list(self._logged_datasets.items()) if i not in known]
             return [dict(d) for d in data["datasets"]] + [dict(d) for d in logged]
         if self._model_path is None:
             return data[key]
@@ -139,7 +141,7 @@ class Iteration(WritePath, Mapping[str, Any]):
 
     def _live_summaries(self) -> dict[str, Any]:
         summaries = {name: dict(s) for name, s in self._data["metric_summaries"].items()}
-        ranges = {name: list(r) for name, r in self._ranges.items()}
+        ranges = {name: list(r) for name, r in list(self._ranges.items())}
         fold_ranges(ranges, list(self._points))  # the points the writer has not taken yet
         last, next_step = dict(self._last), dict(self._next_step)
         for name, value in last.items():
