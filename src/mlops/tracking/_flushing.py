@@ -225,9 +225,9 @@ class WritePath:
             if deadline is None:
                 deadline = time.monotonic() + flush_timeout()
             # A thread, so that a store call that blocks (a database locked for minutes)
-            # cannot hold the training script past the deadline.
-            # Stop a little before the deadline, to leave time for the report.
-            deadline -= 0.2
+            # cannot hold the training script past the deadline; it stops a little before the
+            # deadline, to leave time for the report.
+            deadline -= min(0.2, max(deadline - time.monotonic(), 0.0) / 10)
             worker = threading.Thread(target=self._finish_until, args=(deadline,), daemon=True)
             worker.start()
             worker.join(max(deadline - time.monotonic(), 0.0))
@@ -252,16 +252,16 @@ class WritePath:
             )
             return
         if at_exit:
-            fate = "is lost (the process is exiting)"
+            fate = "it is lost (the process is exiting)"
         else:
             fate = (
-                "is kept in memory and retried in the background until the process exits "
+                "it is kept in memory and retried in the background until the process exits "
                 "(call end_iteration() again to wait for it)"
             )
         reason = outbox.error or "the store did not answer in time"
         sys.stderr.write(
             f"mlops: gave up after {flush_timeout():g} s (MLOPS_FLUSH_TIMEOUT) writing {where} "
-            f"({reason}): {self._unsent_summary()} not written; what is not written {fate}\n"
+            f"({reason}): {self._unsent_summary()} not written; {fate}\n"
         )
 
     def _report_late_end(self) -> None:
