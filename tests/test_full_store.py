@@ -237,3 +237,24 @@ def test_what_the_store_refuses_for_good_is_counted_and_not_retried() -> None:
     assert outbox.empty() and isinstance(outbox.error, NotFound)
     assert outbox.lost == {"points": 15_000, "parameters": 1, "tags": 1, "datasets": 0}
     assert "refused by the store for good: 15,000 metric points" in outbox.summary()
+
+
+def test_end_iteration_on_a_locked_database_returns_within_the_flush_timeout(
+    active: dict[str, str], mlops_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    monkeypatch.setenv("MLOPS_FLUSH_TIMEOUT", "1")
+    store = open_store(tracking_uri())
+    it = tracking.start_iteration("locked")
+    it.log_metric("loss", 0.5)
+    lock = sqlite3.connect(mlops_home / "mlops.db", isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")  # another process holds the database (for minutes)
+    started = time.monotonic()
+    final = it.end_iteration()
+    assert time.monotonic() - started < 3
+    assert final["status"] == "finished" and final["metrics"] == {"loss": 0.5}
+    lock.execute("ROLLBACK")
+    lock.close()
+    wait_for("the iteration to be ended", lambda: store.get_iteration(it.id).ended_at)
+    assert history(store, it.id) == [(0, 0.5)]
