@@ -258,3 +258,14 @@ def test_end_iteration_on_a_locked_database_returns_within_the_flush_timeout(
     lock.close()
     wait_for("the iteration to be ended", lambda: store.get_iteration(it.id).ended_at)
     assert history(store, it.id) == [(0, 0.5)]
+
+
+def test_a_working_store_slower_than_the_script_is_waited_for_not_dropped(
+    active: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_MAX_BUFFERED_POINTS", "20000")
+    with tracking.start_iteration("fast-logger") as it:
+        for step in range(150_000):
+            it.log_metric("loss", float(step))
+    assert it.unwritten is None
+    assert len(tracking.get_metric_history(it.id, "loss")) == 150_000

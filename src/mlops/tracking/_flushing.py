@@ -70,11 +70,13 @@ class WritePath:
     def unwritten(self) -> dict[str, Any] | None:
         """What could not be written to the store (counts of metric points, parameters, tags,
         dataset links, points not kept past ``MLOPS_MAX_BUFFERED_POINTS``, and the error), or
-        None when everything logged so far was written or is on its way."""
+        None when everything logged so far was written or is on its way (while the iteration
+        runs, or once the store has ended it)."""
         outbox = self._outbox
         refused = any(outbox.lost.values())
+        end_pending = self._ending is not None and not (self._final or self._gave_up)
         if outbox.error is None and not (outbox.not_kept or self._not_kept or refused):
-            return None
+            return None if not end_pending else outbox.unwritten(self._not_kept)
         return outbox.unwritten(self._not_kept)
 
     def _take_buffers(self) -> None:

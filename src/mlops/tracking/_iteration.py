@@ -37,6 +37,9 @@ __all__ = ["BATCH_SIZE", "Iteration"]
 _float = float
 _time = time.time
 
+#: Seconds log_metric waits, past the bound, for a store that writes but makes no progress.
+STALL_SECONDS = 1.0
+
 #: The keys of the iteration's dict that show what was logged while it runs.
 _LIVE_KEYS = frozenset(
     ("parameters", "metrics", "metric_summaries", "tags", "datasets", "path_to_model", "model")
@@ -193,11 +196,25 @@ class Iteration(WritePath, Mapping[str, Any]):
     def _batch_full(self) -> None:
         """Every BATCH_SIZE points: wake the writer, and keep no more than the bound."""
         WRITER.wake()
-        points = self._points
-        if len(points) + self._outbox.points <= self._outbox.max_points:
+        points, outbox = self._points, self._outbox
+        # Room for the next batch, so that a working store never has to drop one.
+        room = outbox.max_points - BATCH_SIZE
+        if len(points) + outbox.points <= room:
             return
+        # A store that writes, only slower than the script logs, is waited for; a store that
+        # fails, or makes no progress for a second, is not: the points past the bound go.
+        waited = len(points) + outbox.points
+        patience = time.monotonic() + STALL_SECONDS
+        while outbox.error is None and time.monotonic() < patience:
+            WRITER.wake()
+            time.sleep(0.005)
+            held = len(points) + outbox.points
+            if held <= room:
+                return
+            if held < waited:
+                waited, patience = held, time.monotonic() + STALL_SECONDS
         with self._points_lock:
-            excess = min(len(points) + self._outbox.points - self._outbox.max_points, len(points))
+            excess = min(len(points) + outbox.points - outbox.max_points, len(points))
             for _ in range(max(excess, 0)):
                 points.pop()
             self._not_kept += max(excess, 0)

@@ -11,8 +11,10 @@ While the store cannot be written (a full disk, a database that stays locked, an
 down), the points are kept in memory, up to ``MLOPS_MAX_BUFFERED_POINTS`` per iteration
 (default 5,000,000; a waiting point takes about 32 bytes, so about 160 MB at the default); the
 points logged past that bound are counted, not kept, and the count is reported. Log calls never
-wait for the store. The bound may be overshot by one batch (``BATCH_SIZE`` points) between two
-checks, and by the points logged in the last second that the writer has not taken yet.
+wait for a failing store; a script that logs faster than a working store writes waits for it at
+the bound (as long as the store makes progress) rather than drop points. The bound may be
+overshot by one batch (``BATCH_SIZE`` points) between two checks, and by the points logged in
+the last second that the writer has not taken yet.
 """
 
 from __future__ import annotations
@@ -45,10 +47,10 @@ def max_buffered_points() -> int:
         value = int(raw.replace("_", ""))
     except ValueError:
         value = 0
-    if value < 1:
+    if value < BATCH_SIZE:
         raise InvalidInput(
             f"MLOPS_MAX_BUFFERED_POINTS={raw!r} is not a number of points: set it to a whole "
-            f"number >= 1 (default {DEFAULT_MAX_BUFFERED_POINTS:,})"
+            f"number >= {BATCH_SIZE} (default {DEFAULT_MAX_BUFFERED_POINTS})"
         )
     return value
 
