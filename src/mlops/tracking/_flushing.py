@@ -75,8 +75,9 @@ class WritePath:
         outbox = self._outbox
         refused = any(outbox.lost.values())
         end_pending = self._ending is not None and not (self._final or self._gave_up)
-        if outbox.error is None and not (outbox.not_kept or self._not_kept or refused):
-            return None if not end_pending else outbox.unwritten(self._not_kept)
+        dropped = outbox.not_kept or self._not_kept
+        if outbox.error is None and not (dropped or refused or end_pending):
+            return None
         return outbox.unwritten(self._not_kept)
 
     def _take_buffers(self) -> None:
