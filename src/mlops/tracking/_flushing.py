@@ -116,6 +116,9 @@ class WritePath:
         next try. Never raises for a store that fails. Not ``eager`` (the background writer,
         woken by every full batch), a store that failed is tried again once a second only."""
         with self._flush_lock:
+            # Read before taking the buffers: the end is set after the last point is logged,
+            # so an end seen here comes with every point in the buffers taken next.
+            ending = self._ending
             self._take_buffers()
             outbox = self._outbox
             failing = outbox.error is not None
@@ -123,7 +126,7 @@ class WritePath:
                 outbox.pack()
                 return
             self._retry_at = time.monotonic() + RETRY_INTERVAL
-            if self._ending is not None:
+            if ending is not None:
                 if not (self._final or self._gave_up):
                     self._finish()
                 return
