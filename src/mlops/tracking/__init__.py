@@ -19,6 +19,12 @@ parameters, metrics, the path to its model file and the datasets it used::
 Data goes to the store named by ``MLOPS_TRACKING_URI`` (default: an embedded SQLite database in
 ``MLOPS_HOME``, ``~/.mlops``). Every function returns plain JSON-able dicts and raises the errors
 of :mod:`mlops.errors`.
+
+A store that cannot be written (a full disk, a locked database) never stops the training: the
+points wait in memory, up to ``MLOPS_MAX_BUFFERED_POINTS`` per iteration (default 5,000,000),
+and are written when the store accepts them again; ``end_iteration()`` waits at most
+``MLOPS_FLUSH_TIMEOUT`` seconds and reports on stderr, rather than raises, what it could not
+write (``it.unwritten`` has the counts).
 """
 
 from __future__ import annotations

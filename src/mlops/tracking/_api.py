@@ -14,7 +14,9 @@ from mlops.config import read_settings, tracking_uri, write_settings
 from mlops.errors import AlreadyExists, InvalidInput, NoActiveProject, NotFound
 from mlops.store import Store, open_store
 from mlops.tracking._datasets import fingerprint
-from mlops.tracking._iteration import DisabledIteration, Iteration
+from mlops.tracking._disabled import DisabledIteration
+from mlops.tracking._iteration import Iteration
+from mlops.tracking._outbox import max_buffered_points
 from mlops.tracking._system import system_info
 from mlops.tracking._writer import WRITER
 from mlops.values import check_id, check_name, check_optional_text
@@ -206,13 +208,22 @@ def list_datasets(name: str | None = None) -> list[dict[str, Any]]:
 
 # -- iterations -----------------------------------------------------------------------------
 def _rank() -> int:
-    raw = os.environ.get("RANK")
-    if raw is None or os.environ.get("MLOPS_ALL_RANKS", "").lower() in ("1", "true", "yes"):
+    """This process's rank in a distributed job (``RANK``, set by torchrun, Accelerate, ...);
+    0 outside one or with ``MLOPS_ALL_RANKS=1``."""
+    raw = os.environ.get("RANK", "").strip()
+    if not raw or os.environ.get("MLOPS_ALL_RANKS", "").lower() in ("1", "true", "yes"):
         return 0
     try:
-        return int(raw)
+        rank = int(raw)
     except ValueError:
-        return 0
+        rank = -1
+    if rank < 0:
+        raise InvalidInput(
+            f"RANK={raw!r} is not a rank: expected a whole number >= 0 (0 for the process "
+            "that records the iteration, as set by torchrun); fix or unset RANK, or set "
+            "MLOPS_ALL_RANKS=1 to track every process"
+        )
+    return rank
 
 
 def _target(project_id: str | None, experiment_id: str | None) -> tuple[str | None, str | None]:
@@ -250,15 +261,17 @@ def start_iteration(
 
     It goes to ``experiment_id`` (default: the active experiment). With only a project (given or
     active) it goes to that project's ``default`` experiment, made when missing (said once per
-    process on stderr). On a non-zero ``RANK`` of a
-    distributed job it records nothing (see :class:`DisabledIteration`).
+    process on stderr). On a non-zero ``RANK`` of a distributed job it records nothing but
+    checks every call the same way (see :class:`DisabledIteration`); a ``RANK`` that is not a
+    whole number raises ``InvalidInput``.
     """
     check_name(iteration_name, "iteration name")
+    max_buffered_points()  # a bad MLOPS_MAX_BUFFERED_POINTS fails before anything is created
     rank = _rank()
-    if rank != 0:
-        return DisabledIteration(iteration_name, rank)
-    store = _store()
     experiment, project = _target(project_id, experiment_id)
+    if rank != 0:
+        return DisabledIteration(iteration_name, rank, project, experiment)
+    store = _store()
     created = store.create_iteration(
         uuid.uuid4().hex, iteration_name, experiment, project, time.time(), system_info()
     )

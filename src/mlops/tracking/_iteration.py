@@ -1,21 +1,30 @@
-"""The Iteration object a training script logs to."""
+"""The Iteration object a training script logs to.
+
+``log_*`` calls check their input and append it to in-memory buffers; the background writer
+(:mod:`mlops.tracking._writer`) moves the buffers into the iteration's outbox
+(:mod:`mlops.tracking._outbox`) and writes it. A store that cannot be written never ends the
+training run: unwritten points stay in memory up to ``MLOPS_MAX_BUFFERED_POINTS`` (default
+5,000,000) and are written when the store accepts them again; :meth:`Iteration.end_iteration`
+waits at most ``MLOPS_FLUSH_TIMEOUT`` seconds, then reports on stderr what it could not write
+(and keeps it in :attr:`Iteration.unwritten`) instead of raising.
+"""
 
 from __future__ import annotations
 
 import collections
 import os
-import sys
 import threading
 import time
-import warnings
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-from mlops.entities import ModelFile
+from mlops.entities import ModelFile, iso
 from mlops.errors import InvalidInput, IterationEnded, MlopsError
 from mlops.store import MetricRow, Store
-from mlops.tracking._datasets import file_sha256, model_path
+from mlops.tracking._datasets import model_path
+from mlops.tracking._flushing import WritePath, fold_ranges
+from mlops.tracking._outbox import BATCH_SIZE, Outbox, max_buffered_points
 from mlops.tracking._writer import WRITER
 from mlops.values import (
     check_id,
@@ -25,20 +34,31 @@ from mlops.values import (
     parameter_value,
 )
 
-#: A full batch wakes the background writer before its next one-second tick.
-BATCH_SIZE = 10_000
+__all__ = ["BATCH_SIZE", "Iteration"]
 
 _float = float
 _time = time.time
 
+#: Seconds log_metric waits, past the bound, for a store that writes but makes no progress.
+STALL_SECONDS = 1.0
 
-class Iteration(Mapping[str, Any]):
+#: The keys of the iteration's dict that show what was logged while it runs.
+_LIVE_KEYS = frozenset(
+    ("parameters", "metrics", "metric_summaries", "tags", "datasets", "path_to_model", "model")
+)
+
+
+class Iteration(WritePath, Mapping[str, Any]):
     """One model run. Returned by :func:`mlops.tracking.start_iteration`.
 
     It reads like the iteration's dict (``it["id"]``, ``dict(it)``) and logs with its methods.
-    ``log_*`` calls check their input at once and buffer it in memory (a ``log_metric`` costs
-    about a microsecond); a background thread writes the buffer every second.
-    :meth:`end_iteration` writes what is left and returns the final dict.
+    While it runs, the dict shows what was logged so far (parameters, the last value of each
+    metric by step, tags, datasets, the model path), written or not yet; once ended it is the
+    stored iteration. (While it runs, the min and max of ``metric_summaries`` count every value
+    logged, even one later replaced at its step.) ``log_*`` calls check their input at once and
+    buffer it in memory (a ``log_metric`` costs about half a microsecond); a background thread
+    writes the buffer every second. :meth:`end_iteration` writes what is left and returns the
+    final dict; a store that cannot be written never makes it raise (see :attr:`unwritten`).
 
     Use it as a context manager to end it automatically; an exception inside the block marks
     the iteration ``failed`` (``killed`` for Ctrl-C) with the exception's type and message::
@@ -49,32 +69,48 @@ class Iteration(Mapping[str, Any]):
     """
 
     def __init__(self, store: Store, data: dict[str, Any]) -> None:
+        self._setup(store, data)
+        WRITER.register(self)
+
+    def _setup(self, store: Store | None, data: dict[str, Any]) -> None:
         self._store = store
         self._data = data
         self.id: str = data["id"]
         self.name: str = data["name"]
-        self.project_id: str = data["project_id"]
-        self.experiment_id: str = data["experiment_id"]
+        self.project_id: str | None = data["project_id"]
+        self.experiment_id: str | None = data["experiment_id"]
         self._points: collections.deque[MetricRow] = collections.deque()
         self._next_step: dict[str, int] = {}
+        self._last: dict[str, float] = {}  # metric -> its value at its highest step
+        self._ranges: dict[str, list[float]] = {}  # metric -> [min, max], NaN ignored
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()
+        self._points_lock = threading.Lock()
         self._params: dict[str, Any] = {}
         self._datasets: list[str] = []
         self._tags: dict[str, str] = {}
-        self._unsent: tuple[dict[str, Any], list[MetricRow], list[str], dict[str, str]] = (
-            {},
-            [],
-            [],
-            {},
-        )
+        self._logged_params: dict[str, Any] = {}
+        self._logged_tags: dict[str, str] = {}
+        self._logged_datasets: dict[str, dict[str, Any]] = {}
+        self._outbox = Outbox(max_buffered_points())
+        self._not_kept = 0  # points dropped by log_metric past the bound, not yet counted
         self._model_path: str | None = None
+        self._model: ModelFile | None = None
         self._ended = False
+        self._ending: tuple[str, dict[str, str] | None, float] | None = None
+        self._final = False  # _data is the ended iteration as the store has it
+        self._gave_up = False  # the store refused the end for good
+        self._reported = False  # _end has said on stderr what it could not write
         self._warned = False
-        WRITER.register(self)
+        self._retry_at = 0.0
 
     # -- Mapping: the iteration's JSON data ------------------------------------------------
     def __getitem__(self, key: str) -> Any:
+        if key in _LIVE_KEYS and not self._final:
+            return self._live(key)
+        if key in ("status", "ended_at") and self._ending is not None and not self._final:
+            status, _error, ended_at = self._ending
+            return status if key == "status" else iso(ended_at)
         return self._data[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -86,6 +122,39 @@ class Iteration(Mapping[str, Any]):
     def __repr__(self) -> str:
         state = "ended" if self._ended else "running"
         return f"<Iteration {self.name!r} id={self.id} {state}>"
+
+    def _live(self, key: str) -> Any:
+        data = self._data
+        if key == "parameters":
+            return {**data["parameters"], **self._logged_params}
+        if key == "tags":
+            return {**data["tags"], **self._logged_tags}
+        if key == "metrics":
+            return {**data["metrics"], **self._last}
+        if key == "metric_summaries":
+            return self._live_summaries()
+        if key == "datasets":
+            known = {d["id"] for d in data["datasets"]}
+            logged = [d for i, d in list(self._logged_datasets.items()) if i not in known]
+            return [dict(d) for d in data["datasets"]] + [dict(d) for d in logged]
+        if self._model_path is None:
+            return data[key]
+        if key == "path_to_model":
+            return self._model_path
+        model = self._model or ModelFile(self._model_path)
+        return model.to_dict()
+
+    def _live_summaries(self) -> dict[str, Any]:
+        summaries = {name: dict(s) for name, s in self._data["metric_summaries"].items()}
+        ranges = {name: list(r) for name, r in list(self._ranges.items())}
+        fold_ranges(ranges, list(self._points))  # the points the writer has not taken yet
+        last, next_step = dict(self._last), dict(self._next_step)
+        for name, value in last.items():
+            low, high = ranges.get(name, (None, None))
+            summaries[name] = {
+                "last": value, "last_step": next_step[name] - 1, "min": low, "max": high
+            }  # fmt: skip
+        return summaries
 
     # -- logging ----------------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -111,12 +180,46 @@ class Iteration(Mapping[str, Any]):
             next_step = 0
         if type(value) is not _float:
             value = metric_value(metric_name, value)
-        step = next_step if step is None else check_step(metric_name, step)
-        self._next_step[metric_name] = step + 1 if step >= next_step else next_step
+        if step is None:
+            step = next_step
+            self._next_step[metric_name] = step + 1
+            self._last[metric_name] = value
+        else:
+            step = check_step(metric_name, step)
+            if step >= next_step - 1:  # a new highest step, or the highest one again
+                if step >= next_step:
+                    self._next_step[metric_name] = step + 1
+                self._last[metric_name] = value
         points = self._points
         points.append((metric_name, step, value, _time()))
         if len(points) % BATCH_SIZE == 0:
+            self._batch_full()
+
+    def _batch_full(self) -> None:
+        """Every BATCH_SIZE points: wake the writer, and keep no more than the bound."""
+        WRITER.wake()
+        points, outbox = self._points, self._outbox
+        # Room for the next batch, so that a working store never has to drop one.
+        room = outbox.max_points - BATCH_SIZE
+        if len(points) + outbox.points <= room:
+            return
+        # A store that writes, only slower than the script logs, is waited for; a store that
+        # fails, or makes no progress for a second, is not: the points past the bound go.
+        waited = len(points) + outbox.points
+        patience = time.monotonic() + STALL_SECONDS
+        while outbox.error is None and time.monotonic() < patience:
             WRITER.wake()
+            time.sleep(0.005)
+            held = len(points) + outbox.points
+            if held <= room:
+                return
+            if held < waited:
+                waited, patience = held, time.monotonic() + STALL_SECONDS
+        with self._points_lock:
+            excess = min(len(points) + outbox.points - outbox.max_points, len(points))
+            for _ in range(max(excess, 0)):
+                points.pop()
+            self._not_kept += max(excess, 0)
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Log several metrics at once: ``{"loss": 0.3, "accuracy": 0.9}``. Either all are
@@ -140,6 +243,7 @@ class Iteration(Mapping[str, Any]):
         value = parameter_value(parameter_name, value)
         with self._pending_lock:
             self._params[parameter_name] = value
+            self._logged_params[parameter_name] = value
 
     def log_parameters(self, parameters: Mapping[str, Any]) -> None:
         """Record several parameters at once: ``{"lr": 0.01, "model": "rf"}``."""
@@ -151,6 +255,7 @@ class Iteration(Mapping[str, Any]):
         }
         with self._pending_lock:
             self._params.update(checked)
+            self._logged_params.update(checked)
 
     def set_tag(self, key: str, value: str) -> None:
         """Label the iteration: ``it.set_tag("team", "vision")``. Tags are text and can be
@@ -161,6 +266,7 @@ class Iteration(Mapping[str, Any]):
             raise InvalidInput(f"tag {key!r} must be text, got {type(value).__name__} {value!r}")
         with self._pending_lock:
             self._tags[key] = value
+            self._logged_tags[key] = value
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         """Set several tags at once: ``{"team": "vision", "gpu": "a100"}``."""
@@ -173,10 +279,16 @@ class Iteration(Mapping[str, Any]):
         """Link a dataset made with :func:`mlops.tracking.create_dataset` to this iteration.
         Raises ``NotFound`` for an unknown id."""
         self._check_open()
-        self._store.get_dataset(check_id(dataset_id, "dataset_id"))
+        check_id(dataset_id, "dataset_id")
+        dataset = self._find_dataset(dataset_id)
         with self._pending_lock:
-            if dataset_id not in self._datasets:
+            if dataset_id not in self._logged_datasets:
                 self._datasets.append(dataset_id)
+                self._logged_datasets[dataset_id] = dataset
+
+    def _find_dataset(self, dataset_id: str) -> dict[str, Any]:
+        assert self._store is not None
+        return self._store.get_dataset(dataset_id).to_dict()
 
     def log_path_to_model(self, path_to_model: str | os.PathLike[str]) -> None:
         """Record where the trained model file is, as an absolute path (a URI such as
@@ -186,103 +298,17 @@ class Iteration(Mapping[str, Any]):
         self._check_open()
         self._model_path = model_path(path_to_model)
 
-    # -- writing ----------------------------------------------------------------------------
-    def _drain(self) -> tuple[dict[str, Any], list[MetricRow], list[str], dict[str, str]]:
-        """Take everything buffered (and anything a failed write left) out of the buffers."""
-        points = self._points
-        batch = [points.popleft() for _ in range(len(points))]
-        with self._pending_lock:
-            params, self._params = self._params, {}
-            datasets, self._datasets = self._datasets, []
-            tags, self._tags = self._tags, {}
-        old_params, old_points, old_datasets, old_tags = self._unsent
-        if old_params or old_points or old_datasets or old_tags:
-            params = {**old_params, **params}
-            batch = old_points + batch
-            datasets = old_datasets + datasets
-            tags = {**old_tags, **tags}
-        self._unsent = ({}, [], [], {})
-        return params, batch, datasets, tags
-
-    def _flush(self, heartbeat: bool = False, background: bool = False) -> None:
-        """Write everything buffered in one store call; on failure keep it for the next try."""
-        with self._flush_lock:
-            params, batch, datasets, tags = self._drain()
-            if not (params or batch or datasets or tags or heartbeat):
-                return
-            try:
-                self._store.log_batch(
-                    self.id,
-                    parameters=params or None,
-                    metrics=batch or None,
-                    dataset_ids=datasets or None,
-                    heartbeat_at=_time() if heartbeat else None,
-                    tags=tags or None,
-                )
-            except MlopsError as exc:
-                self._unsent = (params, batch, datasets, tags)
-                if not background:
-                    raise
-                if not self._warned:
-                    self._warned = True
-                    warnings.warn(
-                        f"mlops: could not write iteration {self.name!r} yet ({exc}); "
-                        "keeping the data and retrying every second",
-                        stacklevel=1,
-                    )
-                return
-            self._warned = False
-
-    def _unsent_summary(self) -> str:
-        params, points, datasets, _tags = self._unsent
-        return (
-            f"{len(points) + len(self._points)} metric points, "
-            f"{len(params) + len(self._params)} parameters, "
-            f"{len(datasets) + len(self._datasets)} dataset links"
-        )
-
     def end_iteration(self) -> dict[str, Any]:
         """Write everything logged, mark the iteration ``finished`` and return its final dict
         (parameters, last metric values, model file, datasets, system info). Calling it again
-        returns the same dict."""
+        returns the same dict.
+
+        It waits at most ``MLOPS_FLUSH_TIMEOUT`` seconds for a store that cannot be written (a
+        full disk, a locked database), and then does not raise: it says on stderr what it
+        could not write and why, keeps it in :attr:`unwritten`, returns the dict of what was
+        logged, and goes on trying in the background until the process exits (calling
+        ``end_iteration()`` again waits once more)."""
         return self._end("finished", None)
-
-    def _end(self, status: str, error: dict[str, str] | None) -> dict[str, Any]:
-        with self._pending_lock:
-            already = self._ended
-            self._ended = True
-        if already:
-            return dict(self._data)
-        WRITER.unregister(self)
-        model = None
-        if self._model_path is not None:
-            known = file_sha256(self._model_path)
-            model = ModelFile(self._model_path, *(known or (None, None)))
-        with self._flush_lock:
-            params, batch, datasets, tags = self._drain()
-            try:
-                ended = self._store.end_iteration(
-                    self.id, status, _time(), error=error, model=model,
-                    parameters=params or None, metrics=batch or None,
-                    dataset_ids=datasets or None, tags=tags or None,
-                )  # fmt: skip
-            except MlopsError:
-                self._unsent = (params, batch, datasets, tags)
-                with self._pending_lock:
-                    self._ended = False  # nothing was written: ending can be tried again
-                WRITER.register(self)
-                raise
-        self._data = ended.to_dict()
-        return dict(self._data)
-
-    def _end_quietly(self, status: str, error: dict[str, str] | None) -> None:
-        try:
-            self._end(status, error)
-        except Exception as exc:
-            sys.stderr.write(
-                f"mlops: could not end iteration {self.name!r} ({self.id}): {exc}; "
-                f"{self._unsent_summary()} not written\n"
-            )
 
     # -- context manager --------------------------------------------------------------------
     def __enter__(self) -> Iteration:
@@ -300,43 +326,6 @@ class Iteration(Mapping[str, Any]):
             self._end("killed", {"type": "KeyboardInterrupt", "message": "interrupted (Ctrl-C)"})
         else:
             self._end("failed", {"type": type(exc).__name__, "message": str(exc)})
-
-
-class DisabledIteration(Iteration):
-    """What ``start_iteration`` returns on a non-zero rank of a distributed job: it accepts every
-    call and records nothing, so one job makes one iteration (set ``MLOPS_ALL_RANKS=1`` to
-    track every rank)."""
-
-    def __init__(self, name: str, rank: int) -> None:
-        self._data = {"id": None, "name": name, "status": "disabled", "rank": rank}
-        self.id = ""
-        self.name = name
-        self._ended = False
-
-    def log_metric(self, metric_name: str, value: Any, step: int | None = None) -> None:
-        pass
-
-    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
-        pass
-
-    def log_parameter(self, parameter_name: str, value: Any) -> None:
-        pass
-
-    def log_parameters(self, parameters: Mapping[str, Any]) -> None:
-        pass
-
-    def log_dataset(self, dataset_id: str) -> None:
-        pass
-
-    def log_path_to_model(self, path_to_model: str | os.PathLike[str]) -> None:
-        pass
-
-    def set_tag(self, key: str, value: str) -> None:
-        pass
-
-    def _end(self, status: str, error: dict[str, str] | None) -> dict[str, Any]:
-        self._ended = True
-        return dict(self._data)
 
 
 def _not_a_dict(what: str, value: Any) -> MlopsError:

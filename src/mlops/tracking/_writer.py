@@ -73,7 +73,13 @@ class Writer:
             with self._lock:
                 iterations = list(self._active.values())
             for iteration in iterations:
-                iteration._flush(heartbeat=beat, background=True)
+                try:
+                    iteration._flush(heartbeat=beat, eager=False)
+                except Exception as exc:  # the writer must outlive any one failure
+                    sys.stderr.write(
+                        f"mlops: the background writer failed on iteration {iteration.id}: "
+                        f"{type(exc).__name__}: {exc}\n"
+                    )
             if beat:
                 last_beat = now
 
@@ -130,7 +136,7 @@ class Writer:
         deadline = time.monotonic() + flush_timeout()
         for iteration in iterations:
             worker = threading.Thread(
-                target=iteration._end_quietly, args=(status, error), daemon=True
+                target=iteration._end_quietly, args=(status, error, deadline), daemon=True
             )
             worker.start()
             worker.join(max(deadline - time.monotonic(), 0.0))
