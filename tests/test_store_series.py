@@ -1,0 +1,100 @@
+"""Metric series on every backend: downsampled charts show true points, summaries follow the
+stored series, and every double comes back bit for bit."""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from mlops.entities import MetricPoint
+from mlops.store.base import Store
+
+
+def _iteration(store: Store, name: str = "run") -> str:
+    project = store.create_project(f"p-{name}", None, "active", False)
+    experiment = store.create_experiment(project.id, "e", None)
+    return store.create_iteration(f"id-{name}", name, experiment.id, None, time.time(), {}).id
+
+
+def _bits(value: float | None) -> str | None:
+    """A float's 8 bytes (None stays None): -0.0 and 0.0 differ, every NaN is one NaN."""
+    if value is None:
+        return None
+    assert isinstance(value, float), f"{value!r} is not a float"
+    return struct.pack("<d", value).hex()
+
+
+def _same(a: float, b: float) -> bool:
+    return _bits(a) == _bits(b)
+
+
+# -- downsampled series ---------------------------------------------------------------------
+
+
+def _falling(step: int) -> float:
+    return 10.0 / (1 + step / 10)
+
+
+def _saw_tooth(step: int) -> float:
+    return float(step % 37)
+
+
+def _spiky(step: int) -> float:
+    return {777: 50.0, 4321: -30.0, 6000: math.nan}.get(step, 1.0)
+
+
+def _check_falling(points: Sequence[MetricPoint]) -> None:
+    values = [p.value for p in points]
+    assert values == sorted(values, reverse=True) and len(set(values)) == len(values)
+
+
+def _check_saw_tooth(points: Sequence[MetricPoint]) -> None:
+    between = [p.value for p in points if p.value not in (0.0, 36.0)]
+    assert len(between) <= 4  # only where the series (or a short last bucket) starts or ends
+    for tenth in range(10):  # the full range all along the chart
+        seen = {p.value for p in points if tenth * 1000 <= p.step < (tenth + 1) * 1000}
+        assert {0.0, 36.0} <= seen, tenth
+
+
+def _check_spiky(points: Sequence[MetricPoint]) -> None:
+    by_step = {p.step: p.value for p in points}
+    assert by_step[777] == 50.0 and by_step[4321] == -30.0 and math.isnan(by_step[6000])
+    assert [p.step for p in points if math.isnan(p.value)] == [6000]
+
+
+@pytest.mark.parametrize(
+    ("shape", "check"),
+    [(_falling, _check_falling), (_saw_tooth, _check_saw_tooth), (_spiky, _check_spiky)],
+    ids=["monotone", "saw-tooth", "spiky"],
+)
+def test_a_downsampled_series_shows_true_points_in_step_order(
+    store: Store,
+    shape: Callable[[int], float],
+    check: Callable[[Sequence[MetricPoint]], None],
+) -> None:
+    iteration_id = _iteration(store)
+    now = time.time()
+    raw = {step: shape(step) for step in range(10_000)}
+    store.log_batch(iteration_id, metrics=[("m", s, v, now) for s, v in raw.items()])
+    points, total = store.get_metric_series(iteration_id, "m", 200)
+    assert total == 10_000 and len(points) <= 200
+    steps = [p.step for p in points]
+    assert steps == sorted(set(steps)) and steps[0] == 0 and steps[-1] == 9_999
+    wrong = [(p.step, p.value, raw[p.step]) for p in points if not _same(p.value, raw[p.step])]
+    assert wrong == []  # each point is a stored point: its value at its step
+    check(points)
+
+
+def test_a_downsampled_series_keeps_the_first_and_last_point(store: Store) -> None:
+    iteration_id = _iteration(store)
+    now = time.time()
+    rising = [("m", s, float(s % 100 == 50) + s / 1e6, now) for s in range(-500, 2_000)]
+    store.log_batch(iteration_id, metrics=rising)
+    points, total = store.get_metric_series(iteration_id, "m", 10)
+    assert total == 2_500 and len(points) <= 10
+    assert (points[0].step, points[0].value) == (-500, -500 / 1e6)
+    assert (points[-1].step, points[-1].value) == (1_999, 1_999 / 1e6)
