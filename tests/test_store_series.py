@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from mlops.entities import MetricPoint
-from mlops.store.base import Store
+from mlops.store.base import MetricRow, Store
 
 
 def _iteration(store: Store, name: str = "run") -> str:
@@ -98,3 +98,57 @@ def test_a_downsampled_series_keeps_the_first_and_last_point(store: Store) -> No
     assert total == 2_500 and len(points) <= 10
     assert (points[0].step, points[0].value) == (-500, -500 / 1e6)
     assert (points[-1].step, points[-1].value) == (1_999, 1_999 / 1e6)
+
+
+# -- summaries follow the stored series -----------------------------------------------------
+
+
+def _assert_summary_is_the_series(store: Store, iteration_id: str, name: str) -> None:
+    history = store.get_metric_history(iteration_id, name)
+    finite = [p.value for p in history if not math.isnan(p.value)]
+    summary = store.get_iteration(iteration_id).metrics[name]
+    assert summary.last_step == history[-1].step
+    assert _same(summary.last, history[-1].value)
+    assert (summary.min, summary.max) == ((min(finite), max(finite)) if finite else (None, None))
+
+
+def test_summaries_follow_a_replaced_step(store: Store) -> None:
+    iteration_id = _iteration(store)
+    now = time.time()
+    store.log_batch(iteration_id, None, [("loss", 0, 100.0, now)])
+    store.log_batch(iteration_id, None, [("loss", 0, 1.0, now)])
+    assert [p.value for p in store.get_metric_history(iteration_id, "loss")] == [1.0]
+    summary = store.get_iteration(iteration_id).metrics["loss"]
+    assert (summary.last, summary.last_step, summary.min, summary.max) == (1.0, 0, 1.0, 1.0)
+    # twice the same step in one batch: the later value is the stored one
+    store.log_batch(iteration_id, None, [("acc", 3, 0.9, now), ("acc", 3, 0.2, now)])
+    assert [p.value for p in store.get_metric_history(iteration_id, "acc")] == [0.2]
+    _assert_summary_is_the_series(store, iteration_id, "acc")
+
+
+def test_summaries_follow_rewrites_retries_and_late_points(store: Store) -> None:
+    iteration_id = _iteration(store)
+    now = time.time()
+    first: list[MetricRow] = [("m", 0, 5.0, now), ("m", 1, 3.0, now), ("m", 2, 4.0, now)]
+    store.log_batch(iteration_id, None, first)
+    store.log_batch(iteration_id, None, [("m", 3, 9.0, now), ("m", 4, -2.0, now)])
+    store.log_batch(iteration_id, None, first)  # a retry of the first batch
+    _assert_summary_is_the_series(store, iteration_id, "m")
+    changes: list[list[MetricRow]] = [
+        [("m", 3, 0.0, now)],  # the max goes away
+        [("m", 4, 7.0, now)],  # the last value and the min change
+        [("m", 1, math.nan, now), ("m", 2, math.nan, now)],
+        [("m", 2, 8.0, now), ("m", 6, 1.5, now)],  # a late point and a new last one at once
+        [("m", 5, -1.0, now)],  # a point between stored ones
+        [("m", s, math.nan, now) for s in range(7)],  # nothing but NaN is left
+    ]
+    for batch in changes:
+        store.log_batch(iteration_id, None, batch)
+        _assert_summary_is_the_series(store, iteration_id, "m")
+    ended = store.end_iteration(iteration_id, "finished", now, metrics=[("m", 6, 2.5, now)])
+    assert (ended.metrics["m"].last, ended.metrics["m"].min, ended.metrics["m"].max) == (
+        2.5,
+        2.5,
+        2.5,
+    )
+    _assert_summary_is_the_series(store, iteration_id, "m")
