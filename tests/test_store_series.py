@@ -7,11 +7,16 @@ import math
 import struct
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 
 from mlops.entities import MetricPoint
 from mlops.store.base import MetricRow, Store
+
+LARGEST = 1.7976931348623157e308
+TINY = 5e-324  # the smallest subnormal
+EXACT = [0.0, -0.0, TINY, -TINY, LARGEST, -LARGEST, math.inf, -math.inf, math.nan, 1e-310, 0.1]
 
 
 def _iteration(store: Store, name: str = "run") -> str:
@@ -152,3 +157,55 @@ def test_summaries_follow_rewrites_retries_and_late_points(store: Store) -> None
         2.5,
     )
     _assert_summary_is_the_series(store, iteration_id, "m")
+
+
+# -- exact values ---------------------------------------------------------------------------
+
+
+def test_every_double_round_trips_bit_for_bit(store: Store) -> None:
+    iteration_id = _iteration(store)
+    now = time.time()
+    rows: list[MetricRow] = [(f"m{i}", 0, v, now) for i, v in enumerate(EXACT)]
+    rows += [("all", s, v, now) for s, v in enumerate(EXACT)]
+    rows += [("min", 0, 0.5, now), ("min", 1, -0.0, now), ("max", 0, -7.0, now)]
+    rows += [("max", 1, -0.0, now)]
+    parameters: dict[str, Any] = {f"p{i}": v for i, v in enumerate(EXACT)}
+    parameters["nested"] = [-0.0, math.inf, {"x": -math.inf, "y": math.nan}]
+    parameters["text"] = "NaN"
+    store.log_batch(iteration_id, parameters, rows)
+
+    history = store.get_metric_history(iteration_id, "all")
+    assert [_bits(p.value) for p in history] == [_bits(v) for v in EXACT]
+    iteration = store.get_iteration(iteration_id)
+    [listed] = store.list_iterations(experiment_id=iteration.experiment_id)
+    for got in (iteration, listed):
+        for i, value in enumerate(EXACT):
+            summary = got.metrics[f"m{i}"]
+            finite = None if math.isnan(value) else _bits(value)
+            assert (_bits(summary.last), _bits(summary.min), _bits(summary.max)) == (
+                _bits(value),
+                finite,
+                finite,
+            ), value
+            assert _bits(got.parameters[f"p{i}"]) == _bits(value), value
+        assert _bits(got.metrics["min"].min) == _bits(-0.0)
+        assert _bits(got.metrics["max"].max) == _bits(-0.0)
+        nested = got.parameters["nested"]
+        assert [_bits(nested[0]), _bits(nested[1])] == [_bits(-0.0), _bits(math.inf)]
+        assert _bits(nested[2]["x"]) == _bits(-math.inf) and math.isnan(nested[2]["y"])
+        assert got.parameters["text"] == "NaN"
+
+
+def test_a_downsampled_series_keeps_exact_values(store: Store) -> None:
+    iteration_id = _iteration(store)
+    now = time.time()
+    raw = {step: 1.0 for step in range(2_000)}
+    for i, value in enumerate(EXACT):  # each one the lowest or highest of its stretch
+        raw[100 + 150 * i] = value
+    store.log_batch(iteration_id, metrics=[("m", s, v, now) for s, v in raw.items()])
+    points, total = store.get_metric_series(iteration_id, "m", 100)
+    assert total == 2_000 and len(points) <= 100
+    got = {p.step: _bits(p.value) for p in points}
+    assert {100 + 150 * i: got.get(100 + 150 * i) for i in range(len(EXACT))} == {
+        100 + 150 * i: _bits(v) for i, v in enumerate(EXACT)
+    }

@@ -28,7 +28,7 @@ def summarize_batch(metrics: Sequence[MetricRow]) -> list[BatchSummary]:
     """The summary of each metric of a batch, in one pass over its points."""
     acc: dict[str, BatchSummary] = {}
     for name, step, value, _ts in metrics:
-        stored = None if math.isnan(value) else value
+        stored = None if math.isnan(value) else float(value)
         entry = acc.get(name)
         if entry is None:
             acc[name] = BatchSummary(name, stored, step, stored, stored, step)

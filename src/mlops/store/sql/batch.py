@@ -88,8 +88,9 @@ def write_batch(
         rows = [(iteration_id, name, *encode_parameter(v)) for name, v in parameters.items()]
         cursor_exec(_sql(conn, _PARAMETERS), rows)
     if metrics:
+        # float(): an int would stay an integer in SQLite's value column (see ExactDouble)
         points = [
-            (iteration_id, name, step, None if value != value else value, ts)
+            (iteration_id, name, step, None if value != value else float(value), ts)
             for name, step, value, ts in metrics
         ]
         summaries = summarize_batch(metrics)
