@@ -209,3 +209,36 @@ def test_a_downsampled_series_keeps_exact_values(store: Store) -> None:
     assert {100 + 150 * i: got.get(100 + 150 * i) for i in range(len(EXACT))} == {
         100 + 150 * i: _bits(v) for i, v in enumerate(EXACT)
     }
+
+
+def test_the_apps_series_route_shows_true_points_to_a_browser(
+    sql_store_uri: str, start_app: Callable[..., Any]
+) -> None:
+    import httpx
+
+    from mlops.store.sql.store import SqlStore
+    from mlops.wire import decode_float
+
+    writer = SqlStore(sql_store_uri)
+    iteration_id = _iteration(writer)
+    raw = {step: _spiky(step) for step in range(10_000)}
+    raw[5000] = -0.0
+    now = time.time()
+    writer.log_batch(iteration_id, metrics=[("m", s, v, now) for s, v in raw.items()])
+    writer.close()
+    app = start_app(sql_store_uri)
+    answer = httpx.get(
+        f"{app.url}/api/v1/series",
+        params={"metric": "m", "iteration_ids": [iteration_id], "max_points": 100},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    series = answer.json()["series"][iteration_id]  # a browser's JSON: NaN as "NaN"
+    assert series["downsampled"] and series["total"] == 10_000 and len(series["points"]) <= 100
+    points = [(p["step"], decode_float(p["value"])) for p in series["points"]]
+    assert [s for s, _ in points] == sorted({s for s, _ in points})
+    assert [(s, _bits(v)) for s, v in points] == [(s, _bits(raw[s])) for s, _ in points]
+    assert {(777, _bits(50.0)), (4321, _bits(-30.0)), (5000, _bits(-0.0))} <= {
+        (s, _bits(v)) for s, v in points
+    }
+    assert math.isnan(dict(points)[6000])
