@@ -96,6 +96,6 @@ def downsample(
         return found.correlate(picked).scalar_subquery()
 
     query = select(step, at_step(q.c.value), at_step(q.c.timestamp)).order_by(step)
-    rows = conn.execute(query)  # a bucket without NaN gives no gap step: one NULL row
+    rows = conn.execute(query)  # a bucket of NaN only has no lowest or highest: a NULL step
     points = [MetricPoint(s, nan_if_none(v), t) for s, v, t in rows if s is not None]
     return points, total
