@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import struct
+import time
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
@@ -37,6 +41,77 @@ def test_a_migrated_database_matches_the_models(sql_store_uri: str) -> None:
     assert diff == []
 
 
+def _upgrade_to(uri: str, revision: str) -> None:
+    engine = make_engine(uri)
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option(
+                "script_location", str(Path(migrate.__file__).with_name("migrations"))
+            )
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+_OLD_ROWS = [
+    "INSERT INTO projects VALUES ('p', 'vision', NULL, 'active', false, 1.0, 1.0)",
+    "INSERT INTO experiments VALUES ('e', 'p', 'sweep', NULL, 1.0)",
+    "INSERT INTO iterations (id, project_id, experiment_id, name, status, started_at, ended_at, "
+    "heartbeat_at, system) VALUES ('i', 'p', 'e', 'run', 'finished', 1.0, 2.0, 2.0, '{}')",
+    "INSERT INTO parameters VALUES ('i', 'lr', '0.5', 0.5, NULL)",
+    "INSERT INTO metric_points VALUES ('i', 'loss', 0, 3.0, 10.0), ('i', 'loss', 1, 0.5, 11.0), "
+    "('i', 'loss', 2, NULL, 12.0), ('i', 'loss', 3, -1e308, 13.0), ('i', 'loss', 4, 5e-324, 14.0)",
+    "INSERT INTO metric_summaries VALUES ('i', 'loss', 'e', 5e-324, 4, -1e308, 3.0)",
+]
+
+
+def test_exact_floats_upgrade_keeps_the_metrics_of_the_previous_schema(sql_store_uri: str) -> None:
+    _upgrade_to(sql_store_uri, "0001")
+    engine = make_engine(sql_store_uri)
+    with engine.begin() as conn:
+        for statement in _OLD_ROWS:
+            conn.execute(text(statement))
+    engine.dispose()
+    assert migrate.upgrade(sql_store_uri) == ("0001", SCHEMA_REVISION)
+
+    store = SqlStore(sql_store_uri)
+    try:
+        history = store.get_metric_history("i", "loss")
+        assert [(p.step, p.timestamp) for p in history] == [(s, 10.0 + s) for s in range(5)]
+        values = [p.value for p in history]
+        assert all(type(v) is float for v in values) and math.isnan(values[2])
+        assert values[:2] + values[3:] == [3.0, 0.5, -1e308, 5e-324]
+        iteration = store.get_iteration("i")
+        summary = iteration.metrics["loss"]
+        assert (summary.last, summary.last_step, summary.min, summary.max) == (
+            5e-324,
+            4,
+            -1e308,
+            3.0,
+        )
+        assert iteration.parameters == {"lr": 0.5} and iteration.status == "finished"
+        # the upgraded tables keep what the old ones could not
+        store.resume("i")
+        store.log_batch("i", None, [("loss", 5, -0.0, time.time()), ("zero", 0, -0.0, time.time())])
+        assert struct.pack("<d", store.get_metric_history("i", "loss")[-1].value) == struct.pack(
+            "<d", -0.0
+        )
+        zero = store.get_iteration("i").metrics["zero"]
+        assert [math.copysign(1.0, v) for v in (zero.last, zero.min, zero.max)] == [-1.0] * 3  # type: ignore[arg-type]
+        [best] = store.list_iterations(order_by="metrics.loss desc", filter="metrics.loss > -1")
+        assert best.id == "i"
+    finally:
+        store.close()
+    engine = make_engine(sql_store_uri)
+    try:
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
 def test_an_outdated_database_is_refused_with_the_fix(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'old.db'}"
     SqlStore(uri).close()
@@ -63,3 +138,22 @@ def test_an_unreachable_database_is_one_clear_error() -> None:
 
     with pytest.raises(Unavailable, match=r"127\.0\.0\.1:1/"):
         SqlStore("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_the_artifacts_upgrade_keeps_the_data_of_the_previous_schema(sql_store_uri: str) -> None:
+    """0003 (artifacts and the model registry) on a database at 0002 with data in it."""
+    _upgrade_to(sql_store_uri, "0002")
+    engine = make_engine(sql_store_uri)
+    with engine.begin() as conn:
+        for statement in _OLD_ROWS:
+            conn.execute(text(statement))
+    engine.dispose()
+    assert migrate.upgrade(sql_store_uri) == ("0002", SCHEMA_REVISION)
+    store = SqlStore(sql_store_uri)
+    try:
+        iteration = store.get_iteration("i")
+        assert iteration.parameters == {"lr": 0.5} and iteration.metrics["loss"].last_step == 4
+        assert len(store.get_metric_history("i", "loss")) == 5
+        assert store.list_artifacts("i") == [] and store.list_models() == []
+    finally:
+        store.close()

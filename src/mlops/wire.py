@@ -2,7 +2,11 @@
 
 Responses are the ``to_dict()`` shapes of :mod:`mlops.entities`; requests are the dataclasses
 below. JSON has no NaN or infinity, so non-finite floats travel as the strings ``"NaN"``,
-``"Infinity"`` and ``"-Infinity"`` (:func:`encode_float` / :func:`decode_float`).
+``"Infinity"`` and ``"-Infinity"`` (:func:`encode_float` / :func:`decode_float`). Where a string
+is a value too (parameters), that would be ambiguous: a client that sends the header
+:data:`FLOATS_HEADER` gets answers with the literals ``NaN``, ``Infinity`` and ``-Infinity``
+(as Python's ``json`` reads and writes them), and a batch carries a parameter that holds one in
+``parameters_json``, as its JSON text.
 
 The values in a request are checked by the store behind the App, with the rules every backend
 runs (:mod:`mlops.store.rules`): integers (steps, sizes, counts) fit in 64 bits, times are epoch
@@ -45,6 +49,7 @@ from typing import Any
 
 __all__ = [
     "API_PREFIX",
+    "FLOATS_HEADER",
     "MAX_BATCH_POINTS",
     "DatasetCreate",
     "ExperimentCreate",
@@ -63,6 +68,9 @@ __all__ = [
 API_PREFIX = "/api/v1"
 #: The most metric points one batch request may carry (the client splits larger flushes).
 MAX_BATCH_POINTS = 50_000
+#: A request header: with the value ``literal``, non-finite floats in the answer are the JSON
+#: literals ``NaN``, ``Infinity`` and ``-Infinity`` instead of strings.
+FLOATS_HEADER = "X-Mlops-Floats"
 #: The most iterations one list/search page returns.
 MAX_PAGE = 1000
 
@@ -179,7 +187,9 @@ class IterationBatch:
     """Body of ``POST /iterations/{id}/batch``: everything one flush of the client carries.
 
     ``metrics`` rows are ``[name, step, value, timestamp]``; ``value`` may be ``"NaN"``,
-    ``"Infinity"`` or ``"-Infinity"``.
+    ``"Infinity"`` or ``"-Infinity"``. ``parameters_json`` holds parameters as their JSON text,
+    where NaN, Infinity and -Infinity are literals (``{"lr": "NaN"}`` is the float, while
+    ``parameters`` ``{"lr": "NaN"}`` is the string).
     """
 
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -187,6 +197,7 @@ class IterationBatch:
     dataset_ids: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     heartbeat_at: float | None = None
+    parameters_json: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -5,22 +5,32 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from typing import Any
 
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
 from mlops.errors import MlopsError, StorageError
-from mlops.wire import encode_floats
+from mlops.wire import FLOATS_HEADER, encode_floats
+
+#: Whether the request being answered asked for NaN and infinities as JSON literals
+#: (:data:`~mlops.wire.FLOATS_HEADER`); set per request by :class:`PlainRoute`.
+_LITERAL_FLOATS: ContextVar[bool] = ContextVar("literal_floats", default=False)
 
 log = logging.getLogger("mlops.app")
 
 
 class JsonResponse(JSONResponse):
-    """JSON that browsers can parse: NaN and ±Infinity become ``"NaN"``, ``"Infinity"``..."""
+    """JSON that browsers can parse: NaN and ±Infinity become ``"NaN"``, ``"Infinity"``...;
+    the literals ``NaN``, ``Infinity`` for a client that asked for them (the mlops client:
+    a parameter's string ``"NaN"`` and the float stay apart)."""
 
     def render(self, content: Any) -> bytes:
+        if _LITERAL_FLOATS.get():
+            return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         try:  # most answers hold no NaN: skip the walk over every value
             text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         except ValueError:
@@ -73,3 +83,15 @@ class PlainRoute(APIRoute):
 
         kwargs["response_model"] = None
         super().__init__(path, respond, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            token = _LITERAL_FLOATS.set(request.headers.get(FLOATS_HEADER) == "literal")
+            try:
+                return await handle(request)
+            finally:
+                _LITERAL_FLOATS.reset(token)
+
+        return route

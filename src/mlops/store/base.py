@@ -243,9 +243,12 @@ class Store(abc.ABC):
         self, iteration_id: str, metric_name: str, max_points: int
     ) -> tuple[list[MetricPoint], int]:
         """A metric's series for a chart: (at most ``max_points`` points, how many the full
-        series has). A longer series is cut into ``max_points // 2`` buckets of steps, each
-        giving its lowest and highest value (so spikes stay visible) and, when it holds NaN, a
-        NaN point (a gap). Raises ``NotFound`` like :meth:`get_metric_history`."""
+        series has). A longer series is cut into buckets of steps of equal width, each giving
+        the points where its lowest and its highest value first occur (so spikes stay visible)
+        and, when it holds NaN, its first NaN point (a gap); the first and last point of the
+        series are always there. Every point is a stored point (its step, its exact value),
+        in step order. (A series with NaN may give 5 points for ``max_points=4``.) Raises
+        ``NotFound`` like :meth:`get_metric_history`."""
 
     # -- artifacts (the bytes live in an ArtifactStore; these are the records) ---------------
     @abc.abstractmethod

@@ -27,7 +27,7 @@ import httpx
 from mlops import __version__
 from mlops.errors import ERRORS_BY_CODE, IterationEnded, MlopsError, Unavailable
 from mlops.store.journal import Record
-from mlops.wire import API_PREFIX, encode_floats
+from mlops.wire import API_PREFIX, FLOATS_HEADER, encode_floats
 
 __all__ = ["Transport", "Unreachable", "route", "send_record"]
 
@@ -91,6 +91,7 @@ class Transport:
         headers = {
             "User-Agent": f"mlops/{__version__} httpx/{httpx.__version__}",
             "Accept": "application/json",
+            FLOATS_HEADER: "literal",  # parameters keep NaN and infinities apart from strings
         }
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"

@@ -9,6 +9,7 @@ iteration's final state while the App cannot be reached.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,7 +29,6 @@ from mlops.wire import (
     IterationBatch,
     decode_float,
     encode_float,
-    encode_floats,
     to_body,
 )
 
@@ -142,15 +142,38 @@ def batch_body(
     tags: Mapping[str, str] | None = None,
     heartbeat_at: float | None = None,
 ) -> dict[str, Any]:
-    """The JSON of an :class:`~mlops.wire.IterationBatch` (non-finite values as strings)."""
+    """The JSON of an :class:`~mlops.wire.IterationBatch` (non-finite metric values as strings,
+    parameters that hold one as JSON text)."""
+    plain, texts = _split_parameters(parameters or {})
     batch = IterationBatch(
-        parameters=encode_floats(dict(parameters or {})),
+        parameters=plain,
         metrics=[[n, s, encode_float(v), t] for n, s, v, t in metrics or ()],  # type: ignore[misc]
         dataset_ids=list(dataset_ids or ()),
         tags=dict(tags or {}),
         heartbeat_at=heartbeat_at,
+        parameters_json=texts,
     )
     return to_body(batch)
+
+
+def _split_parameters(parameters: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(parameters as they are, JSON text of those holding NaN or an infinity): a string
+    ``"NaN"`` and the float must stay apart."""
+    try:
+        json.dumps(parameters, allow_nan=False)
+    except ValueError:
+        pass
+    else:
+        return dict(parameters), {}
+    plain: dict[str, Any] = {}
+    texts: dict[str, str] = {}
+    for name, value in parameters.items():
+        try:
+            json.dumps(value, allow_nan=False)
+            plain[name] = value
+        except ValueError:
+            texts[name] = json.dumps(value, ensure_ascii=False)
+    return plain, texts
 
 
 class Shadow:

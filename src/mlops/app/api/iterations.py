@@ -24,6 +24,7 @@ from mlops.app.schemas import (
 from mlops.entities import ModelFile
 from mlops.errors import InvalidInput, TooLarge
 from mlops.store.base import MetricRow
+from mlops.values import check_name
 from mlops.wire import (
     MAX_BATCH_POINTS,
     MAX_PAGE,
@@ -78,11 +79,27 @@ def _metrics(rows: Sequence[Sequence[Any]]) -> list[MetricRow]:
     return out
 
 
+def _parameters(batch: IterationBatch) -> dict[str, Any]:
+    parameters = dict(batch.parameters)
+    for name, text in batch.parameters_json.items():
+        try:
+            parameters[name] = json.loads(text)
+        except (TypeError, ValueError):
+            raise InvalidInput(
+                f"parameters_json[{name!r}] is not JSON text: send the value's JSON, or the "
+                "value itself in parameters"
+            ) from None
+    for name in parameters:
+        check_name(name, "parameter name")
+    return parameters
+
+
 def _batch(batch: IterationBatch | None) -> dict[str, Any]:
     if batch is None:
         return {}
+    parameters = _parameters(batch)
     return {
-        "parameters": batch.parameters or None,
+        "parameters": parameters or None,
         "metrics": _metrics(batch.metrics) or None,
         "dataset_ids": batch.dataset_ids or None,
         "tags": batch.tags or None,
@@ -126,7 +143,7 @@ def log_batch(iteration_id: str, body: IterationBatch, store: StoreDep) -> dict[
     Idempotent: points are keyed by (iteration, metric, step)."""
     batch = _batch(body)
     store.log_batch(iteration_id, heartbeat_at=body.heartbeat_at, **batch)
-    return {"points": len(batch["metrics"] or ()), "parameters": len(body.parameters)}
+    return {"points": len(batch["metrics"] or ()), "parameters": len(batch["parameters"] or ())}
 
 
 @router.post("/iterations/{iteration_id}/end", dependencies=[CanWrite], responses=ok(IterationOut))

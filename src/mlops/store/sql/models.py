@@ -3,6 +3,8 @@
 Reads stay fast at 100,000 iterations because each iteration's parameters and metric summaries
 (last/min/max) live in their own indexed rows: listing, filtering and sorting never touch the
 metric points. NaN cannot be stored in SQLite's REAL, so a NULL metric value means NaN.
+Metric values are :class:`ExactDouble`: every other double (-0.0, subnormals, the largest ones,
+±Inf) comes back bit for bit on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -22,13 +24,28 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.compiler import TypeCompiler
 
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
 SCHEMA_REVISION = "0003"
 
 NAME = String(250)
 ID = String(36)
+
+
+class ExactDouble(Double[float]):
+    """A double kept bit for bit. PostgreSQL's ``double precision`` keeps every bit; in SQLite
+    the column is declared ``BLOB`` (no type affinity), because a ``REAL`` column stores integral
+    values as integers and so gives -0.0 back as 0.0. Only floats (and NULL) are written to it,
+    so comparisons, ``min``/``max``, indexes and ordering work as on ``REAL``."""
+
+
+@compiles(ExactDouble, "sqlite")
+def _exact_double_on_sqlite(type_: ExactDouble, compiler: TypeCompiler, **kw: Any) -> str:
+    return "BLOB"
+
 
 _naming = {
     "ix": "ix_%(column_0_label)s",
@@ -144,10 +161,10 @@ class SqlMetricSummary(Base):
     )
     name: Mapped[str] = mapped_column(NAME, primary_key=True)
     experiment_id: Mapped[str] = mapped_column(ID)
-    last: Mapped[float | None] = mapped_column(Double)
+    last: Mapped[float | None] = mapped_column(ExactDouble)
     last_step: Mapped[int] = mapped_column(BigInteger)
-    min: Mapped[float | None] = mapped_column(Double)
-    max: Mapped[float | None] = mapped_column(Double)
+    min: Mapped[float | None] = mapped_column(ExactDouble)
+    max: Mapped[float | None] = mapped_column(ExactDouble)
 
 
 class SqlMetricPoint(Base):
@@ -159,7 +176,7 @@ class SqlMetricPoint(Base):
     )
     name: Mapped[str] = mapped_column(NAME, primary_key=True)
     step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    value: Mapped[float | None] = mapped_column(Double)
+    value: Mapped[float | None] = mapped_column(ExactDouble)
     timestamp: Mapped[float] = mapped_column(Double)
 
 

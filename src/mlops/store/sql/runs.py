@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from mlops.entities import Iteration, MetricPoint, ModelFile
 from mlops.errors import InvalidInput, NotFound
@@ -24,6 +23,7 @@ from mlops.store.sql.models import (
     METRIC_POINTS,
     METRIC_SUMMARIES,
 )
+from mlops.store.sql.series import downsample
 
 DEFAULT_EXPERIMENT = "default"
 
@@ -254,36 +254,11 @@ class IterationMethods(CatalogMethods):
     ) -> tuple[list[MetricPoint], int]:
         if max_points < 4:
             raise InvalidInput(f"max_points must be at least 4, got {max_points}")
-        point = METRIC_POINTS.c
-        mine = and_(point.iteration_id == iteration_id, point.name == metric_name)
         with self._read("get metric series") as conn:
-            total, low, high = conn.execute(
-                select(func.count(), func.min(point.step), func.max(point.step)).where(mine)
-            ).one()
-        if total <= max_points:
+            points, total = downsample(conn, iteration_id, metric_name, max_points)
+        if points is None:
             return self.get_metric_history(iteration_id, metric_name), total
-        buckets = max_points // 2
-        span = high - low + 1
-        bucket = ((point.step - low) * buckets // span).label("bucket")
-        query = (
-            select(
-                bucket,
-                func.min(point.step),
-                func.max(point.step),
-                func.min(point.value),
-                func.max(point.value),
-                func.count(),
-                func.count(point.value),
-                func.min(point.timestamp),
-                func.max(point.timestamp),
-            )
-            .where(mine)
-            .group_by(bucket)
-            .order_by(bucket)
-        )
-        with self._read("get metric series") as conn:
-            rows_ = conn.execute(query).all()
-        return [p for row in rows_ for p in _bucket_points(*row[1:])], total
+        return points, total
 
     def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
         with self._read("get metric history") as conn:
@@ -309,29 +284,6 @@ class IterationMethods(CatalogMethods):
                     f"(its metrics: {known})"
                 )
         return [MetricPoint(s, rows.nan_if_none(v), t) for s, v, t in points]
-
-
-def _bucket_points(
-    first: int,
-    last: int,
-    low: float | None,
-    high: float | None,
-    count: int,
-    valued: int,
-    start: float,
-    end: float,
-) -> list[MetricPoint]:
-    """The points that stand for one bucket of a downsampled series (see get_metric_series)."""
-    if valued == 0:
-        return [MetricPoint(first, math.nan, start)]
-    assert low is not None and high is not None
-    points = [MetricPoint(first, low, start)]
-    middle = (first + last) // 2
-    if valued < count and first < middle < last:
-        points.append(MetricPoint(middle, math.nan, start))  # NaN inside: show a gap
-    if last != first and high != low:
-        points.append(MetricPoint(last, high, end))
-    return points
 
 
 def _changes(
