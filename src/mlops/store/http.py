@@ -21,6 +21,7 @@ straight to the journal, which ``mlops sync`` sends later to the App at the trac
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import sys
@@ -35,7 +36,14 @@ from mlops.config import flush_timeout, mlops_home
 from mlops.entities import Dataset, Iteration, ModelFile
 from mlops.errors import InvalidInput, MlopsError, Unavailable
 from mlops.store.base import MetricRow, Store
-from mlops.store.http_client import Transport, Unreachable, part, route, send_record
+from mlops.store.http_client import (
+    READ_TIMEOUT,
+    Transport,
+    Unreachable,
+    part,
+    route,
+    send_record,
+)
 from mlops.store.http_codec import (
     Shadow,
     batch_body,
@@ -44,7 +52,7 @@ from mlops.store.http_codec import (
     split,
 )
 from mlops.store.http_reads import AppReads
-from mlops.store.journal import ACK_INTERVAL, JournalFile, write_acked
+from mlops.store.journal import ACK_INTERVAL, Damage, JournalFile, describe_damage, write_acked
 from mlops.wire import (
     IterationCreate,
     IterationUpdate,
@@ -56,8 +64,9 @@ __all__ = ["HttpStore"]
 
 #: Seconds a read retries before raising ``Unavailable``.
 READ_BUDGET = 3.0
-#: Seconds one journal record may take to send while draining (the drain retries later).
-DRAIN_BUDGET = 2.0
+#: Seconds the background drain retries one journal record (it tries again later): room for
+#: two attempts of a full read timeout, since nobody waits for it.
+DRAIN_BUDGET = 32.0
 DRAIN_FIRST_DELAY = 1.0
 DRAIN_MAX_DELAY = 10.0
 Op = tuple[str, str, dict[str, Any]]  # (journal operation, iteration id, request body)
@@ -85,14 +94,22 @@ class HttpStore(AppReads, Store):
         self._shadows: dict[str, Shadow] = {}
         self._datasets: dict[str, Dataset] = {}
         self._stop = threading.Event()
+        self._exit_started: float | None = None
+        self._exit_marked = False
         self._init_locks()
-        os.register_at_fork(after_in_child=self._init_locks)
+        if hasattr(os, "register_at_fork"):  # POSIX only
+            os.register_at_fork(after_in_child=self._init_locks)
+        if not offline:
+            # Registered before the tracking library's own exit hook (which ends the running
+            # iterations), so it runs after it: what they journaled is sent before the exit.
+            atexit.register(self._drain_at_exit)
 
     def _init_locks(self) -> None:
         self._lock = threading.Lock()  # journal appends and the send-or-journal decision
         self._drain_lock = threading.Lock()  # one drain pass at a time
         self._draining = False  # a drain thread runs
         self._drain_error: str | None = None
+        self._outage = False  # the journal holds what the App could not take
 
     def __repr__(self) -> str:
         return f"<HttpStore {self.base}{' offline' if self.offline else ''}>"
@@ -114,19 +131,27 @@ class HttpStore(AppReads, Store):
                 "unset MLOPS_MODE to use the App (training runs are kept in the journal)"
             )
         if self._journal.path is not None and (method == "GET" or path.endswith("/search")):
-            self._drain_pass()  # show what this process journaled when the App is back
+            # Show what this process journaled when the App is back.
+            self._drain_pass(time.monotonic() + READ_BUDGET, wait=False)
         return self._transport.request(
             method, path, body=body, params=params, budget=READ_BUDGET, repeatable=repeatable
         )
 
     def _write(self, ops: Sequence[Op], budget: float, droppable: bool = False) -> Any:
         """Send training-path operations in order and return the last answer; or, when the App
-        cannot be reached, journal the ones not sent and return None. ``droppable``
-        operations (a heartbeat alone) are not worth journaling."""
+        cannot be reached within ``budget`` seconds (all of them together), journal the ones
+        not sent and return None. ``droppable`` operations (a heartbeat alone) are not worth
+        journaling."""
+        deadline = time.monotonic() + budget
+        if not self._exit_marked and ops[0][0] != "create_iteration":
+            # Registered after the tracking library's exit hook, so it runs before it: the exit
+            # starts there, and the journal is drained within MLOPS_FLUSH_TIMEOUT of it.
+            self._exit_marked = True
+            atexit.register(self._mark_exit)
         if not (self.offline or droppable) and self._journal.path is not None:
             # The App may be back: send what waits first, so that this goes straight to it
             # (the end of a run must not stay in the journal while the App answers).
-            self._drain_pass()
+            self._drain_pass(deadline, wait=False)
         with self._lock:
             if self.offline or self._journal.path is not None:
                 if not droppable:
@@ -137,7 +162,10 @@ class HttpStore(AppReads, Store):
         for index, (op, iteration_id, body) in enumerate(ops):
             method, path = route(op, iteration_id)
             try:
-                answer = self._transport.request(method, path, body=body, budget=budget)
+                answer = self._transport.request(
+                    method, path, body=body, budget=max(deadline - time.monotonic(), 0.0),
+                    retry_timeout=True,
+                )  # fmt: skip
             except Unreachable as exc:
                 if not droppable:
                     with self._lock:
@@ -156,30 +184,33 @@ class HttpStore(AppReads, Store):
                 f"{self._journal.directory} cannot be written ({exc}): free some disk space"
             ) from None
         if first and reason is not None:
+            self._outage = True
             sys.stderr.write(
                 f"mlops: {reason}; keeping what is logged in {self._journal.path} and sending "
                 "it when the App is back\n"
             )
         self._start_drain()
 
+    def _kept(self) -> str:
+        points, iterations = self._journal.kept()
+        return f"{points} metric points of {iterations} iteration(s) kept in {self._journal.path}"
+
     def _warn_kept(self) -> None:
         """The one warning of an iteration that ended (or changed) in the journal."""
-        count, path = self._journal.pending(), self._journal.path
         if self.offline:
             message = (
-                f"mlops: offline mode (MLOPS_MODE=offline): {count} records kept in {path}; "
-                f"run `mlops sync` to send them to the App at {self.base} when it is reachable"
+                f"mlops: offline mode (MLOPS_MODE=offline): {self._kept()}; run `mlops sync` "
+                f"to send them to the App at {self.base} when it is reachable"
             )
         elif self._drain_error is not None:
             message = (
                 f"mlops: the App at {self.base} refused a journal record "
-                f"({self._drain_error}); {count} records kept in {path}: run `mlops sync` "
-                "once the cause is fixed"
+                f"({self._drain_error}); {self._kept()}: run `mlops sync` once the cause is fixed"
             )
         else:
             message = (
-                f"mlops: the App at {self.base} is unreachable; {count} records kept in {path}; "
-                "they are sent when it is back, or run `mlops sync`"
+                f"mlops: the App at {self.base} is unreachable; {self._kept()}; they are sent "
+                "when it is back (also at the exit of this process), or run `mlops sync`"
             )
         # Point the warning at the user's code, not at mlops.
         level, frame = 1, sys._getframe(0)
@@ -198,7 +229,7 @@ class HttpStore(AppReads, Store):
     def _drain_loop(self) -> None:
         delay = DRAIN_FIRST_DELAY
         while not self._stop.wait(delay * random.uniform(0.8, 1.2)):
-            outcome = self._drain_pass()
+            outcome = self._drain_pass(None, wait=True)
             if outcome == "done":
                 with self._lock:  # records appended since are drained by this thread too
                     if self._journal.path is None:
@@ -210,46 +241,99 @@ class HttpStore(AppReads, Store):
         with self._lock:
             self._draining = False
 
-    def _drain_pass(self) -> str:
+    def _drain_pass(self, deadline: float | None, wait: bool) -> str:
         """Send the journal in order: "done" when empty, "progress" when records remain,
-        "retry" when the App is still unreachable, "stop" when it refused a record."""
+        "retry" when the App is still unreachable, "stop" when it refused a record (or the
+        store closes). ``deadline`` bounds the pass (None: the background drain, which stops
+        when the store closes); ``wait=False`` returns "progress" at once when another pass
+        runs."""
         if self._transport is None or self._drain_error is not None:
             return "stop"
-        with self._drain_lock:
-            path = self._journal.path
-            if path is None:
-                return "done"
-            acked, sent, last_ack = 0, 0, 0.0
-            try:
-                for record in self._journal.unacked():
-                    if self._stop.is_set():
-                        return "stop"
-                    if record is None:
-                        continue  # a damaged record: reading reports it, nothing to send
-                    try:
-                        send_record(self._transport, record, DRAIN_BUDGET)
-                    except Unreachable:
-                        return "progress" if sent else "retry"
-                    except MlopsError as exc:
-                        self._drain_error = exc.message
-                        sys.stderr.write(
-                            f"mlops: the App at {self.base} refused journal record "
-                            f"{record.seq} ({record.op}): {exc.message}; the journal {path} is "
-                            "kept, run `mlops sync` once the cause is fixed\n"
-                        )
-                        return "stop"
-                    acked, sent = record.seq, sent + 1
-                    if time.monotonic() - last_ack >= ACK_INTERVAL:
-                        write_acked(path, acked)
-                        last_ack = time.monotonic()
-            finally:
-                if acked:
-                    write_acked(path, acked)
-            with self._lock:
-                if self._journal.path == path and self._journal.pending() == 0:
-                    self._journal.close(delete=True)
-                    return "done"
+        if not self._drain_lock.acquire(blocking=wait):
             return "progress"
+        try:
+            return self._send_journal(deadline, self._stop)
+        finally:
+            self._drain_lock.release()
+
+    def _send_journal(self, deadline: float | None, cancel: threading.Event | None) -> str:
+        assert self._transport is not None
+        with self._lock:
+            path, end_seq = self._journal.path, self._journal.last_seq
+            records = self._journal.unacked()
+        if path is None:
+            return "done"
+        acked, sent, last_ack, found = 0, 0, 0.0, 0
+        try:
+            for record in records:
+                if cancel is not None and cancel.is_set():
+                    return "stop"
+                if isinstance(record, Damage):
+                    found += record.offset not in self._journal.damage
+                    self._journal.damage.setdefault(record.offset, record)
+                    continue
+                budget = DRAIN_BUDGET if deadline is None else deadline - time.monotonic()
+                if budget <= 0:
+                    return "progress"
+                try:
+                    send_record(self._transport, record, budget, cancel)
+                except Unreachable:
+                    return "progress" if sent else "retry"
+                except MlopsError as exc:
+                    self._drain_error = exc.message
+                    sys.stderr.write(
+                        f"mlops: the App at {self.base} refused journal record "
+                        f"{record.seq} ({record.op}): {exc.message}; the journal {path} is "
+                        "kept, run `mlops sync` once the cause is fixed\n"
+                    )
+                    return "stop"
+                acked, sent = record.seq, sent + 1
+                if time.monotonic() - last_ack >= ACK_INTERVAL:
+                    write_acked(path, acked)
+                    last_ack = time.monotonic()
+            acked = end_seq  # every record up to the end was sent, or is damaged beyond repair
+        finally:
+            if acked:
+                write_acked(path, acked)
+            if found:
+                damage = sorted(self._journal.damage.values(), key=lambda d: d.offset)
+                sys.stderr.write(f"mlops: {describe_damage(path, damage, sent_others=False)}\n")
+        with self._lock:
+            if self._journal.path != path or self._journal.pending() != 0:
+                return "progress"
+            if self._outage and not self.offline:
+                points, iterations = self._journal.kept(after=0)
+                sys.stderr.write(
+                    f"mlops: the App at {self.base} is back: sent the journal {path} to it "
+                    f"({points} metric points of {iterations} iteration(s))\n"
+                )
+            self._outage = False
+            self._journal.close(delete=True)
+            return "done"
+
+    def _mark_exit(self) -> None:
+        self._exit_started = time.monotonic()
+
+    def _drain_at_exit(self) -> None:
+        """At exit, send what the journal holds for what is left of ``MLOPS_FLUSH_TIMEOUT``
+        (counted from the start of the exit); say what stays for ``mlops sync``."""
+        if self._journal.path is None or self._drain_error is not None:
+            return
+        start = self._exit_started or time.monotonic()
+        deadline = start + flush_timeout()
+        self._stop.set()  # the background drain gives way at its next wait
+        if self._drain_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            try:
+                self._send_journal(deadline, None)
+            finally:
+                self._drain_lock.release()
+        with self._lock:
+            if self._journal.path is not None and self._journal.pending():
+                sys.stderr.write(
+                    f"mlops: the App at {self.base} did not take the journal within "
+                    f"{flush_timeout():g} s (MLOPS_FLUSH_TIMEOUT) at exit: {self._kept()}; "
+                    "run `mlops sync` to send them\n"
+                )
 
     # -- iterations: the training path -----------------------------------------------------
     def create_iteration(
@@ -369,12 +453,19 @@ class HttpStore(AppReads, Store):
         """Stop the drain, close the connections and release the journal file (kept when it
         still holds records: ``mlops sync`` sends them)."""
         self._stop.set()
-        with self._drain_lock:  # let a drain pass finish its record and acknowledgement
-            pass
-        with self._lock:
-            self._journal.close(delete=self._journal.pending() == 0)
-        if self._transport is not None:
-            self._transport.close()
+        atexit.unregister(self._drain_at_exit)
+        atexit.unregister(self._mark_exit)
+        # Let a drain pass finish its record and acknowledgement; one stuck in a long request
+        # keeps the journal and the connections (they go with the process).
+        if not self._drain_lock.acquire(timeout=READ_TIMEOUT + 1):
+            return
+        try:
+            with self._lock:
+                self._journal.close(delete=self._journal.pending() == 0)
+            if self._transport is not None:
+                self._transport.close()
+        finally:
+            self._drain_lock.release()
 
 
 def _error(error: Mapping[str, str] | None) -> dict[str, str] | None:

@@ -3,7 +3,10 @@
 :meth:`Transport.request` sends one request of the REST contract (:mod:`mlops.wire`) and returns
 the decoded JSON answer. It retries what may succeed later — connection refused or reset,
 timeouts, ``408``, ``429`` and ``5xx`` answers — with exponential backoff and jitter, honouring
-``Retry-After``, until its time budget is spent; then it raises :class:`Unreachable`. Any other
+``Retry-After``, until its time budget is spent; then it raises :class:`Unreachable`. A refused
+connection (nothing listens: the App is down) is retried only for :data:`REFUSED_WINDOW`, so an
+outage is noticed within a second and the journal takes over; an attempt of an idempotent
+request waits at most half the budget, so a read timeout is retried at least once. Any other
 error answer ``{"error": {"code", "message"}}`` becomes the error class of that code
 (``NotFound``, ``InvalidInput``...), so ``except NotFound`` works the same on every store; no
 ``httpx`` exception ever leaves this module.
@@ -16,6 +19,7 @@ import json
 import os
 import random
 import socket
+import threading
 import time
 from typing import Any
 from urllib.parse import quote
@@ -24,7 +28,7 @@ import httpx
 
 from mlops import __version__
 from mlops.errors import ERRORS_BY_CODE, IterationEnded, MlopsError, Unavailable
-from mlops.store.journal import Record
+from mlops.store.journal_format import Record
 from mlops.wire import API_PREFIX, encode_floats
 
 __all__ = ["Transport", "Unreachable", "route", "send_record"]
@@ -35,6 +39,9 @@ READ_TIMEOUT = 15.0
 MIN_ATTEMPT = 0.5
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 4.0
+#: Seconds a refused connection is retried (quickly) before the App counts as unreachable.
+REFUSED_WINDOW = 0.4
+REFUSED_DELAY = 0.1
 RETRY_AFTER_CAP = 60.0
 TOKEN_ENV = "MLOPS_API_TOKEN"
 #: Errors raised before the request left this machine: retrying them never repeats a write.
@@ -113,23 +120,34 @@ class Transport:
         params: dict[str, Any] | None = None,
         budget: float = 3.0,
         repeatable: bool = True,
+        cancel: threading.Event | None = None,
+        retry_timeout: bool = False,
     ) -> Any:
         """Send a request and return its decoded JSON (None for an empty answer).
 
-        Retries for at most ``budget`` seconds. ``repeatable=False`` (a write that is not
-        idempotent, such as creating a project) retries only when the request surely did not
-        reach the App. Raises :class:`Unreachable`, or the error class the App answered.
+        Retries for at most ``budget`` seconds (an attempt that started may overrun it by
+        :data:`MIN_ATTEMPT`), a refused connection only for :data:`REFUSED_WINDOW`.
+        ``repeatable=False`` (a write that is not idempotent, such as creating a project)
+        retries only when the request surely did not reach the App. ``retry_timeout=True`` (an
+        idempotent write of the training path) gives the first attempt at most half the budget,
+        so that a read timeout is retried before the caller journals. ``cancel`` set stops the
+        retries at the next wait. Raises :class:`Unreachable`, or the error class the App
+        answered.
         """
         if self._pid != os.getpid():  # a forked child opens its own connections
             self._client, self._pid = self._make_client(), os.getpid()
         content = None if body is None else _dumps(body)
         headers = {"Content-Type": "application/json"} if content is not None else None
         deadline = time.monotonic() + budget
+        refused_until: float | None = None
         attempt = 0
         while True:
             left = max(deadline - time.monotonic(), MIN_ATTEMPT)
+            if retry_timeout and repeatable and attempt == 0:
+                left = max(min(left, budget / 2), MIN_ATTEMPT)  # room for one retry at least
             timeout = httpx.Timeout(min(READ_TIMEOUT, left), connect=min(CONNECT_TIMEOUT, left))
             wait: float | None = None
+            refused = False
             try:
                 response = self._client.request(
                     method, path, content=content, params=params, headers=headers, timeout=timeout
@@ -138,6 +156,11 @@ class Transport:
                 failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 if not repeatable and not isinstance(exc, _NOT_SENT):
                     raise Unreachable(self._unreachable(failure)) from None
+                if isinstance(exc, httpx.ConnectError):  # refused: nothing listens there
+                    now, refused = time.monotonic(), True
+                    refused_until = refused_until or now + REFUSED_WINDOW
+                    if now + REFUSED_DELAY > min(refused_until, deadline):
+                        raise Unreachable(self._unreachable(failure)) from None
             else:
                 status = response.status_code
                 if status < 400:
@@ -152,7 +175,11 @@ class Transport:
             left = deadline - time.monotonic()
             if left < 0.05 or (wait is not None and wait > left):
                 raise Unreachable(self._unreachable(failure))
-            time.sleep(min(max(backoff(attempt), wait or 0.0), left))
+            pause = min(REFUSED_DELAY if refused else max(backoff(attempt), wait or 0.0), left)
+            if cancel is None:
+                time.sleep(pause)
+            elif cancel.wait(pause):
+                raise Unreachable(self._unreachable(f"{failure}; stopped"))
 
     def _json(self, method: str, path: str, response: httpx.Response) -> Any:
         if not response.content:
@@ -227,7 +254,9 @@ def route(op: str, iteration_id: str) -> tuple[str, str]:
     raise ValueError(f"unknown journal operation {op!r}")
 
 
-def send_record(transport: Transport, record: Record, budget: float) -> Any:
+def send_record(
+    transport: Transport, record: Record, budget: float, cancel: threading.Event | None = None
+) -> Any:
     """Send one journal record to the App; returns its answer.
 
     A batch the App refuses because its iteration has ended counts as sent: it was sent before
@@ -236,7 +265,10 @@ def send_record(transport: Transport, record: Record, budget: float) -> Any:
     """
     method, path = route(record.op, record.args["iteration_id"])
     try:
-        return transport.request(method, path, body=record.args["body"], budget=budget)
+        return transport.request(
+            method, path, body=record.args["body"], budget=budget, cancel=cancel,
+            retry_timeout=True,
+        )  # fmt: skip
     except IterationEnded:
         if record.op != "log_batch":
             raise
