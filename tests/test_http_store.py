@@ -309,9 +309,9 @@ def test_the_end_of_a_run_goes_to_the_app_once_it_is_back(
 ) -> None:
     """Even when the background drain has not retried yet, ending the run sends what waits in
     the journal first and then the end itself: nothing is left for `mlops sync`."""
-    from mlops.store import http
+    from mlops.store import http_drain
 
-    monkeypatch.setattr(http, "DRAIN_FIRST_DELAY", 3600.0)  # the drain thread stays asleep
+    monkeypatch.setattr(http_drain, "DRAIN_FIRST_DELAY", 3600.0)  # the drain thread stays asleep
     db = tmp_path / "app.db"
     project_id, experiment_id = make_catalog(db)
     port = free_port()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port
-from mlops.store import http, journal
+from mlops.store import http_drain, journal
 from mlops.store.http import HttpStore
 from mlops.store.journal import Damage
 from test_http_store import make_catalog, points_in, running_app
@@ -103,7 +103,7 @@ def test_the_drain_names_damaged_records_and_keeps_the_file(
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(http, "DRAIN_FIRST_DELAY", 3600.0)  # only end_iteration drains
+    monkeypatch.setattr(http_drain, "DRAIN_FIRST_DELAY", 3600.0)  # only end_iteration drains
     db = tmp_path / "app.db"
     _project_id, experiment_id = make_catalog(db)
     port = free_port()

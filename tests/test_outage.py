@@ -41,11 +41,11 @@ pytestmark = pytest.mark.timeout(120)
 #: A training script driven by lines on stdin, so the test decides when the App dies.
 SCRIPT = """
 import json, sys, time
-import mlops.store.http as http
+import mlops.store.http_drain as drain
 from mlops import tracking
 
 if sys.argv[2] == "exit-drain-only":
-    http.DRAIN_FIRST_DELAY = 3600.0  # no background drain: only the exit can send the journal
+    drain.DRAIN_FIRST_DELAY = 3600.0  # no background drain: only the exit can send the journal
 it = tracking.start_iteration("outage", experiment_id=sys.argv[1])
 print(json.dumps({"started": it.id}), flush=True)
 step = 0

@@ -4,16 +4,22 @@ Every :class:`~mlops.store.base.Store` method is one request of the REST contrac
 (:mod:`mlops.wire`), and an error the App answers is raised as the same class (``NotFound``...).
 
 The training path never fails because of the App. Starting, logging to, updating and ending an
-iteration retry with backoff while the App is unreachable or failing (connection refused,
-timeouts, ``429``, ``5xx``) for a bounded time — a few seconds from the user's thread, a little
-longer from the background writer — and then write the operation to the journal
-(:mod:`mlops.store.journal`) instead and return normally: ``start_iteration`` with the id the
-client made, ``end_iteration`` with the iteration as this process knows it and one warning that
-says how to send the rest. From then on the process writes to the journal, in order, while a
-background thread sends it to the App as soon as it answers again; ``mlops sync`` sends what a
-process left behind. Input the App refuses (other ``4xx``) is raised, never journaled: it would
-fail forever. Reads and catalog writes (projects, experiments, datasets) need the App's answer:
-they raise ``Unavailable`` naming the URL.
+iteration retry while the App is failing (timeouts, ``429``, ``5xx``) with backoff for a bounded
+time — a few seconds from the user's thread, a little longer from the background writer, a read
+timeout retried at least once — and a refused connection (the App is down) for less than a
+second; then they write the operation to the journal (:mod:`mlops.store.journal`) instead and
+return normally: ``start_iteration`` with the id the client made, ``end_iteration`` (within
+``MLOPS_FLUSH_TIMEOUT``) with the iteration as this process knows it and one warning that says
+how many metric points of how many iterations are kept and how to send them. From then on the
+process writes to the journal, in order, while a background thread sends it to the App as soon
+as it answers again (one line on stderr says so), and the process sends what is left at exit
+within ``MLOPS_FLUSH_TIMEOUT`` (:mod:`mlops.store.http_drain`); ``mlops sync`` sends what a
+process left behind. A flush goes in requests of at most 10,000 points
+(:data:`~mlops.store.http_codec.REQUEST_POINTS`), each well inside the read timeout.
+
+Input the App refuses (other ``4xx``) is raised, never journaled: it would fail forever. Reads
+and catalog writes (projects, experiments, datasets) need the App's answer: they raise
+``Unavailable`` naming the URL.
 
 ``MLOPS_MODE=offline`` (air-gapped machines) never touches the network: the training path goes
 straight to the journal, which ``mlops sync`` sends later to the App at the tracking URI.
@@ -23,7 +29,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import random
 import sys
 import threading
 import time
@@ -34,7 +39,7 @@ from typing import Any
 
 from mlops.config import flush_timeout, mlops_home
 from mlops.entities import Dataset, Iteration, ModelFile
-from mlops.errors import InvalidInput, MlopsError, Unavailable
+from mlops.errors import InvalidInput, Unavailable
 from mlops.store.base import MetricRow, Store
 from mlops.store.http_client import (
     READ_TIMEOUT,
@@ -42,7 +47,6 @@ from mlops.store.http_client import (
     Unreachable,
     part,
     route,
-    send_record,
 )
 from mlops.store.http_codec import (
     Shadow,
@@ -51,8 +55,9 @@ from mlops.store.http_codec import (
     model_body,
     split,
 )
+from mlops.store.http_drain import JournalDrain
 from mlops.store.http_reads import AppReads
-from mlops.store.journal import ACK_INTERVAL, Damage, JournalFile, describe_damage, write_acked
+from mlops.store.journal import JournalFile
 from mlops.wire import (
     IterationCreate,
     IterationUpdate,
@@ -64,15 +69,10 @@ __all__ = ["HttpStore"]
 
 #: Seconds a read retries before raising ``Unavailable``.
 READ_BUDGET = 3.0
-#: Seconds the background drain retries one journal record (it tries again later): room for
-#: two attempts of a full read timeout, since nobody waits for it.
-DRAIN_BUDGET = 32.0
-DRAIN_FIRST_DELAY = 1.0
-DRAIN_MAX_DELAY = 10.0
 Op = tuple[str, str, dict[str, Any]]  # (journal operation, iteration id, request body)
 
 
-class HttpStore(AppReads, Store):
+class HttpStore(JournalDrain, AppReads, Store):
     """The store of an mlops App at ``uri`` (see the module docstring). ``offline=True`` is
     ``MLOPS_MODE=offline``: everything the training path writes goes to the journal."""
 
@@ -98,11 +98,16 @@ class HttpStore(AppReads, Store):
         self._exit_marked = False
         self._init_locks()
         if hasattr(os, "register_at_fork"):  # POSIX only
-            os.register_at_fork(after_in_child=self._init_locks)
+            os.register_at_fork(after_in_child=self._after_fork)
         if not offline:
             # Registered before the tracking library's own exit hook (which ends the running
             # iterations), so it runs after it: what they journaled is sent before the exit.
             atexit.register(self._drain_at_exit)
+
+    def _after_fork(self) -> None:
+        self._init_locks()
+        # The parent's journal file stays the parent's: a forked child journals in its own.
+        self._journal = JournalFile(self._journal.directory.parent)
 
     def _init_locks(self) -> None:
         self._lock = threading.Lock()  # journal appends and the send-or-journal decision
@@ -191,10 +196,6 @@ class HttpStore(AppReads, Store):
             )
         self._start_drain()
 
-    def _kept(self) -> str:
-        points, iterations = self._journal.kept()
-        return f"{points} metric points of {iterations} iteration(s) kept in {self._journal.path}"
-
     def _warn_kept(self) -> None:
         """The one warning of an iteration that ended (or changed) in the journal."""
         if self.offline:
@@ -217,123 +218,6 @@ class HttpStore(AppReads, Store):
         while frame.f_back is not None and _is_mlops(frame.f_globals.get("__name__", "")):
             frame, level = frame.f_back, level + 1
         warnings.warn(message, UserWarning, stacklevel=level)
-
-    # -- the background drain ---------------------------------------------------------------
-    def _start_drain(self) -> None:
-        """Start the drain thread unless it runs (called with ``_lock`` held)."""
-        if self.offline or self._draining or self._drain_error is not None or self._stop.is_set():
-            return
-        self._draining = True
-        threading.Thread(target=self._drain_loop, name="mlops-journal-drain", daemon=True).start()
-
-    def _drain_loop(self) -> None:
-        delay = DRAIN_FIRST_DELAY
-        while not self._stop.wait(delay * random.uniform(0.8, 1.2)):
-            outcome = self._drain_pass(None, wait=True)
-            if outcome == "done":
-                with self._lock:  # records appended since are drained by this thread too
-                    if self._journal.path is None:
-                        self._draining = False
-                        return
-            elif outcome == "stop":
-                break
-            delay = min(delay * 2, DRAIN_MAX_DELAY) if outcome == "retry" else DRAIN_FIRST_DELAY
-        with self._lock:
-            self._draining = False
-
-    def _drain_pass(self, deadline: float | None, wait: bool) -> str:
-        """Send the journal in order: "done" when empty, "progress" when records remain,
-        "retry" when the App is still unreachable, "stop" when it refused a record (or the
-        store closes). ``deadline`` bounds the pass (None: the background drain, which stops
-        when the store closes); ``wait=False`` returns "progress" at once when another pass
-        runs."""
-        if self._transport is None or self._drain_error is not None:
-            return "stop"
-        if not self._drain_lock.acquire(blocking=wait):
-            return "progress"
-        try:
-            return self._send_journal(deadline, self._stop)
-        finally:
-            self._drain_lock.release()
-
-    def _send_journal(self, deadline: float | None, cancel: threading.Event | None) -> str:
-        assert self._transport is not None
-        with self._lock:
-            path, end_seq = self._journal.path, self._journal.last_seq
-            records = self._journal.unacked()
-        if path is None:
-            return "done"
-        acked, sent, last_ack, found = 0, 0, 0.0, 0
-        try:
-            for record in records:
-                if cancel is not None and cancel.is_set():
-                    return "stop"
-                if isinstance(record, Damage):
-                    found += record.offset not in self._journal.damage
-                    self._journal.damage.setdefault(record.offset, record)
-                    continue
-                budget = DRAIN_BUDGET if deadline is None else deadline - time.monotonic()
-                if budget <= 0:
-                    return "progress"
-                try:
-                    send_record(self._transport, record, budget, cancel)
-                except Unreachable:
-                    return "progress" if sent else "retry"
-                except MlopsError as exc:
-                    self._drain_error = exc.message
-                    sys.stderr.write(
-                        f"mlops: the App at {self.base} refused journal record "
-                        f"{record.seq} ({record.op}): {exc.message}; the journal {path} is "
-                        "kept, run `mlops sync` once the cause is fixed\n"
-                    )
-                    return "stop"
-                acked, sent = record.seq, sent + 1
-                if time.monotonic() - last_ack >= ACK_INTERVAL:
-                    write_acked(path, acked)
-                    last_ack = time.monotonic()
-            acked = end_seq  # every record up to the end was sent, or is damaged beyond repair
-        finally:
-            if acked:
-                write_acked(path, acked)
-            if found:
-                damage = sorted(self._journal.damage.values(), key=lambda d: d.offset)
-                sys.stderr.write(f"mlops: {describe_damage(path, damage, sent_others=False)}\n")
-        with self._lock:
-            if self._journal.path != path or self._journal.pending() != 0:
-                return "progress"
-            if self._outage and not self.offline:
-                points, iterations = self._journal.kept(after=0)
-                sys.stderr.write(
-                    f"mlops: the App at {self.base} is back: sent the journal {path} to it "
-                    f"({points} metric points of {iterations} iteration(s))\n"
-                )
-            self._outage = False
-            self._journal.close(delete=True)
-            return "done"
-
-    def _mark_exit(self) -> None:
-        self._exit_started = time.monotonic()
-
-    def _drain_at_exit(self) -> None:
-        """At exit, send what the journal holds for what is left of ``MLOPS_FLUSH_TIMEOUT``
-        (counted from the start of the exit); say what stays for ``mlops sync``."""
-        if self._journal.path is None or self._drain_error is not None:
-            return
-        start = self._exit_started or time.monotonic()
-        deadline = start + flush_timeout()
-        self._stop.set()  # the background drain gives way at its next wait
-        if self._drain_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
-            try:
-                self._send_journal(deadline, None)
-            finally:
-                self._drain_lock.release()
-        with self._lock:
-            if self._journal.path is not None and self._journal.pending():
-                sys.stderr.write(
-                    f"mlops: the App at {self.base} did not take the journal within "
-                    f"{flush_timeout():g} s (MLOPS_FLUSH_TIMEOUT) at exit: {self._kept()}; "
-                    "run `mlops sync` to send them\n"
-                )
 
     # -- iterations: the training path -----------------------------------------------------
     def create_iteration(
