@@ -94,7 +94,9 @@ class HttpStore(JournalDrain, AppReads, Store):
         self._shadows: dict[str, Shadow] = {}
         self._datasets: dict[str, Dataset] = {}
         self._stop = threading.Event()
+        self._wake = threading.Event()  # the drain thread retries at once
         self._exit_started: float | None = None
+        self._exit_deadline: float | None = None
         self._exit_marked = False
         self._init_locks()
         if hasattr(os, "register_at_fork"):  # POSIX only
@@ -337,6 +339,7 @@ class HttpStore(JournalDrain, AppReads, Store):
         """Stop the drain, close the connections and release the journal file (kept when it
         still holds records: ``mlops sync`` sends them)."""
         self._stop.set()
+        self._wake.set()
         atexit.unregister(self._drain_at_exit)
         atexit.unregister(self._mark_exit)
         # Let a drain pass finish its record and acknowledgement; one stuck in a long request

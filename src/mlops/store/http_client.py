@@ -50,7 +50,10 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 class Unreachable(Unavailable):
     """The App could not be reached, or kept answering ``429``/``5xx``, for the whole retry
-    budget. The training path keeps what it could not send in the journal instead."""
+    budget. The training path keeps what it could not send in the journal instead.
+    ``refused`` is True when nothing listens at the App's address (it is down)."""
+
+    refused: bool = False
 
 
 def health_hint(uri: str) -> str:
@@ -160,7 +163,9 @@ class Transport:
                     now, refused = time.monotonic(), True
                     refused_until = refused_until or now + REFUSED_WINDOW
                     if now + REFUSED_DELAY > min(refused_until, deadline):
-                        raise Unreachable(self._unreachable(failure)) from None
+                        down = Unreachable(self._unreachable(failure))
+                        down.refused = True
+                        raise down from None
             else:
                 status = response.status_code
                 if status < 400:
@@ -266,9 +271,8 @@ def send_record(
     method, path = route(record.op, record.args["iteration_id"])
     try:
         return transport.request(
-            method, path, body=record.args["body"], budget=budget, cancel=cancel,
-            retry_timeout=True,
-        )  # fmt: skip
+            method, path, body=record.args["body"], budget=budget, cancel=cancel
+        )
     except IterationEnded:
         if record.op != "log_batch":
             raise

@@ -28,6 +28,8 @@ __all__ = ["DRAIN_BUDGET", "JournalDrain"]
 DRAIN_BUDGET = 32.0
 DRAIN_FIRST_DELAY = 1.0
 DRAIN_MAX_DELAY = 10.0
+#: Seconds between two drain passes once the process exits (the App may answer any moment).
+EXIT_RETRY_DELAY = 0.2
 
 
 class JournalDrain:
@@ -39,11 +41,14 @@ class JournalDrain:
     _journal: JournalFile
     _lock: threading.Lock  # journal appends and the send-or-journal decision
     _drain_lock: threading.Lock  # one drain pass at a time
-    _stop: threading.Event  # the store closes (or the process exits)
+    _stop: threading.Event  # the store closes
+    _wake: threading.Event  # the drain thread retries at once
     _draining: bool  # a drain thread runs
     _drain_error: str | None  # the App refused a record: draining stops
     _outage: bool  # the journal holds what the App could not take
     _exit_started: float | None
+    _exit_deadline: float | None  # the process exits: the drain ends by then
+    _app_down = False  # the last attempt found nothing listening at the App's address
 
     def _kept(self) -> str:
         points, iterations = self._journal.kept()
@@ -58,7 +63,13 @@ class JournalDrain:
 
     def _drain_loop(self) -> None:
         delay = DRAIN_FIRST_DELAY
-        while not self._stop.wait(delay * random.uniform(0.8, 1.2)):
+        while True:
+            if self._exit_deadline is not None:
+                delay = min(delay, EXIT_RETRY_DELAY)
+            self._wake.wait(delay * random.uniform(0.8, 1.2))
+            self._wake.clear()
+            if self._stop.is_set():
+                break
             outcome = self._drain_pass(None, wait=True)
             if outcome == "done":
                 with self._lock:  # records appended since are drained by this thread too
@@ -74,8 +85,8 @@ class JournalDrain:
     def _drain_pass(self, deadline: float | None, wait: bool) -> str:
         """Send the journal in order: "done" when empty, "progress" when records remain,
         "retry" when the App is still unreachable, "stop" when it refused a record (or the
-        store closes). ``deadline`` bounds the pass (None: the background drain, which stops
-        when the store closes); ``wait=False`` returns "progress" at once when another pass
+        store closes). ``deadline`` bounds the pass (None: the background drain, bounded only
+        by the exit of the process); ``wait=False`` returns "progress" at once when another pass
         runs."""
         if self._transport is None or self._drain_error is not None:
             return "stop"
@@ -102,12 +113,14 @@ class JournalDrain:
                     found += record.offset not in self._journal.damage
                     self._journal.damage.setdefault(record.offset, record)
                     continue
-                budget = DRAIN_BUDGET if deadline is None else deadline - time.monotonic()
+                until = deadline if deadline is not None else self._exit_deadline
+                budget = DRAIN_BUDGET if until is None else until - time.monotonic()
                 if budget <= 0:
                     return "progress"
                 try:
                     send_record(self._transport, record, budget, cancel)
-                except Unreachable:
+                except Unreachable as exc:
+                    self._app_down = exc.refused
                     return "progress" if sent else "retry"
                 except MlopsError as exc:
                     self._drain_error = exc.message
@@ -117,7 +130,7 @@ class JournalDrain:
                         "kept, run `mlops sync` once the cause is fixed\n"
                     )
                     return "stop"
-                acked, sent = record.seq, sent + 1
+                acked, sent, self._app_down = record.seq, sent + 1, False
                 if time.monotonic() - last_ack >= ACK_INTERVAL:
                     write_acked(path, acked)
                     last_ack = time.monotonic()
@@ -146,17 +159,29 @@ class JournalDrain:
 
     def _drain_at_exit(self) -> None:
         """At exit, send what the journal holds for what is left of ``MLOPS_FLUSH_TIMEOUT``
-        (counted from the start of the exit); say what stays for ``mlops sync``."""
+        (counted from the start of the exit); say what stays for ``mlops sync``. The drain
+        thread, when it runs, goes on (its request in flight is the one to wait for), now
+        bounded by that deadline; otherwise the journal is sent from here. An App that refuses
+        connections (down) is tried once more, not waited for."""
         if self._journal.path is None or self._drain_error is not None:
             return
-        start = self._exit_started or time.monotonic()
-        deadline = start + flush_timeout()
-        self._stop.set()  # the background drain gives way at its next wait
-        if self._drain_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
-            try:
-                self._send_journal(deadline, None)
-            finally:
-                self._drain_lock.release()
+        deadline = (self._exit_started or time.monotonic()) + flush_timeout()
+        self._exit_deadline, self._app_down = deadline, False
+        self._wake.set()
+        while self._journal.path is not None and self._drain_error is None:
+            left = deadline - time.monotonic()
+            if left <= 0 or self._app_down:
+                break
+            with self._lock:
+                threaded = self._draining
+            if threaded:
+                time.sleep(min(0.05, left))
+            elif self._drain_lock.acquire(timeout=left):
+                try:
+                    if self._send_journal(deadline, None) != "progress":
+                        break
+                finally:
+                    self._drain_lock.release()
         with self._lock:
             if self._journal.path is not None and self._journal.pending():
                 sys.stderr.write(
