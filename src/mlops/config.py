@@ -11,7 +11,8 @@ Environment variables:
 - ``MLOPS_MODE`` (default ``online``): ``offline`` never contacts the App: training runs are kept
   in the journal under ``MLOPS_HOME/journal`` and sent later with ``mlops sync``. The tracking
   URI must still be the App's ``http(s)://`` URL, the place they are sent to.
-- ``MLOPS_FLUSH_TIMEOUT`` (default 10): seconds a process waits at exit for unsent data.
+- ``MLOPS_FLUSH_TIMEOUT`` (default 10): seconds a process waits at exit for unsent data (with
+  an App, the journal included).
 - ``MLOPS_ALL_RANKS`` (default off): track on every rank of a distributed job, not only rank 0.
 """
 
