@@ -154,9 +154,10 @@ def test_a_killed_app_is_noticed_fast_and_its_return_is_announced(
     ended = run.answer()
     assert ended["status"] == "finished"
     assert ended["end_s"] < 2.0 + 1.5, run.stderr()  # MLOPS_FLUSH_TIMEOUT=2, retries included
-    warning = f"the App at {app.url} is unreachable; 300 metric points of 1 iteration(s) kept in"
-    wait_until(lambda: run.first(warning), "the warning of end_iteration arrives on stderr")
+    wait_until(lambda: run.first("UserWarning: mlops:"), "the warning of end_iteration")
     stderr = run.stderr()
+    warning = f"the App at {app.url} is unreachable; 300 metric points of 1 iteration(s) kept in"
+    assert warning in stderr, stderr
     assert str(tmp_path / "home" / "journal") in stderr and "`mlops sync`" in stderr
     assert "records kept" not in stderr
 
@@ -215,6 +216,40 @@ def test_the_exit_sends_the_journal_within_the_flush_time(
     assert stored_status(db, run.id) == ["finished"]
     assert journal.pending(home) == [] and not list((home / "journal").glob("*.jsonl"))
     print(f"\nend_iteration with a frozen App: {ended['end_s']:.2f} s; exit drain: {exit_s:.2f} s")
+
+
+def test_the_exit_waits_no_longer_than_the_flush_time_for_a_frozen_app(
+    tmp_path: Path, cleanup: list[Any]
+) -> None:
+    """The App stays frozen: the process still exits within MLOPS_FLUSH_TIMEOUT (plus a
+    margin), says what it keeps for `mlops sync`, and keeps it."""
+    db = tmp_path / "app.db"
+    store_uri = f"sqlite:///{db}"
+    _project_id, experiment_id = make_catalog(store_uri)
+    app = AppProcess(store_uri)
+    cleanup.append(app)
+    home = tmp_path / "home"
+    run = Training(app.url, home, experiment_id, "normal", MLOPS_FLUSH_TIMEOUT="3")
+    cleanup.append(run)
+    run.say("500")
+    assert run.answer() == {"logged": 500}
+    wait_until(lambda: stored(db, run.id).points == 500, "the points reach the App")
+    app.proc.send_signal(signal.SIGSTOP)
+    run.say("200")
+    assert run.answer() == {"logged": 700}
+    run.say("end")
+    assert run.answer()["status"] == "finished"
+    started = time.monotonic()
+    assert run.exit() == 0
+    exit_s = time.monotonic() - started
+    assert exit_s < 3.0 + 3.0, run.stderr()
+    assert "did not take the journal within 3 s (MLOPS_FLUSH_TIMEOUT) at exit: 200 metric " in (
+        run.stderr()
+    )
+    assert "run `mlops sync`" in run.stderr() and "Traceback" not in run.stderr()
+    [(_path, count)] = journal.pending(home)
+    assert count >= 1  # the end (and maybe a batch before it), for `mlops sync`
+    print(f"\nexit with a frozen App and MLOPS_FLUSH_TIMEOUT=3: {exit_s:.2f} s")
 
 
 def stored_status(db: Path, iteration_id: str) -> list[str]:
