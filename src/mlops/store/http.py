@@ -5,16 +5,16 @@ Every :class:`~mlops.store.base.Store` method is one request of the REST contrac
 
 The training path never fails because of the App. Starting, logging to, updating and ending an
 iteration retry while the App is failing (timeouts, ``429``, ``5xx``) with backoff for a bounded
-time — a few seconds from the user's thread, a little longer from the background writer, a read
-timeout retried at least once — and a refused connection (the App is down) for less than a
+time — a few seconds from the user's thread, a little longer from the background writer, a batch's
+read timeout retried at least once — and a refused connection (the App is down) for less than a
 second; then they write the operation to the journal (:mod:`mlops.store.journal`) instead and
 return normally: ``start_iteration`` with the id the client made, ``end_iteration`` (within
-``MLOPS_FLUSH_TIMEOUT``) with the iteration as this process knows it and one warning that says
-how many metric points of how many iterations are kept and how to send them. From then on the
-process writes to the journal, in order, while a background thread sends it to the App as soon
-as it answers again (one line on stderr says so), and the process sends what is left at exit
-within ``MLOPS_FLUSH_TIMEOUT`` (:mod:`mlops.store.http_drain`); ``mlops sync`` sends what a
-process left behind. A flush goes in requests of at most 10,000 points
+``MLOPS_FLUSH_TIMEOUT``) with the iteration as this process knows it and one warning that says how
+many metric points of how many iterations are kept and how to send them. From then on the process
+writes to the journal, in order, while a background thread sends it to the App as soon as it
+answers again (one line on stderr says so), and the process sends what is left at exit within
+``MLOPS_FLUSH_TIMEOUT`` (:mod:`mlops.store.http_drain`); ``mlops sync`` sends what a process left
+behind. A flush goes in requests of at most 10,000 points
 (:data:`~mlops.store.http_codec.REQUEST_POINTS`), each well inside the read timeout.
 
 Input the App refuses (other ``4xx``) is raised, never journaled: it would fail forever. Reads
@@ -169,9 +169,11 @@ class HttpStore(JournalDrain, AppReads, Store):
         for index, (op, iteration_id, body) in enumerate(ops):
             method, path = route(op, iteration_id)
             try:
+                # A batch's read timeout is retried (its first attempt gets half the budget);
+                # a start or an end keeps one long attempt: the user's thread waits for it.
                 answer = self._transport.request(
                     method, path, body=body, budget=max(deadline - time.monotonic(), 0.0),
-                    retry_timeout=True,
+                    retry_timeout=op == "log_batch",
                 )  # fmt: skip
             except Unreachable as exc:
                 if not droppable:
