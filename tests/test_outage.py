@@ -13,6 +13,7 @@ import contextlib
 import http.server
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -136,7 +137,7 @@ def test_a_killed_app_is_noticed_fast_and_its_return_is_announced(
     port = steady_port()
     app = AppProcess(store_uri, port=port)
     cleanup.append(app)
-    run = Training(app.url, tmp_path / "home", experiment_id, "normal", MLOPS_FLUSH_TIMEOUT="2")
+    run = Training(app.url, tmp_path / "home", experiment_id, "normal")  # MLOPS_FLUSH_TIMEOUT=10
     cleanup.append(run)
     run.say("200")
     assert run.answer() == {"logged": 200}
@@ -153,22 +154,28 @@ def test_a_killed_app_is_noticed_fast_and_its_return_is_announced(
     run.say("end")
     ended = run.answer()
     assert ended["status"] == "finished"
-    assert ended["end_s"] < 2.0 + 1.5, run.stderr()  # MLOPS_FLUSH_TIMEOUT=2, retries included
+    # Well inside MLOPS_FLUSH_TIMEOUT (10 s), retries included (it took 5.8 s before).
+    assert ended["end_s"] < 2.5, run.stderr()
     wait_until(lambda: run.first("UserWarning: mlops:"), "the warning of end_iteration")
     stderr = run.stderr()
-    warning = f"the App at {app.url} is unreachable; 300 metric points of 1 iteration(s) kept in"
-    assert warning in stderr, stderr
+    # 300 points, or 500 when the App died after storing the first 200 but before answering.
+    kept = re.search(
+        rf"the App at {re.escape(app.url)} is unreachable; (300|500) metric points of "
+        r"1 iteration\(s\) kept in ",
+        stderr,
+    )
+    assert kept is not None, stderr
     assert str(tmp_path / "home" / "journal") in stderr and "`mlops sync`" in stderr
     assert "records kept" not in stderr
 
     back = AppProcess(store_uri, port=port)  # the same App again, on the same port
     cleanup.append(back)
-    wait_until(lambda: run.first("is back: sent"), "the client says the App is back", timeout=30)
+    wait_until(lambda: run.first("is back: sent"), f"the App is back: {run.err}", timeout=30)
     lines = [line for _when, line in run.err if "is back: sent" in line]
     assert len(lines) == 1, run.stderr()
     line = lines[0]
     assert line.startswith(f"mlops: the App at {app.url} is back: sent the journal ")
-    assert "(300 metric points of 1 iteration(s))" in line
+    assert f"({kept[1]} metric points of 1 iteration(s))" in line
     assert run.exit() == 0
     assert "Traceback" not in run.stderr()
     got = stored(db, run.id)
@@ -243,9 +250,9 @@ def test_the_exit_waits_no_longer_than_the_flush_time_for_a_frozen_app(
     assert run.exit() == 0
     exit_s = time.monotonic() - started
     assert exit_s < 3.0 + 3.0, run.stderr()
-    assert "did not take the journal within 3 s (MLOPS_FLUSH_TIMEOUT) at exit: 200 metric " in (
-        run.stderr()
-    )
+    # 200 points, or 700 when the App froze after storing the first 500 but before answering.
+    gave_up = r"did not take the journal within 3 s \(MLOPS_FLUSH_TIMEOUT\) at exit: (200|700) "
+    assert re.search(gave_up + "metric points", run.stderr()), run.stderr()
     assert "run `mlops sync`" in run.stderr() and "Traceback" not in run.stderr()
     [(_path, count)] = journal.pending(home)
     assert count >= 1  # the end (and maybe a batch before it), for `mlops sync`
