@@ -27,7 +27,7 @@ from mlops.config import write_settings
 from mlops.errors import AlreadyExists, InvalidInput, NotFound, Unauthorized, Unavailable
 from mlops.store import close_stores, journal
 from mlops.store.http_client import Transport, Unreachable
-from mlops.store.journal import JournalFile, Record, read_acked, scan, write_acked
+from mlops.store.journal import Damage, JournalFile, Record, read_acked, scan, write_acked
 from mlops.store.sql.store import SqlStore
 
 TRAIN = """
@@ -154,7 +154,7 @@ def test_records_are_appended_read_back_and_acknowledged(mlops_home: Path) -> No
     ]
     write_acked(path, 2)
     assert read_acked(path) == 2 and file.pending() == 1
-    assert [r.seq for r in file.unacked() if r] == [3]
+    assert [r.seq for r in file.unacked() if isinstance(r, Record)] == [3]
     assert journal.pending(mlops_home) == [(path, 1)]
     write_acked(path, 3)
     assert journal.pending(mlops_home) == []
@@ -167,7 +167,8 @@ def test_a_torn_last_line_loses_only_itself(mlops_home: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 20])  # power cut in the middle of the last write
     records = list(scan(path))
-    assert [r.seq if r else None for r in records] == [1, 2, None]
+    assert [r.seq if isinstance(r, Record) else r.line for r in records] == [1, 2, 3]
+    assert isinstance(records[2], Damage) and "torn" in records[2].reason
     assert journal.pending(mlops_home) == [(path, 2)]
 
 
@@ -176,7 +177,9 @@ def test_a_damaged_record_is_skipped_and_the_others_kept(mlops_home: Path) -> No
     lines = path.read_bytes().splitlines(keepends=True)
     lines[1] = lines[1].replace(b"0.5", b"0.7")  # same length, checksum no longer matches
     path.write_bytes(b"".join(lines))
-    assert [r.seq if r else None for r in scan(path)] == [1, None, 3]
+    found = list(scan(path))
+    assert found[1] == Damage(2, len(lines[0]), "its checksum does not match its content")
+    assert [r.seq for r in found if isinstance(r, Record)] == [1, 3]
     assert journal.pending(mlops_home) == [(path, 2)]
 
 
@@ -306,9 +309,9 @@ def test_the_end_of_a_run_goes_to_the_app_once_it_is_back(
 ) -> None:
     """Even when the background drain has not retried yet, ending the run sends what waits in
     the journal first and then the end itself: nothing is left for `mlops sync`."""
-    from mlops.store import http
+    from mlops.store import http_drain
 
-    monkeypatch.setattr(http, "DRAIN_FIRST_DELAY", 3600.0)  # the drain thread stays asleep
+    monkeypatch.setattr(http_drain, "DRAIN_FIRST_DELAY", 3600.0)  # the drain thread stays asleep
     db = tmp_path / "app.db"
     project_id, experiment_id = make_catalog(db)
     port = free_port()

@@ -11,7 +11,8 @@ Environment variables:
 - ``MLOPS_MODE`` (default ``online``): ``offline`` never contacts the App: training runs are kept
   in the journal under ``MLOPS_HOME/journal`` and sent later with ``mlops sync``. The tracking
   URI must still be the App's ``http(s)://`` URL, the place they are sent to.
-- ``MLOPS_FLUSH_TIMEOUT`` (default 10): seconds a process waits at exit for unsent data.
+- ``MLOPS_FLUSH_TIMEOUT`` (default 10): seconds a process waits at exit for unsent data (with
+  an App, the journal included).
 - ``MLOPS_ALL_RANKS`` (default off): track on every rank of a distributed job, not only rank 0.
 """
 
@@ -106,28 +107,50 @@ def _settings_path() -> Path:
     return mlops_home() / "settings.json"
 
 
-def read_settings(uri: str) -> dict[str, Any]:
-    """The settings kept for one store (active project and experiment); empty when none."""
+def _load_settings(path: Path) -> dict[str, Any]:
+    """The whole settings file (``{}`` when there is none); a damaged one is an error, never
+    read as empty: the next write would replace it and lose every store's settings."""
     try:
-        data = json.loads(_settings_path().read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return {}
-    stores = data.get("stores") if isinstance(data, dict) else None
-    entry = stores.get(uri) if isinstance(stores, dict) else None
-    return dict(entry) if isinstance(entry, dict) else {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _damaged(path, f"it cannot be read ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _damaged(path, f"it is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise _damaged(path, f"it holds a JSON {type(data).__name__}, not an object")
+    stores = data.get("stores", {})
+    if not isinstance(stores, dict) or not all(isinstance(v, dict) for v in stores.values()):
+        raise _damaged(path, '"stores" must map each store URI to an object of settings')
+    return data
+
+
+def _damaged(path: Path, reason: str) -> InvalidInput:
+    return InvalidInput(
+        f"the settings file {path} is damaged: {reason}; fix or delete it (it only keeps the "
+        "active project and experiment of each store: set them again after deleting it)"
+    )
+
+
+def read_settings(uri: str) -> dict[str, Any]:
+    """The settings kept for one store (active project and experiment); empty when none.
+
+    Raises ``InvalidInput`` naming the file when ``settings.json`` is damaged."""
+    stores = _load_settings(_settings_path()).get("stores", {})
+    return dict(stores.get(uri) or {})
 
 
 def write_settings(uri: str, **values: Any) -> None:
     """Update the settings of one store; the file is replaced atomically, so a reader in another
-    process sees either the old or the new settings, never half of them."""
+    process sees either the old or the new settings, never half of them.
+
+    Raises ``InvalidInput`` naming the file, and leaves it as it is, when it is damaged."""
     path = _settings_path()
+    data = _load_settings(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            data = {}
-    except (FileNotFoundError, json.JSONDecodeError):
-        data = {}
     stores = data.setdefault("stores", {})
     entry = stores.setdefault(uri, {})
     entry.update(values)

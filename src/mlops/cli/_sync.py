@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mlops.errors import Unavailable
+from mlops.errors import MlopsError, Unavailable
 
 
 @click.command()
@@ -18,19 +18,21 @@ def sync(store: str | None) -> None:
     """Send journaled records (App unreachable, or MLOPS_MODE=offline) to the App.
 
     Records are marked synced only after the App acknowledged them; sending one twice is
-    harmless. Files of processes still running are left to them.
+    harmless. Files of processes still running are left to them. Damaged records (a torn or
+    altered line) cannot be sent: their files are kept for inspection, named with the damaged
+    lines, and the command exits 1 until they are deleted.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from mlops.config import mlops_home
-    from mlops.store.journal import pending
+    from mlops.store.journal import damaged, describe_damage, pending
     from mlops.store.journal import sync as sync_journal
 
     home = mlops_home()
     if store is not None and not store.startswith(("http://", "https://")):
         raise click.UsageError(f"--store must be the App's http(s):// URL, not {store}")
-    if not pending(home):
+    if not pending(home) and not damaged(home):
         click.echo(f"nothing to sync in {home / 'journal'}")
         return
     columns = (TextColumn("syncing"), BarColumn(), MofNCompleteColumn())
@@ -42,13 +44,16 @@ def sync(store: str | None) -> None:
 
         report = sync_journal(store, home, progress)
     click.echo(f"sent {report.sent} records from {len(report.files)} journal file(s)")
-    if report.skipped_corrupt:
-        click.echo(f"skipped {report.skipped_corrupt} damaged record(s)", err=True)
     if report.busy:
         click.echo(
             f"{len(report.busy)} file(s) belong to a running process, which sends them itself",
             err=True,
         )
+    problems = []
     if report.remaining:
         reasons = "; ".join(report.errors) or "the App did not acknowledge them"
-        raise Unavailable(f"{report.remaining} record(s) still to send ({reasons}): run again")
+        problems.append(f"{report.remaining} record(s) still to send ({reasons}): run again")
+    sent_others = not report.remaining
+    problems += [describe_damage(path, bad, sent_others) for path, bad in report.damaged]
+    if problems:
+        raise (Unavailable if report.remaining else MlopsError)("; ".join(problems))

@@ -4,16 +4,22 @@ Every :class:`~mlops.store.base.Store` method is one request of the REST contrac
 (:mod:`mlops.wire`), and an error the App answers is raised as the same class (``NotFound``...).
 
 The training path never fails because of the App. Starting, logging to, updating and ending an
-iteration retry with backoff while the App is unreachable or failing (connection refused,
-timeouts, ``429``, ``5xx``) for a bounded time — a few seconds from the user's thread, a little
-longer from the background writer — and then write the operation to the journal
-(:mod:`mlops.store.journal`) instead and return normally: ``start_iteration`` with the id the
-client made, ``end_iteration`` with the iteration as this process knows it and one warning that
-says how to send the rest. From then on the process writes to the journal, in order, while a
-background thread sends it to the App as soon as it answers again; ``mlops sync`` sends what a
-process left behind. Input the App refuses (other ``4xx``) is raised, never journaled: it would
-fail forever. Reads and catalog writes (projects, experiments, datasets) need the App's answer:
-they raise ``Unavailable`` naming the URL.
+iteration retry while the App is failing (timeouts, ``429``, ``5xx``) with backoff for a bounded
+time — a few seconds from the user's thread, a little longer from the background writer, a batch's
+read timeout retried at least once — and a refused connection (the App is down) for less than a
+second; then they write the operation to the journal (:mod:`mlops.store.journal`) instead and
+return normally: ``start_iteration`` with the id the client made, ``end_iteration`` (within
+``MLOPS_FLUSH_TIMEOUT``) with the iteration as this process knows it and one warning that says how
+many metric points of how many iterations are kept and how to send them. From then on the process
+writes to the journal, in order, while a background thread sends it to the App as soon as it
+answers again (one line on stderr says so), and the process sends what is left at exit within
+``MLOPS_FLUSH_TIMEOUT`` (:mod:`mlops.store.http_drain`); ``mlops sync`` sends what a process left
+behind. A flush goes in requests of at most 10,000 points
+(:data:`~mlops.store.http_codec.REQUEST_POINTS`), each well inside the read timeout.
+
+Input the App refuses (other ``4xx``) is raised, never journaled: it would fail forever. Reads
+and catalog writes (projects, experiments, datasets) need the App's answer: they raise
+``Unavailable`` naming the URL.
 
 ``MLOPS_MODE=offline`` (air-gapped machines) never touches the network: the training path goes
 straight to the journal, which ``mlops sync`` sends later to the App at the tracking URI.
@@ -21,8 +27,8 @@ straight to the journal, which ``mlops sync`` sends later to the App at the trac
 
 from __future__ import annotations
 
+import atexit
 import os
-import random
 import sys
 import threading
 import time
@@ -33,10 +39,16 @@ from typing import Any
 
 from mlops.config import flush_timeout, mlops_home
 from mlops.entities import Dataset, Iteration, ModelFile
-from mlops.errors import InvalidInput, MlopsError, Unavailable
+from mlops.errors import InvalidInput, Unavailable
 from mlops.store import rules
 from mlops.store.base import MetricRow, Store
-from mlops.store.http_client import Transport, Unreachable, part, route, send_record
+from mlops.store.http_client import (
+    READ_TIMEOUT,
+    Transport,
+    Unreachable,
+    part,
+    route,
+)
 from mlops.store.http_codec import (
     Shadow,
     batch_body,
@@ -44,9 +56,10 @@ from mlops.store.http_codec import (
     model_body,
     split,
 )
+from mlops.store.http_drain import JournalDrain
 from mlops.store.http_files import AppFiles
 from mlops.store.http_reads import AppReads
-from mlops.store.journal import ACK_INTERVAL, JournalFile, write_acked
+from mlops.store.journal import JournalFile
 from mlops.wire import (
     IterationCreate,
     IterationUpdate,
@@ -58,16 +71,12 @@ __all__ = ["HttpStore"]
 
 #: Seconds a read retries before raising ``Unavailable``.
 READ_BUDGET = 3.0
-#: Seconds one journal record may take to send while draining (the drain retries later).
-DRAIN_BUDGET = 2.0
-DRAIN_FIRST_DELAY = 1.0
-DRAIN_MAX_DELAY = 10.0
 Op = tuple[str, str, dict[str, Any]]  # (journal operation, iteration id, request body)
 #: How many ended iterations a process remembers for the rules of the journal path.
 MAX_ENDED = 10_000
 
 
-class HttpStore(AppReads, AppFiles, Store):
+class HttpStore(JournalDrain, AppReads, AppFiles, Store):
     """The store of an mlops App at ``uri`` (see the module docstring). ``offline=True`` is
     ``MLOPS_MODE=offline``: everything the training path writes goes to the journal."""
 
@@ -91,14 +100,29 @@ class HttpStore(AppReads, AppFiles, Store):
         self._ended: dict[str, tuple[str, float | None]] = {}
         self._datasets: dict[str, Dataset] = {}
         self._stop = threading.Event()
+        self._wake = threading.Event()  # the drain thread retries at once
+        self._exit_started: float | None = None
+        self._exit_deadline: float | None = None
+        self._exit_marked = False
         self._init_locks()
-        os.register_at_fork(after_in_child=self._init_locks)
+        if hasattr(os, "register_at_fork"):  # POSIX only
+            os.register_at_fork(after_in_child=self._after_fork)
+        if not offline:
+            # Registered before the tracking library's own exit hook (which ends the running
+            # iterations), so it runs after it: what they journaled is sent before the exit.
+            atexit.register(self._drain_at_exit)
+
+    def _after_fork(self) -> None:
+        self._init_locks()
+        # The parent's journal file stays the parent's: a forked child journals in its own.
+        self._journal = JournalFile(self._journal.directory.parent)
 
     def _init_locks(self) -> None:
         self._lock = threading.Lock()  # journal appends and the send-or-journal decision
         self._drain_lock = threading.Lock()  # one drain pass at a time
         self._draining = False  # a drain thread runs
         self._drain_error: str | None = None
+        self._outage = False  # the journal holds what the App could not take
 
     def __repr__(self) -> str:
         return f"<HttpStore {self.base}{' offline' if self.offline else ''}>"
@@ -120,19 +144,27 @@ class HttpStore(AppReads, AppFiles, Store):
                 "unset MLOPS_MODE to use the App (training runs are kept in the journal)"
             )
         if self._journal.path is not None and (method == "GET" or path.endswith("/search")):
-            self._drain_pass()  # show what this process journaled when the App is back
+            # Show what this process journaled when the App is back.
+            self._drain_pass(time.monotonic() + READ_BUDGET, wait=False)
         return self._transport.request(
             method, path, body=body, params=params, budget=READ_BUDGET, repeatable=repeatable
         )
 
     def _write(self, ops: Sequence[Op], budget: float, droppable: bool = False) -> Any:
         """Send training-path operations in order and return the last answer; or, when the App
-        cannot be reached, journal the ones not sent and return None. ``droppable``
-        operations (a heartbeat alone) are not worth journaling."""
+        cannot be reached within ``budget`` seconds (all of them together), journal the ones
+        not sent and return None. ``droppable`` operations (a heartbeat alone) are not worth
+        journaling."""
+        deadline = time.monotonic() + budget
+        if not self._exit_marked and ops[0][0] != "create_iteration":
+            # Registered after the tracking library's exit hook, so it runs before it: the exit
+            # starts there, and the journal is drained within MLOPS_FLUSH_TIMEOUT of it.
+            self._exit_marked = True
+            atexit.register(self._mark_exit)
         if not (self.offline or droppable) and self._journal.path is not None:
             # The App may be back: send what waits first, so that this goes straight to it
             # (the end of a run must not stay in the journal while the App answers).
-            self._drain_pass()
+            self._drain_pass(deadline, wait=False)
         with self._lock:
             if self.offline or self._journal.path is not None:
                 if not droppable:
@@ -143,7 +175,12 @@ class HttpStore(AppReads, AppFiles, Store):
         for index, (op, iteration_id, body) in enumerate(ops):
             method, path = route(op, iteration_id)
             try:
-                answer = self._transport.request(method, path, body=body, budget=budget)
+                # A batch's read timeout is retried (its first attempt gets half the budget);
+                # a start or an end keeps one long attempt: the user's thread waits for it.
+                answer = self._transport.request(
+                    method, path, body=body, budget=max(deadline - time.monotonic(), 0.0),
+                    retry_timeout=op == "log_batch",
+                )  # fmt: skip
             except Unreachable as exc:
                 if not droppable:
                     with self._lock:
@@ -162,6 +199,7 @@ class HttpStore(AppReads, AppFiles, Store):
                 f"{self._journal.directory} cannot be written ({exc}): free some disk space"
             ) from None
         if first and reason is not None:
+            self._outage = True
             sys.stderr.write(
                 f"mlops: {reason}; keeping what is logged in {self._journal.path} and sending "
                 "it when the App is back\n"
@@ -170,92 +208,26 @@ class HttpStore(AppReads, AppFiles, Store):
 
     def _warn_kept(self) -> None:
         """The one warning of an iteration that ended (or changed) in the journal."""
-        count, path = self._journal.pending(), self._journal.path
         if self.offline:
             message = (
-                f"mlops: offline mode (MLOPS_MODE=offline): {count} records kept in {path}; "
-                f"run `mlops sync` to send them to the App at {self.base} when it is reachable"
+                f"mlops: offline mode (MLOPS_MODE=offline): {self._kept()}; run `mlops sync` "
+                f"to send them to the App at {self.base} when it is reachable"
             )
         elif self._drain_error is not None:
             message = (
                 f"mlops: the App at {self.base} refused a journal record "
-                f"({self._drain_error}); {count} records kept in {path}: run `mlops sync` "
-                "once the cause is fixed"
+                f"({self._drain_error}); {self._kept()}: run `mlops sync` once the cause is fixed"
             )
         else:
             message = (
-                f"mlops: the App at {self.base} is unreachable; {count} records kept in {path}; "
-                "they are sent when it is back, or run `mlops sync`"
+                f"mlops: the App at {self.base} is unreachable; {self._kept()}; they are sent "
+                "when it is back (also at the exit of this process), or run `mlops sync`"
             )
         # Point the warning at the user's code, not at mlops.
         level, frame = 1, sys._getframe(0)
         while frame.f_back is not None and _is_mlops(frame.f_globals.get("__name__", "")):
             frame, level = frame.f_back, level + 1
         warnings.warn(message, UserWarning, stacklevel=level)
-
-    # -- the background drain ---------------------------------------------------------------
-    def _start_drain(self) -> None:
-        """Start the drain thread unless it runs (called with ``_lock`` held)."""
-        if self.offline or self._draining or self._drain_error is not None or self._stop.is_set():
-            return
-        self._draining = True
-        threading.Thread(target=self._drain_loop, name="mlops-journal-drain", daemon=True).start()
-
-    def _drain_loop(self) -> None:
-        delay = DRAIN_FIRST_DELAY
-        while not self._stop.wait(delay * random.uniform(0.8, 1.2)):
-            outcome = self._drain_pass()
-            if outcome == "done":
-                with self._lock:  # records appended since are drained by this thread too
-                    if self._journal.path is None:
-                        self._draining = False
-                        return
-            elif outcome == "stop":
-                break
-            delay = min(delay * 2, DRAIN_MAX_DELAY) if outcome == "retry" else DRAIN_FIRST_DELAY
-        with self._lock:
-            self._draining = False
-
-    def _drain_pass(self) -> str:
-        """Send the journal in order: "done" when empty, "progress" when records remain,
-        "retry" when the App is still unreachable, "stop" when it refused a record."""
-        if self._transport is None or self._drain_error is not None:
-            return "stop"
-        with self._drain_lock:
-            path = self._journal.path
-            if path is None:
-                return "done"
-            acked, sent, last_ack = 0, 0, 0.0
-            try:
-                for record in self._journal.unacked():
-                    if self._stop.is_set():
-                        return "stop"
-                    if record is None:
-                        continue  # a damaged record: reading reports it, nothing to send
-                    try:
-                        send_record(self._transport, record, DRAIN_BUDGET)
-                    except Unreachable:
-                        return "progress" if sent else "retry"
-                    except MlopsError as exc:
-                        self._drain_error = exc.message
-                        sys.stderr.write(
-                            f"mlops: the App at {self.base} refused journal record "
-                            f"{record.seq} ({record.op}): {exc.message}; the journal {path} is "
-                            "kept, run `mlops sync` once the cause is fixed\n"
-                        )
-                        return "stop"
-                    acked, sent = record.seq, sent + 1
-                    if time.monotonic() - last_ack >= ACK_INTERVAL:
-                        write_acked(path, acked)
-                        last_ack = time.monotonic()
-            finally:
-                if acked:
-                    write_acked(path, acked)
-            with self._lock:
-                if self._journal.path == path and self._journal.pending() == 0:
-                    self._journal.close(delete=True)
-                    return "done"
-            return "progress"
 
     # -- iterations: the training path -----------------------------------------------------
     def create_iteration(
@@ -416,12 +388,20 @@ class HttpStore(AppReads, AppFiles, Store):
         """Stop the drain, close the connections and release the journal file (kept when it
         still holds records: ``mlops sync`` sends them)."""
         self._stop.set()
-        with self._drain_lock:  # let a drain pass finish its record and acknowledgement
-            pass
-        with self._lock:
-            self._journal.close(delete=self._journal.pending() == 0)
-        if self._transport is not None:
-            self._transport.close()
+        self._wake.set()
+        atexit.unregister(self._drain_at_exit)
+        atexit.unregister(self._mark_exit)
+        # Let a drain pass finish its record and acknowledgement; one stuck in a long request
+        # keeps the journal and the connections (they go with the process).
+        if not self._drain_lock.acquire(timeout=READ_TIMEOUT + 1):
+            return
+        try:
+            with self._lock:
+                self._journal.close(delete=self._journal.pending() == 0)
+            if self._transport is not None:
+                self._transport.close()
+        finally:
+            self._drain_lock.release()
 
 
 def _error(error: Mapping[str, str] | None) -> dict[str, str] | None:

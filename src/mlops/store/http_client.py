@@ -3,8 +3,11 @@
 :meth:`Transport.request` sends one request of the REST contract (:mod:`mlops.wire`) and returns
 the decoded JSON answer. It retries what may succeed later — connection refused or reset,
 timeouts, ``408``, ``429`` and ``5xx`` answers (not a ``storage_error``: the database itself
-refused) — with exponential backoff and jitter, honouring
-``Retry-After``, until its time budget is spent; then it raises :class:`Unreachable`. Any other
+refused) — with exponential backoff and jitter, honouring ``Retry-After``, until its time
+budget is spent; then it raises :class:`Unreachable`. A refused connection (nothing listens:
+the App is down) is retried only for :data:`REFUSED_WINDOW`, so an outage is noticed within a
+second and the journal takes over; an attempt of an idempotent request waits at most half the
+budget, so a read timeout is retried at least once. Any other
 error answer ``{"error": {"code", "message"}}`` becomes the error class of that code
 (``NotFound``, ``InvalidInput``...), so ``except NotFound`` works the same on every store; no
 ``httpx`` exception ever leaves this module.
@@ -17,6 +20,7 @@ import json
 import os
 import random
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -26,7 +30,7 @@ import httpx
 
 from mlops import __version__
 from mlops.errors import ERRORS_BY_CODE, IterationEnded, MlopsError, Unavailable
-from mlops.store.journal import Record
+from mlops.store.journal_format import Record
 from mlops.wire import API_PREFIX, FLOATS_HEADER, encode_floats
 
 __all__ = ["Transport", "Unreachable", "route", "send_record"]
@@ -37,6 +41,9 @@ READ_TIMEOUT = 15.0
 MIN_ATTEMPT = 0.5
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 4.0
+#: Seconds a refused connection is retried (quickly) before the App counts as unreachable.
+REFUSED_WINDOW = 0.4
+REFUSED_DELAY = 0.1
 RETRY_AFTER_CAP = 60.0
 TOKEN_ENV = "MLOPS_API_TOKEN"
 #: Errors raised before the request left this machine: retrying them never repeats a write.
@@ -45,7 +52,10 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 class Unreachable(Unavailable):
     """The App could not be reached, or kept answering ``429``/``5xx``, for the whole retry
-    budget. The training path keeps what it could not send in the journal instead."""
+    budget. The training path keeps what it could not send in the journal instead.
+    ``refused`` is True when nothing listens at the App's address (it is down)."""
+
+    refused: bool = False
 
 
 def health_hint(uri: str) -> str:
@@ -116,16 +126,21 @@ class Transport:
         params: dict[str, Any] | None = None,
         budget: float = 3.0,
         repeatable: bool = True,
+        cancel: threading.Event | None = None,
+        retry_timeout: bool = False,
         raw: bytes | None = None,
     ) -> Any:
         """Send a request and return its decoded JSON (None for an empty answer).
 
-        ``raw`` sends bytes (``application/octet-stream``, the artifact routes) instead of
-        ``body`` as JSON.
-
-        Retries for at most ``budget`` seconds. ``repeatable=False`` (a write that is not
-        idempotent, such as creating a project) retries only when the request surely did not
-        reach the App. Raises :class:`Unreachable`, or the error class the App answered.
+        Retries for at most ``budget`` seconds (an attempt that started may overrun it by
+        :data:`MIN_ATTEMPT`), a refused connection only for :data:`REFUSED_WINDOW`.
+        ``repeatable=False`` (a write that is not idempotent, such as creating a project)
+        retries only when the request surely did not reach the App. ``retry_timeout=True`` (an
+        idempotent write of the training path) gives the first attempt at most half the budget,
+        so that a read timeout is retried before the caller journals. ``cancel`` set stops the
+        retries at the next wait. ``raw`` sends bytes (``application/octet-stream``, the
+        artifact routes) instead of ``body`` as JSON. Raises :class:`Unreachable`, or the error
+        class the App answered.
         """
         if self._pid != os.getpid():  # a forked child opens its own connections
             self._client, self._pid = self._make_client(), os.getpid()
@@ -133,11 +148,15 @@ class Transport:
         kind = "application/octet-stream" if raw is not None else "application/json"
         headers = {"Content-Type": kind} if content is not None else None
         deadline = time.monotonic() + budget
+        refused_until: float | None = None
         attempt = 0
         while True:
             left = max(deadline - time.monotonic(), MIN_ATTEMPT)
+            if retry_timeout and repeatable and attempt == 0:
+                left = max(min(left, budget / 2), MIN_ATTEMPT)  # room for one retry at least
             timeout = httpx.Timeout(min(READ_TIMEOUT, left), connect=min(CONNECT_TIMEOUT, left))
             wait: float | None = None
+            refused = False
             try:
                 response = self._client.request(
                     method, path, content=content, params=params, headers=headers, timeout=timeout
@@ -146,6 +165,13 @@ class Transport:
                 failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 if not repeatable and not isinstance(exc, _NOT_SENT):
                     raise Unreachable(self._unreachable(failure)) from None
+                if isinstance(exc, httpx.ConnectError):  # refused: nothing listens there
+                    now, refused = time.monotonic(), True
+                    refused_until = refused_until or now + REFUSED_WINDOW
+                    if now + REFUSED_DELAY > min(refused_until, deadline):
+                        down = Unreachable(self._unreachable(failure))
+                        down.refused = True
+                        raise down from None
             else:
                 status = response.status_code
                 if status < 400:
@@ -160,7 +186,11 @@ class Transport:
             left = deadline - time.monotonic()
             if left < 0.05 or (wait is not None and wait > left):
                 raise Unreachable(self._unreachable(failure))
-            time.sleep(min(max(backoff(attempt), wait or 0.0), left))
+            pause = min(REFUSED_DELAY if refused else max(backoff(attempt), wait or 0.0), left)
+            if cancel is None:
+                time.sleep(pause)
+            elif cancel.wait(pause):
+                raise Unreachable(self._unreachable(f"{failure}; stopped"))
 
     def download(self, path: str, params: dict[str, Any], budget: float = 30.0) -> Iterator[bytes]:
         """The bytes of a GET answer, chunk by chunk (connection problems before the answer
@@ -261,7 +291,9 @@ def route(op: str, iteration_id: str) -> tuple[str, str]:
     raise ValueError(f"unknown journal operation {op!r}")
 
 
-def send_record(transport: Transport, record: Record, budget: float) -> Any:
+def send_record(
+    transport: Transport, record: Record, budget: float, cancel: threading.Event | None = None
+) -> Any:
     """Send one journal record to the App; returns its answer.
 
     A batch the App refuses because its iteration has ended counts as sent: it was sent before
@@ -270,7 +302,9 @@ def send_record(transport: Transport, record: Record, budget: float) -> Any:
     """
     method, path = route(record.op, record.args["iteration_id"])
     try:
-        return transport.request(method, path, body=record.args["body"], budget=budget)
+        return transport.request(
+            method, path, body=record.args["body"], budget=budget, cancel=cancel
+        )
     except IterationEnded:
         if record.op != "log_batch":
             raise

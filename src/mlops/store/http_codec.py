@@ -44,6 +44,11 @@ __all__ = [
     "split",
 ]
 
+#: Metric points per request: a flush is split into requests of at most this many points
+#: (and never more than the App accepts, :data:`~mlops.wire.MAX_BATCH_POINTS`), so that one
+#: request finishes well inside the client's read timeout even when the App is loaded.
+REQUEST_POINTS = 10_000
+
 
 def _ts(value: str | float | None) -> float | None:
     """An ISO 8601 timestamp of the App as epoch seconds."""
@@ -127,12 +132,13 @@ def model_body(model: ModelFile | None) -> dict[str, Any] | None:
 
 
 def split(metrics: Sequence[MetricRow] | None) -> list[Sequence[MetricRow]]:
-    """Metric rows in chunks of at most :data:`~mlops.wire.MAX_BATCH_POINTS` (at least one
-    chunk, maybe empty)."""
+    """Metric rows in chunks of at most :data:`REQUEST_POINTS` (at least one chunk, maybe
+    empty)."""
     rows = metrics or ()
-    if len(rows) <= MAX_BATCH_POINTS:
+    size = max(1, min(REQUEST_POINTS, MAX_BATCH_POINTS))
+    if len(rows) <= size:
         return [rows]
-    return [rows[i : i + MAX_BATCH_POINTS] for i in range(0, len(rows), MAX_BATCH_POINTS)]
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
 def batch_body(

@@ -21,149 +21,71 @@ Guarantees
 - Records are appended and ``fsync``'d one by one: a record the store reported as kept survives a
   crash of the process or of the machine.
 - Each record carries its own checksum, so a torn last line (power cut in the middle of a write)
-  or a damaged record loses only that record: reading skips it and counts it.
+  or a damaged record loses only that record: reading reports it as :class:`Damage` (its line
+  and byte offset), the other records are sent, and the file is kept for inspection (never
+  deleted nor truncated): the drain and ``mlops sync`` name it and its damaged lines, and
+  ``mlops sync`` exits non-zero until someone has looked and deleted it.
 - Which records the App acknowledged is kept next to the file, in ``<name>.acked`` (the highest
   acknowledged ``seq``, replaced atomically). A record counts as synced only once the App answered
   it with success; a file whose records are all synced is deleted with its ``.acked`` file.
 - Sending a record twice is harmless (ids are made by the client and every write is idempotent
   on the App), so a crash between sending and acknowledging at worst sends a record again.
-- The process that writes a journal file holds an exclusive ``flock`` on it for as long as it
-  runs, and :func:`sync` takes the same lock before replaying a file: a file is never replayed by
-  two processes at once, and a running process's file is left to that process.
+- The process that writes a journal file holds an exclusive lock on it (``.<name>.lock`` next to
+  it, a :mod:`filelock` lock: ``flock`` on POSIX, ``LockFileEx`` on Windows, released by the
+  system when the process dies) for as long as it runs, and :func:`sync` takes the same lock
+  before replaying a file: a file is written by one process only, never replayed by two
+  processes at once, and a running process's file is left to that process.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import secrets
-import sys
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OPS", "JournalFile", "Record", "SyncReport", "journal_dir", "pending", "sync"]
+from filelock import FileLock, Timeout
 
-#: The operations a journal record can hold, named after the store methods.
-OPS = ("create_iteration", "log_batch", "update_iteration", "end_iteration")
+from mlops.store.journal_format import (
+    OPS,
+    Damage,
+    Record,
+    count_lines,
+    describe_damage,
+    encode_record,
+    journal_dir,
+    lock_path,
+    new_lock,
+    read_acked,
+    record_points,
+    remove,
+    scan,
+    write_acked,
+)
+
+__all__ = [
+    "OPS",
+    "Damage",
+    "JournalFile",
+    "Record",
+    "SyncReport",
+    "damaged",
+    "describe_damage",
+    "journal_dir",
+    "pending",
+    "read_acked",
+    "scan",
+    "sync",
+    "write_acked",
+]
+
 #: Seconds between two writes of the ``.acked`` file while replaying (and once at the end).
 ACK_INTERVAL = 0.25
 #: Seconds :func:`sync` keeps retrying one record before it stops (the App is down).
 SYNC_BUDGET = 10.0
-_SEQ_PREFIX = b'{"seq":'
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One journaled operation: ``op`` with its ``args``, meant for the App at ``uri``."""
-
-    seq: int
-    uri: str
-    op: str
-    args: dict[str, Any]
-
-
-def journal_dir(home: Path) -> Path:
-    """The folder of the journal files (``MLOPS_HOME/journal``)."""
-    return Path(home) / "journal"
-
-
-def encode_record(record: Record) -> bytes:
-    """One line of a journal file."""
-    body = json.dumps(
-        {"seq": record.seq, "uri": record.uri, "op": record.op, "args": record.args},
-        separators=(",", ":"),
-        allow_nan=False,
-        ensure_ascii=False,
-    ).encode("utf-8")
-    return b"%08x %s\n" % (zlib.crc32(body), body)
-
-
-def _check_line(line: bytes) -> tuple[int, bytes] | None:
-    """(seq, JSON bytes) of an intact line, None for a damaged or torn one."""
-    if len(line) < 10 or not line.endswith(b"\n") or line[8:9] != b" ":
-        return None
-    body = line[9:-1]
-    try:
-        if int(line[:8], 16) != zlib.crc32(body) or not body.startswith(_SEQ_PREFIX):
-            return None
-        return int(body[len(_SEQ_PREFIX) : body.index(b",")]), body
-    except ValueError:
-        return None
-
-
-def _decode(body: bytes) -> Record | None:
-    try:
-        data = json.loads(body)
-        record = Record(int(data["seq"]), str(data["uri"]), str(data["op"]), dict(data["args"]))
-    except (ValueError, KeyError, TypeError):
-        return None
-    return record if record.op in OPS else None
-
-
-def scan(path: Path, after: int = 0, end: int | None = None) -> Iterator[Record | None]:
-    """The records of a journal file with ``seq > after``, in order; ``None`` for each damaged
-    line (bad checksum, bad JSON, torn tail). ``end`` stops at that byte (a live file's
-    committed size)."""
-    with open(path, "rb") as fh:
-        read = 0
-        for line in fh:
-            read += len(line)
-            if end is not None and read > end:
-                return
-            checked = _check_line(line)
-            if checked is None:
-                yield None
-                continue
-            seq, body = checked
-            if seq > after:
-                yield _decode(body)
-
-
-def _count(path: Path, after: int) -> tuple[int, int]:
-    """(records with seq > after, damaged lines) of a file, without decoding the JSON."""
-    good = bad = 0
-    with open(path, "rb") as fh:
-        for line in fh:
-            checked = _check_line(line)
-            if checked is None:
-                bad += 1
-            elif checked[0] > after:
-                good += 1
-    return good, bad
-
-
-def _acked_path(path: Path) -> Path:
-    return path.with_name(path.name + ".acked")
-
-
-def read_acked(path: Path) -> int:
-    """The highest acknowledged ``seq`` of a journal file (0 when none)."""
-    try:
-        return int(_acked_path(path).read_text(encoding="ascii").strip() or 0)
-    except (FileNotFoundError, ValueError):
-        return 0
-
-
-def write_acked(path: Path, seq: int) -> None:
-    """Record that the App acknowledged every record up to ``seq`` (atomic replace)."""
-    target = _acked_path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="ascii") as fh:
-        fh.write(f"{seq}\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
-
-
-def remove(path: Path) -> None:
-    """Delete a fully synced journal file and its ``.acked`` file."""
-    path.unlink(missing_ok=True)
-    _acked_path(path).unlink(missing_ok=True)
 
 
 class JournalFile:
@@ -175,26 +97,35 @@ class JournalFile:
         self.path: Path | None = None
         self.last_seq = 0
         self.size = 0
+        #: Damaged lines found in this file (by byte offset): it is kept when it is closed.
+        self.damage: dict[int, Damage] = {}
+        self._kept: list[tuple[int, str, int]] = []  # (seq, iteration id, points) per record
         self._fd: int | None = None
+        self._lock: FileLock | None = None
         self._pid = os.getpid()
 
     def _open(self) -> int:
         self.directory.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        name = f"{stamp}-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-        # Locked before it gets its name, so a concurrent `mlops sync` never sees it unlocked.
-        creating = self.directory / f".{name}.creating"
-        fd = os.open(creating, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.replace(creating, self.directory / name)
+        path = self.directory / f"{stamp}-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+        # Locked before the file exists, so a concurrent `mlops sync` never sees it unlocked.
+        lock = new_lock(path)
+        lock.acquire(blocking=False)  # a new random name: nobody else holds it
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | _BINARY, 0o600)
+        except BaseException:
+            lock.release()
+            lock_path(path).unlink(missing_ok=True)
+            raise
         _fsync_directory(self.directory)  # the file's name survives a crash too
-        self.path, self._fd, self.last_seq, self.size = self.directory / name, fd, 0, 0
+        self.path, self._fd, self._lock, self.last_seq, self.size = path, fd, lock, 0, 0
+        self.damage, self._kept = {}, []
         return fd
 
     def append(self, uri: str, op: str, args: dict[str, Any]) -> int:
         """Write one record and ``fsync`` it; returns its ``seq``."""
         if self._pid != os.getpid():  # a forked child does not write to its parent's file
-            self._fd, self.path, self._pid = None, None, os.getpid()
+            self._fd, self._lock, self.path, self._pid = None, None, None, os.getpid()
         fd = self._fd if self._fd is not None else self._open()
         line = encode_record(Record(self.last_seq + 1, uri, op, args))
         try:
@@ -207,6 +138,9 @@ class JournalFile:
             raise
         self.last_seq += 1
         self.size += len(line)
+        self._kept.append(
+            (self.last_seq, str(args.get("iteration_id", "")), record_points(op, args))
+        )
         return self.last_seq
 
     def pending(self) -> int:
@@ -215,22 +149,41 @@ class JournalFile:
             return 0
         return self.last_seq - read_acked(self.path)
 
-    def unacked(self) -> Iterator[Record | None]:
-        """The records not acknowledged yet, up to the last complete append."""
+    def kept(self, after: int | None = None) -> tuple[int, int]:
+        """(metric points, iterations) in the records after ``after`` (default: those the App
+        has not acknowledged yet)."""
+        if self.path is None:
+            return 0, 0
+        acked = read_acked(self.path) if after is None else after
+        waiting = [(it, points) for seq, it, points in self._kept if seq > acked]
+        return sum(points for _it, points in waiting), len({it for it, _points in waiting})
+
+    def unacked(self) -> Iterator[Record | Damage]:
+        """The records not acknowledged yet, up to the last complete append (and every damaged
+        line of the file)."""
         if self.path is None:
             return iter(())
         return scan(self.path, read_acked(self.path), self.size)
 
     def close(self, delete: bool) -> None:
-        """Release the file (deleting it, and its ``.acked`` file, when everything was sent)."""
-        if self.path is not None and delete:
-            remove(self.path)
+        """Release the file (deleting it, and its ``.acked`` file, when everything was sent and
+        none of its records is damaged)."""
         if self._fd is not None and self._pid == os.getpid():
-            os.close(self._fd)
-        self._fd, self.path, self.last_seq, self.size = None, None, 0, 0
+            os.close(self._fd)  # before deleting: Windows deletes no open file
+        if self.path is not None and delete and not self.damage:
+            remove(self.path)
+        if self._lock is not None and self._pid == os.getpid():
+            self._lock.release()
+        self._fd, self._lock, self.path, self.last_seq, self.size = None, None, None, 0, 0
+        self._kept = []
+
+
+_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
 def _fsync_directory(directory: Path) -> None:
+    if os.name != "posix":  # Windows opens no directory; NTFS journals names itself
+        return
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -251,7 +204,7 @@ def pending(home: Path) -> list[tuple[Path, int]]:
     found = []
     for path in _files(home):
         try:
-            count, _bad = _count(path, read_acked(path))
+            count, _bad = count_lines(path, read_acked(path))
         except FileNotFoundError:  # synced and deleted meanwhile
             continue
         if count:
@@ -259,38 +212,57 @@ def pending(home: Path) -> list[tuple[Path, int]]:
     return found
 
 
+def damaged(home: Path) -> list[tuple[Path, list[Damage]]]:
+    """Journal files under ``home`` with damaged lines, oldest first, with those lines."""
+    found = []
+    for path in _files(home):
+        try:
+            bad = count_lines(path, read_acked(path))[1]
+        except FileNotFoundError:
+            continue
+        if bad:
+            found.append((path, bad))
+    return found
+
+
 @dataclass
 class SyncReport:
     """What :func:`sync` did.
 
-    ``sent`` records were acknowledged by the App, ``skipped_corrupt`` damaged records were
-    skipped (each one is lost), ``remaining`` records are still to send, ``files`` lists the
-    journal files that had records to send. ``busy`` files belong to a running process (it sends
-    them itself) or another sync; ``errors`` says why records remain.
+    ``sent`` records were acknowledged by the App, ``remaining`` records are still to send,
+    ``files`` lists the journal files that had records to send. ``damaged`` lists the files with
+    damaged records and those records (never sent; the files are kept for inspection). ``busy``
+    files belong to a running process (it sends them itself) or another sync; ``errors`` says
+    why records remain.
     """
 
     sent: int = 0
-    skipped_corrupt: int = 0
     remaining: int = 0
     files: list[Path] = field(default_factory=list)
+    damaged: list[tuple[Path, list[Damage]]] = field(default_factory=list)
     busy: list[Path] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
+    @property
+    def skipped_corrupt(self) -> int:
+        """How many damaged records were not sent."""
+        return sum(len(damage) for _path, damage in self.damaged)
 
-def _lock(path: Path) -> int | None:
-    """An fd holding the exclusive lock of a journal file, None when busy or gone."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
+
+def _lock(path: Path) -> FileLock | None:
+    """The exclusive lock of a journal file, held; None when busy or the file is gone."""
+    if not path.exists():
         return None
+    lock = new_lock(path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        if os.fstat(fd).st_ino != os.stat(path).st_ino:  # replaced or deleted meanwhile
-            raise FileNotFoundError(path)
-    except OSError:
-        os.close(fd)
+        lock.acquire(blocking=False)
+    except Timeout:
         return None
-    return fd
+    if not path.exists():  # synced and removed by its owner meanwhile
+        lock_path(path).unlink(missing_ok=True)
+        lock.release()
+        return None
+    return lock
 
 
 def sync(
@@ -302,27 +274,34 @@ def sync(
     each record names), oldest file first and in order within a file.
 
     ``progress(done, total)`` is called after each record. A record counts as synced only after
-    the App answered it with success; a fully synced file is deleted. When the App cannot be
-    reached, sync stops and reports what remains (run it again later); when the App refuses a
-    record (e.g. its experiment does not exist there), the rest of that file is kept and the
-    reason is in ``errors``. Files locked by a running process or another sync are skipped.
+    the App answered it with success; a fully synced file is deleted, unless some of its records
+    are damaged (they are listed in ``damaged`` and the file is kept for inspection). When the
+    App cannot be reached, sync stops and reports what remains (run it again later); when the
+    App refuses a record (e.g. its experiment does not exist there), the rest of that file is
+    kept and the reason is in ``errors``. Files locked by a running process or another sync are
+    skipped.
     """
     report = SyncReport()
-    locked: list[tuple[Path, int, int]] = []  # (path, fd, pending records)
+    locked: list[tuple[Path, FileLock, int]] = []  # (path, its lock, pending records)
     for path, count in pending(home):
         report.files.append(path)
-        fd = _lock(path)
-        if fd is None:
+        lock = _lock(path)
+        if lock is None:
             report.busy.append(path)
             report.remaining += count
             continue
-        locked.append((path, fd, count))
-    for path in _files(home):  # fully synced files left by a crash between ack and delete
-        if path not in report.files and (fd := _lock(path)) is not None:
-            if _count(path, read_acked(path))[0] == 0:
-                remove(path)
-            os.close(fd)
-    total = sum(count for _path, _fd, count in locked)
+        locked.append((path, lock, count))
+    for path in _files(home):  # files without anything to send: synced, or only damage left
+        if path not in report.files and (lock := _lock(path)) is not None:
+            try:
+                _good, bad = count_lines(path, read_acked(path))
+                if bad:
+                    report.damaged.append((path, bad))
+                else:  # fully synced, left by a crash between the last ack and the delete
+                    remove(path)
+            finally:
+                lock.release()
+    total = sum(count for _path, _lock_, count in locked)
     done = 0
 
     def tick() -> None:
@@ -334,25 +313,28 @@ def sync(
     transports: dict[str, Any] = {}
     stopped = False
     try:
-        for path, fd, count in locked:
+        for path, lock, count in locked:
             try:
                 if stopped:
                     report.remaining += count
                     continue
-                sent, corrupt, error, unreachable = _replay(path, uri, transports, tick)
+                sent, bad, error, unreachable = _replay(path, uri, transports, tick)
                 report.sent += sent
-                report.skipped_corrupt += corrupt
+                if bad:
+                    report.damaged.append((path, bad))
                 if error is None:
-                    remove(path)
+                    if not bad:
+                        remove(path)
                 else:
                     report.remaining += count - sent
                     report.errors.append(error)
                     stopped = unreachable
             finally:
-                os.close(fd)
+                lock.release()
     finally:
         for transport in transports.values():
             transport.close()
+    report.damaged.sort()
     return report
 
 
@@ -361,20 +343,21 @@ def _replay(
     uri: str | None,
     transports: dict[str, Any],
     tick: Callable[[], None],
-) -> tuple[int, int, str | None, bool]:
-    """Send the pending records of one locked file: (sent, damaged, error, App unreachable)."""
+) -> tuple[int, list[Damage], str | None, bool]:
+    """Send the pending records of one locked file: (sent, damaged lines, error, App
+    unreachable)."""
     from mlops.errors import MlopsError
     from mlops.store.http_client import Transport, Unreachable, send_record
 
     acked = read_acked(path)
-    sent = corrupt = 0
+    sent = 0
+    bad: list[Damage] = []
     last_ack = time.monotonic()
     error: str | None = None
     unreachable = False
     for record in scan(path, acked):
-        if record is None:
-            corrupt += 1
-            sys.stderr.write(f"mlops: skipped a damaged record in {path} (lost)\n")
+        if isinstance(record, Damage):
+            bad.append(record)
             continue
         target = (uri or record.uri).rstrip("/")
         transport = transports.get(target)
@@ -397,4 +380,6 @@ def _replay(
             write_acked(path, acked)
             last_ack = time.monotonic()
     write_acked(path, acked)
-    return sent, corrupt, error, unreachable
+    if error is not None:  # the rest of the file was not read: count its damage too
+        bad = count_lines(path, 0)[1]
+    return sent, bad, error, unreachable

@@ -101,7 +101,8 @@ class Writer:
             if current is not signal.SIG_IGN:
                 self._previous_sigterm = current
                 signal.signal(signal.SIGTERM, self._on_sigterm)
-        os.register_at_fork(after_in_child=self._after_fork)
+        if hasattr(os, "register_at_fork"):  # POSIX only (not on Windows)
+            os.register_at_fork(after_in_child=self._after_fork)
 
     def _after_fork(self) -> None:
         # A forked child does not own its parent's iterations.

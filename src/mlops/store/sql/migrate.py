@@ -43,15 +43,10 @@ def _run_alembic_upgrade(conn: Connection) -> None:
 def _migration_lock(engine: Engine) -> Iterator[None]:
     """Serialize schema changes between processes that open the same database at once."""
     if engine.dialect.name == "sqlite":
-        import fcntl
+        from filelock import FileLock  # a cross-platform lock (fcntl is POSIX only)
 
-        lock_path = Path(str(engine.url.database) + ".migrate.lock")
-        with open(lock_path, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with FileLock(str(engine.url.database) + ".migrate.lock", thread_local=False):
+            yield
     else:
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(74737)"))
