@@ -14,6 +14,8 @@ PUBLIC = {
     "list_experiments", "list_iterations", "list_projects", "resume_iteration",
     "set_active_experiment",
     "set_active_project", "start_iteration", "update_project",
+    "download_artifacts", "download_model", "get_model", "get_model_version", "list_artifacts",
+    "register_model", "set_model_alias",
 }  # fmt: skip
 
 

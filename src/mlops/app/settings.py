@@ -76,8 +76,8 @@ class AppSettings:
             )
 
     def artifacts_location(self) -> str:
-        """``--artifacts``, else ``MLOPS_ARTIFACTS``, else the ``artifacts`` folder beside an
-        SQLite database (where the embedded library keeps them), else
+        """``--artifacts``, else ``MLOPS_ARTIFACT_STORE``, else the ``artifacts`` folder beside
+        an SQLite database (where the embedded library keeps them), else
         ``$MLOPS_HOME/artifacts``."""
         if self.artifacts:
             return self.artifacts

@@ -24,10 +24,10 @@ __all__ = [
 
 
 def default_location(store_uri: str) -> str | None:
-    """Where the files of an SQL store live when nothing else is said: ``MLOPS_ARTIFACTS``,
+    """Where the files of an SQL store live when nothing else is said: ``MLOPS_ARTIFACT_STORE``,
     else the ``artifacts`` folder beside an SQLite database (``$MLOPS_HOME/artifacts`` for the
-    default one); None for a PostgreSQL store without ``MLOPS_ARTIFACTS``."""
-    configured = os.environ.get("MLOPS_ARTIFACTS")
+    default one); None for a PostgreSQL store without ``MLOPS_ARTIFACT_STORE``."""
+    configured = os.environ.get("MLOPS_ARTIFACT_STORE")
     if configured:
         return configured
     if store_uri.startswith("sqlite:///"):

@@ -113,6 +113,10 @@ class ArtifactStore(abc.ABC):
     def digests(self) -> Iterator[str]:
         """The sha256 of every stored blob, in no particular order (for garbage collection)."""
 
+    @abc.abstractmethod
+    def stored_at(self, digest: str) -> float:
+        """When a blob was stored (epoch seconds). Raises ``NotFound``."""
+
     # -- uploads in parts -------------------------------------------------------------------
     @abc.abstractmethod
     def start_upload(self) -> str:

@@ -48,6 +48,12 @@ class LocalArtifacts(ArtifactStore):
         except FileNotFoundError:
             raise no_blob(digest) from None
 
+    def stored_at(self, digest: str) -> float:
+        try:
+            return self._blob(digest).stat().st_mtime
+        except FileNotFoundError:
+            raise no_blob(digest) from None
+
     def write(self, chunks: Iterable[bytes], digest: str | None = None) -> Blob:
         with _storage_errors(self.root):
             tmp_dir = self.root / "tmp"

@@ -79,6 +79,12 @@ class S3Artifacts(ArtifactStore):
             raise no_blob(digest)
         return int(head["ContentLength"])
 
+    def stored_at(self, digest: str) -> float:
+        head = self._head(digest)
+        if head is None:
+            raise no_blob(digest)
+        return float(head["LastModified"].timestamp())
+
     def write(self, chunks: Iterable[bytes], digest: str | None = None) -> Blob:
         key = self._key(blob_key(digest) if digest is not None else f"tmp/{uuid.uuid4().hex}")
         hasher = Hasher()

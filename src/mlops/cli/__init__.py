@@ -13,7 +13,10 @@ so what it shows is exactly what a script calling the library would get.
     mlops iterations metric ID NAME [--json]
     mlops datasets list [--json]
     mlops datasets show ID [--json]
+    mlops artifacts list ITERATION [--json] | download ITERATION [NAME] [-o DIR]
+    mlops models list [--json] | show NAME [--json]
     mlops export --experiment ID [--format csv|json] [--output FILE] [--filter EXPR]
+    mlops gc [--yes] [--min-age SECONDS] [--artifacts PATH]
     mlops db upgrade [--store URI]
     mlops app [--host H] [--port P] [--store URI] [--workers N] [--auth] [--insecure]
     mlops tokens create NAME --scope read|write|admin | list | revoke NAME
@@ -26,6 +29,7 @@ characters of an id; every ID argument takes any unique prefix of one.
 from __future__ import annotations
 
 from mlops.cli._app import app, tokens
+from mlops.cli._artifacts import artifacts, gc, models
 from mlops.cli._commands import datasets, db, experiments, projects
 from mlops.cli._export import export
 from mlops.cli._iterations import iterations
@@ -34,5 +38,8 @@ from mlops.cli._sync import sync
 
 __all__ = ["main"]
 
-for _command in (projects, experiments, iterations, datasets, export, db, app, tokens, sync):
+for _command in (
+    projects, experiments, iterations, datasets, artifacts, models, export, gc, db, app, tokens,
+    sync,
+):  # fmt: skip
     main.add_command(_command)

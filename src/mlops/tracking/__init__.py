@@ -48,6 +48,15 @@ from mlops.tracking._api import (
     start_iteration,
     update_project,
 )
+from mlops.tracking._artifacts import (
+    download_artifacts,
+    download_model,
+    get_model,
+    get_model_version,
+    list_artifacts,
+    register_model,
+    set_model_alias,
+)
 from mlops.tracking._iteration import Iteration
 
 __all__ = [
@@ -55,18 +64,25 @@ __all__ = [
     "create_dataset",
     "create_experiment",
     "create_project",
+    "download_artifacts",
+    "download_model",
     "get_dataset",
     "get_experiment",
     "get_iteration",
     "get_metric_history",
+    "get_model",
+    "get_model_version",
     "get_project",
+    "list_artifacts",
     "list_datasets",
     "list_experiments",
     "list_iterations",
     "list_projects",
+    "register_model",
     "resume_iteration",
     "set_active_experiment",
     "set_active_project",
+    "set_model_alias",
     "start_iteration",
     "update_project",
 ]

@@ -3,8 +3,8 @@ files, register models, move aliases, download a model.
 
 Where the bytes live depends on the store: beside an embedded SQLite database (its
 ``artifacts`` folder, ``$MLOPS_HOME/artifacts`` for the default one), wherever
-``MLOPS_ARTIFACTS`` says for a PostgreSQL store (a folder or ``s3://bucket/prefix``), and in the
-App for an ``http(s)://`` store.
+``MLOPS_ARTIFACT_STORE`` says for a PostgreSQL store (a folder or ``s3://bucket/prefix``), and
+in the App for an ``http(s)://`` store.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _location(store_uri: str) -> str:
     found = default_location(store_uri)
     if found is None:
         raise InvalidInput(
-            "a PostgreSQL store keeps files where MLOPS_ARTIFACTS says: set it to a shared "
+            "a PostgreSQL store keeps files where MLOPS_ARTIFACT_STORE says: set it to a shared "
             "folder or s3://bucket/prefix (the App's --artifacts), or log through the App "
             "(MLOPS_TRACKING_URI=http://app-host:port)"
         )

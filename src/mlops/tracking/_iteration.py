@@ -22,8 +22,9 @@ from typing import Any
 from mlops.entities import ModelFile, iso
 from mlops.errors import InvalidInput, IterationEnded, MlopsError
 from mlops.store import MetricRow, Store
-from mlops.tracking._datasets import model_path
+from mlops.tracking._datasets import is_remote, model_path
 from mlops.tracking._flushing import WritePath, fold_ranges
+from mlops.tracking._logging_files import FileLogging, copy_models
 from mlops.tracking._outbox import BATCH_SIZE, Outbox, max_buffered_points
 from mlops.tracking._writer import WRITER
 from mlops.values import (
@@ -48,7 +49,7 @@ _LIVE_KEYS = frozenset(
 )
 
 
-class Iteration(WritePath, Mapping[str, Any]):
+class Iteration(FileLogging, WritePath, Mapping[str, Any]):
     """One model run. Returned by :func:`mlops.tracking.start_iteration`.
 
     It reads like the iteration's dict (``it["id"]``, ``dict(it)``) and logs with its methods.
@@ -96,6 +97,8 @@ class Iteration(WritePath, Mapping[str, Any]):
         self._not_kept = 0  # points dropped by log_metric past the bound, not yet counted
         self._model_path: str | None = None
         self._model: ModelFile | None = None
+        self._copy_model = False
+        self._model_copied = False
         self._ended = False
         self._ending: tuple[str, dict[str, str] | None, float] | None = None
         self._final = False  # _data is the ended iteration as the store has it
@@ -290,13 +293,24 @@ class Iteration(WritePath, Mapping[str, Any]):
         assert self._store is not None
         return self._store.get_dataset(dataset_id).to_dict()
 
-    def log_path_to_model(self, path_to_model: str | os.PathLike[str]) -> None:
-        """Record where the trained model file is, as an absolute path (a URI such as
-        ``s3://`` is kept as given). When the iteration ends and the file exists, its size and
-        sha256 are recorded too. A local path that does not exist yet is recorded with one
-        warning. The path is only text: nothing is uploaded."""
+    def log_path_to_model(
+        self, path_to_model: str | os.PathLike[str], copy: bool | None = None
+    ) -> None:
+        """Record where the trained model is (a file or a folder), as an absolute path (a URI
+        such as ``s3://`` is kept as given), and keep a copy of it as the artifact ``model/...``
+        so it can be downloaded (and registered with :func:`mlops.tracking.register_model`).
+
+        ``copy=False`` (or ``MLOPS_ARTIFACTS=reference``) records only the path, for huge
+        checkpoints that already live on shared storage. When the iteration ends and the file
+        exists, its size and sha256 are recorded too; a local path that does not exist yet is
+        recorded with one warning and copied at the end if it is there then."""
         self._check_open()
+        if copy is not None and not isinstance(copy, bool):
+            raise InvalidInput(f"copy must be True, False or None, got {copy!r}")
         self._model_path = model_path(path_to_model)
+        self._copy_model = copy_models() if copy is None else copy
+        if self._copy_model and not is_remote(self._model_path):
+            self._model_copied = self._keep_model(self._model_path)
 
     def end_iteration(self) -> dict[str, Any]:
         """Write everything logged, mark the iteration ``finished`` and return its final dict
@@ -309,6 +323,22 @@ class Iteration(WritePath, Mapping[str, Any]):
         logged, and goes on trying in the background until the process exits (calling
         ``end_iteration()`` again waits once more)."""
         return self._end("finished", None)
+
+    def _end(
+        self,
+        status: str,
+        error: dict[str, str] | None,
+        deadline: float | None = None,
+        at_exit: bool = False,
+    ) -> dict[str, Any]:
+        """End as the write path does, then wait for this iteration's files (the model copy
+        made now when it did not exist at the call)."""
+        path = self._model_path
+        if self._copy_model and not self._model_copied and path and not is_remote(path):
+            self._model_copied = self._keep_model(path)
+        ended = super()._end(status, error, deadline, at_exit)
+        self._wait_for_files()
+        return ended
 
     # -- context manager --------------------------------------------------------------------
     def __enter__(self) -> Iteration:

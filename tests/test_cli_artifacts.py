@@ -1,0 +1,75 @@
+"""``mlops artifacts``, ``mlops models`` and ``mlops gc`` on the embedded store, at 80 columns."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from mlops import tracking
+from mlops.cli import main
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), env={"COLUMNS": "80"})
+
+
+def _trained(tmp_path: Path) -> str:
+    project = tracking.create_project("cli-files")
+    tracking.set_active_project(project["id"])
+    (tmp_path / "model.pkl").write_bytes(b"weights")
+    (tmp_path / "report.md").write_text("# done")
+    with tracking.start_iteration("train") as it:
+        it.log_path_to_model(tmp_path / "model.pkl")
+        it.log_artifact(tmp_path / "report.md", "reports/final.md")
+    return it.id
+
+
+def test_artifacts_are_listed_and_downloaded(mlops_home: Path, tmp_path: Path) -> None:
+    iteration_id = _trained(tmp_path)
+    listed = run("artifacts", "list", iteration_id[:8])
+    assert listed.exit_code == 0, listed.output
+    assert "model/model.pkl" in listed.output and "reports/final.md" in listed.output
+    assert max(len(line) for line in listed.output.splitlines()) <= 80
+    rows = json.loads(run("artifacts", "list", iteration_id, "--json").output)
+    assert {r["name"] for r in rows} == {"model/model.pkl", "reports/final.md"}
+    out = tmp_path / "out"
+    done = run("artifacts", "download", iteration_id[:6], "reports", "-o", str(out))
+    assert done.exit_code == 0, done.output
+    assert (out / "reports" / "final.md").read_text() == "# done"
+    missing = run("artifacts", "download", iteration_id, "nope", "-o", str(out))
+    assert missing.exit_code == 1 and missing.output.startswith("error: ")
+
+
+def test_models_are_listed_and_shown(mlops_home: Path, tmp_path: Path) -> None:
+    iteration_id = _trained(tmp_path)
+    tracking.register_model("digits", iteration_id)
+    tracking.set_model_alias("digits", "production", 1)
+    listed = run("models", "list")
+    assert listed.exit_code == 0 and "digits" in listed.output and "production" in listed.output
+    shown = run("models", "show", "digits", "--json")
+    assert json.loads(shown.output)["versions"][0]["iteration_id"] == iteration_id
+    unknown = run("models", "show", "nope")
+    assert unknown.exit_code == 1 and "no model is registered as 'nope'" in unknown.output
+
+
+def test_gc_removes_only_blobs_nothing_refers_to(mlops_home: Path, tmp_path: Path) -> None:
+    from mlops.artifacts import open_artifact_store
+
+    _trained(tmp_path)
+    files = open_artifact_store(mlops_home / "artifacts")
+    orphan = files.write(iter([b"nobody refers to me"]))
+    fresh = files.write(iter([b"uploaded a moment ago, not recorded yet"]))
+    old = time.time() - 7200
+    blob = mlops_home / "artifacts" / "blobs" / orphan.digest[:2] / orphan.digest[2:4]
+    os.utime(blob / orphan.digest, (old, old))
+    dry = run("gc")
+    assert dry.exit_code == 0 and "would remove 1 unreferenced file(s)" in dry.output
+    assert files.has(orphan.digest)
+    done = run("gc", "--yes")
+    assert done.exit_code == 0 and "removed 1 unreferenced file(s)" in done.output
+    assert not files.has(orphan.digest) and files.has(fresh.digest)
+    assert len(list(files.digests())) == 3  # the model, the report, the fresh upload

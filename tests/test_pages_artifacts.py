@@ -1,0 +1,69 @@
+"""The iteration page's Artifacts section and the model pages, rendered by the App."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mlops import tracking
+from mlops.app import AppSettings, create_app
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def seeded(mlops_home: Path, tmp_path: Path) -> dict[str, str]:
+    import numpy as np
+
+    project = tracking.create_project("pages")
+    tracking.set_active_project(project["id"])
+    (tmp_path / "model.pkl").write_bytes(b"weights")
+    (tmp_path / "x.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>')
+    with tracking.start_iteration("with files") as it:
+        it.log_path_to_model(tmp_path / "model.pkl")
+        it.log_text(f"# Report\n\n{XSS} [site](https://example.com)", "report.md")
+        it.log_text("step,loss\n0,1.0\n1,0.5\n", "tables/loss.csv")
+        it.log_dict({"lr": 0.1}, "config.json")
+        it.log_artifact(tmp_path / "x.svg", "drawing.svg")
+        for step in (0, 5):
+            it.log_image(np.zeros((3, 3), dtype=np.uint8), "samples.png", step=step)
+    tracking.register_model("pager", it.id)
+    tracking.set_model_alias("pager", "production", 1)
+    return {"iteration": it.id}
+
+
+@pytest.fixture
+def client(mlops_home: Path, seeded: dict[str, str]) -> Iterator[TestClient]:
+    app = create_app(AppSettings(store_uri=f"sqlite:///{mlops_home / 'mlops.db'}"))
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        yield c
+
+
+def test_the_iteration_page_lists_and_previews_its_files(
+    client: TestClient, seeded: dict[str, str]
+) -> None:
+    html = client.get(f"/iterations/{seeded['iteration']}").text
+    for name in ("model/model.pkl", "report.md", "tables/loss.csv", "config.json", "drawing.svg"):
+        assert f'data-name="{name}"' in html
+    assert "<h1>Report</h1>" in html  # Markdown rendered
+    assert XSS not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert 'href="https://example.com" rel="noopener nofollow"' in html
+    assert 'data-testid="preview-csv"' in html and "<td>0.5</td>" in html
+    assert "&#34;lr&#34;: 0.1" in html or '"lr": 0.1' in html
+    assert 'data-testid="image-series"' in html and 'data-steps="0,5"' in html
+    assert 'data-testid="model-version-link"' in html and "pager v1" in html
+    # SVG is never previewed inline: only its download link is there
+    assert "drawing.svg&amp;inline=1" not in html and "drawing.svg&inline=1" not in html
+    data = client.get(f"/iterations/{seeded['iteration']}.json").json()
+    assert {row["name"] for row in data["artifacts"]} >= {"model", "model/model.pkl"}
+
+
+def test_the_model_pages_show_versions_and_aliases(client: TestClient) -> None:
+    listed = client.get("/models.json").json()["models"]
+    assert listed[0]["name"] == "pager" and listed[0]["aliases"] == {"production": 1}
+    html = client.get("/models/pager").text
+    assert 'data-testid="version-row"' in html and "production" in html and "with files" in html
+    assert client.get("/models/nope").status_code == 404
