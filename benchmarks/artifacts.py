@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _app_server import AppProcess, MemorySampler  # noqa: E402
+from _app_server import AppProcess, MemorySampler
 
 MiB = 1 << 20
 
