@@ -122,11 +122,15 @@ def call_cost(root: Path) -> None:
     _fresh_home(root, "call-home")
     _use(None)
     it = _iteration("call")
-    started = time.perf_counter()
-    it.log_artifact(source)  # type: ignore[attr-defined]
-    cost = time.perf_counter() - started
+    costs = []
+    for name in ("first.bin", "second.bin", "third.bin"):
+        started = time.perf_counter()
+        it.log_artifact(source, name)  # type: ignore[attr-defined]
+        costs.append(time.perf_counter() - started)
     it.end_iteration()  # type: ignore[attr-defined]
-    print(f"log_artifact of a 100 MiB file costs the loop {cost * 1000:.2f} ms (target < 5 ms)")
+    first, then = costs[0] * 1000, min(costs[1:]) * 1000
+    print(f"log_artifact of a 100 MiB file costs the loop {first:.2f} ms the first time (the "
+          f"uploader starts), then {then:.2f} ms (target < 5 ms)")  # fmt: skip
 
 
 def main() -> None:

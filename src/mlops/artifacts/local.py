@@ -34,6 +34,26 @@ class LocalArtifacts(ArtifactStore):
         self.uri = self.root.as_uri()
         self._hashers: dict[str, Hasher] = {}  # uploads whose every part this process saw
         self._lock = threading.Lock()
+        self._deferred: list[tuple[Path, str]] | None = None  # written, not yet synced
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Write many blobs with one sync of the disk instead of two per blob: inside, blobs
+        are written and checked but put in place only when the block ends, after one sync
+        (10,000 small files cost two syncs, not 20,000). For one thread at a time."""
+        self._deferred = []
+        try:
+            yield
+        finally:
+            pending, self._deferred = self._deferred, None
+            try:
+                _sync([tmp for tmp, _ in pending])
+                for tmp, digest in pending:
+                    self._place(tmp, digest, sync=False)
+                _sync([])
+            finally:
+                for tmp, _ in pending:
+                    tmp.unlink(missing_ok=True)
 
     # -- blobs ------------------------------------------------------------------------------
     def _blob(self, digest: str) -> Path:
@@ -60,27 +80,34 @@ class LocalArtifacts(ArtifactStore):
             tmp_dir.mkdir(parents=True, exist_ok=True)
             tmp = tmp_dir / uuid.uuid4().hex
             hasher = Hasher()
+            deferred = self._deferred
             try:
                 with open(tmp, "wb") as fh:
                     for chunk in chunks:
                         hasher.update(chunk)
                         fh.write(chunk)
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                    if deferred is None:
+                        fh.flush()
+                        os.fsync(fh.fileno())
                 blob = hasher.check(digest)
+                if deferred is not None:
+                    deferred.append((tmp, blob.digest))
+                    return blob
                 self._place(tmp, blob.digest)
             finally:
-                tmp.unlink(missing_ok=True)
+                if deferred is None:
+                    tmp.unlink(missing_ok=True)
             return blob
 
-    def _place(self, staged: Path, digest: str) -> None:
+    def _place(self, staged: Path, digest: str, sync: bool = True) -> None:
         """Move checked bytes to their blob path (keeping an existing copy of the same bytes)."""
         final = self._blob(digest)
         if final.exists():
             return
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged, final)
-        _fsync_dir(final.parent)
+        if sync:
+            _fsync_dir(final.parent)
 
     def read(self, digest: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         check_digest(digest)
@@ -177,6 +204,17 @@ def _chunks(fh: object, start: int, end: int | None) -> Iterator[bytes]:
             if left is not None:
                 left -= len(chunk)
             yield chunk
+
+
+def _sync(files: list[Path]) -> None:
+    """Make written files (and renames) durable: one sync of the disks where the platform has
+    it, else an fsync of each file."""
+    if hasattr(os, "sync"):
+        os.sync()
+        return
+    for path in files:
+        with open(path, "rb+") as fh:
+            os.fsync(fh.fileno())
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -9,9 +9,11 @@ in the App for an ``http(s)://`` store.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +45,10 @@ class Files(Protocol):
 
     def open(self, artifact: Artifact) -> Iterator[bytes]:
         """The bytes of a recorded file."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        """A block in which many files are put at the cost of one (they are durable when the
+        block ends)."""
 
 
 _files: dict[str, Files] = {}
@@ -89,6 +95,10 @@ class LocalFiles:
 
     def open(self, artifact: Artifact) -> Iterator[bytes]:
         return self.artifacts.read(artifact.sha256)
+
+    def batch(self) -> AbstractContextManager[None]:
+        batch = getattr(self.artifacts, "batch", None)
+        return batch() if batch is not None else contextlib.nullcontext()
 
 
 def list_artifacts(iteration_id: str, prefix: str | None = None) -> list[dict[str, Any]]:

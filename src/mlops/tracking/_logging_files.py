@@ -61,7 +61,7 @@ class FileLogging:
         self,
         source: Path,
         name: str,
-        media: str,
+        media: str | None,
         step: int | None = None,
         spooled: bool = False,
     ) -> None:
@@ -97,9 +97,9 @@ class FileLogging:
             for _, inner in named:
                 check_name(inner)
             for source, inner in named:
-                self._queue(source, inner, media_type(inner))
+                self._queue(source, inner, None)
             return
-        self._queue(path, base, media_type(base))
+        self._queue(path, base, None)
 
     def log_text(self, text: str, name: str) -> None:
         """Keep a text as a UTF-8 file (``"notes.md"``, ``"report.txt"``)."""

@@ -16,6 +16,7 @@ progress: it gives up after ``MLOPS_UPLOAD_TIMEOUT`` seconds (default 60) withou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import sys
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING
 from mlops.entities import Artifact
 from mlops.errors import InvalidInput, MlopsError
 from mlops.store.base import Store
+from mlops.tracking._files import media_type
 
 if TYPE_CHECKING:
     from mlops.tracking._artifacts import Files
@@ -60,7 +62,9 @@ class Job:
     iteration_id: str
     source: Path
     name: str
-    media_type: str
+    #: None: guessed from the name by the uploader (mimetypes reads its tables on first use,
+    #: which the training loop should not pay for)
+    media_type: str | None
     size: int
     step: int | None = None
     #: (size, mtime_ns) at the call; None for a spooled copy that nothing else touches.
@@ -137,12 +141,20 @@ class Uploader:
     def _send(self, batch: list[Job]) -> None:
         rows: dict[tuple[int, str], list[Artifact]] = defaultdict(list)
         stores: dict[tuple[int, str], Store] = {}
-        for job in batch:
-            artifact = self._store_bytes(job)
-            if artifact is not None:
-                key = (id(job.store), job.iteration_id)
-                rows[key].append(artifact)
-                stores[key] = job.store
+        try:
+            with contextlib.ExitStack() as stack:  # one sync of the disk for the whole batch
+                for files in {id(job.files): job.files for job in batch}.values():
+                    stack.enter_context(files.batch())
+                for job in batch:
+                    artifact = self._store_bytes(job)
+                    if artifact is not None:
+                        key = (id(job.store), job.iteration_id)
+                        rows[key].append(artifact)
+                        stores[key] = job.store
+        except OSError as exc:  # the batch's bytes could not be made durable
+            for key, artifacts in rows.items():
+                self._fail(key[1], f"could not store {len(artifacts)} file(s): {exc}")
+            rows.clear()
         for key, artifacts in rows.items():
             try:
                 stores[key].log_artifacts(key[1], artifacts)
@@ -180,10 +192,10 @@ class Uploader:
                 self._lock.notify_all()
         if job.spooled:
             job.source.unlink(missing_ok=True)
+        media = job.media_type or media_type(job.name)
         return Artifact(
-            job.iteration_id, job.name, blob.size, blob.digest, job.media_type, time.time(),
-            job.step,
-        )  # fmt: skip
+            job.iteration_id, job.name, blob.size, blob.digest, media, time.time(), job.step
+        )
 
     def _changed(self, job: Job) -> None:
         self._fail(
