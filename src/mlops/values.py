@@ -32,6 +32,8 @@ def check_name(value: object, what: str) -> str:
         raise InvalidInput(
             f"{what} {value[:40]!r}... is {len(value)} characters long; the limit is {MAX_NAME}"
         )
+    if "\x00" in value:
+        raise InvalidInput(f"{what} {value!r} contains a NUL character (\\x00): remove it")
     return value
 
 

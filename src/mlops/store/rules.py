@@ -184,6 +184,8 @@ def check_batch(
         check_name(key, "tag key")
         if not isinstance(value, str):
             raise InvalidInput(f"tag {key!r} must be text, got {type(value).__name__} {value!r}")
+        if "\x00" in value:
+            raise InvalidInput(f"tag {key!r} contains a NUL character (\\x00): remove it")
 
 
 def _check_metrics(metrics: Sequence[Any]) -> None:

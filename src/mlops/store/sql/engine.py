@@ -20,7 +20,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from mlops.config import redact_uri
-from mlops.errors import AlreadyExists, InvalidInput, QueryTimeout, StorageError, Unavailable
+from mlops.errors import (
+    AlreadyExists,
+    InvalidInput,
+    MlopsError,
+    QueryTimeout,
+    StorageError,
+    Unavailable,
+)
 from mlops.store.sql import sqlite_file
 
 BUSY_TIMEOUT_SECONDS = 120
@@ -175,21 +182,32 @@ _PG_TRANSIENT_CLASSES = ("08", "40", "57")
 _PG_TRANSIENT = {"53200", "53300", "55P03"}
 
 
-def translate(exc: DBAPIError, what: str, engine: Engine) -> Unavailable | StorageError:
+def translate(exc: DBAPIError, what: str, engine: Engine) -> MlopsError:
     """The mlops error for a database error: :class:`Unavailable` (503, retried) when the
     database is unreachable, locked, busy or overloaded; :class:`StorageError` (500, not
     retried) when it refused the operation for a reason of its own (a damaged file, a limit
-    of the engine, a value out of range), with what the database said."""
+    of the engine, a value out of range), with what the database said; :class:`InvalidInput`
+    for text it cannot hold (NUL)."""
     where = redact_uri(str(engine.url))
     if _transient(exc):
         return Unavailable(
             f"cannot {what}: the database at {where} is unavailable ({_short(exc)}); check "
             "that it is reachable and not locked by a stuck process"
         )
+    if _bad_text(exc):  # PostgreSQL text cannot hold NUL: a value's fault, not the database's
+        return InvalidInput(
+            f"cannot {what}: a name, id or text value contains a NUL character (\\x00), which "
+            "the database cannot keep: remove it"
+        )
     hint = ""
     if (getattr(exc.orig, "sqlite_errorcode", None) or 0) & 0xFF in _SQLITE_DAMAGED:
         hint = "; the database file is damaged: restore it from a backup"
     return StorageError(f"cannot {what}: the database at {where} said: {_short(exc)}{hint}")
+
+
+def _bad_text(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate in ("22021", "22P05") or "NUL (0x00)" in str(exc.orig)
 
 
 def _transient(exc: DBAPIError) -> bool:
