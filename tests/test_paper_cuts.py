@@ -175,13 +175,19 @@ def test_an_existing_database_in_a_read_only_folder_can_be_read(tmp_path: Path) 
             "try:\n"
             "    tracking.create_project('new')\n"
             "except InvalidInput as exc:\n"
-            "    print('refused:', exc)\n",
+            "    print('refused:', exc)\n"
+            "try:\n"
+            "    tracking.set_active_project(p['id'])\n"
+            "except InvalidInput as exc:\n"
+            "    print('settings:', exc)\n",
             env,
         )
     assert read.returncode == 0, read.stderr
     lines = read.stdout.splitlines()
     assert lines[0] == "kept {'acc': 0.5}"
     assert lines[1].startswith("refused:") and "read-only" in lines[1] and "MLOPS_HOME" in lines[1]
+    assert lines[2].startswith("settings:") and "settings.json" in lines[2]
+    assert "MLOPS_HOME" in lines[2] and "Traceback" not in read.stderr
 
 
 def test_a_filter_syntax_error_is_one_query_syntax_error_with_a_caret(store: Store) -> None:

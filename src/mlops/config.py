@@ -150,11 +150,18 @@ def write_settings(uri: str, **values: Any) -> None:
     Raises ``InvalidInput`` naming the file, and leaves it as it is, when it is damaged."""
     path = _settings_path()
     data = _load_settings(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     stores = data.setdefault("stores", {})
     entry = stores.setdefault(uri, {})
     entry.update(values)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".settings-", suffix=".json")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".settings-", suffix=".json")
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot write the settings file {str(path)!r} ({exc.strerror or exc}): set "
+            "MLOPS_HOME to a folder you can write to, or pass project_id / experiment_id to "
+            "each call instead of setting active ones"
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=True)
