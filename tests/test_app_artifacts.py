@@ -249,3 +249,28 @@ def test_the_registry_through_the_app(app: AppProcess) -> None:
         assert [m["name"] for m in client.get("/models").json()["models"]] == ["digits"]
         assert client.put("/models/digits/aliases/7", json={"version": 1}).status_code == 422
         assert client.get("/models/nope").status_code == 404
+
+
+def _frames(files: list[bytes], digests: list[str] | None = None) -> bytes:
+    body = b""
+    for i, data in enumerate(files):
+        digest = bytes.fromhex(digests[i] if digests else sha(data))
+        body += digest + len(data).to_bytes(8, "big") + data
+    return body
+
+
+def test_many_small_files_go_in_one_request(app: AppProcess) -> None:
+    files = [os.urandom(4096) for _ in range(50)]
+    with httpx.Client(base_url=app.url + "/api/v1") as client:
+        stored = client.put("/blobs", content=_frames(files), headers=BYTES)
+        assert stored.status_code == 200, stored.text
+        assert [b["sha256"] for b in stored.json()["blobs"]] == [sha(f) for f in files]
+        assert all(client.get(f"/blobs/{sha(f)}").status_code == 200 for f in files[:3])
+        bad = [os.urandom(10), os.urandom(10)]
+        wrong = client.put(
+            "/blobs", content=_frames(bad, [sha(bad[0]), sha(b"not it")]), headers=BYTES
+        )
+        assert wrong.status_code == 422 and "do not match" in wrong.text
+        assert client.get(f"/blobs/{sha(bad[1])}").status_code == 404
+        torn = client.put("/blobs", content=_frames(files[:1])[:-5], headers=BYTES)
+        assert torn.status_code == 422 and "whole frames" in torn.text

@@ -10,6 +10,7 @@ from mlops.app.schemas import Responses, Timestamp, _Shape
 __all__ = [
     "ArtifactList",
     "ArtifactOut",
+    "BlobList",
     "BlobOut",
     "ModelList",
     "ModelOut",
@@ -25,6 +26,12 @@ class BlobOut(_Shape):
 
     sha256: str
     size_bytes: int
+
+
+class BlobList(_Shape):
+    """The blobs one request stored, in the order they came."""
+
+    blobs: list[BlobOut]
 
 
 class UploadOut(_Shape):

@@ -317,7 +317,8 @@ def _carries_bytes(scope: Scope) -> bool:
     /uploads/…/parts``), the one exception to JSON bodies, streamed instead of held."""
     path: str = scope["path"]
     return scope["method"] == "PUT" and (
-        path.startswith(f"{API_PREFIX}/blobs/")
+        path == f"{API_PREFIX}/blobs"
+        or path.startswith(f"{API_PREFIX}/blobs/")
         or (path.startswith(f"{API_PREFIX}/uploads/") and path.endswith("/parts"))
     )
 

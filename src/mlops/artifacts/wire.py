@@ -5,6 +5,7 @@ REST API (prefix ``/api/v1``; byte bodies are ``application/octet-stream``):
 ====== ============================================= ==============================================
 GET    /blobs/{sha256}                                ``{"sha256", "size_bytes"}`` or 404
 PUT    /blobs/{sha256}              bytes             201 ``{"sha256", "size_bytes"}``
+PUT    /blobs                       frames            ``{"blobs": [...]}`` (many small files)
 POST   /uploads                                       201 ``{"upload_id", "offset": 0}``
 GET    /uploads/{id}                                  ``{"upload_id", "offset"}`` (where to resume)
 PUT    /uploads/{id}/parts?offset=  bytes             ``{"upload_id", "offset"}``

@@ -9,6 +9,7 @@ where to resume (``GET /uploads/{id}``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
@@ -21,10 +22,11 @@ from fastapi.responses import Response
 from mlops.app.deps import ArtifactsDep, CanRead, CanWrite
 from mlops.app.responses import JsonResponse
 from mlops.app.schemas import ERRORS, ok
-from mlops.app.schemas_files import BlobOut, UploadOut
+from mlops.app.schemas_files import BlobList, BlobOut, UploadOut
+from mlops.artifacts import ArtifactStore
 from mlops.artifacts.names import check_digest, check_upload_id
 from mlops.artifacts.wire import BlobFinish
-from mlops.errors import TooLarge
+from mlops.errors import InvalidInput, TooLarge
 
 router = APIRouter(tags=["artifacts"], responses=ERRORS)
 T = TypeVar("T")
@@ -96,6 +98,69 @@ async def put_blob(sha256: str, request: Request, artifacts: ArtifactsDep) -> Js
     digest = check_digest(sha256)
     blob = await stream_into(request, lambda c: artifacts.write(_limited(request, c), digest))
     return JsonResponse(_blob(blob.digest, blob.size), status.HTTP_201_CREATED)
+
+
+#: The most blobs, and the largest blob, one ``PUT /blobs`` may carry.
+MAX_FRAMES = 1000
+MAX_FRAME_BYTES = 1 << 20
+_HEADER = 40  # 32 bytes of sha256, 8 of size (big-endian)
+
+
+def read_frames(chunks: Iterator[bytes]) -> Iterator[tuple[str, bytes]]:
+    """The (sha256, bytes) frames of a ``PUT /blobs`` body: each is the 32 bytes of its
+    sha256, its size as 8 bytes big-endian, then its bytes."""
+    buffer = bytearray()
+    source = iter(chunks)
+
+    def fill(size: int) -> bool:
+        while len(buffer) < size:
+            chunk = next(source, None)
+            if chunk is None:
+                return False
+            buffer.extend(chunk)
+        return True
+
+    count = 0
+    while fill(1):
+        count += 1
+        if count > MAX_FRAMES:
+            raise InvalidInput(
+                f"one request carries at most {MAX_FRAMES} files; send the rest next"
+            )
+        if not fill(_HEADER):
+            raise InvalidInput("the body ends inside a frame header: send whole frames")
+        digest, size = bytes(buffer[:32]).hex(), int.from_bytes(buffer[32:_HEADER], "big")
+        if size > MAX_FRAME_BYTES:
+            raise InvalidInput(
+                f"a file in a batch is at most {MAX_FRAME_BYTES:,} bytes, not {size:,}: "
+                "send larger ones with PUT /blobs/{sha256}"
+            )
+        if not fill(_HEADER + size):
+            raise InvalidInput(f"the body ends inside the file {digest}: send whole frames")
+        data = bytes(buffer[_HEADER : _HEADER + size])
+        del buffer[: _HEADER + size]
+        yield digest, data
+
+
+def _write_frames(artifacts: ArtifactStore, chunks: Iterator[bytes]) -> list[dict[str, Any]]:
+    batch = getattr(artifacts, "batch", None)
+    with batch() if batch is not None else contextlib.nullcontext():
+        stored = [artifacts.write(iter([data]), digest) for digest, data in read_frames(chunks)]
+    return [_blob(b.digest, b.size) for b in stored]
+
+
+@router.put(
+    "/blobs",
+    dependencies=[CanWrite],
+    responses=ok(BlobList),
+    openapi_extra=BYTES_BODY,
+)
+async def put_blobs(request: Request, artifacts: ArtifactsDep) -> JsonResponse:
+    """Store many small files in one request (up to 1,000 of at most 1 MiB each): the body is
+    frames of [32 bytes sha256][8 bytes size, big-endian][the bytes]. Each must hash to its
+    sha256 (422 otherwise: none of the request's files is recorded by the client)."""
+    blobs = await stream_into(request, lambda c: _write_frames(artifacts, _limited(request, c)))
+    return JsonResponse({"blobs": blobs})
 
 
 @router.post(
