@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,9 @@ def test_files_logged_while_the_app_is_away_are_sent_by_sync(
     db, port = catalog
     small, big = _files(tmp_path)
     extra = {"MLOPS_MODE": "offline"} if mode == "offline" else {}
-    iteration_id, stderr = _train(mlops_home, port, small, big, **extra)
+    started = time.monotonic()
+    iteration_id, stderr = _train(mlops_home, port, small, big, MLOPS_UPLOAD_TIMEOUT="60", **extra)
+    assert time.monotonic() - started < 15  # journaled at once, not after MLOPS_UPLOAD_TIMEOUT
     assert "and 3 files kept in" in stderr
     [(path, _count)] = journal.pending(mlops_home)
     spooled = list((mlops_home / "journal" / "files").iterdir())
@@ -151,3 +154,71 @@ def test_a_referenced_file_changed_before_sync_is_named_and_the_others_sent(
         again = _sync(mlops_home)  # still named until someone deletes it; nothing re-sent
         assert again.returncode == 1 and "'big.bin'" in again.stderr
         assert "sent 0 records" in again.stdout
+
+
+def test_the_drain_sends_files_once_the_app_is_back(
+    catalog: tuple[Path, int], mlops_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops import tracking
+
+    db, port = catalog
+    small, big = _files(tmp_path)
+    monkeypatch.setenv("MLOPS_TRACKING_URI", f"http://127.0.0.1:{port}")
+    it = tracking.start_iteration("drained")
+    it.log_artifact(small, "small.bin")
+    it.log_artifact(big, "big.bin")
+    with pytest.warns(UserWarning, match="files kept in"):
+        it.end_iteration()
+    assert journal.pending(mlops_home)
+
+    with running_app(db, port):
+        deadline = time.monotonic() + 30
+        while journal.pending(mlops_home):  # the process's own drain sends it
+            assert time.monotonic() < deadline, "the drain did not send the journal in 30 s"
+            time.sleep(0.1)
+        listed = {a["name"]: a for a in tracking.list_artifacts(it.id)}
+        assert sorted(listed) == ["big.bin", "small.bin"]
+        assert listed["big.bin"]["sha256"] == _sha(big)
+
+
+#: Logs a large file to a running App and is interrupted (Ctrl-C) while end_iteration() waits.
+INTERRUPTED = """
+import _thread, json, sys, threading
+from mlops import tracking
+from mlops.tracking._uploader import UPLOADER
+
+waiting = threading.Event()
+wait = UPLOADER.wait
+def signalled_wait(*args, **kwargs):
+    waiting.set()
+    return wait(*args, **kwargs)
+UPLOADER.wait = signalled_wait
+threading.Thread(target=lambda: (waiting.wait(), _thread.interrupt_main()), daemon=True).start()
+it = tracking.start_iteration("interrupted")
+print(json.dumps({"id": it.id}), flush=True)
+it.log_artifact(sys.argv[1], "big.bin")
+it.end_iteration()
+"""
+
+
+def test_ctrl_c_while_end_iteration_waits_leaves_the_files_for_sync(
+    catalog: tuple[Path, int], mlops_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, port = catalog
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as fh:
+        fh.truncate(96 << 20)
+    with running_app(db, port) as uri:
+        env = _env(mlops_home, MLOPS_TRACKING_URI=uri, MLOPS_FLUSH_TIMEOUT="0")
+        done = subprocess.run(
+            [sys.executable, "-c", INTERRUPTED, str(big)],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+        assert done.returncode != 0 and "KeyboardInterrupt" in done.stderr
+        assert "interrupted: 1 file(s)" in done.stderr and "mlops sync" in done.stderr
+        iteration_id = json.loads(done.stdout)["id"]
+
+        synced = _sync(mlops_home)
+        assert synced.returncode == 0, synced.stderr
+        [artifact] = _listed(uri, iteration_id, monkeypatch).values()
+        assert artifact["name"] == "big.bin" and artifact["size_bytes"] == 96 << 20
