@@ -66,11 +66,7 @@ class JournalDrain:
     _warn_kept: Callable[[], None]
 
     def _kept(self) -> str:
-        points, iterations, files = self._journal.kept()
-        return (
-            f"{points} metric points of {iterations} iteration(s) and {files} files kept in "
-            f"{self._journal.path}"
-        )
+        return f"{_counts(*self._journal.kept())} kept in {self._journal.path}"
 
     # -- files ------------------------------------------------------------------------------
     @property
@@ -228,10 +224,9 @@ class JournalDrain:
             if self._journal.path != path or self._journal.pending() != 0:
                 return "progress"
             if self._outage and not self.offline:
-                points, iterations, files = self._journal.kept(after=0)
                 sys.stderr.write(
                     f"mlops: the App at {self.base} is back: sent the journal {path} to it "
-                    f"({points} metric points of {iterations} iteration(s) and {files} files)\n"
+                    f"({_counts(*self._journal.kept(after=0))})\n"
                 )
             self._outage = False
             self._journal.close(delete=True)
@@ -272,3 +267,9 @@ class JournalDrain:
                     f"{flush_timeout():g} s (MLOPS_FLUSH_TIMEOUT) at exit: {self._kept()}; "
                     "run `mlops sync` to send them\n"
                 )
+
+
+def _counts(points: int, iterations: int, files: int) -> str:
+    """What a journal holds, in words (files only when there are some)."""
+    text = f"{points} metric points of {iterations} iteration(s)"
+    return f"{text} and {files} file(s)" if files else text

@@ -53,13 +53,13 @@ from mlops.store.journal_format import (
     OPS,
     Damage,
     Record,
+    add_refused,
     count_lines,
     describe_damage,
     encode_record,
     journal_dir,
     lock_path,
     new_lock,
-    add_refused,
     read_acked,
     read_refused,
     record_files,
@@ -155,16 +155,16 @@ class JournalFile:
             return 0
         return self.last_seq - read_acked(self.path)
 
-    def kept(self, after: int | None = None, iteration_id: str | None = None) -> tuple[int, int, int]:
+    def kept(
+        self, after: int | None = None, iteration_id: str | None = None
+    ) -> tuple[int, int, int]:
         """(metric points, iterations, files) in the records after ``after`` (default: those
         the App has not acknowledged yet), of one iteration when ``iteration_id`` is given."""
         if self.path is None:
             return 0, 0, 0
         acked = read_acked(self.path) if after is None else after
         waiting = [
-            entry
-            for entry in self._kept
-            if entry[0] > acked and iteration_id in (None, entry[1])
+            entry for entry in self._kept if entry[0] > acked and iteration_id in (None, entry[1])
         ]
         return (
             sum(entry[2] for entry in waiting),
@@ -325,7 +325,9 @@ def sync(
                     report.damaged.append((path, bad))
                 if messages := read_refused(path):
                     report.refused.append((path, messages))
-                if not bad and not messages:  # fully synced, left by a crash between the last ack and the delete
+                if (
+                    not bad and not messages
+                ):  # fully synced, left by a crash between the last ack and the delete
                     remove(path)
             finally:
                 lock.release()

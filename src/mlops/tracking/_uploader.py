@@ -165,7 +165,9 @@ class Uploader:
             except Unavailable as exc:  # the App went away: the rows wait in the journal
                 if not self._rows_to_journal(stores[key], key[1], artifacts, exc):
                     names = ", ".join(a.name for a in artifacts[:5])
-                    self._fail(key[1], f"could not record {len(artifacts)} file(s) ({names}): {exc}")
+                    self._fail(
+                        key[1], f"could not record {len(artifacts)} file(s) ({names}): {exc}"
+                    )
             except MlopsError as exc:
                 names = ", ".join(a.name for a in artifacts[:5])
                 self._fail(key[1], f"could not record {len(artifacts)} file(s) ({names}): {exc}")
@@ -188,13 +190,15 @@ class Uploader:
                 self._changed(job)
                 return None
             if getattr(job.store, "journaling", False):  # the App is away: no need to try
-                return self._to_journal(job, None)
+                self._to_journal(job, None)
+                return None
             try:
                 blob = job.files.put(job.source)
             except Unavailable as exc:
                 if not hasattr(job.store, "journal_artifact"):
                     raise
-                return self._to_journal(job, exc)
+                self._to_journal(job, exc)
+                return None
             if job.snapshot is not None and snapshot(job.source) != job.snapshot:
                 self._changed(job)
                 return None
@@ -227,10 +231,9 @@ class Uploader:
             )  # fmt: skip
         except FileRefused:
             self._changed(job)
-            return None
+            return
         if job.spooled:
             job.source.unlink(missing_ok=True)
-        return None
 
     def _rows_to_journal(
         self, store: Store, iteration_id: str, artifacts: list[Artifact], reason: Exception
@@ -244,7 +247,9 @@ class Uploader:
                 keep(iteration_id, None, a.name, a.step, a.media_type, None,
                      blob=(a.sha256, a.size_bytes), reason=reason)  # fmt: skip
         except (MlopsError, OSError) as exc:
-            self._fail(iteration_id, f"could not keep {len(artifacts)} file(s) in the journal: {exc}")
+            self._fail(
+                iteration_id, f"could not keep {len(artifacts)} file(s) in the journal: {exc}"
+            )
         return True
 
     def keep_in_journal(self, iteration_id: str) -> int:
