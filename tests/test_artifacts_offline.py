@@ -133,7 +133,7 @@ def test_files_logged_while_the_app_is_away_are_sent_by_sync(
         assert len(tracking.list_artifacts(iteration_id)) == 3
 
 
-def test_a_referenced_file_changed_before_sync_is_named_and_the_others_sent(
+def test_a_changed_file_is_named_by_sync_and_the_others_sent(
     catalog: tuple[Path, int], mlops_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, port = catalog
@@ -142,13 +142,16 @@ def test_a_referenced_file_changed_before_sync_is_named_and_the_others_sent(
     [(path, _count)] = journal.pending(mlops_home)
     with open(big, "r+b") as fh:
         fh.write(b"changed")
+    [copy] = (mlops_home / "journal" / "files").glob(f"{_sha(small)}-*")
+    copy.write_bytes(b"bit rot")  # a damaged copy in the journal is refused too
 
     with running_app(db, port) as uri:
         done = _sync(mlops_home)
         assert done.returncode == 1
         assert "'big.bin'" in done.stderr and "changed since it was logged" in done.stderr
+        assert "'small.bin'" in done.stderr and "no longer matches its sha256" in done.stderr
         assert str(path) in done.stderr
-        assert sorted(_listed(uri, iteration_id, monkeypatch)) == ["notes.txt", "small.bin"]
+        assert sorted(_listed(uri, iteration_id, monkeypatch)) == ["notes.txt"]
         assert path.exists()  # kept for inspection
 
         again = _sync(mlops_home)  # still named until someone deletes it; nothing re-sent

@@ -14,7 +14,10 @@ One file per process, ``<time>-<pid>-<random>.jsonl``, one record per line::
 where the JSON is ``{"seq": n, "uri": "http://app:8080", "op": "log_batch", "args": {...}}``:
 ``seq`` counts the records of the file from 1, ``uri`` is the App the record is meant for, ``op``
 one of :data:`OPS` and ``args`` the ``iteration_id`` and the request ``body`` of the REST
-contract (:mod:`mlops.wire`; non-finite floats already written as ``"NaN"``...).
+contract (:mod:`mlops.wire`; non-finite floats already written as ``"NaN"``...). A
+``log_artifact`` record is a file logged while the App was away: its bytes are copied under
+``journal/files/`` (up to :data:`~mlops.store.journal_files.SPOOL_LIMIT`) or referenced by path
+(:mod:`mlops.store.journal_files`); sending it uploads the bytes, then records the row.
 
 Guarantees
 ----------
@@ -28,6 +31,9 @@ Guarantees
 - Which records the App acknowledged is kept next to the file, in ``<name>.acked`` (the highest
   acknowledged ``seq``, replaced atomically). A record counts as synced only once the App answered
   it with success; a file whose records are all synced is deleted with its ``.acked`` file.
+- A journaled file that cannot be sent (referenced, and changed or vanished since) is named in
+  ``<name>.refused`` (one line each) and skipped; the records after it are sent, and the file
+  is kept like a damaged one: ``mlops sync`` names it and exits non-zero until it is deleted.
 - Sending a record twice is harmless (ids are made by the client and every write is idempotent
   on the App), so a crash between sending and acknowledging at worst sends a record again.
 - The process that writes a journal file holds an exclusive lock on it (``.<name>.lock`` next to

@@ -10,6 +10,12 @@ changed before it was read is reported by name on stderr and not recorded (its b
 stored under a name they do not belong to). Spooled files (``log_text``, ``log_dict``, ...) are
 removed once sent.
 
+When the store is an App that cannot be reached (its journal is in use, ``MLOPS_MODE=offline``,
+or an upload finds it down), a file goes to the store's journal instead, at once
+(:mod:`mlops.store.journal_files`), and is sent with it when the App is back or by
+``mlops sync``. :meth:`Uploader.keep_in_journal` does the same for the files still queued when
+``end_iteration()`` is interrupted (Ctrl-C).
+
 :meth:`Uploader.wait` lets ``end_iteration()`` wait for an iteration's files while they make
 progress: it gives up after ``MLOPS_UPLOAD_TIMEOUT`` seconds (default 60) without a byte sent.
 """
