@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -107,9 +108,12 @@ def test_files_logged_while_the_app_is_away_are_sent_by_sync(
     iteration_id, stderr = _train(mlops_home, port, small, big, MLOPS_UPLOAD_TIMEOUT="60", **extra)
     assert time.monotonic() - started < 15  # journaled at once, not after MLOPS_UPLOAD_TIMEOUT
     assert "and 3 file(s) kept in" in stderr
-    [(path, _count)] = journal.pending(mlops_home)
+    [(path, count)] = journal.pending(mlops_home)
     spooled = list((mlops_home / "journal" / "files").iterdir())
     assert len(spooled) == 2  # the small file and the text; the big one by reference
+
+    kept = tmp_path / "journal-before-sync"
+    shutil.copytree(mlops_home / "journal", kept)
 
     with running_app(db, port) as uri:
         done = _sync(mlops_home)
@@ -128,9 +132,16 @@ def test_files_logged_while_the_app_is_away_are_sent_by_sync(
         assert not path.exists()
         assert list((mlops_home / "journal" / "files").iterdir()) == []
 
-        again = _sync(mlops_home)  # nothing left: nothing sent twice
-        assert again.returncode == 0 and "nothing to sync" in again.stdout
-        assert len(tracking.list_artifacts(iteration_id)) == 3
+        # The acknowledgements lost (a crash before they were written): all sent again...
+        shutil.copytree(kept, mlops_home / "journal", dirs_exist_ok=True)
+        again = _sync(mlops_home)
+        assert again.returncode == 0, again.stderr
+        assert f"sent {count} records" in again.stdout
+        resent = _listed(uri, iteration_id, monkeypatch)  # ...and nothing duplicated
+        assert {k: (a["sha256"], a["size_bytes"]) for k, a in resent.items()} == {
+            k: (a["sha256"], a["size_bytes"]) for k, a in listed.items()
+        }
+        assert _sync(mlops_home).stdout.startswith("nothing to sync")
 
 
 def test_a_changed_file_is_named_by_sync_and_the_others_sent(
