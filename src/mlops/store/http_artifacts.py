@@ -22,7 +22,7 @@ from mlops.entities import Artifact
 from mlops.errors import NotFound
 from mlops.store.http_client import part
 
-__all__ = ["PART", "HttpFiles"]
+__all__ = ["PART", "HttpFiles", "file_sha256", "upload"]
 
 #: Bytes of one part of a large upload (and the largest file sent in one request).
 PART = 16 << 20
@@ -38,6 +38,39 @@ def file_sha256(path: Path) -> str:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def upload(transport: Any, path: Path) -> Blob:
+    """Send a local file's bytes to the App through ``transport`` (unless it has them) and
+    return the blob (sha256, size)."""
+    size = path.stat().st_size
+    if size <= SMALL:  # one request: sending it costs less than asking whether to
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        answer = transport.request("PUT", f"/blobs/{digest}", raw=data, budget=PART_BUDGET)
+        return Blob(answer["sha256"], answer["size_bytes"])
+    digest = file_sha256(path)
+    try:
+        known = transport.request("GET", f"/blobs/{digest}")
+        if known["size_bytes"] == size:
+            return Blob(digest, size)
+    except NotFound:
+        pass
+    if size <= PART:
+        data = path.read_bytes()
+        answer = transport.request("PUT", f"/blobs/{digest}", raw=data, budget=PART_BUDGET)
+        return Blob(answer["sha256"], answer["size_bytes"])
+    upload_id = transport.request("POST", "/uploads", body={})["upload_id"]
+    offset = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(PART):
+            answer = transport.request(
+                "PUT", f"/uploads/{upload_id}/parts", params={"offset": offset}, raw=chunk,
+                budget=PART_BUDGET,
+            )  # fmt: skip
+            offset = answer["offset"]
+    answer = transport.request("POST", f"/uploads/{upload_id}/finish", body={"sha256": digest})
+    return Blob(answer["sha256"], answer["size_bytes"])
 
 
 class HttpFiles:
@@ -57,35 +90,7 @@ class HttpFiles:
 
     def put(self, path: Path) -> Blob:
         """Send a local file's bytes (unless the App has them) and return the blob."""
-        transport = self._transport
-        size = path.stat().st_size
-        if size <= SMALL:  # one request: sending it costs less than asking whether to
-            data = path.read_bytes()
-            digest = hashlib.sha256(data).hexdigest()
-            answer = transport.request("PUT", f"/blobs/{digest}", raw=data, budget=PART_BUDGET)
-            return Blob(answer["sha256"], answer["size_bytes"])
-        digest = file_sha256(path)
-        try:
-            known = transport.request("GET", f"/blobs/{digest}")
-            if known["size_bytes"] == size:
-                return Blob(digest, size)
-        except NotFound:
-            pass
-        if size <= PART:
-            data = path.read_bytes()
-            answer = transport.request("PUT", f"/blobs/{digest}", raw=data, budget=PART_BUDGET)
-            return Blob(answer["sha256"], answer["size_bytes"])
-        upload = transport.request("POST", "/uploads", body={})["upload_id"]
-        offset = 0
-        with open(path, "rb") as fh:
-            while chunk := fh.read(PART):
-                answer = transport.request(
-                    "PUT", f"/uploads/{upload}/parts", params={"offset": offset}, raw=chunk,
-                    budget=PART_BUDGET,
-                )  # fmt: skip
-                offset = answer["offset"]
-        answer = transport.request("POST", f"/uploads/{upload}/finish", body={"sha256": digest})
-        return Blob(answer["sha256"], answer["size_bytes"])
+        return upload(self._transport, path)
 
     def batch(self) -> AbstractContextManager[None]:
         """Nothing to gather: each file is durable when the App answers."""

@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -288,18 +289,31 @@ def route(op: str, iteration_id: str) -> tuple[str, str]:
         return "PATCH", f"/iterations/{iteration}"
     if op == "end_iteration":
         return "POST", f"/iterations/{iteration}/end"
+    if op == "log_artifact":
+        return "POST", f"/iterations/{iteration}/artifacts"
     raise ValueError(f"unknown journal operation {op!r}")
 
 
 def send_record(
-    transport: Transport, record: Record, budget: float, cancel: threading.Event | None = None
+    transport: Transport,
+    record: Record,
+    budget: float,
+    cancel: threading.Event | None = None,
+    journal: Path | None = None,
 ) -> Any:
     """Send one journal record to the App; returns its answer.
 
     A batch the App refuses because its iteration has ended counts as sent: it was sent before
     (the iteration's end comes after its batches in the journal) and re-sending cannot change an
-    ended iteration.
+    ended iteration. A file (``log_artifact``) is uploaded from the journal folder ``journal``
+    (:func:`mlops.store.journal_files.send_artifact`).
     """
+    if record.op == "log_artifact":
+        from mlops.store.journal_files import send_artifact
+
+        if journal is None:
+            raise ValueError("a journaled file is sent from its journal folder")
+        return send_artifact(transport, journal, record.args)
     method, path = route(record.op, record.args["iteration_id"])
     try:
         return transport.request(

@@ -15,11 +15,23 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from mlops.config import flush_timeout
 from mlops.errors import MlopsError
 from mlops.store.http_client import Transport, Unreachable, send_record
 from mlops.store.journal import ACK_INTERVAL, Damage, JournalFile, describe_damage, write_acked
+from mlops.store.journal_files import (
+    SPOOL_LIMIT,
+    FileRefused,
+    artifact_body,
+    reference,
+    spool,
+    spool_dir,
+)
+from mlops.store.journal_format import add_refused
 
 __all__ = ["DRAIN_BUDGET", "JournalDrain"]
 
@@ -49,10 +61,68 @@ class JournalDrain:
     _exit_started: float | None
     _exit_deadline: float | None  # the process exits: the drain ends by then
     _app_down = False  # the last attempt found nothing listening at the App's address
+    # HttpStore's: journal operations (with ``_lock`` held); the warning of what is kept
+    _append: Callable[[Sequence[tuple[str, str, dict[str, Any]]], Exception | None], None]
+    _warn_kept: Callable[[], None]
 
     def _kept(self) -> str:
-        points, iterations = self._journal.kept()
-        return f"{points} metric points of {iterations} iteration(s) kept in {self._journal.path}"
+        return f"{_counts(*self._journal.kept())} kept in {self._journal.path}"
+
+    # -- files ------------------------------------------------------------------------------
+    @property
+    def journaling(self) -> bool:
+        """True when the training path writes to the journal (offline, or the App was away)."""
+        return self.offline or self._journal.path is not None
+
+    @property
+    def journal_path(self) -> Path | None:
+        """The journal file of this process (None while nothing is journaled)."""
+        return self._journal.path
+
+    def journal_artifact(
+        self,
+        iteration_id: str,
+        source: Path | None,
+        name: str,
+        step: int | None,
+        media_type: str,
+        snapshot: tuple[int, int] | None,
+        blob: tuple[str, int] | None = None,
+        reason: Exception | None = None,
+    ) -> None:
+        """Keep a logged file in the journal (:mod:`mlops.store.journal_files`): its bytes up
+        to ``SPOOL_LIMIT`` (or when ``snapshot`` is None, a copy the library made), else a
+        reference; only the row when ``blob`` (sha256, size) says the App has the bytes.
+        Raises ``FileRefused`` when the file changed since ``snapshot``, ``OSError`` when it
+        cannot be read or the journal written."""
+        if blob is not None:
+            body = artifact_body(name, step, media_type, blob[1], blob[0])
+        else:
+            assert source is not None
+            if snapshot is None or snapshot[0] <= SPOOL_LIMIT:
+                spooled, digest, size = spool(self._journal.directory, source)
+                body = artifact_body(name, step, media_type, size, digest, spooled=spooled)
+            else:
+                digest, size, mtime_ns = reference(source)
+                body = artifact_body(
+                    name, step, media_type, size, digest, path=str(source.absolute()),
+                    mtime_ns=mtime_ns,
+                )  # fmt: skip
+            if snapshot is not None:
+                stat = source.stat()
+                if (size, size) != (stat.st_size, snapshot[0]) or stat.st_mtime_ns != snapshot[1]:
+                    if "spool" in body:
+                        (spool_dir(self._journal.directory) / body["spool"]).unlink()
+                    raise FileRefused(f"{name!r}: {str(source)!r} changed after it was logged")
+        with self._lock:
+            self._append([("log_artifact", iteration_id, body)], reason)
+
+    def warn_files_kept(self, iteration_id: str) -> None:
+        """Say once that an iteration's files went to the journal (when some did)."""
+        with self._lock:
+            files = self._journal.kept(iteration_id=iteration_id)[2]
+        if files:
+            self._warn_kept()
 
     def _start_drain(self) -> None:
         """Start the drain thread unless it runs (called with ``_lock`` held)."""
@@ -118,7 +188,14 @@ class JournalDrain:
                 if budget <= 0:
                     return "progress"
                 try:
-                    send_record(self._transport, record, budget, cancel)
+                    send_record(self._transport, record, budget, cancel, path.parent)
+                except FileRefused as exc:
+                    self._journal.refused.append(exc.message)
+                    add_refused(path, exc.message)
+                    sys.stderr.write(
+                        f"mlops: {exc.message}; the journal {path} is kept for inspection: "
+                        "delete it once looked at\n"
+                    )
                 except Unreachable as exc:
                     self._app_down = exc.refused
                     return "progress" if sent else "retry"
@@ -130,7 +207,9 @@ class JournalDrain:
                         "kept, run `mlops sync` once the cause is fixed\n"
                     )
                     return "stop"
-                acked, sent, self._app_down = record.seq, sent + 1, False
+                else:
+                    sent += 1
+                acked, self._app_down = record.seq, False
                 if time.monotonic() - last_ack >= ACK_INTERVAL:
                     write_acked(path, acked)
                     last_ack = time.monotonic()
@@ -145,10 +224,9 @@ class JournalDrain:
             if self._journal.path != path or self._journal.pending() != 0:
                 return "progress"
             if self._outage and not self.offline:
-                points, iterations = self._journal.kept(after=0)
                 sys.stderr.write(
                     f"mlops: the App at {self.base} is back: sent the journal {path} to it "
-                    f"({points} metric points of {iterations} iteration(s))\n"
+                    f"({_counts(*self._journal.kept(after=0))})\n"
                 )
             self._outage = False
             self._journal.close(delete=True)
@@ -189,3 +267,9 @@ class JournalDrain:
                     f"{flush_timeout():g} s (MLOPS_FLUSH_TIMEOUT) at exit: {self._kept()}; "
                     "run `mlops sync` to send them\n"
                 )
+
+
+def _counts(points: int, iterations: int, files: int) -> str:
+    """What a journal holds, in words (files only when there are some)."""
+    text = f"{points} metric points of {iterations} iteration(s)"
+    return f"{text} and {files} file(s)" if files else text

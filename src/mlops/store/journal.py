@@ -14,7 +14,10 @@ One file per process, ``<time>-<pid>-<random>.jsonl``, one record per line::
 where the JSON is ``{"seq": n, "uri": "http://app:8080", "op": "log_batch", "args": {...}}``:
 ``seq`` counts the records of the file from 1, ``uri`` is the App the record is meant for, ``op``
 one of :data:`OPS` and ``args`` the ``iteration_id`` and the request ``body`` of the REST
-contract (:mod:`mlops.wire`; non-finite floats already written as ``"NaN"``...).
+contract (:mod:`mlops.wire`; non-finite floats already written as ``"NaN"``...). A
+``log_artifact`` record is a file logged while the App was away: its bytes are copied under
+``journal/files/`` (up to :data:`~mlops.store.journal_files.SPOOL_LIMIT`) or referenced by path
+(:mod:`mlops.store.journal_files`); sending it uploads the bytes, then records the row.
 
 Guarantees
 ----------
@@ -28,6 +31,9 @@ Guarantees
 - Which records the App acknowledged is kept next to the file, in ``<name>.acked`` (the highest
   acknowledged ``seq``, replaced atomically). A record counts as synced only once the App answered
   it with success; a file whose records are all synced is deleted with its ``.acked`` file.
+- A journaled file that cannot be sent (referenced, and changed or vanished since) is named in
+  ``<name>.refused`` (one line each) and skipped; the records after it are sent, and the file
+  is kept like a damaged one: ``mlops sync`` names it and exits non-zero until it is deleted.
 - Sending a record twice is harmless (ids are made by the client and every write is idempotent
   on the App), so a crash between sending and acknowledging at worst sends a record again.
 - The process that writes a journal file holds an exclusive lock on it (``.<name>.lock`` next to
@@ -53,6 +59,7 @@ from mlops.store.journal_format import (
     OPS,
     Damage,
     Record,
+    add_refused,
     count_lines,
     describe_damage,
     encode_record,
@@ -60,6 +67,8 @@ from mlops.store.journal_format import (
     lock_path,
     new_lock,
     read_acked,
+    read_refused,
+    record_files,
     record_points,
     remove,
     scan,
@@ -77,6 +86,7 @@ __all__ = [
     "journal_dir",
     "pending",
     "read_acked",
+    "refused",
     "scan",
     "sync",
     "write_acked",
@@ -99,7 +109,10 @@ class JournalFile:
         self.size = 0
         #: Damaged lines found in this file (by byte offset): it is kept when it is closed.
         self.damage: dict[int, Damage] = {}
-        self._kept: list[tuple[int, str, int]] = []  # (seq, iteration id, points) per record
+        #: Files of this file's records that could not be sent (named): it is kept when closed.
+        self.refused: list[str] = []
+        # (seq, iteration id, points, files) per record
+        self._kept: list[tuple[int, str, int, int]] = []
         self._fd: int | None = None
         self._lock: FileLock | None = None
         self._pid = os.getpid()
@@ -119,7 +132,7 @@ class JournalFile:
             raise
         _fsync_directory(self.directory)  # the file's name survives a crash too
         self.path, self._fd, self._lock, self.last_seq, self.size = path, fd, lock, 0, 0
-        self.damage, self._kept = {}, []
+        self.damage, self._kept, self.refused = {}, [], []
         return fd
 
     def append(self, uri: str, op: str, args: dict[str, Any]) -> int:
@@ -138,9 +151,8 @@ class JournalFile:
             raise
         self.last_seq += 1
         self.size += len(line)
-        self._kept.append(
-            (self.last_seq, str(args.get("iteration_id", "")), record_points(op, args))
-        )
+        iteration = str(args.get("iteration_id", ""))
+        self._kept.append((self.last_seq, iteration, record_points(op, args), record_files(op)))
         return self.last_seq
 
     def pending(self) -> int:
@@ -149,14 +161,22 @@ class JournalFile:
             return 0
         return self.last_seq - read_acked(self.path)
 
-    def kept(self, after: int | None = None) -> tuple[int, int]:
-        """(metric points, iterations) in the records after ``after`` (default: those the App
-        has not acknowledged yet)."""
+    def kept(
+        self, after: int | None = None, iteration_id: str | None = None
+    ) -> tuple[int, int, int]:
+        """(metric points, iterations, files) in the records after ``after`` (default: those
+        the App has not acknowledged yet), of one iteration when ``iteration_id`` is given."""
         if self.path is None:
-            return 0, 0
+            return 0, 0, 0
         acked = read_acked(self.path) if after is None else after
-        waiting = [(it, points) for seq, it, points in self._kept if seq > acked]
-        return sum(points for _it, points in waiting), len({it for it, _points in waiting})
+        waiting = [
+            entry for entry in self._kept if entry[0] > acked and iteration_id in (None, entry[1])
+        ]
+        return (
+            sum(entry[2] for entry in waiting),
+            len({entry[1] for entry in waiting}),
+            sum(entry[3] for entry in waiting),
+        )
 
     def unacked(self) -> Iterator[Record | Damage]:
         """The records not acknowledged yet, up to the last complete append (and every damaged
@@ -170,12 +190,12 @@ class JournalFile:
         none of its records is damaged)."""
         if self._fd is not None and self._pid == os.getpid():
             os.close(self._fd)  # before deleting: Windows deletes no open file
-        if self.path is not None and delete and not self.damage:
+        if self.path is not None and delete and not self.damage and not self.refused:
             remove(self.path)
         if self._lock is not None and self._pid == os.getpid():
             self._lock.release()
         self._fd, self._lock, self.path, self.last_seq, self.size = None, None, None, 0, 0
-        self._kept = []
+        self._kept, self.refused = [], []
 
 
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
@@ -225,6 +245,16 @@ def damaged(home: Path) -> list[tuple[Path, list[Damage]]]:
     return found
 
 
+def refused(home: Path) -> list[tuple[Path, list[str]]]:
+    """Journal files under ``home`` with files that could not be sent, with why."""
+    found = []
+    for path in _files(home):
+        messages = read_refused(path)
+        if messages:
+            found.append((path, messages))
+    return found
+
+
 @dataclass
 class SyncReport:
     """What :func:`sync` did.
@@ -233,7 +263,8 @@ class SyncReport:
     ``files`` lists the journal files that had records to send. ``damaged`` lists the files with
     damaged records and those records (never sent; the files are kept for inspection). ``busy``
     files belong to a running process (it sends them itself) or another sync; ``errors`` says
-    why records remain.
+    why records remain. ``refused`` lists the files with journaled files that could not be sent
+    (changed or vanished since they were logged), with why; those journal files are kept too.
     """
 
     sent: int = 0
@@ -242,6 +273,7 @@ class SyncReport:
     damaged: list[tuple[Path, list[Damage]]] = field(default_factory=list)
     busy: list[Path] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    refused: list[tuple[Path, list[str]]] = field(default_factory=list)
 
     @property
     def skipped_corrupt(self) -> int:
@@ -297,7 +329,11 @@ def sync(
                 _good, bad = count_lines(path, read_acked(path))
                 if bad:
                     report.damaged.append((path, bad))
-                else:  # fully synced, left by a crash between the last ack and the delete
+                if messages := read_refused(path):
+                    report.refused.append((path, messages))
+                if (
+                    not bad and not messages
+                ):  # fully synced, left by a crash between the last ack and the delete
                     remove(path)
             finally:
                 lock.release()
@@ -322,8 +358,10 @@ def sync(
                 report.sent += sent
                 if bad:
                     report.damaged.append((path, bad))
+                if messages := read_refused(path):
+                    report.refused.append((path, messages))
                 if error is None:
-                    if not bad:
+                    if not bad and not messages:
                         remove(path)
                 else:
                     report.remaining += count - sent
@@ -335,6 +373,7 @@ def sync(
         for transport in transports.values():
             transport.close()
     report.damaged.sort()
+    report.refused.sort()
     return report
 
 
@@ -348,6 +387,7 @@ def _replay(
     unreachable)."""
     from mlops.errors import MlopsError
     from mlops.store.http_client import Transport, Unreachable, send_record
+    from mlops.store.journal_files import FileRefused
 
     acked = read_acked(path)
     sent = 0
@@ -364,7 +404,12 @@ def _replay(
         if transport is None:
             transport = transports[target] = Transport(target)
         try:
-            send_record(transport, record, budget=SYNC_BUDGET)
+            send_record(transport, record, budget=SYNC_BUDGET, journal=path.parent)
+        except FileRefused as exc:  # named and kept; the records after it are still sent
+            add_refused(path, exc.message)
+            acked = record.seq
+            tick()
+            continue
         except Unreachable as exc:
             error, unreachable = str(exc), True
             break

@@ -21,6 +21,7 @@ __all__ = [
     "Damage",
     "Record",
     "acked_path",
+    "add_refused",
     "count_lines",
     "describe_damage",
     "encode_record",
@@ -28,14 +29,17 @@ __all__ = [
     "lock_path",
     "new_lock",
     "read_acked",
+    "read_refused",
+    "record_files",
     "record_points",
+    "refused_path",
     "remove",
     "scan",
     "write_acked",
 ]
 
 #: The operations a journal record can hold, named after the store methods.
-OPS = ("create_iteration", "log_batch", "update_iteration", "end_iteration")
+OPS = ("create_iteration", "log_batch", "update_iteration", "end_iteration", "log_artifact")
 _SEQ_PREFIX = b'{"seq":'
 
 
@@ -96,6 +100,11 @@ def record_points(op: str, args: Mapping[str, Any]) -> int:
     if op == "end_iteration":
         body = body.get("batch") or {}
     return len(body.get("metrics") or ()) if op in ("log_batch", "end_iteration") else 0
+
+
+def record_files(op: str) -> int:
+    """How many files a record carries."""
+    return 1 if op == "log_artifact" else 0
 
 
 def _check_line(line: bytes) -> tuple[int, bytes] | str:
@@ -186,11 +195,35 @@ def write_acked(path: Path, seq: int) -> None:
     os.replace(tmp, target)
 
 
+def refused_path(path: Path) -> Path:
+    """Where the files of a journal file that could not be sent are named, one a line."""
+    return path.with_name(path.name + ".refused")
+
+
+def read_refused(path: Path) -> list[str]:
+    """Why files of a journal file were refused (empty when none was)."""
+    try:
+        return refused_path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def add_refused(path: Path, message: str) -> None:
+    """Note that a file of a journal file was refused: the journal file is kept until someone
+    has looked at it and deleted it."""
+    with open(refused_path(path), "a", encoding="utf-8") as fh:
+        fh.write(message.replace("\n", " ") + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def remove(path: Path) -> None:
-    """Delete a fully synced journal file, its ``.acked`` file and its lock file (call it with
-    the lock held: whoever takes the lock next finds the journal file gone)."""
+    """Delete a fully synced journal file, its ``.acked`` and ``.refused`` files and its lock
+    file (call it with the lock held: whoever takes the lock next finds the journal file
+    gone)."""
     path.unlink(missing_ok=True)
     acked_path(path).unlink(missing_ok=True)
+    refused_path(path).unlink(missing_ok=True)
     lock_path(path).unlink(missing_ok=True)
 
 

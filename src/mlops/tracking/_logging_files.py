@@ -149,7 +149,20 @@ class FileLogging:
         """Wait for this iteration's queued files while they make progress; say what is left."""
         if self._store is None or not UPLOADER.pending(self.id):
             return
-        left = UPLOADER.wait(self.id)
+        try:
+            left = UPLOADER.wait(self.id)
+        except KeyboardInterrupt:
+            kept = UPLOADER.keep_in_journal(self.id)
+            if kept:
+                where = getattr(self._store, "journal_path", None)
+                sys.stderr.write(
+                    f"mlops: interrupted: {kept} file(s) of iteration {self.id} not sent yet are "
+                    f"kept in the journal {where}; run `mlops sync` to send them\n"
+                )
+            raise
+        warn = getattr(self._store, "warn_files_kept", None)
+        if warn is not None:
+            warn(self.id)
         if left:
             sys.stderr.write(
                 f"mlops: {left} file(s) of iteration {self.id} are still being sent after "

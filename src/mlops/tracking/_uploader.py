@@ -10,6 +10,12 @@ changed before it was read is reported by name on stderr and not recorded (its b
 stored under a name they do not belong to). Spooled files (``log_text``, ``log_dict``, ...) are
 removed once sent.
 
+When the store is an App that cannot be reached (its journal is in use, ``MLOPS_MODE=offline``,
+or an upload finds it down), a file goes to the store's journal instead, at once
+(:mod:`mlops.store.journal_files`), and is sent with it when the App is back or by
+``mlops sync``. :meth:`Uploader.keep_in_journal` does the same for the files still queued when
+``end_iteration()`` is interrupted (Ctrl-C).
+
 :meth:`Uploader.wait` lets ``end_iteration()`` wait for an iteration's files while they make
 progress: it gives up after ``MLOPS_UPLOAD_TIMEOUT`` seconds (default 60) without a byte sent.
 """
@@ -28,8 +34,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops.entities import Artifact
-from mlops.errors import InvalidInput, MlopsError
+from mlops.errors import InvalidInput, MlopsError, Unavailable
 from mlops.store.base import Store
+from mlops.store.journal_files import FileRefused
 from mlops.tracking._files import media_type
 
 if TYPE_CHECKING:
@@ -88,6 +95,7 @@ class Uploader:
         self._bytes_done = 0
         self._bytes_queued = 0
         self._thread: threading.Thread | None = None
+        self._current: list[Job] = []  # the batch being sent
         self.failures: dict[str, list[str]] = defaultdict(list)
 
     def submit(self, job: Job) -> None:
@@ -136,6 +144,8 @@ class Uploader:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            with self._lock:
+                self._current = batch
             self._send(batch)
 
     def _send(self, batch: list[Job]) -> None:
@@ -158,15 +168,26 @@ class Uploader:
         for key, artifacts in rows.items():
             try:
                 stores[key].log_artifacts(key[1], artifacts)
+            except Unavailable as exc:  # the App went away: the rows wait in the journal
+                if not self._rows_to_journal(stores[key], key[1], artifacts, exc):
+                    names = ", ".join(a.name for a in artifacts[:5])
+                    self._fail(
+                        key[1], f"could not record {len(artifacts)} file(s) ({names}): {exc}"
+                    )
             except MlopsError as exc:
                 names = ", ".join(a.name for a in artifacts[:5])
                 self._fail(key[1], f"could not record {len(artifacts)} file(s) ({names}): {exc}")
         with self._lock:
-            for job in batch:
-                self._pending[job.iteration_id] -= 1
-                if not self._pending[job.iteration_id]:
-                    del self._pending[job.iteration_id]
-            self._lock.notify_all()
+            self._current = []
+            self._done([job.iteration_id for job in batch])
+
+    def _done(self, iteration_ids: list[str]) -> None:
+        """Count files as done (called with ``_lock`` held)."""
+        for iteration_id in iteration_ids:
+            self._pending[iteration_id] -= 1
+            if not self._pending[iteration_id]:
+                del self._pending[iteration_id]
+        self._lock.notify_all()
 
     def _store_bytes(self, job: Job) -> Artifact | None:
         """The artifact row for a job once its bytes are stored; None when it could not be."""
@@ -174,7 +195,16 @@ class Uploader:
             if job.snapshot is not None and snapshot(job.source) != job.snapshot:
                 self._changed(job)
                 return None
-            blob = job.files.put(job.source)
+            if getattr(job.store, "journaling", False):  # the App is away: no need to try
+                self._to_journal(job, None)
+                return None
+            try:
+                blob = job.files.put(job.source)
+            except Unavailable as exc:
+                if not hasattr(job.store, "journal_artifact"):
+                    raise
+                self._to_journal(job, exc)
+                return None
             if job.snapshot is not None and snapshot(job.source) != job.snapshot:
                 self._changed(job)
                 return None
@@ -196,6 +226,64 @@ class Uploader:
         return Artifact(
             job.iteration_id, job.name, blob.size, blob.digest, media, time.time(), job.step
         )
+
+    def _to_journal(self, job: Job, reason: Exception | None) -> None:
+        """Keep a file in the store's journal (the App cannot be reached); never a row now."""
+        media = job.media_type or media_type(job.name)
+        try:
+            job.store.journal_artifact(  # type: ignore[attr-defined]
+                job.iteration_id, job.source, job.name, job.step, media, job.snapshot,
+                reason=reason,
+            )  # fmt: skip
+        except FileRefused:
+            self._changed(job)
+            return
+        if job.spooled:
+            job.source.unlink(missing_ok=True)
+
+    def _rows_to_journal(
+        self, store: Store, iteration_id: str, artifacts: list[Artifact], reason: Exception
+    ) -> bool:
+        """Keep rows whose bytes the App has in the store's journal; False when it has none."""
+        keep = getattr(store, "journal_artifact", None)
+        if keep is None:
+            return False
+        try:
+            for a in artifacts:
+                keep(iteration_id, None, a.name, a.step, a.media_type, None,
+                     blob=(a.sha256, a.size_bytes), reason=reason)  # fmt: skip
+        except (MlopsError, OSError) as exc:
+            self._fail(
+                iteration_id, f"could not keep {len(artifacts)} file(s) in the journal: {exc}"
+            )
+        return True
+
+    def keep_in_journal(self, iteration_id: str) -> int:
+        """Move an iteration's files not sent yet into its store's journal (``end_iteration()``
+        was interrupted; ``mlops sync`` sends them); returns how many were kept. Files of a
+        store without a journal stay queued."""
+        with self._queue.mutex:
+            queued = [
+                job for job in self._queue.queue
+                if job.iteration_id == iteration_id and hasattr(job.store, "journal_artifact")
+            ]  # fmt: skip
+            for job in queued:
+                self._queue.queue.remove(job)
+        with self._lock:
+            # The batch in flight may still finish: sending it twice is harmless.
+            flying = [j for j in self._current if j.iteration_id == iteration_id]
+            self._done([job.iteration_id for job in queued])
+        kept = 0
+        for job in queued + [j for j in flying if hasattr(j.store, "journal_artifact")]:
+            try:
+                self._to_journal(job, None)
+                kept += 1
+            except FileNotFoundError:
+                if job in queued:
+                    self._fail(iteration_id, f"{job.name!r}: {str(job.source)!r} vanished")
+            except (MlopsError, OSError) as exc:
+                self._fail(iteration_id, f"could not keep {job.name!r} in the journal: {exc}")
+        return kept
 
     def _changed(self, job: Job) -> None:
         self._fail(
