@@ -31,7 +31,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops.entities import Artifact
 from mlops.errors import InvalidInput, MlopsError, Unavailable
@@ -151,6 +151,7 @@ class Uploader:
     def _send(self, batch: list[Job]) -> None:
         rows: dict[tuple[int, str], list[Artifact]] = defaultdict(list)
         stores: dict[tuple[int, str], Store] = {}
+        self._prefetch(batch)
         try:
             with contextlib.ExitStack() as stack:  # one sync of the disk for the whole batch
                 for files in {id(job.files): job.files for job in batch}.values():
@@ -180,6 +181,19 @@ class Uploader:
         with self._lock:
             self._current = []
             self._done([job.iteration_id for job in batch])
+
+    def _prefetch(self, batch: list[Job]) -> None:
+        """Let a backend that can send many small files at once do so (the App: one request
+        for hundreds); what it could not send, each job sends by itself."""
+        by_files: dict[int, tuple[Any, list[Path]]] = {}
+        for job in batch:
+            prefetch = getattr(job.files, "prefetch", None)
+            if prefetch is not None and not getattr(job.store, "journaling", False):
+                by_files.setdefault(id(job.files), (prefetch, []))[1].append(job.source)
+        for prefetch, paths in by_files.values():
+            if len(paths) > 1:
+                with contextlib.suppress(MlopsError, OSError):
+                    prefetch(paths)
 
     def _done(self, iteration_ids: list[str]) -> None:
         """Count files as done (called with ``_lock`` held)."""
