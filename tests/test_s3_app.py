@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,14 @@ def test_files_and_models_through_apps_on_s3(
 ) -> None:
     import boto3
 
+    from mlops.store.http_artifacts import PART
+
+    assert BIG > PART  # so the big file goes in parts
     assert os.environ["AWS_ENDPOINT_URL"]  # set by s3_bucket, inherited by the App processes
     database = f"sqlite:///{tmp_path / 'team.db'}"
     location = f"s3://{s3_bucket}/{PREFIX}"
-    first = start_app(database, "--artifacts", location)
-    second = start_app(database, "--artifacts", location)
+    with ThreadPoolExecutor(2) as pool:  # both start at once: each takes seconds to import
+        first, second = pool.map(lambda _: start_app(database, "--artifacts", location), "ab")
 
     source = tmp_path / "source"
     (source / "plots").mkdir(parents=True)
