@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,12 +144,32 @@ def browser() -> Iterator[Browser]:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+#: Records every CSP violation a document reports (installed before any page script runs).
+CSP_LISTENER = """
+window.__mlops_csp = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+    window.__mlops_csp.push(e.violatedDirective + ' ' + e.blockedURI);
+});
+"""
+
+
+@contextmanager
+def watched_page(browser: Browser, **options: Any) -> Iterator[tuple[Page, Any]]:
+    """A watched page (dialogs, errors, CSP console messages) that also records CSP
+    violation events in each document it opens."""
+    with browser_page(browser, **options) as (page, watch):
+        page.context.add_init_script(CSP_LISTENER)
+        yield page, watch
+
+
 def assert_clean(page: Page, watch: Any, where: str) -> None:
     """No dialog, no script error, no CSP violation, and the files' scripts never ran."""
     assert not watch.dialogs, f"{where}: a dialog opened: {watch.dialogs}"
     assert not watch.errors, f"{where}: uncaught script errors: {watch.errors}"
     assert not watch.csp, f"{where}: CSP violations: {watch.csp}"
     assert page.evaluate(RAN) is None, f"{where}: a logged file's script ran"
+    if page.url != "about:blank":
+        assert page.evaluate("window.__mlops_csp") == [], f"{where}: CSP violation events"
 
 
 def row(page: Page, name: str) -> Any:
@@ -193,7 +214,7 @@ def test_the_artifacts_section_lists_previews_and_downloads(
 ) -> None:
     from mlops.app.ui.render import fmt_bytes
 
-    with browser_page(browser, accept_downloads=True) as (page, watch):
+    with watched_page(browser, accept_downloads=True) as (page, watch):
         open_page(page, f"{site.url}/iterations/{site.iteration_id}")
         rows = page.get_by_test_id("artifact-row")
         names = [rows.nth(i).get_attribute("data-name") for i in range(rows.count())]
@@ -236,7 +257,7 @@ def test_the_artifacts_section_lists_previews_and_downloads(
 
 
 def test_the_image_series_slider_steps_through_the_images(browser: Browser, site: Site) -> None:
-    with browser_page(browser) as (page, watch):
+    with watched_page(browser) as (page, watch):
         open_page(page, f"{site.url}/iterations/{site.iteration_id}")
         series = page.get_by_test_id("image-series")
         image = '[data-testid="series-image"]'
@@ -262,7 +283,7 @@ def test_the_image_series_slider_steps_through_the_images(browser: Browser, site
 
 # -- SVG and HTML ----------------------------------------------------------------------------
 def test_svg_and_html_files_never_run(browser: Browser, site: Site) -> None:
-    with browser_page(browser, accept_downloads=True) as (page, watch):
+    with watched_page(browser, accept_downloads=True) as (page, watch):
         open_page(page, f"{site.url}/iterations/{site.iteration_id}")
         for name in ("drawing.svg", "page.html"):
             for inline in (False, True):
@@ -298,7 +319,7 @@ def test_svg_and_html_files_never_run(browser: Browser, site: Site) -> None:
             assert "sandbox" in answer["csp"] and answer["nosniff"] == "nosniff", answer
         assert_clean(page, watch, "SVG and HTML")
 
-    with browser_page(browser, accept_downloads=True) as (page, watch):
+    with watched_page(browser, accept_downloads=True) as (page, watch):
         # a fresh page whose first navigation is the file itself
         assert goto_download(page, site.content("drawing.svg", True)) == site.files["drawing.svg"]
         assert page.url == "about:blank"
@@ -309,7 +330,7 @@ def test_svg_and_html_files_never_run(browser: Browser, site: Site) -> None:
 def test_the_model_pages(browser: Browser, site: Site) -> None:
     import getpass
 
-    with browser_page(browser) as (page, watch):
+    with watched_page(browser) as (page, watch):
         open_page(page, f"{site.url}/models")
         (model,) = page.get_by_test_id("model-row").all()
         assert model.get_attribute("data-model") == "digits"
@@ -352,7 +373,7 @@ def test_the_compare_page_shows_same_named_images_side_by_side(
     browser: Browser, site: Site
 ) -> None:
     ids = f"{site.iteration_id},{site.other_id}"
-    with browser_page(browser) as (page, watch):
+    with watched_page(browser) as (page, watch):
         open_page(page, f"{site.url}/compare?" + urlencode({"ids": ids}))
         groups = page.get_by_test_id("image-compare")
         assert [groups.nth(i).get_attribute("data-name") for i in range(2)] == [
