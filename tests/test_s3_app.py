@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from mlops import tracking
+from mlops.store import close_stores
 from s3_support import s3_bucket, s3_endpoint  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.timeout(120)
@@ -29,7 +30,8 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def _use(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point the library at the App at ``url`` (each App URL gets its own store)."""
+    """Point the library at the App at ``url`` (the stores opened so far are closed first)."""
+    close_stores()
     monkeypatch.setenv("MLOPS_TRACKING_URI", url)
 
 
