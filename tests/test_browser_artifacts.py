@@ -228,7 +228,13 @@ def test_the_artifacts_section_lists_previews_and_downloads(
         assert weights == fmt_bytes(len(site.files["model/weights.bin"]))
         screenshot(page, "iteration-artifacts")
 
-        for name in ("model/weights.bin", "report.md", "tables/loss.csv", "drawing.svg"):
+        for name in (
+            "model/weights.bin",
+            "report.md",
+            "tables/loss.csv",
+            "drawing.svg",
+            "page.html",
+        ):
             assert download(page, name, tmp_path) == site.files[name], name
         import io
         import zipfile
@@ -318,6 +324,13 @@ def test_svg_and_html_files_never_run(browser: Browser, site: Site) -> None:
             assert answer["disposition"].startswith("attachment"), answer
             assert "sandbox" in answer["csp"] and answer["nosniff"] == "nosniff", answer
         assert_clean(page, watch, "SVG and HTML")
+
+    with watched_page(browser, accept_downloads=True) as (page, watch):
+        # by contrast, a PNG asked for inline is shown by the browser itself
+        response = page.goto(site.content("confusion.png", True))
+        assert response is not None and response.headers["content-type"] == "image/png"
+        assert image_width(page, "img") == 3
+        assert_clean(page, watch, "PNG opened directly")
 
     with watched_page(browser, accept_downloads=True) as (page, watch):
         # a fresh page whose first navigation is the file itself

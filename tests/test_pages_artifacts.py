@@ -94,6 +94,11 @@ def test_the_compare_page_shows_same_named_images_side_by_side(
     shown = client.get(second["url"])
     assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
     assert shown.headers["content-disposition"].startswith("inline")
+    # one policy, the file's own sandbox (the pages' style-src 'self' would also apply and
+    # block the browser's own image viewer), and still never framed
+    (policy,) = shown.headers.get_list("content-security-policy")
+    assert policy.startswith("sandbox;") and "frame-ancestors 'none'" in policy
+    assert shown.headers["x-frame-options"] == "DENY"
 
     html = client.get("/compare", params={"ids": ",".join(ids)}).text
     assert html.count('data-testid="image-compare"') == 1
