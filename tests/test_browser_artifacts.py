@@ -52,6 +52,8 @@ HTML = (
 REPORT = f"# Report\n\nAccuracy went **up**.\n\n{XSS}\n"
 CSV = "step,loss\n0,1.0\n1,0.5\n2,0.25\n"
 SERIES_STEPS = (0, 5, 9)
+#: Image widths are multiples of this (big enough to be seen in the screenshots).
+SCALE = 8
 
 
 @dataclass
@@ -70,10 +72,13 @@ class Site:
 
 
 def _image(width: int) -> Any:
-    """A grey square ``width`` pixels wide: each step of the series has its own width."""
+    """A square ``width * SCALE`` pixels wide with a diagonal gradient: each step of the
+    series has its own width, so the test can tell which step the browser shows."""
     import numpy as np
 
-    return np.full((width, width), 128, dtype=np.uint8)
+    side = width * SCALE
+    ramp = np.add.outer(np.arange(side), np.arange(side)) * 255 // max(2 * side - 2, 1)
+    return ramp.astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +200,13 @@ def image_width(page: Page, selector: str) -> int:
     return width
 
 
+def wait_width(page: Page, selector: str, width: int) -> None:
+    """Wait until the image at ``selector`` shows a picture ``width`` pixels wide."""
+    page.wait_for_function(
+        "([s, w]) => document.querySelector(s).naturalWidth === w", arg=[selector, width]
+    )
+
+
 def goto_download(page: Page, url: str) -> bytes:
     """Send the browser straight to ``url``; it must save the body instead of showing it."""
     from playwright.sync_api import Error
@@ -243,7 +255,7 @@ def test_the_artifacts_section_lists_previews_and_downloads(
             assert sorted(archive.namelist()) == ["meta.txt", "weights.bin"]
             assert archive.read("weights.bin") == site.files["model/weights.bin"]
 
-        assert image_width(page, '[data-testid="preview-image"]') == 3
+        assert image_width(page, '[data-testid="preview-image"]') == 3 * SCALE
         markdown = page.locator('[data-testid="artifact-preview"][data-name="report.md"]')
         assert markdown.locator("h1").inner_text() == "Report"
         assert markdown.locator("strong").inner_text() == "up"
@@ -269,21 +281,21 @@ def test_the_image_series_slider_steps_through_the_images(browser: Browser, site
         image = '[data-testid="series-image"]'
         slider = series.get_by_test_id("series-slider")
         step = series.get_by_test_id("series-step")
-        assert step.inner_text() == "0" and image_width(page, image) == 2
+        assert step.inner_text() == "0" and image_width(page, image) == 2 * SCALE
 
         slider.fill("2")  # dragged to the end
         assert step.inner_text() == "9"
         assert "step=9" in (page.locator(image).get_attribute("src") or "")
-        page.wait_for_function("(s) => document.querySelector(s).naturalWidth === 11", arg=image)
+        wait_width(page, image, 11 * SCALE)
         assert page.locator(image).get_attribute("alt") == "samples.png at step 9"
 
         slider.focus()
         page.keyboard.press("ArrowLeft")
         assert step.inner_text() == "5"
-        page.wait_for_function("(s) => document.querySelector(s).naturalWidth === 7", arg=image)
+        wait_width(page, image, 7 * SCALE)
         page.keyboard.press("Home")
         assert step.inner_text() == "0"
-        page.wait_for_function("(s) => document.querySelector(s).naturalWidth === 2", arg=image)
+        wait_width(page, image, 2 * SCALE)
         assert_clean(page, watch, "image series")
 
 
@@ -329,7 +341,7 @@ def test_svg_and_html_files_never_run(browser: Browser, site: Site) -> None:
         # by contrast, a PNG asked for inline is shown by the browser itself
         response = page.goto(site.content("confusion.png", True))
         assert response is not None and response.headers["content-type"] == "image/png"
-        assert image_width(page, "img") == 3
+        assert image_width(page, "img") == 3 * SCALE
         assert_clean(page, watch, "PNG opened directly")
 
     with watched_page(browser, accept_downloads=True) as (page, watch):
@@ -407,7 +419,7 @@ def test_the_compare_page_shows_same_named_images_side_by_side(
             )
             for i in (site.iteration_id, site.other_id)
         ]
-        assert widths == [11, 20]  # each iteration's last step, side by side
+        assert widths == [11 * SCALE, 20 * SCALE]  # each iteration's last step, side by side
         boxes = [figures.nth(i).bounding_box() for i in range(2)]
         assert boxes[0] is not None and boxes[1] is not None
         assert boxes[0]["y"] == boxes[1]["y"] and boxes[0]["x"] < boxes[1]["x"]
