@@ -103,6 +103,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         project = tracking.create_project("files-demo")
         tracking.set_active_project(project["id"])
         with tracking.start_iteration("with-files") as it:
+            it.log_metric("val_accuracy", 0.5, step=0)
+            it.log_metric("val_accuracy", 0.875, step=1)
             it.log_path_to_model(source / "model")
             it.log_text(REPORT, "report.md")
             it.log_text(CSV, "tables/loss.csv")
@@ -378,6 +380,7 @@ def test_the_model_pages(browser: Browser, site: Site) -> None:
         alias = first.get_by_test_id("version-alias").inner_text()
         assert alias.startswith("production") and f"set by {getpass.getuser()}" in alias
         assert "first try" in first.inner_text()
+        assert "val_accuracy 0.875" in " ".join(first.inner_text().split())  # the last value
         screenshot(page, "model")
 
         with page.expect_navigation():
