@@ -67,3 +67,50 @@ def test_the_model_pages_show_versions_and_aliases(client: TestClient) -> None:
     html = client.get("/models/pager").text
     assert 'data-testid="version-row"' in html and "production" in html and "with files" in html
     assert client.get("/models/nope").status_code == 404
+
+
+def test_the_compare_page_shows_same_named_images_side_by_side(
+    client: TestClient, seeded: dict[str, str]
+) -> None:
+    import numpy as np
+
+    with tracking.start_iteration("other") as other:
+        for step in (1, 7):
+            other.log_image(np.ones((2, 2), dtype=np.uint8), "samples.png", step=step)
+        other.log_image(np.ones((2, 2), dtype=np.uint8), "only-here.png")
+    with tracking.start_iteration("no images") as bare:
+        bare.log_text("hello", "notes.txt")
+    ids = [seeded["iteration"], other.id, bare.id]
+    data = client.get("/compare.json", params={"ids": ",".join(ids)}).json()
+    (row,) = data["images"]  # only-here.png is logged once, drawing.svg is not an image
+    assert row["name"] == "samples.png"
+    first, second, third = row["images"]
+    assert (first["iteration_name"], first["step"]) == ("with files", 5)  # the last step
+    assert (second["iteration_name"], second["step"]) == ("other", 7)
+    assert third is None
+    assert second["url"] == (
+        f"/api/v1/iterations/{other.id}/artifacts/content?name=samples.png&inline=1&step=7"
+    )
+    shown = client.get(second["url"])
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
+    assert shown.headers["content-disposition"].startswith("inline")
+    # one policy, the file's own sandbox (the pages' style-src 'self' would also apply and
+    # block the browser's own image viewer), and still never framed
+    (policy,) = shown.headers.get_list("content-security-policy")
+    assert policy.startswith("sandbox;") and "frame-ancestors 'none'" in policy
+    assert shown.headers["x-frame-options"] == "DENY"
+
+    html = client.get("/compare", params={"ids": ",".join(ids)}).text
+    assert html.count('data-testid="image-compare"') == 1
+    assert html.count('data-testid="compare-image"') == 2
+    assert 'data-testid="compare-image-missing"' in html
+    assert "samples.png&amp;inline=1&amp;step=7" in html
+    assert "<figcaption>other" in html and "<figcaption>with files" in html
+    assert "only-here.png" not in html
+
+    plain = client.get("/compare.json", params={"ids": f"{bare.id},{other.id}"}).json()
+    assert plain["images"] == []
+    assert (
+        'data-testid="compare-images"'
+        not in client.get("/compare", params={"ids": f"{bare.id},{other.id}"}).text
+    )

@@ -71,6 +71,15 @@ SECURITY_HEADERS = [
 ]
 
 
+def _secured(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The response's headers plus the security headers it did not set itself: a logged
+    file's own sandboxing CSP replaces the pages' one (two policies would both apply, and the
+    pages' ``style-src 'self'`` would block the browser's own viewer of an image opened
+    directly)."""
+    own = {name.lower() for name, _ in headers}
+    return [*headers, *((k, v) for k, v in SECURITY_HEADERS if k not in own)]
+
+
 HEALTH = f"{API_PREFIX}/health"
 #: API paths that need no token even with --auth.
 PUBLIC_API = {HEALTH, f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/docs"}
@@ -111,7 +120,7 @@ class Guard:
 
         async def secured_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+                message["headers"] = _secured(message.get("headers", []))
             await send(message)
 
         if scope["path"] == HEALTH:  # liveness answers even when every slot is taken

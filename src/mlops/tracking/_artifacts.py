@@ -51,7 +51,9 @@ class Files(Protocol):
         block ends)."""
 
 
-_files: dict[str, Files] = {}
+#: The files of each open store by its URI (with the store: a store reopened after
+#: ``close_stores`` gets its own).
+_files: dict[str, tuple[Store, Files]] = {}
 
 
 def _store() -> Store:
@@ -72,15 +74,17 @@ def _location(store_uri: str) -> str:
 def files_for(store: Store) -> Files:
     """The place an iteration's bytes go for this store (opened once per store): an
     :class:`ArtifactStore` for SQL stores, the App's artifact routes for an App."""
-    found = _files.get(store.uri)
-    if found is None:
-        if store.uri.startswith(("http://", "https://")):
-            from mlops.store.http_artifacts import HttpFiles
+    cached = _files.get(store.uri)
+    if cached is not None and cached[0] is store:
+        return cached[1]
+    found: Files
+    if store.uri.startswith(("http://", "https://")):
+        from mlops.store.http_artifacts import HttpFiles
 
-            found = HttpFiles(store)
-        else:
-            found = LocalFiles(open_artifact_store(_location(store.uri)))
-        _files[store.uri] = found
+        found = HttpFiles(store)
+    else:
+        found = LocalFiles(open_artifact_store(_location(store.uri)))
+    _files[store.uri] = (store, found)
     return found
 
 

@@ -37,7 +37,10 @@ INLINE = {
 }  # fmt: skip
 #: The most artifacts one request may record.
 MAX_RECORDS = 10_000
-_SANDBOX = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
+_SANDBOX = (
+    "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+    "frame-ancestors 'none'"
+)
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 

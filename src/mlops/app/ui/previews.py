@@ -9,6 +9,7 @@ import csv
 import io
 import json
 from typing import Any
+from urllib.parse import quote
 
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -16,7 +17,7 @@ from markupsafe import Markup
 from mlops.artifacts import ArtifactStore
 from mlops.entities import Artifact
 
-__all__ = ["PREVIEW_BYTES", "artifact_tree", "markdown_html", "preview"]
+__all__ = ["PREVIEW_BYTES", "artifact_tree", "markdown_html", "preview", "shared_images"]
 
 #: Files larger than this are not previewed (the page offers the download).
 PREVIEW_BYTES = 256 * 1024
@@ -104,4 +105,47 @@ def artifact_tree(found: list[Artifact]) -> list[dict[str, Any]]:
             series[artifact.name] = entry
             rows.append(entry)
         entry["steps"].append(artifact.step)
+    return rows
+
+
+def content_url(iteration_id: str, name: str, step: int | None = None) -> str:
+    """The URL a page shows an image of an iteration by (``inline=1``, at ``step`` if any)."""
+    url = (
+        f"/api/v1/iterations/{quote(iteration_id, safe='')}/artifacts/content"
+        f"?name={quote(name, safe='')}&inline=1"
+    )
+    return url if step is None else f"{url}&step={step}"
+
+
+def shared_images(iterations: list[tuple[str, str, list[Artifact]]]) -> list[dict[str, Any]]:
+    """Per image name that at least two of the ``(id, name, files)`` iterations logged: each
+    iteration's image (an image series' last step), or None where it has none."""
+    latest: list[dict[str, Artifact]] = []
+    for _, _, files in iterations:
+        images: dict[str, Artifact] = {}
+        for artifact in files:
+            if artifact.media_type not in IMAGES:
+                continue
+            seen = images.get(artifact.name)
+            if seen is None or (artifact.step or 0) >= (seen.step or 0):
+                images[artifact.name] = artifact
+        latest.append(images)
+    names = sorted({n for images in latest for n in images})
+    rows = []
+    for name in names:
+        cells: list[dict[str, Any] | None] = []
+        for (iteration_id, iteration_name, _), images in zip(iterations, latest, strict=True):
+            found = images.get(name)
+            cells.append(
+                None
+                if found is None
+                else {
+                    "iteration_id": iteration_id,
+                    "iteration_name": iteration_name,
+                    "step": found.step,
+                    "url": content_url(iteration_id, name, found.step),
+                }
+            )
+        if sum(cell is not None for cell in cells) >= 2:
+            rows.append({"name": name, "images": cells})
     return rows

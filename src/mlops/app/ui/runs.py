@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 
 from mlops.app.ui import table
 from mlops.app.ui.pages import store_of
-from mlops.app.ui.previews import artifact_tree, preview
+from mlops.app.ui.previews import artifact_tree, preview, shared_images
 from mlops.app.ui.render import PAGE_SIZE, Page, page_route, path_part, query_int, query_list
 from mlops.errors import InvalidInput
 
@@ -168,7 +168,8 @@ def iteration(request: Request) -> Page:
 @page_route(router, "/compare")
 def compare(request: Request) -> Page:
     """2 to 50 iterations side by side (``?ids=a,b,c``): parameters (differences marked),
-    dataset versions, and (drawn by the browser) metric curves and parallel coordinates."""
+    dataset versions, same-named images side by side, and (drawn by the browser) metric
+    curves and parallel coordinates."""
     ids = query_list(request, "ids") or []
     if not COMPARE_MIN <= len(ids) <= COMPARE_MAX:
         raise InvalidInput(
@@ -181,12 +182,15 @@ def compare(request: Request) -> Page:
     metric_names = sorted({m for i in found for m in i.metrics})
     param_names = sorted({p for i in found for p in i.parameters})
     datasets = _dataset_rows(iterations)
+    files = list(_READS.map(store.list_artifacts, [i.id for i in found]))
+    images = shared_images([(i.id, i.name, f) for i, f in zip(found, files, strict=True)])
     data = {
         "iterations": [_summary(i) for i in iterations],
         "metric_names": metric_names,
         "params": [_param_row(name, iterations) for name in param_names],
         "datasets": datasets,
         "same_datasets": all(row["same"] for row in datasets),
+        "images": images,
     }
     view = {"title": "Compare iterations", "crumbs": [("Compare", None)], "nav": "projects"}
     return Page("compare.html", data, view)
