@@ -67,13 +67,18 @@ _OLD_ROWS = [
 ]
 
 
-def test_exact_floats_upgrade_keeps_the_metrics_of_the_previous_schema(sql_store_uri: str) -> None:
-    _upgrade_to(sql_store_uri, "0001")
-    engine = make_engine(sql_store_uri)
+def _old_database(uri: str, revision: str) -> None:
+    """A database at ``revision`` holding the rows of ``_OLD_ROWS``."""
+    _upgrade_to(uri, revision)
+    engine = make_engine(uri)
     with engine.begin() as conn:
         for statement in _OLD_ROWS:
             conn.execute(text(statement))
     engine.dispose()
+
+
+def test_exact_floats_upgrade_keeps_the_metrics_of_the_previous_schema(sql_store_uri: str) -> None:
+    _old_database(sql_store_uri, "0001")
     assert migrate.upgrade(sql_store_uri) == ("0001", SCHEMA_REVISION)
 
     store = SqlStore(sql_store_uri)
@@ -142,12 +147,7 @@ def test_an_unreachable_database_is_one_clear_error() -> None:
 
 def test_the_artifacts_upgrade_keeps_the_data_of_the_previous_schema(sql_store_uri: str) -> None:
     """0003 (artifacts and the model registry) on a database at 0002 with data in it."""
-    _upgrade_to(sql_store_uri, "0002")
-    engine = make_engine(sql_store_uri)
-    with engine.begin() as conn:
-        for statement in _OLD_ROWS:
-            conn.execute(text(statement))
-    engine.dispose()
+    _old_database(sql_store_uri, "0002")
     assert migrate.upgrade(sql_store_uri) == ("0002", SCHEMA_REVISION)
     store = SqlStore(sql_store_uri)
     try:
