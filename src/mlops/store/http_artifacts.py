@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 from mlops.artifacts.base import CHUNK, Blob
 from mlops.entities import Artifact
-from mlops.errors import NotFound
+from mlops.errors import InvalidInput, NotFound, Unavailable
 from mlops.store.http_client import part
 
 __all__ = ["PART", "HttpFiles", "file_sha256", "upload"]
@@ -31,6 +32,10 @@ SMALL = 1 << 20
 #: Small files sent in one request at most (the App takes up to 1,000).
 BATCH_FILES = 500
 BATCH_BYTES = 16 << 20
+#: Seconds an upload in parts waits for the App to come back (a restart) before it gives up,
+#: and the pause between two looks.
+RESUME_BUDGET = 30.0
+RESUME_PAUSE = 0.25
 #: Seconds one part may take, retries included.
 PART_BUDGET = 120.0
 
@@ -64,16 +69,41 @@ def upload(transport: Any, path: Path) -> Blob:
         answer = transport.request("PUT", f"/blobs/{digest}", raw=data, budget=PART_BUDGET)
         return Blob(answer["sha256"], answer["size_bytes"])
     upload_id = transport.request("POST", "/uploads", body={})["upload_id"]
-    offset = 0
     with open(path, "rb") as fh:
-        while chunk := fh.read(PART):
-            answer = transport.request(
-                "PUT", f"/uploads/{upload_id}/parts", params={"offset": offset}, raw=chunk,
-                budget=PART_BUDGET,
-            )  # fmt: skip
-            offset = answer["offset"]
+        _send_parts(transport, fh, upload_id, size)
     answer = transport.request("POST", f"/uploads/{upload_id}/finish", body={"sha256": digest})
     return Blob(answer["sha256"], answer["size_bytes"])
+
+
+def _send_parts(transport: Any, fh: Any, upload_id: str, size: int) -> None:
+    """Send a file in parts; when the App goes away (or restarts with part of a part), ask it
+    where the upload stands and go on from there, for up to :data:`RESUME_BUDGET` seconds
+    without progress."""
+    parts = f"/uploads/{upload_id}/parts"
+    offset, stalled_since = 0, None
+    while offset < size:
+        fh.seek(offset)
+        chunk = fh.read(PART)
+        try:
+            answer = transport.request(
+                "PUT", parts, params={"offset": offset}, raw=chunk, budget=PART_BUDGET
+            )
+            offset, stalled_since = answer["offset"], None
+            continue
+        except InvalidInput as exc:
+            if "resume from" not in exc.message:  # a real refusal (too large...), not a resume
+                raise
+        except Unavailable:
+            pass
+        stalled_since = stalled_since or time.monotonic()
+        if time.monotonic() - stalled_since > RESUME_BUDGET:
+            raise Unavailable(
+                f"the App stopped taking upload {upload_id} for {RESUME_BUDGET:g} s "
+                f"at byte {offset:,} of {size:,}"
+            )
+        time.sleep(RESUME_PAUSE)
+        with contextlib.suppress(Unavailable):
+            offset = transport.request("GET", f"/uploads/{upload_id}")["offset"]
 
 
 class HttpFiles:
