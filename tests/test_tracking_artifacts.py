@@ -194,3 +194,33 @@ def test_the_same_bytes_are_stored_once(mlops_home: Path, tmp_path: Path) -> Non
             it.log_artifact(tmp_path / "a.bin", "copy.bin")
     blobs = [p for p in (mlops_home / "artifacts" / "blobs").rglob("*") if p.is_file()]
     assert [p.name for p in blobs] == [sha(data)]
+
+
+def test_a_plotly_figure_without_kaleido_says_what_to_install(mlops_home: Path) -> None:
+    go = pytest.importorskip("plotly.graph_objects")
+    project = tracking.create_project("plotly")
+    tracking.set_active_project(project["id"])
+    with tracking.start_iteration("r") as it, pytest.raises(InvalidInput, match="kaleido"):
+        it.log_figure(go.Figure(go.Scatter(y=[1, 2])), "plots/p.png")
+    assert tracking.list_artifacts(it.id) == []
+
+
+def test_a_pil_image_and_reference_mode(
+    mlops_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image_module = pytest.importorskip("PIL.Image")
+    project = tracking.create_project("pil")
+    tracking.set_active_project(project["id"])
+    (tmp_path / "model.pkl").write_bytes(b"weights")
+    monkeypatch.setenv("MLOPS_ARTIFACTS", "reference")
+    with tracking.start_iteration("r") as it:
+        it.log_image(image_module.new("RGB", (3, 2), (255, 0, 0)), "red.png")
+        it.log_path_to_model(tmp_path / "model.pkl")
+    [only] = tracking.list_artifacts(it.id)
+    assert (only["name"], only["media_type"]) == ("red.png", "image/png")
+    out = Path(tracking.download_artifacts(it.id, "red.png", tmp_path / "out"))
+    assert image_module.open(out).size == (3, 2)
+    assert tracking.get_iteration(it.id)["model"]["path"] == str(tmp_path / "model.pkl")
+    monkeypatch.setenv("MLOPS_ARTIFACTS", "sometimes")
+    with tracking.start_iteration("bad") as bad, pytest.raises(InvalidInput, match="copy"):
+        bad.log_path_to_model(tmp_path / "model.pkl")
