@@ -187,6 +187,24 @@ def test_a_killed_app_is_noticed_fast_and_its_return_is_announced(
     )
 
 
+def _logged_through_app(
+    tmp_path: Path, cleanup: list[Any], mode: str, flush_timeout: str, points: int
+) -> tuple[Path, AppProcess, Path, Training]:
+    """A real App on SQLite and a training process that has logged ``points`` to it, stored."""
+    db = tmp_path / "app.db"
+    store_uri = f"sqlite:///{db}"
+    _project_id, experiment_id = make_catalog(store_uri)
+    app = AppProcess(store_uri)
+    cleanup.append(app)
+    home = tmp_path / "home"
+    run = Training(app.url, home, experiment_id, mode, MLOPS_FLUSH_TIMEOUT=flush_timeout)
+    cleanup.append(run)
+    run.say(str(points))
+    assert run.answer() == {"logged": points}
+    wait_until(lambda: stored(db, run.id).points == points, "the points reach the App")
+    return db, app, home, run
+
+
 def test_the_exit_sends_the_journal_within_the_flush_time(
     tmp_path: Path, cleanup: list[Any]
 ) -> None:
@@ -194,17 +212,7 @@ def test_the_exit_sends_the_journal_within_the_flush_time(
     ends, so the end is journaled after its read timeouts; the App thaws, and the process
     sends its journal at exit (its background drain is off): the iteration is finished in the
     App, nothing is left for `mlops sync`."""
-    db = tmp_path / "app.db"
-    store_uri = f"sqlite:///{db}"
-    _project_id, experiment_id = make_catalog(store_uri)
-    app = AppProcess(store_uri)
-    cleanup.append(app)
-    home = tmp_path / "home"
-    run = Training(app.url, home, experiment_id, "exit-drain-only", MLOPS_FLUSH_TIMEOUT="8")
-    cleanup.append(run)
-    run.say("1000")
-    assert run.answer() == {"logged": 1000}
-    wait_until(lambda: stored(db, run.id).points == 1000, "the points reach the App")
+    db, app, home, run = _logged_through_app(tmp_path, cleanup, "exit-drain-only", "8", 1000)
 
     app.proc.send_signal(signal.SIGSTOP)
     run.say("end")
@@ -230,17 +238,7 @@ def test_the_exit_waits_no_longer_than_the_flush_time_for_a_frozen_app(
 ) -> None:
     """The App stays frozen: the process still exits within MLOPS_FLUSH_TIMEOUT (plus a
     margin), says what it keeps for `mlops sync`, and keeps it."""
-    db = tmp_path / "app.db"
-    store_uri = f"sqlite:///{db}"
-    _project_id, experiment_id = make_catalog(store_uri)
-    app = AppProcess(store_uri)
-    cleanup.append(app)
-    home = tmp_path / "home"
-    run = Training(app.url, home, experiment_id, "normal", MLOPS_FLUSH_TIMEOUT="3")
-    cleanup.append(run)
-    run.say("500")
-    assert run.answer() == {"logged": 500}
-    wait_until(lambda: stored(db, run.id).points == 500, "the points reach the App")
+    _db, app, home, run = _logged_through_app(tmp_path, cleanup, "normal", "3", 500)
     app.proc.send_signal(signal.SIGSTOP)
     run.say("200")
     assert run.answer() == {"logged": 700}
