@@ -114,3 +114,20 @@ def test_the_compare_page_shows_same_named_images_side_by_side(
         'data-testid="compare-images"'
         not in client.get("/compare", params={"ids": f"{bare.id},{other.id}"}).text
     )
+
+
+def test_an_iteration_with_many_files_previews_only_the_first_ones(
+    mlops_home: Path, tmp_path: Path
+) -> None:
+    from mlops.app.ui.runs import MAX_PREVIEWS
+
+    project = tracking.create_project("many")
+    tracking.set_active_project(project["id"])
+    with tracking.start_iteration("many files") as it:
+        for i in range(MAX_PREVIEWS + 10):
+            it.log_text(f"note {i}", f"notes/{i:03d}.txt")
+    app = create_app(AppSettings(store_uri=f"sqlite:///{mlops_home / 'mlops.db'}"))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        html = client.get(f"/iterations/{it.id}").text
+    assert html.count('data-testid="artifact-row"') == MAX_PREVIEWS + 11  # the folder too
+    assert html.count('data-testid="preview-text"') == MAX_PREVIEWS

@@ -6,7 +6,6 @@ record and read the rows that say which iteration logged which bytes, and the re
 
 from __future__ import annotations
 
-import abc
 import datetime as _dt
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from mlops.artifacts.wire import AliasSet, ArtifactRecords, ModelVersionCreate
 from mlops.entities import Artifact, ModelVersion, RegisteredModel
 from mlops.store.http_client import part
+from mlops.store.http_reads import AppCalls
 from mlops.wire import to_body
 
 __all__ = ["AppFiles", "artifact_from"]
@@ -50,19 +50,8 @@ def model_from(data: dict[str, Any]) -> RegisteredModel:
     )  # fmt: skip
 
 
-class AppFiles(abc.ABC):
+class AppFiles(AppCalls):
     """Artifact rows and registry methods of :class:`~mlops.store.http.HttpStore`."""
-
-    @abc.abstractmethod
-    def _call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        params: dict[str, Any] | None = None,
-        repeatable: bool = True,
-    ) -> Any:
-        """One request whose answer the caller needs."""
 
     def log_artifacts(self, iteration_id: str, artifacts: Sequence[Artifact]) -> None:
         items = [

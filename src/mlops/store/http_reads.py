@@ -28,13 +28,11 @@ from mlops.wire import (
     to_body,
 )
 
-__all__ = ["AppReads"]
+__all__ = ["AppCalls", "AppReads"]
 
 
-class AppReads(abc.ABC):
-    """Catalog and read methods of :class:`~mlops.store.http.HttpStore`, on top of ``_call``."""
-
-    _datasets: dict[str, Dataset]
+class AppCalls(abc.ABC):
+    """What the request mixins of :class:`~mlops.store.http.HttpStore` are built on."""
 
     @abc.abstractmethod
     def _call(
@@ -46,6 +44,12 @@ class AppReads(abc.ABC):
         repeatable: bool = True,
     ) -> Any:
         """One request whose answer the caller needs."""
+
+
+class AppReads(AppCalls):
+    """Catalog and read methods of :class:`~mlops.store.http.HttpStore`, on top of ``_call``."""
+
+    _datasets: dict[str, Dataset]
 
     # -- projects, experiments, datasets ---------------------------------------------------
     def create_project(

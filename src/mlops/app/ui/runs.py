@@ -12,20 +12,18 @@ from mlops.app.ui import table
 from mlops.app.ui.pages import store_of
 from mlops.app.ui.previews import artifact_tree, preview, shared_images
 from mlops.app.ui.render import PAGE_SIZE, Page, page_route, path_part, query_int, query_list
+from mlops.entities import Artifact
 from mlops.errors import InvalidInput
 
 router = APIRouter(include_in_schema=False)
 #: How many iterations the compare page takes.
 COMPARE_MIN, COMPARE_MAX = 2, 50
+#: Files of one iteration previewed on its page at most (each preview may read the file).
+MAX_PREVIEWS = 30
 #: Threads for reads a page makes side by side (the store's pool has 8 connections).
 #: Counting the iterations of an experiment stops here (the page then says "10,000+").
 COUNT_LIMIT = 10_000
 _READS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-page-read")
-
-
-def files_by_name(files: list[Any], name: str) -> Any:
-    """The first file of that name (an image series' first step)."""
-    return next(f for f in files if f.name == name)
 
 
 def _crumbs(project: Any, experiment: Any = None) -> list[tuple[str, str | None]]:
@@ -146,9 +144,14 @@ def iteration(request: Request) -> Page:
     files = store.list_artifacts(found.id)
     artifacts = request.app.state.artifacts
     tree = artifact_tree(files)
+    first: dict[str, Artifact] = {}  # name -> its first file (an image series: its first step)
+    for file in files:
+        first.setdefault(file.name, file)
+    shown = 0
     for row in tree:
-        if row["kind"] in ("file", "series"):
-            row["preview"] = preview(files_by_name(files, row["name"]), artifacts)
+        if row["kind"] in ("file", "series") and shown < MAX_PREVIEWS:
+            row["preview"] = preview(first[row["name"]], artifacts)
+            shown += row["preview"] is not None
     data = {
         "iteration": found.to_dict(),
         "experiment": found_experiment.to_dict(),
