@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
+# The integration tests run real Lightning, transformers and Keras on torch. Exactly this release
+# is a CPU build that pip takes from this machine's disk; any other torch request (a bare
+# "torch" pulled in by lightning) downloads a multi-GB CUDA build. Installed first, so that the
+# frameworks find it already satisfied.
+TORCH := torch==2.13.0
 
 .PHONY: demo test lint bench venv clean
 
@@ -13,7 +18,8 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml
 	@# the distribution was called "mlops" before it became mlops-library: drop the old one
 	$(PY) -m pip uninstall --quiet --yes mlops 2>/dev/null || true
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev]" "$(TORCH)"
 	touch $(STAMP)
 
 $(VENV)/.installed-examples: $(PY) pyproject.toml

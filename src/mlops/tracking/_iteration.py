@@ -22,6 +22,7 @@ from typing import Any
 from mlops.entities import ModelFile, iso
 from mlops.errors import InvalidInput, IterationEnded, MlopsError
 from mlops.store import MetricRow, Store
+from mlops.store.rules import ENDED_STATUSES
 from mlops.tracking._datasets import is_remote, model_path
 from mlops.tracking._flushing import WritePath, fold_ranges
 from mlops.tracking._logging_files import FileLogging, copy_models
@@ -312,17 +313,25 @@ class Iteration(FileLogging, WritePath, Mapping[str, Any]):
         if self._copy_model and not is_remote(self._model_path):
             self._model_copied = self._keep_model(self._model_path)
 
-    def end_iteration(self) -> dict[str, Any]:
+    def end_iteration(
+        self, status: str = "finished", error: BaseException | str | None = None
+    ) -> dict[str, Any]:
         """Write everything logged, mark the iteration ``finished`` and return its final dict
         (parameters, last metric values, model file, datasets, system info). Calling it again
         returns the same dict.
+
+        ``status`` may instead be ``failed`` or ``killed``, with the ``error`` that ended the
+        run (an exception, recorded as its type and message, or a message)::
+
+            except Exception as exc:
+                it.end_iteration("failed", exc)
 
         It waits at most ``MLOPS_FLUSH_TIMEOUT`` seconds for a store that cannot be written (a
         full disk, a locked database), and then does not raise: it says on stderr what it
         could not write and why, keeps it in :attr:`unwritten`, returns the dict of what was
         logged, and goes on trying in the background until the process exits (calling
         ``end_iteration()`` again waits once more)."""
-        return self._end("finished", None)
+        return self._end(*end_state(status, error))
 
     def _end(
         self,
@@ -356,6 +365,32 @@ class Iteration(FileLogging, WritePath, Mapping[str, Any]):
             self._end("killed", {"type": "KeyboardInterrupt", "message": "interrupted (Ctrl-C)"})
         else:
             self._end("failed", {"type": type(exc).__name__, "message": str(exc)})
+
+
+def end_state(
+    status: object, error: BaseException | str | None
+) -> tuple[str, dict[str, str] | None]:
+    """The (status, error record) of ``end_iteration(status, error)``, checked."""
+    if status not in ENDED_STATUSES:
+        raise InvalidInput(
+            f"end_iteration(status={status!r}): an iteration ends as one of "
+            f"{', '.join(ENDED_STATUSES)}"
+        )
+    if error is None:
+        record = None
+    elif isinstance(error, BaseException):
+        record = {"type": type(error).__name__, "message": str(error)}
+    elif isinstance(error, str):
+        record = {"type": "Error", "message": error}
+    else:
+        raise InvalidInput(
+            f"end_iteration(error=...) takes an exception or a message, got {type(error).__name__}"
+        )
+    if record is not None and status == "finished":
+        raise InvalidInput(
+            "end_iteration: a finished iteration has no error; end it as 'failed' or 'killed'"
+        )
+    return str(status), record
 
 
 def _not_a_dict(what: str, value: Any) -> MlopsError:
