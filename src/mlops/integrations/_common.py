@@ -33,9 +33,10 @@ class Run:
 
     Given an ``iteration``, it logs there and never ends it (its owner does). Otherwise it
     starts one, when first needed, named ``name`` (default: the framework and the time) in
-    ``project_id`` / ``experiment_id`` (default: the active ones), and ends it in
-    :meth:`end`. A non-zero ``RANK`` gets the library's disabled iteration, which checks every
-    call and records nothing.
+    ``project_id`` / ``experiment_id`` (default: the active ones), with ``system_metrics``
+    as :func:`mlops.tracking.start_iteration` takes it, and ends it in :meth:`end`. A non-zero
+    ``RANK`` gets the library's disabled iteration, which checks every call and records
+    nothing.
     """
 
     def __init__(
@@ -45,6 +46,7 @@ class Run:
         name: str | None = None,
         project_id: str | None = None,
         experiment_id: str | None = None,
+        system_metrics: bool | None = None,
     ) -> None:
         if iteration is not None and not isinstance(iteration, Iteration):
             raise InvalidInput(
@@ -63,6 +65,7 @@ class Run:
         self._name = name
         self._project_id = project_id
         self._experiment_id = experiment_id
+        self._system_metrics = system_metrics
         self._started: Iteration | None = None
         self._lock = threading.Lock()
         self._ipython_hook: Any = None
@@ -86,7 +89,10 @@ class Run:
             if self._started is None:
                 name = self._name or f"{self.framework} {time.strftime('%Y-%m-%d %H:%M:%S')}"
                 self._started = tracking.start_iteration(
-                    name, project_id=self._project_id, experiment_id=self._experiment_id
+                    name,
+                    project_id=self._project_id,
+                    experiment_id=self._experiment_id,
+                    system_metrics=self._system_metrics,
                 )
                 self._watch_notebook_errors()
             return self._started

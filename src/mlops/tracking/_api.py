@@ -254,7 +254,11 @@ _told_default = False
 
 
 def start_iteration(
-    iteration_name: str, project_id: str | None = None, experiment_id: str | None = None
+    iteration_name: str,
+    project_id: str | None = None,
+    experiment_id: str | None = None,
+    *,
+    system_metrics: bool | None = None,
 ) -> Iteration:
     """Start an iteration (one model run) and return it; log to it, then end it with
     ``end_iteration()`` or a ``with`` block.
@@ -264,8 +268,14 @@ def start_iteration(
     process on stderr). On a non-zero ``RANK`` of a distributed job it records nothing but
     checks every call the same way (see :class:`DisabledIteration`); a ``RANK`` that is not a
     whole number raises ``InvalidInput``.
+
+    While it runs, system metrics (CPU, memory, disk, network, GPUs) are sampled in the
+    background every ``MLOPS_SYSTEM_METRICS_INTERVAL`` seconds (default 10, ``0`` turns them
+    off); ``system_metrics=False`` turns them off for this iteration.
     """
     check_name(iteration_name, "iteration name")
+    if system_metrics is not None and not isinstance(system_metrics, bool):
+        raise InvalidInput(f"system_metrics must be True, False or None, got {system_metrics!r}")
     max_buffered_points()  # a bad MLOPS_MAX_BUFFERED_POINTS fails before anything is created
     rank = _rank()
     experiment, project = _target(project_id, experiment_id)
