@@ -167,7 +167,7 @@ def flatten(values: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict
 def number(value: Any) -> float | None:
     """A framework value as a float: Python and numpy numbers, one-element tensors and arrays;
     None for anything else (strings, lists, None, booleans)."""
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, bool | str | bytes) or value is None:
         return None
     if isinstance(value, int | float):
         return float(value)
