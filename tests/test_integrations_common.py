@@ -68,7 +68,7 @@ def test_a_run_given_an_iteration_leaves_it_to_its_owner(active: dict) -> None:
 
 
 def test_a_run_names_a_wrong_argument(active: dict) -> None:
-    with pytest.raises(InvalidInput, match="tracking.start_iteration returned"):
+    with pytest.raises(InvalidInput, match=r"tracking\.start_iteration returned"):
         Run("keras", iteration={"id": "x"})  # type: ignore[arg-type]
     it = tracking.start_iteration("mine")
     with pytest.raises(InvalidInput, match="not both"):
