@@ -107,6 +107,7 @@ def test_a_pruned_trial_is_finished_with_its_state_as_a_tag(active: dict[str, st
     assert pruned["status"] == "finished"
     assert pruned["tags"]["optuna.state"] == "PRUNED"
     assert pruned["tags"]["optuna.best"] == "false"
+    assert pruned["metrics"]["value"] == 50.0  # Optuna's value of a pruned trial: its last report
     history = tracking.get_metric_history(pruned["id"], "intermediate/value")
     assert [(p["step"], p["value"]) for p in history] == [(0, 50.0)]  # pruned at its 1st step
     assert best_numbers(rows) == {3}
@@ -117,10 +118,10 @@ def test_a_failed_trial_is_failed_with_the_error(active: dict[str, str]) -> None
         x = trial.suggest_float("x", -10, 10)
         if trial.number == 1:
             raise ValueError(f"x={x} diverged")
-        return x**2
+        return float("nan") if trial.number == 3 else x**2
 
-    study = enqueued([3.0, 1.5, 2.0])
-    study.optimize(objective, n_trials=3, callbacks=[MlopsCallback()], catch=(ValueError,))
+    study = enqueued([3.0, 1.5, 2.0, 0.0])
+    study.optimize(objective, n_trials=4, callbacks=[MlopsCallback()], catch=(ValueError,))
 
     rows = by_trial(active["experiment_id"])
     failed = rows[1]
@@ -131,6 +132,10 @@ def test_a_failed_trial_is_failed_with_the_error(active: dict[str, str]) -> None
     assert failed["parameters"] == {"x": 1.5}
     assert "value" not in failed["metrics"]
     assert [rows[n]["status"] for n in (0, 2)] == ["finished", "finished"]
+    nan = rows[3]  # Optuna fails a trial that returns NaN: its message is the error
+    assert nan["status"] == "failed"
+    assert nan["error"]["type"] == "Error"
+    assert "nan" in nan["error"]["message"]
     assert best_numbers(rows) == {2}
 
 
