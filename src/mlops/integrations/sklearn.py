@@ -17,7 +17,9 @@ scikit-learn names them: ``clf__C``) and pickles the fitted estimator as the art
 ``model/model.pkl`` (so ``tracking.register_model(name, it.id)`` registers it).
 
 :func:`log_search` turns a fitted ``GridSearchCV``, ``RandomizedSearchCV``,
-``HalvingGridSearchCV`` or ``HalvingRandomSearchCV`` into one iteration per candidate.
+``HalvingGridSearchCV`` or ``HalvingRandomSearchCV`` into one iteration per candidate (per row
+of ``cv_results_``: a halving search has one row per candidate and round, with its ``iter`` and
+``n_resources`` as metrics).
 """
 
 from __future__ import annotations
