@@ -24,6 +24,17 @@ POSTGRES_URL = os.environ.get("MLOPS_TEST_POSTGRES", "postgresql://postgres@127.
 SYSTEM_METRICS_OFF = ("MLOPS_SYSTEM_METRICS_INTERVAL", "0")
 
 
+def child_environ() -> dict[str, str]:
+    """The environment for a subprocess that must not see this test's ``MLOPS_`` settings:
+    ``os.environ`` without them, and with system metrics off as in every test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    return {**env, SYSTEM_METRICS_OFF[0]: SYSTEM_METRICS_OFF[1]}
+
+
+#: The same for a subprocess whose environment drops every MLOPS_ variable of the test's.
+NO_SYSTEM_METRICS = dict([SYSTEM_METRICS_OFF])
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_system_metrics() -> Iterator[None]:
     """Off for the module- and session-scoped fixtures too (they run before ``mlops_home``)."""
