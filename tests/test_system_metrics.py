@@ -166,10 +166,18 @@ def test_one_thread_serves_every_iteration_and_shares_samples(
     wait_for_samples(second, 4)
     threads = [t for t in threading.enumerate() if t.name == "mlops-system-metrics"]
     assert len(threads) == 1 and threads[0].daemon
-    before = SAMPLER.samples
+
+    def counts() -> tuple[int, int, int]:
+        with SAMPLER._lock:  # the sampler's count and both steps at the same moment
+            steps = [SAMPLER._tracked[i.id].step for i in (first, second)]
+            return SAMPLER.samples, steps[0], steps[1]
+
+    before = counts()
     wait_for_sampler(4)
-    # Both are logged from the same samples: 4 samples, 4 more steps each (not 8 readings).
-    assert SAMPLER.samples - before < 8
+    after = counts()
+    # Both are logged from the same readings: each sample is one more step of each.
+    taken = after[0] - before[0]
+    assert taken >= 4 and after[1] - before[1] == after[2] - before[2] == taken
     first.end_iteration()
     second.end_iteration()
 
@@ -373,3 +381,23 @@ def test_cli_tables_and_exports_leave_system_metrics_out(with_system: dict[str, 
     shown = cli("iterations", "show", with_system["ids"][0])
     assert "Metrics (1)" in shown and "System metrics (7)" in shown
     assert shown.index("loss") < shown.index("System metrics") < shown.index("system/cpu_percent")
+
+
+def test_a_process_psutil_cannot_read_trains_without_system_metrics(
+    active: dict[str, str], sampled: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlops.tracking._system_metrics as sampler_module
+
+    def refuse(*args: Any) -> None:
+        raise psutil.AccessDenied(os.getpid())
+
+    monkeypatch.setattr(SAMPLER, "_probes", None)
+    monkeypatch.setattr(SAMPLER, "_unavailable", False)
+    monkeypatch.setattr(sampler_module, "Probes", refuse)
+    with pytest.warns(RuntimeWarning, match="system metrics are off in this process"):
+        it = tracking.start_iteration("unreadable")
+    it.log_metric("loss", 0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once
+        tracking.start_iteration("again").end_iteration()
+    assert set(it.end_iteration()["metrics"]) == {"loss"}

@@ -207,7 +207,16 @@ class Sampler:
                     stacklevel=3,
                 )
                 return None
-            self._probes = Probes(psutil, gpu_probes())
+            try:
+                self._probes = Probes(psutil, gpu_probes())
+            except Exception as exc:  # psutil cannot see this process: no system metrics
+                self._unavailable = True
+                warnings.warn(
+                    f"mlops: system metrics are off in this process: psutil cannot read it "
+                    f"({type(exc).__name__}: {exc})",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
         return self._probes
 
     def _sample(self, due: list[_Tracked], probes: Probes) -> None:
@@ -234,19 +243,27 @@ class Sampler:
 
     def _run(self) -> None:
         while True:
-            with self._lock:
-                dues = [t.due for t in self._tracked.values()]
-            timeout = max(min(dues) - time.monotonic(), 0.0) if dues else None
-            self._wake.wait(timeout)
-            self._wake.clear()
-            with self._lock:
-                probes, now = self._probes, time.monotonic()
-                tracked = list(self._tracked.values())
-                if probes is None or not any(t.due <= now for t in tracked):
-                    continue
-                # Those due within half their interval come along: iterations started at
-                # different times soon share the same samples.
-                self._sample([t for t in tracked if t.due - t.interval / 2 <= now], probes)
+            try:
+                self._tick()
+            except Exception as exc:  # the thread must outlive any one failure
+                sys.stderr.write(f"mlops: the system metrics sampler failed: {exc!r}\n")
+                time.sleep(1.0)
+
+    def _tick(self) -> None:
+        """Wait for the next iteration due, then sample it (and those nearly due)."""
+        with self._lock:
+            dues = [t.due for t in self._tracked.values()]
+        timeout = max(min(dues) - time.monotonic(), 0.0) if dues else None
+        self._wake.wait(timeout)
+        self._wake.clear()
+        with self._lock:
+            probes, now = self._probes, time.monotonic()
+            tracked = list(self._tracked.values())
+            if probes is None or not any(t.due <= now for t in tracked):
+                return
+            # Those due within half their interval come along: iterations started at
+            # different times soon share the same samples.
+            self._sample([t for t in tracked if t.due - t.interval / 2 <= now], probes)
 
 
 SAMPLER = Sampler()
