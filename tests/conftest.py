@@ -19,11 +19,36 @@ if TYPE_CHECKING:
 POSTGRES_URL = os.environ.get("MLOPS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+#: System metrics are off in the tests unless a test turns them on (tests/test_system_metrics.py
+#: does): their first sample at start would add system/ series to every test's iterations.
+SYSTEM_METRICS_OFF = ("MLOPS_SYSTEM_METRICS_INTERVAL", "0")
+
+
+def child_environ() -> dict[str, str]:
+    """The environment for a subprocess that must not see this test's ``MLOPS_`` settings:
+    ``os.environ`` without them, and with system metrics off as in every test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    return {**env, SYSTEM_METRICS_OFF[0]: SYSTEM_METRICS_OFF[1]}
+
+
+#: The same for a subprocess whose environment drops every MLOPS_ variable of the test's.
+NO_SYSTEM_METRICS = dict([SYSTEM_METRICS_OFF])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_system_metrics() -> Iterator[None]:
+    """Off for the module- and session-scoped fixtures too (they run before ``mlops_home``)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(*SYSTEM_METRICS_OFF)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def mlops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh MLOPS_HOME with the embedded store; nothing leaks between tests."""
     home = tmp_path / "mlops-home"
     monkeypatch.setenv("MLOPS_HOME", str(home))
+    monkeypatch.setenv(*SYSTEM_METRICS_OFF)
     for name in ("MLOPS_TRACKING_URI", "RANK", "WORLD_SIZE", "MLOPS_ALL_RANKS"):
         monkeypatch.delenv(name, raising=False)
     yield home

@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
-import os
 import random
 import signal
 import socket
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+
+from conftest import child_environ
 
 #: A training script driven by one JSON argument (see :func:`train_config`). It prints the id of
 #: each iteration when it starts and ``{"id", "status", "points"}`` when it ended.
@@ -75,7 +76,7 @@ def start_training(
 ) -> subprocess.Popen[str]:
     """Start :data:`TRAIN` in a fresh process with ``MLOPS_TRACKING_URI=uri`` and its own
     ``MLOPS_HOME`` (where its journal goes)."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    environ = child_environ()
     environ.update(MLOPS_TRACKING_URI=uri, MLOPS_HOME=str(home), **env)
     return subprocess.Popen(
         [sys.executable, "-c", TRAIN, json.dumps(config)],
@@ -395,7 +396,7 @@ def app_with_limit(store_uri: str, port: int, max_in_flight: int) -> Iterator[st
     """A real App process (the same ``serve`` as ``mlops app``) that answers 503 with
     ``Retry-After`` beyond ``max_in_flight`` requests at once (``mlops app`` has no option for
     it); yields its URL once /health answers."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    environ = child_environ()
     proc = subprocess.Popen(
         [sys.executable, "-c", _SERVE, store_uri, str(port), str(max_in_flight)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environ,
@@ -424,7 +425,7 @@ def standby_app(store_uri: str, port: int) -> Iterator[Callable[[], str]]:
     yet opened its port; yields the function that starts it and returns its URL once /health
     answers. A restart through it takes the App's start-up, not Python's imports (seconds on a
     loaded machine)."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    environ = child_environ()
     proc = subprocess.Popen(
         [sys.executable, "-c", _STANDBY, store_uri, str(port)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import free_port
+from conftest import child_environ, free_port
 from mlops.config import write_settings
 from mlops.store import journal
 from mlops.store.journal_files import SPOOL_LIMIT
@@ -36,7 +36,7 @@ print(json.dumps({"id": it.id}))
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    env = child_environ()
     return {**env, "MLOPS_HOME": str(home), **extra}
 
 

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from conftest import child_environ, free_port
 from mlops.config import write_settings
 from mlops.store import journal
 from test_http_store import make_catalog, points_in, running_app, train
 
 
 def _sync(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    env = child_environ()
     env["MLOPS_HOME"] = str(home)
     return subprocess.run(
         [sys.executable, "-m", "mlops", "sync", *args],

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import free_port
+from conftest import child_environ, free_port
 from mlops import tracking
 from mlops.config import write_settings
 from mlops.errors import AlreadyExists, InvalidInput, NotFound, Unauthorized, Unavailable
@@ -56,7 +56,7 @@ def _no_mode(monkeypatch: pytest.MonkeyPatch) -> None:
 @contextlib.contextmanager
 def running_app(db: Path, port: int, *extra: str) -> Iterator[str]:
     """A real ``mlops app`` process on ``db``; yields its URL once /health answers."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    env = child_environ()
     env["MLOPS_HOME"] = str(db.parent / "app-home")
     command = [sys.executable, "-m", "mlops", "app", "--port", str(port)]
     log = open(db.parent / f"app-{port}.log", "w+b")  # noqa: SIM115 - closed below

@@ -4,7 +4,6 @@ file and the damaged lines, send the other records, keep the file for inspection
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from conftest import child_environ, free_port
 from mlops.store import http_drain, journal
 from mlops.store.http import HttpStore
 from mlops.store.journal import Damage
@@ -27,7 +26,7 @@ def _no_mode(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _mlops_sync(home: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    env = child_environ()
     env["MLOPS_HOME"] = str(home)
     return subprocess.run(
         [sys.executable, "-m", "mlops", "sync"],

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
-import os
 import re
 import signal
 import subprocess
@@ -25,7 +24,7 @@ from typing import IO, Any
 
 import pytest
 
-from conftest import AppProcess
+from conftest import AppProcess, child_environ
 from mlops.store import journal
 from mlops.store.http import HttpStore
 from mlops.store.http_client import REFUSED_WINDOW, Transport, Unreachable
@@ -69,7 +68,7 @@ class Training:
     """The training script in its own process, its stderr read as it comes."""
 
     def __init__(self, uri: str, home: Path, experiment_id: str, mode: str, **env: str) -> None:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+        environ = child_environ()
         environ.update(MLOPS_TRACKING_URI=uri, MLOPS_HOME=str(home), **env)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SCRIPT, experiment_id, mode],

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import select
 import sqlite3
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from conftest import child_environ, free_port
 from mlops.config import write_settings
 from mlops.store import journal
 from mlops.store.journal import Record, scan
@@ -87,7 +86,7 @@ print(json.dumps([str(p) for p in report.busy]))
 def _run(
     script: str, home: Path, *args: str, posix: bool = False, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    environ = child_environ()
     environ.update(MLOPS_HOME=str(home), **env)
     prelude = "import json, sys\n" + ("" if posix else NO_POSIX)
     return subprocess.run(
@@ -146,7 +145,7 @@ def test_two_processes_never_interleave_nor_replay_a_live_journal(
     each process has its own intact file, and sync never touches a file while it is written."""
     home = tmp_path / "home"
     records = 400
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    environ = child_environ()
     prelude = "import json, sys\n" + ("" if posix else NO_POSIX)
     writers = [
         subprocess.Popen(

@@ -29,7 +29,7 @@ def test_importing_tracking_pulls_in_no_server_database_or_cli_code() -> None:
     script = (
         "import sys, mlops.tracking\n"
         "heavy = ['sqlalchemy', 'alembic', 'fastapi', 'jinja2', 'httpx', 'uvicorn', 'click',"
-        " 'rich', 'lark', 'numpy']\n"
+        " 'rich', 'lark', 'numpy', 'psutil', 'pynvml']\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import child_environ
 from mlops import tracking
 from mlops.config import read_settings, write_settings
 from mlops.errors import InvalidInput
@@ -43,7 +43,7 @@ def test_the_cli_reports_a_damaged_settings_file_in_one_line(mlops_home: Path) -
     path = mlops_home / "settings.json"
     path.parent.mkdir(parents=True)
     path.write_text('{"stores": ', encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    env = child_environ()
     env["MLOPS_HOME"] = str(mlops_home)
     done = subprocess.run(
         [sys.executable, "-m", "mlops", "experiments", "list"],

@@ -14,6 +14,9 @@ Environment variables:
 - ``MLOPS_FLUSH_TIMEOUT`` (default 10): seconds a process waits at exit for unsent data (with
   an App, the journal included).
 - ``MLOPS_ALL_RANKS`` (default off): track on every rank of a distributed job, not only rank 0.
+- ``MLOPS_SYSTEM_METRICS_INTERVAL`` (default 10): seconds between samples of the system metrics
+  (CPU, memory, disk, network, GPUs) of a running iteration; ``0`` turns them off (see
+  :mod:`mlops.tracking._system_metrics`).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ __all__ = [
     "HEARTBEAT_TIMEOUT",
     "SCOPES",
     "STATUSES",
+    "SYSTEM_METRIC_PREFIX",
     "ApiToken",
     "Artifact",
     "Dataset",
@@ -27,7 +28,9 @@ __all__ = [
     "ModelVersion",
     "Project",
     "RegisteredModel",
+    "is_system_metric",
     "iso",
+    "training_first",
 ]
 
 #: Seconds between two heartbeats of a running iteration.
@@ -37,6 +40,19 @@ HEARTBEAT_TIMEOUT = 30.0
 #: Every status an iteration can show. ``crashed`` is never written: readers derive it from a
 #: ``running`` iteration whose heartbeat stopped.
 STATUSES = ("running", "finished", "failed", "killed", "crashed")
+#: Metrics under this prefix are the system metrics the sampler logs (CPU, memory, disk,
+#: network, GPUs): tables leave them out unless asked for, the iteration page draws them apart.
+SYSTEM_METRIC_PREFIX = "system/"
+
+
+def is_system_metric(name: str) -> bool:
+    """Whether a metric is one of the system metrics (``system/cpu_percent``, ...)."""
+    return name.startswith(SYSTEM_METRIC_PREFIX)
+
+
+def training_first(names: Any) -> list[str]:
+    """Metric names sorted, the system metrics after the others."""
+    return sorted(names, key=lambda n: (is_system_metric(n), n))
 
 
 def iso(ts: float | None) -> str | None:

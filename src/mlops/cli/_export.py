@@ -12,6 +12,7 @@ import click
 
 from mlops.cli._format import json_safe
 from mlops.cli._ids import resolve_experiment
+from mlops.entities import is_system_metric
 
 __all__ = ["BASE_FIELDS", "PAGE_SIZE", "export", "export_rows"]
 
@@ -49,13 +50,20 @@ def _pages(experiment_id: str, filter_: str | None) -> Iterator[dict[str, Any]]:
         offset += len(page)
 
 
-def export_rows(iterations: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    """The export's column names and flat rows (missing params/metrics are None)."""
+def export_rows(
+    iterations: list[dict[str, Any]], system_metrics: bool = False
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The export's column names and flat rows (missing params/metrics are None); the system
+    metrics (``system/cpu_percent``, ...) only with ``system_metrics``."""
     params: dict[str, None] = {}
     metrics: dict[str, None] = {}
     for it in iterations:
         params.update(dict.fromkeys(it.get("parameters") or {}))
-        metrics.update(dict.fromkeys(it.get("metrics") or {}))
+        metrics.update(
+            dict.fromkeys(
+                n for n in it.get("metrics") or {} if system_metrics or not is_system_metric(n)
+            )
+        )
     param_names, metric_names = sorted(params), sorted(metrics)
     fields = [
         *BASE_FIELDS,
@@ -117,16 +125,24 @@ def _write_json(out: IO[str], rows: list[dict[str, Any]]) -> None:
     help="Write here instead of stdout (replaced only once the export is complete).",
 )
 @click.option("--filter", "filter_", metavar="EXPR", help="Only iterations matching this query.")
-def export(experiment_id: str, fmt: str, output: str, filter_: str | None) -> None:
+@click.option(
+    "--system-metrics",
+    is_flag=True,
+    help="Include the system metrics (metrics.system/cpu_percent, ...).",
+)
+def export(
+    experiment_id: str, fmt: str, output: str, filter_: str | None, system_metrics: bool
+) -> None:
     """Export every iteration of an experiment, one row each.
 
     Columns: id, name, status, started_at, ended_at, duration_seconds, then params.<name> for
-    every parameter and metrics.<name> (last value) for every metric, named as in --filter.
+    every parameter and metrics.<name> (last value) for every metric, named as in --filter
+    (the system metrics, system/cpu_percent and the like, only with --system-metrics).
     Missing values are empty in CSV and null in JSON; NaN and infinities are nan/inf/-inf in
     CSV and the strings "NaN"/"Infinity"/"-Infinity" in JSON.
     """
     experiment_id = resolve_experiment(experiment_id)  # NotFound naming it, not an empty export
-    fields, rows = export_rows(list(_pages(experiment_id, filter_)))
+    fields, rows = export_rows(list(_pages(experiment_id, filter_)), system_metrics)
     with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as out:
         if fmt == "csv":
             _write_csv(out, fields, rows)

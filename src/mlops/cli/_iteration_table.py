@@ -19,6 +19,7 @@ from mlops.cli._format import (
     status_text,
 )
 from mlops.cli._ids import short_ids
+from mlops.entities import is_system_metric
 from mlops.errors import InvalidInput
 from mlops.query import And, Compare, Field, In, Node, Not, Or, parse_filter, parse_order_by
 
@@ -80,9 +81,12 @@ def check_sorted_field(rows: Sequence[dict[str, Any]], order_by: str | None) -> 
     )
 
 
-def list_columns(rows: Sequence[dict[str, Any]], fields: Sequence[Field] = ()) -> list[Column]:
+def list_columns(
+    rows: Sequence[dict[str, Any]], fields: Sequence[Field] = (), system_metrics: bool = False
+) -> list[Column]:
     """The columns of the list table, most important (lowest priority number) first; the
-    ``fields`` a sort or filter named are ``always`` columns."""
+    ``fields`` a sort or filter named are ``always`` columns. System metrics
+    (``system/cpu_percent``, ...) are left out unless ``system_metrics`` or named."""
     named = {(f.kind, f.name) for f in fields}
     attrs = {f.name for f in fields if f.kind == "attr"}
     columns = [
@@ -113,8 +117,13 @@ def list_columns(rows: Sequence[dict[str, Any]], fields: Sequence[Field] = ()) -
             cells = [_metric_cell(r, f.name, f.agg) for r in rows]
             header = f"{f.agg}({f.name})"
             columns.append(Column(header, cells, 0, "right", METRIC_WIDTH, always=True))
-    seen = Counter(name for r in rows for name in (r.get("metrics") or {}))
     wanted = [f.name for f in fields if f.kind == "metric" and f.agg in (None, "last")]
+    seen = Counter(
+        name
+        for r in rows
+        for name in (r.get("metrics") or {})
+        if system_metrics or name in wanted or not is_system_metric(name)
+    )
     metric_names = sorted(seen, key=lambda n: (n not in wanted, -seen[n], n))
     for rank, name in enumerate(metric_names):
         always = name in wanted

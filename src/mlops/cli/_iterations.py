@@ -28,6 +28,7 @@ from mlops.cli._format import (
 from mlops.cli._ids import resolve_experiment, resolve_iteration, resolve_project, short_ids
 from mlops.cli._iteration_table import check_sorted_field, list_columns, named_fields
 from mlops.cli._main import WideHelpGroup
+from mlops.entities import is_system_metric
 
 __all__ = ["iterations", "order_spec"]
 
@@ -36,6 +37,7 @@ ATTRIBUTES = frozenset(
     {"id", "name", "status", "experiment_id", "project_id", "started_at", "ended_at", "duration"}
 )
 
+_BARE = re.compile(r"[^\W\d]\w*")
 _SPEC = re.compile(r"^(?P<sign>[-+]?)(?P<key>[^\s]+)(?:\s+(?P<dir>asc|desc))?$", re.IGNORECASE)
 
 
@@ -43,7 +45,8 @@ def order_spec(sort: str) -> str:
     """The ``order_by`` for ``--sort``: a bare metric name means that metric, best first.
 
     ``accuracy`` → ``metrics.accuracy desc``; ``accuracy asc`` → ``metrics.accuracy asc``;
-    ``-loss`` → ``-metrics.loss``; a full spec (``params.lr``, ``-metrics.loss``,
+    ``-loss`` → ``-metrics.loss``; ``system/cpu_percent`` → ``metrics.`system/cpu_percent` desc``
+    (odd names quoted); a full spec (``params.lr``, ``-metrics.loss``,
     ``"metrics.loss asc"``) or an iteration field (``started_at``) passes through unchanged.
     """
     spec = " ".join(sort.split())
@@ -53,6 +56,9 @@ def order_spec(sort: str) -> str:
     key = match["key"]
     if "." in key or key in ATTRIBUTES:
         return spec
+    # system/cpu_percent, train/loss: quoted for the query language (unless already quoted)
+    if not (_BARE.fullmatch(key) or key.startswith(("`", '"'))):
+        key = "`" + key.replace("\\", "\\\\").replace("`", "\\`") + "`"
     if match["sign"] or match["dir"]:
         return f"{match['sign']}metrics.{key}" + (f" {match['dir']}" if match["dir"] else "")
     return f"metrics.{key} desc"
@@ -86,6 +92,12 @@ def iterations() -> None:
     show_default=True,
     help="Show at most this many runs.",
 )
+@click.option(
+    "--system-metrics",
+    is_flag=True,
+    help="Offer the system metrics (system/cpu_percent, ...) as columns too; without it they "
+    "show only when --sort or --filter names them.",
+)
 @json_option
 def iterations_list(
     experiment_id: str | None,
@@ -93,9 +105,11 @@ def iterations_list(
     filter_: str | None,
     sort: str | None,
     limit: int,
+    system_metrics: bool,
     as_json: bool,
 ) -> None:
-    """List iterations with their main metrics and parameters."""
+    """List iterations with their main metrics and parameters (--json: every value, system
+    metrics included)."""
     from mlops import tracking
 
     order_by = order_spec(sort) if sort else None
@@ -114,7 +128,7 @@ def iterations_list(
     if not rows:
         con.print(Text("no iterations match", style="dim"))
         return
-    columns = list_columns(rows, named_fields(filter_, order_by))
+    columns = list_columns(rows, named_fields(filter_, order_by), system_metrics)
     print_table(con, columns, "metrics and parameters")
     if len(rows) == limit:
         con.print(Text(f"showing the first {limit}: use --limit to see more", style="dim"))
@@ -188,23 +202,16 @@ def _print_iteration(
         con.print(Text("none logged", style="dim"))
 
     summaries = it.get("metric_summaries") or {}
-    _heading(con, f"Metrics ({len(summaries)})")
-    if summaries:
-        table = _plain_table(
-            "name", "last", "step", "min", "max", right=("last", "step", "min", "max")
-        )
-        for name in sorted(summaries):
-            s = summaries[name]
-            table.add_row(
-                name,
-                fmt_number(s.get("last"), 6),
-                str(s.get("last_step", "-")),
-                fmt_number(s.get("min"), 6),
-                fmt_number(s.get("max"), 6),
-            )
-        con.print(table)
+    system = {n: s for n, s in summaries.items() if is_system_metric(n)}
+    training = {n: s for n, s in summaries.items() if n not in system}
+    _heading(con, f"Metrics ({len(training)})")
+    if training:
+        con.print(_metrics_table(training))
     else:
         con.print(Text("none logged", style="dim"))
+    if system:
+        _heading(con, f"System metrics ({len(system)})")
+        con.print(_metrics_table(system))
 
     model = it.get("model")
     if model or it.get("path_to_model"):
@@ -228,10 +235,24 @@ def _print_iteration(
             table.add_row(d.get("name", ""), str(d.get("version", "")), short, d.get("path", ""))
         con.print(table)
 
-    system = it.get("system") or {}
-    if system:
+    info = it.get("system") or {}
+    if info:
         _heading(con, "System")
-        con.print(kv_table((k, fmt_value(v, 200)) for k, v in sorted(system.items())))
+        con.print(kv_table((k, fmt_value(v, 200)) for k, v in sorted(info.items())))
+
+
+def _metrics_table(summaries: dict[str, Any]) -> Table:
+    table = _plain_table("name", "last", "step", "min", "max", right=("last", "step", "min", "max"))
+    for name in sorted(summaries):
+        s = summaries[name]
+        table.add_row(
+            name,
+            fmt_number(s.get("last"), 6),
+            str(s.get("last_step", "-")),
+            fmt_number(s.get("min"), 6),
+            fmt_number(s.get("max"), 6),
+        )
+    return table
 
 
 @iterations.command("metric")

@@ -18,6 +18,7 @@ from mlops.tracking._disabled import DisabledIteration
 from mlops.tracking._iteration import Iteration
 from mlops.tracking._outbox import max_buffered_points
 from mlops.tracking._system import system_info
+from mlops.tracking._system_metrics import SAMPLER, sampling_interval
 from mlops.tracking._writer import WRITER
 from mlops.values import check_id, check_name, check_optional_text
 
@@ -269,13 +270,15 @@ def start_iteration(
     checks every call the same way (see :class:`DisabledIteration`); a ``RANK`` that is not a
     whole number raises ``InvalidInput``.
 
-    While it runs, system metrics (CPU, memory, disk, network, GPUs) are sampled in the
-    background every ``MLOPS_SYSTEM_METRICS_INTERVAL`` seconds (default 10, ``0`` turns them
-    off); ``system_metrics=False`` turns them off for this iteration.
+    While it runs, system metrics (``system/cpu_percent``, ``system/memory_rss_mb``, disk,
+    network and NVIDIA GPUs) are logged in the background every ``MLOPS_SYSTEM_METRICS_INTERVAL``
+    seconds (default 10, fractions allowed, ``0`` turns them off), the first at once and the
+    last at the end; ``system_metrics=False`` turns them off for this iteration, ``True`` on
+    even when the variable is ``0``. A bad ``MLOPS_SYSTEM_METRICS_INTERVAL`` raises
+    ``InvalidInput``.
     """
     check_name(iteration_name, "iteration name")
-    if system_metrics is not None and not isinstance(system_metrics, bool):
-        raise InvalidInput(f"system_metrics must be True, False or None, got {system_metrics!r}")
+    interval = _system_metrics_interval(system_metrics)
     max_buffered_points()  # a bad MLOPS_MAX_BUFFERED_POINTS fails before anything is created
     rank = _rank()
     experiment, project = _target(project_id, experiment_id)
@@ -285,23 +288,37 @@ def start_iteration(
     created = store.create_iteration(
         uuid.uuid4().hex, iteration_name, experiment, project, time.time(), system_info()
     )
-    return Iteration(store, created.to_dict())
+    iteration = Iteration(store, created.to_dict())
+    SAMPLER.start(iteration, interval, {})
+    return iteration
 
 
-def resume_iteration(iteration_id: str) -> Iteration:
+def _system_metrics_interval(system_metrics: object) -> float:
+    if system_metrics is not None and not isinstance(system_metrics, bool):
+        raise InvalidInput(f"system_metrics must be True, False or None, got {system_metrics!r}")
+    return sampling_interval(system_metrics)
+
+
+def resume_iteration(iteration_id: str, *, system_metrics: bool | None = None) -> Iteration:
     """Reopen an ended iteration and return it to log more to it (a run restarted from a
     checkpoint): its status is ``running`` again, its end time and error are cleared, and what
     it logged stays. Metrics logged without a step continue after their last step. Resuming an
     iteration that runs in this process returns that same object. Raises ``NotFound`` for an
-    unknown id."""
+    unknown id.
+
+    System metrics are sampled again as by :func:`start_iteration` (``system_metrics`` the
+    same switch), their steps and cumulative counters going on from where they were."""
     check_id(iteration_id, "iteration_id")
+    interval = _system_metrics_interval(system_metrics)
     running = WRITER.active(iteration_id)
     if running is not None:
         return running
     store = _store()
     resumed = store.resume(iteration_id)
-    iteration = Iteration(store, resumed.to_dict())
+    data = resumed.to_dict()
+    iteration = Iteration(store, data)
     iteration._next_step.update({name: s.last_step + 1 for name, s in resumed.metrics.items()})
+    SAMPLER.start(iteration, interval, data["metric_summaries"])
     return iteration
 
 

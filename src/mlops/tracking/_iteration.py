@@ -27,6 +27,7 @@ from mlops.tracking._datasets import is_remote, model_path
 from mlops.tracking._flushing import WritePath, fold_ranges
 from mlops.tracking._logging_files import FileLogging, copy_models
 from mlops.tracking._outbox import BATCH_SIZE, Outbox, max_buffered_points
+from mlops.tracking._system_metrics import SAMPLER
 from mlops.tracking._writer import WRITER
 from mlops.values import (
     check_id,
@@ -341,7 +342,9 @@ class Iteration(FileLogging, WritePath, Mapping[str, Any]):
         at_exit: bool = False,
     ) -> dict[str, Any]:
         """End as the write path does, then wait for this iteration's files (the model copy
-        made now when it did not exist at the call)."""
+        made now when it did not exist at the call). The system metrics sampler takes its last
+        sample first."""
+        SAMPLER.stop(self)
         path = self._model_path
         if self._copy_model and not self._model_copied and path and not is_remote(path):
             self._model_copied = self._keep_model(path)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from mlops.app.ui.render import Page, dataset_url, page_route, wants_json
+from mlops.entities import training_first
 from mlops.errors import NotFound
 from mlops.store.sql.store import SqlStore
 
@@ -60,7 +61,7 @@ def project(request: Request) -> Page:
         "datasets": [d.to_dict() for d in store.project_datasets(project_id)],
         "metric": metric,
         "goal": goal,
-        "metrics": sorted(metric_names),
+        "metrics": training_first(metric_names),
     }
     crumbs = [("Projects", "/projects"), (found.title, None)]
     return Page("project.html", data, {"title": found.title, "crumbs": crumbs, "nav": "projects"})

@@ -12,7 +12,7 @@ from mlops.app.ui import table
 from mlops.app.ui.pages import store_of
 from mlops.app.ui.previews import artifact_tree, preview, shared_images
 from mlops.app.ui.render import PAGE_SIZE, Page, page_route, path_part, query_int, query_list
-from mlops.entities import Artifact
+from mlops.entities import Artifact, is_system_metric, training_first
 from mlops.errors import InvalidInput
 
 router = APIRouter(include_in_schema=False)
@@ -64,7 +64,10 @@ def experiment(request: Request) -> Page:
     explicit = metrics is not None or params is not None
     state = table.TableState(
         experiment_id=found.id,
-        metrics=(metrics or []) if explicit else table.default_columns(metric_names),
+        # System metrics (system/cpu_percent, ...) are columns only when picked.
+        metrics=(metrics or [])
+        if explicit
+        else table.default_columns([n for n in metric_names if not is_system_metric(n)]),
         params=(params or []) if explicit else table.default_columns(param_names),
         explicit=explicit,
         filter=filter_text,
@@ -104,7 +107,7 @@ def experiment(request: Request) -> Page:
         "columns": table.columns(state, sort),
         "chosen": {"metrics": state.metrics, "params": state.params, "explicit": explicit},
         "available": {
-            "metrics": sorted({*metric_names, *state.metrics}),
+            "metrics": training_first({*metric_names, *state.metrics}),
             "params": sorted({*param_names, *state.params}),
         },
         "filter": state.filter,
@@ -136,7 +139,8 @@ def experiment(request: Request) -> Page:
 @page_route(router, "/iterations/{iteration_id}")
 def iteration(request: Request) -> Page:
     """One iteration: parameters, metric summaries and charts (the browser fetches the
-    downsampled series), datasets, model file, system info, error, tags."""
+    downsampled series; the system metrics in a group of their own, below the others),
+    datasets, model file, system info, error, tags."""
     store = store_of(request)
     found = store.get_iteration(request.path_params["iteration_id"])
     found_experiment = store.get_experiment(found.experiment_id)
@@ -156,7 +160,8 @@ def iteration(request: Request) -> Page:
         "iteration": found.to_dict(),
         "experiment": found_experiment.to_dict(),
         "project": project.to_dict(),
-        "metric_names": sorted(found.metrics),
+        "metric_names": sorted(n for n in found.metrics if not is_system_metric(n)),
+        "system_metric_names": sorted(n for n in found.metrics if is_system_metric(n)),
         "artifacts": tree,
         "model_versions": [v.to_dict() for v in store.model_versions_of(found.id)],
     }
@@ -182,7 +187,7 @@ def compare(request: Request) -> Page:
     store = store_of(request)
     found = [store.get_iteration(i) for i in ids]
     iterations = [i.to_dict() for i in found]
-    metric_names = sorted({m for i in found for m in i.metrics})
+    metric_names = training_first({m for i in found for m in i.metrics})
     param_names = sorted({p for i in found for p in i.parameters})
     datasets = _dataset_rows(iterations)
     files = list(_READS.map(store.list_artifacts, [i.id for i in found]))
