@@ -33,7 +33,7 @@ from typing import Any
 from mlops.integrations._common import Run, keep_copy, spool_dir
 from mlops.tracking import Iteration
 
-__all__ = ["Trainings", "plain", "save_model", "short_float"]
+__all__ = ["Trainings", "plain", "save_model", "short_float", "to_float32"]
 
 #: The message of an iteration whose training stopped before its end with an error that the
 #: script caught (the error itself never reached a callback).
@@ -166,16 +166,17 @@ def plain(value: Any) -> Any:
 def short_float(value: float) -> float:
     """A float that is exactly a float32 (as frameworks keep learning rates) as the shortest
     decimal that is the same float32; any other float as it is."""
-    if not math.isfinite(value) or _f32(value) != value:
+    if not math.isfinite(value) or to_float32(value) != value:
         return value
     for digits in range(1, 10):
         shorter = float(f"{value:.{digits}g}")
-        if _f32(shorter) == value:
+        if to_float32(shorter) == value:
             return shorter
     return value
 
 
-def _f32(value: float) -> float:
+def to_float32(value: float) -> float:
+    """The float32 nearest to ``value`` (NaN when it is out of float32's range)."""
     try:
         return float(struct.unpack("f", struct.pack("f", value))[0])
     except OverflowError:
