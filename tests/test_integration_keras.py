@@ -18,7 +18,7 @@ from mlops.errors import InvalidInput
 
 keras = pytest.importorskip("keras")
 
-from callback_support import backend, run_script, steps  # noqa: E402
+from callback_support import backend, run_example, run_script, steps  # noqa: E402
 from mlops.integrations.keras import MlopsCallback  # noqa: E402
 
 __all__ = ["backend"]  # a fixture
@@ -190,3 +190,14 @@ def test_bad_arguments_raise_at_once(active: dict[str, str]) -> None:
     with pytest.raises(InvalidInput, match="iteration="):
         MlopsCallback(iteration="abc")  # type: ignore[arg-type]
     assert tracking.list_iterations() == []
+
+
+def test_the_example_runs(mlops_home: Path) -> None:
+    output, iterations = run_example("train_keras.py", mlops_home)
+    (it,) = iterations
+    assert it["name"] == "dense-16x16" and it["status"] == "finished", output
+    assert steps(it["id"], "val_accuracy") == list(range(15))
+    assert it["metrics"]["val_accuracy"] > 0.8
+    assert [a["name"] for a in tracking.list_artifacts(it["id"])] == ["model/model.keras"]
+    (project,) = tracking.list_projects()
+    assert project["title"] == "keras-demo"

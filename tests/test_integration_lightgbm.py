@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import textwrap
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from callback_support import backend, run_script, steps
+from callback_support import backend, run_example, run_script, steps
 from mlops import tracking
 from mlops.errors import InvalidInput
 
@@ -45,6 +46,13 @@ def train(*callbacks: Any, rounds: int = ROUNDS, noise: float = 0.0) -> tuple[An
         callbacks=[lgb.record_evaluation(result), *callbacks],
     )  # fmt: skip
     return booster, result
+
+
+def evals(x: Any, y: Any) -> dict[str, Any]:
+    """The validation data of LGBMModel.fit: eval_X / eval_y since LightGBM 4.7."""
+    if "eval_X" in inspect.signature(lgb.LGBMModel.fit).parameters:
+        return {"eval_X": x, "eval_y": y}
+    return {"eval_set": [(x, y)]}
 
 
 def boom(env: Any) -> None:
@@ -113,14 +121,14 @@ def test_the_scikit_learn_api(active: dict[str, str]) -> None:
     x, y = arrays()
     callback = mlops_callback(name="clf")
     model = lgb.LGBMClassifier(n_estimators=5, num_leaves=4, min_child_samples=5, verbose=-1)
-    model.fit(x[:80], y[:80], eval_set=[(x[80:], y[80:])], callbacks=[callback])
+    model.fit(x[:80], y[:80], callbacks=[callback], **evals(x[80:], y[80:]))
     it = tracking.get_iteration(callback.iteration.id)
     assert it["name"] == "clf" and it["status"] == "finished"
     assert it["parameters"]["num_leaves"] == 4
     assert steps(it["id"], "valid_0-binary_logloss") == list(range(5))
-    model.fit(x, y, eval_set=[(x, y)], callbacks=[callback])  # again: a second iteration
+    model.fit(x, y, callbacks=[callback], **evals(x[:20], y[:20]))  # again: a second one
     assert callback.iteration.id != it["id"]
-    assert steps(callback.iteration.id, "training-binary_logloss") == list(range(5))
+    assert steps(callback.iteration.id, "valid_0-binary_logloss") == list(range(5))
     # a parallel search pickles its fit parameters: the copy keeps the arguments
     copied = pickle.loads(pickle.dumps(callback))
     assert isinstance(copied, MlopsCallback) and not copied._trainings.run.started
@@ -227,3 +235,14 @@ def test_bad_arguments_raise_at_once(active: dict[str, str]) -> None:
         mlops_callback(log_model="no")  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="name="):
         mlops_callback(name="")
+
+
+def test_the_example_runs(mlops_home: Path) -> None:
+    output, iterations = run_example("train_lightgbm.py", mlops_home)
+    assert [i["name"] for i in iterations] == ["LGBMClassifier", "lgb.train"], output
+    assert {i["status"] for i in iterations} == {"finished"}
+    sk, booster = iterations
+    assert booster["metrics"]["best_iteration"] >= 1
+    assert "best/valid-auc" in booster["metrics"]
+    assert [a["name"] for a in tracking.list_artifacts(booster["id"])] == ["model/model.txt"]
+    assert steps(sk["id"], "valid_0-binary_logloss") == list(range(50))

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from callback_support import backend, run_script, steps
+from callback_support import backend, run_example, run_script, steps
 from mlops import tracking
 from mlops.errors import InvalidInput
 
@@ -219,3 +219,13 @@ def test_bad_arguments_raise_at_once(active: dict[str, str]) -> None:
         MlopsCallback(log_model=1)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="not both"):
         MlopsCallback(iteration=tracking.start_iteration("x"), project_id="p")
+
+
+def test_the_example_runs(mlops_home: Path) -> None:
+    output, iterations = run_example("train_xgboost.py", mlops_home)
+    assert [i["name"] for i in iterations] == ["XGBClassifier", "xgb.train"], output
+    assert {i["status"] for i in iterations} == {"finished"}
+    sk, booster = iterations
+    assert booster["metrics"]["best_iteration"] < booster["parameters"]["num_boost_round"]
+    assert [a["name"] for a in tracking.list_artifacts(booster["id"])] == ["model/model.json"]
+    assert steps(sk["id"], "validation_0-logloss") == list(range(50))
