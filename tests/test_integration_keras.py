@@ -201,3 +201,24 @@ def test_the_example_runs(mlops_home: Path) -> None:
     assert [a["name"] for a in tracking.list_artifacts(it["id"])] == ["model/model.keras"]
     (project,) = tracking.list_projects()
     assert project["title"] == "keras-demo"
+
+
+def test_odd_values_are_skipped_and_a_schedule_is_flattened(active: dict[str, str]) -> None:
+    model = make_model()
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    model.compile(optimizer=keras.optimizers.SGD(schedule), loss="mse")
+    callback = MlopsCallback()
+    callback.set_model(model)
+    callback.set_params({"epochs": 1, "steps": None, "verbose": 1})
+    callback.on_train_begin()
+    logs = {"loss": np.float32(0.5), "note": "text", "vector": np.ones(3), "nan": float("nan")}
+    callback.on_epoch_end(0, logs)  # a callback never stops the training over a value
+    callback.on_train_end()
+    it = tracking.get_iteration(callback.iteration.id)
+    assert it["status"] == "finished"
+    assert set(it["metrics"]) == {"loss", "nan"}
+    assert it["metrics"]["loss"] == 0.5
+    params = it["parameters"]
+    assert params["steps"] is None and params["optimizer.class"] == "SGD"
+    assert params["optimizer.learning_rate.class_name"] == "ExponentialDecay"
+    assert params["optimizer.learning_rate.config.decay_rate"] == 0.5

@@ -131,6 +131,19 @@ def test_the_scikit_learn_api_and_its_copies(active: dict[str, str]) -> None:
     np.testing.assert_allclose(restored.predict_proba(x), model.predict_proba(x))
 
 
+def test_cross_validation_records_the_mean_of_the_folds(active: dict[str, str]) -> None:
+    callback = MlopsCallback()
+    results = xgb.cv(PARAMS, data()[0], 4, nfold=2, callbacks=[callback])
+    it = tracking.get_iteration(callback.iteration.id)
+    assert it["status"] == "finished"
+    assert it["parameters"]["max_depth"] == 2
+    for name, column in (("test-logloss", "test-logloss-mean"), ("test-logloss-std", None)):
+        points = tracking.get_metric_history(it["id"], name)
+        assert [p["step"] for p in points] == list(range(4))
+        column = column or name
+        assert [p["value"] for p in points] == pytest.approx(list(results[column]))
+
+
 def test_a_second_training_is_a_second_iteration(active: dict[str, str]) -> None:
     callback = MlopsCallback()
     train(callback)

@@ -19,7 +19,8 @@ What it records:
   ``num_boost_round`` is logged at the end as the rounds actually trained;
 - every evaluation metric of every round, named as XGBoost prints them
   (``validation-logloss``, ``train-auc``, ``validation_0-rmse`` for the scikit-learn API's
-  ``eval_set``), at step = the round (0, 1, ...);
+  ``eval_set``), at step = the round (0, 1, ...); with ``xgb.cv``, the mean over the folds
+  (``test-logloss``) and its standard deviation (``test-logloss-std``);
 - with early stopping, ``best_iteration`` (the round, so the step of the best point) and
   ``best_score`` as metrics;
 - with ``log_model=True``, the trained booster (``save_model``) as the artifact
@@ -132,7 +133,12 @@ class MlopsCallback(xgboost.callback.TrainingCallback):
         values: dict[str, float] = {}
         for data_name, metrics in evals_log.items():
             for metric_name, history in metrics.items():
-                value = number(history[-1]) if history else None
+                last = history[-1] if history else None
+                if isinstance(last, tuple) and len(last) == 2:  # xgb.cv: (mean, std) of folds
+                    last, std = last
+                    if number(std) is not None:
+                        values[f"{data_name}-{metric_name}-std"] = float(std)
+                value = number(last)
                 if value is not None:
                     values[f"{data_name}-{metric_name}"] = value
         if values:
@@ -159,7 +165,10 @@ class MlopsCallback(xgboost.callback.TrainingCallback):
 
 def booster_parameters(model: Any) -> dict[str, Any]:
     """The hyperparameters in ``model.save_config()``, named as XGBoost's documentation names
-    them, internals and aliases left out; none for what has no config (``xgb.cv``'s folds)."""
+    them, internals and aliases left out (``xgb.cv``: those of its first fold)."""
+    folds = getattr(model, "cvfolds", None)  # xgb.cv: every fold has the same parameters
+    if isinstance(folds, list) and folds:
+        model = getattr(folds[0], "bst", None)
     config = _call(model, "save_config")
     if not isinstance(config, str):
         return {}
