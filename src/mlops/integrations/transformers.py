@@ -19,10 +19,13 @@ other trackers that happen to be installed (TensorBoard, W&B, MLflow...) quiet.
 from __future__ import annotations
 
 import atexit
+import itertools
+import os
 import sys
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
+from traceback import walk_tb
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
@@ -106,6 +109,7 @@ class MlopsCallback(TrainerCallback):
         self._run = Run("transformers", iteration, name, project_id, experiment_id, system_metrics)
         self._log_checkpoints = log_checkpoints
         self._training = False
+        self._began = 0
         self._warned: set[str] = set()
 
     @property
@@ -131,6 +135,7 @@ class MlopsCallback(TrainerCallback):
         self._run.restart()
         it = self._run.iteration
         self._training = True
+        self._began = next(_ORDER)
         _watch_exit(self)
         params = {k: v for k, v in args.to_dict().items() if not k.endswith("_token")}
         flat = plain_parameters(flatten(params))
@@ -180,7 +185,11 @@ class MlopsCallback(TrainerCallback):
                 self._warned, f"missing:{folder}", f"mlops: no checkpoint folder {folder} to keep"
             )
             return
-        keep_copy(self._run.iteration, folder, f"{CHECKPOINTS}/{name}")
+        try:
+            keep_copy(self._run.iteration, folder, f"{CHECKPOINTS}/{name}")
+        except InvalidInput as exc:  # no place for files (a PostgreSQL store without one)
+            warn_once(self._warned, "checkpoints", f"mlops: checkpoints not kept: {exc}")
+            return
         self._mark_best(args, state)
 
     def on_train_end(
@@ -216,11 +225,10 @@ class MlopsCallback(TrainerCallback):
             tags["best_checkpoint_monitor"] = str(args.metric_for_best_model)
         self._run.iteration.set_tags(tags)
 
-    def _end_at_exit(self) -> None:
-        if not self._training:
-            return
-        self._training = False
-        self._run.end("failed", getattr(sys, "last_value", None) or NOT_FINISHED)
+    def _end_at_exit(self, uncaught: BaseException | None) -> None:
+        if self._training:
+            self._training = False
+            self._run.end("failed", uncaught or NOT_FINISHED)
 
 
 def _metric_name(key: str) -> str:
@@ -236,6 +244,7 @@ def _metric_name(key: str) -> str:
 # out, and it is registered after the library's) and ends it "failed".
 _TRAINING: weakref.WeakSet[MlopsCallback] = weakref.WeakSet()
 _registered = False
+_ORDER = itertools.count(1)
 
 
 def _watch_exit(callback: MlopsCallback) -> None:
@@ -247,8 +256,18 @@ def _watch_exit(callback: MlopsCallback) -> None:
 
 
 def _end_all_at_exit() -> None:
-    for callback in list(_TRAINING):
+    # The error that ends the process (the interpreter keeps it in sys.last_value) is that of
+    # the training that was running then: the last one begun, if it raised from a Trainer.
+    error = getattr(sys, "last_value", None)
+    traceback = getattr(sys, "last_traceback", None)
+    from_trainer = any(
+        frame.f_code.co_filename.endswith(os.path.join("transformers", "trainer.py"))
+        for frame, _ in walk_tb(traceback)
+    )
+    training = sorted(_TRAINING, key=lambda c: c._began)
+    for callback in training:
+        last = callback is training[-1]
         try:
-            callback._end_at_exit()
+            callback._end_at_exit(error if last and from_trainer else None)
         except Exception as exc:  # the process is ending: say it, never raise
             sys.stderr.write(f"mlops: could not end a transformers iteration: {exc}\n")
