@@ -64,7 +64,7 @@ def accuracy(prediction: Any) -> dict[str, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train a tiny BERT, tracked with mlops.")
     parser.add_argument("--work-dir", type=Path, default=Path(".demo-data/transformers"))
-    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--steps", type=int, default=30)
     args = parser.parse_args(argv)
 
     project = tracking.create_project(PROJECT, "transformers tracked by mlops", exist_ok=True)

@@ -3,6 +3,7 @@ tensors, a few epochs on the CPU."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -160,16 +161,24 @@ def test_checkpoints_are_kept_and_the_best_is_marked(
     active: dict[str, str], tmp_path: Path
 ) -> None:
     logger = MlopsLogger(log_checkpoints=True)
-    best = ModelCheckpoint(monitor="val_loss", save_top_k=1, filename="{epoch}-{val_loss:.3f}")
+    best = ModelCheckpoint(
+        monitor="val_loss", save_top_k=1, save_last=True, filename="{epoch}-{val_loss:.3f}"
+    )
     fit(tmp_path, logger, callbacks=[best])
     data = tracking.get_iteration(logger.version)
     names = [a["name"] for a in tracking.list_artifacts(data["id"], "checkpoints")]
-    # Lightning kept one file on disk; every checkpoint it wrote was copied at once
-    assert len(list(Path(best.dirpath).glob("*.ckpt"))) == 1
-    assert len(names) == EPOCHS
-    assert all(n.startswith("checkpoints/epoch=") and n.endswith(".ckpt") for n in names)
+    # Lightning kept the best and the last file on disk; every one it wrote was copied at once
+    assert sorted(p.name for p in Path(best.dirpath).glob("*.ckpt"))[-1] == "last.ckpt"
+    assert len(list(Path(best.dirpath).glob("*.ckpt"))) == 2
+    epochs = [n for n in names if n != "checkpoints/last.ckpt"]
+    assert len(epochs) == EPOCHS and len(names) == EPOCHS + 1
+    assert all(n.startswith("checkpoints/epoch=") and n.endswith(".ckpt") for n in epochs)
+    (last,) = tracking.list_artifacts(data["id"], "checkpoints/last.ckpt")
+    content = (Path(best.dirpath) / "last.ckpt").read_bytes()  # the last epoch's, not the first's
+    assert last["sha256"] == hashlib.sha256(content).hexdigest()
     assert data["tags"]["best_checkpoint"] == f"checkpoints/{Path(best.best_model_path).name}"
     assert data["tags"]["best_checkpoint_monitor"] == "val_loss"
+    assert data["tags"]["best_checkpoint_path"] == str(Path(best.best_model_path).absolute())
     assert float(data["tags"]["best_checkpoint_score"]) == pytest.approx(
         float(best.best_model_score)
     )
@@ -181,7 +190,10 @@ def test_checkpoints_are_not_kept_unless_asked(active: dict[str, str], tmp_path:
     logger = MlopsLogger()
     fit(tmp_path, logger)
     assert tracking.list_artifacts(logger.version) == []
-    assert "best_checkpoint" not in tracking.get_iteration(logger.version)["tags"]
+    tags = tracking.get_iteration(logger.version)["tags"]
+    assert "best_checkpoint" not in tags  # no artifact to point at
+    (saved,) = Path(tmp_path).rglob("*.ckpt")  # nothing monitored: the last one is the best
+    assert tags["best_checkpoint_path"] == str(saved.absolute())
 
 
 def test_a_given_iteration_is_logged_to_and_left_running(

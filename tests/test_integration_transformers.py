@@ -144,6 +144,7 @@ def test_a_training_is_recorded(
     assert data["tags"]["best_checkpoint"] == f"checkpoints/{best}"
     assert float(data["tags"]["best_checkpoint_score"]) == pytest.approx(run.state.best_metric)
     assert data["tags"]["best_checkpoint_monitor"] == "loss"
+    assert data["tags"]["best_checkpoint_path"] == run.state.best_model_checkpoint
 
 
 def test_a_given_iteration_is_logged_to_and_left_running(

@@ -49,8 +49,11 @@ class MlopsLogger(Logger):
       global step (``train_loss``, ``val_loss``, ``epoch``, ... under the names you gave);
     - with ``log_checkpoints=True``, each checkpoint the ``ModelCheckpoint`` callback saves,
       copied at once (Lightning deletes the older top-k files later) as the artifact
-      ``checkpoints/<file name>``, and the best one marked with the tags ``best_checkpoint``
-      (its artifact name), ``best_checkpoint_score`` and ``best_checkpoint_monitor``;
+      ``checkpoints/<file name>``, the best one marked with the tag ``best_checkpoint`` (its
+      artifact name);
+    - the best checkpoint of ``ModelCheckpoint`` as the tags ``best_checkpoint_path`` (the
+      file), ``best_checkpoint_score`` and ``best_checkpoint_monitor`` (the last saved one,
+      without a score, when nothing is monitored);
     - the end: ``finished`` when ``fit`` returns, ``failed`` with the error's type and message
       when training raises (``killed`` on Ctrl-C).
 
@@ -84,7 +87,7 @@ class MlopsLogger(Logger):
             raise InvalidInput(f"log_checkpoints must be True or False, got {log_checkpoints!r}")
         self._run = Run("lightning", iteration, name, project_id, experiment_id, system_metrics)
         self._log_checkpoints = log_checkpoints
-        self._kept: dict[str, float] = {}  # checkpoint path -> mtime when copied
+        self._kept: dict[str, tuple[int, int]] = {}  # checkpoint path -> (mtime, size) copied
         self._warned: set[str] = set()
 
     # -- what Lightning asks a logger ---------------------------------------------------------
@@ -144,9 +147,8 @@ class MlopsLogger(Logger):
 
     @rank_zero_only
     def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
-        """With ``log_checkpoints=True``: copy the checkpoints just saved and mark the best."""
-        if self._log_checkpoints:
-            self._safely("checkpoints", lambda: self._keep_checkpoints(checkpoint_callback))
+        """Mark the best checkpoint; with ``log_checkpoints=True``, copy those just saved."""
+        self._safely("checkpoints", lambda: self._keep_checkpoints(checkpoint_callback))
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
@@ -176,17 +178,23 @@ class MlopsLogger(Logger):
     def _keep_checkpoints(self, callback: ModelCheckpoint) -> None:
         it = self._open()
         paths = {callback.best_model_path, callback.last_model_path, *callback.best_k_models}
-        for path in sorted(p for p in paths if p):
+        # The file just written, even when a coarse clock gives it its old mtime (last.ckpt).
+        just_saved = getattr(callback, "_last_checkpoint_saved", None)
+        for path in sorted(p for p in paths if p and self._log_checkpoints):
             try:
-                mtime = os.stat(path).st_mtime
+                stat = os.stat(path)
             except OSError:  # deleted already, or never written
                 continue
-            if self._kept.get(path) == mtime:
+            seen = (stat.st_mtime_ns, stat.st_size)
+            if self._kept.get(path) == seen and path != just_saved:
                 continue
             keep_copy(it, path, f"{CHECKPOINTS}/{Path(path).name}")
-            self._kept[path] = mtime
-        if callback.best_model_path:
-            tags = {"best_checkpoint": f"{CHECKPOINTS}/{Path(callback.best_model_path).name}"}
+            self._kept[path] = seen
+        best = callback.best_model_path
+        if best:
+            tags = {"best_checkpoint_path": str(Path(best).absolute())}
+            if self._log_checkpoints:
+                tags["best_checkpoint"] = f"{CHECKPOINTS}/{Path(best).name}"
             score = number(callback.best_model_score)
             if score is not None:
                 tags["best_checkpoint_score"] = repr(score)

@@ -67,10 +67,10 @@ class MlopsCallback(TrainerCallback):
     - with ``log_checkpoints=True``, each checkpoint folder
       ``<output_dir>/checkpoint-<step>`` as the artifact folder ``checkpoints/checkpoint-<step>``,
       copied when it is saved (``save_total_limit`` deletes old ones later);
-    - at the end of training: the best checkpoint (``state.best_model_checkpoint``, when a
-      ``metric_for_best_model`` is set) as the tags ``best_checkpoint``,
-      ``best_checkpoint_score`` and ``best_checkpoint_monitor``, and the status
-      ``finished``.
+    - at the end of training, the best checkpoint (``state.best_model_checkpoint``, known
+      when ``metric_for_best_model`` is set) as the tags ``best_checkpoint_path`` (its
+      folder), ``best_checkpoint_score``, ``best_checkpoint_monitor`` and, when it was kept,
+      ``best_checkpoint`` (its artifact folder); then the status ``finished``.
 
     A training that raises: transformers calls no callback on an error. An uncaught error
     ends the iteration ``failed`` with that error when the process exits. A caught one
@@ -163,7 +163,8 @@ class MlopsCallback(TrainerCallback):
         values = {_metric_name(k): v for k, v in numbers(logs).items()}
         if not values:
             return
-        outside = not self._training and self._run.started and self._run.iteration._ended
+        run = self._run
+        outside = not self._training and run.owned and run.started and run.iteration._ended
         it = self._reopen() if outside else self._run.iteration
         try:
             it.log_metrics(values, step=state.global_step)
@@ -217,7 +218,9 @@ class MlopsCallback(TrainerCallback):
         best = state.best_model_checkpoint
         if not best:
             return
-        tags = {"best_checkpoint": f"{CHECKPOINTS}/{Path(best).name}"}
+        tags = {"best_checkpoint_path": str(best)}
+        if self._log_checkpoints:
+            tags["best_checkpoint"] = f"{CHECKPOINTS}/{Path(best).name}"
         score = number(state.best_metric)
         if score is not None:
             tags["best_checkpoint_score"] = repr(score)
