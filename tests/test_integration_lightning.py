@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -155,6 +156,26 @@ def test_a_training_that_raises_ends_failed_with_the_error(
     assert data["status"] == "failed"
     assert data["error"] == {"type": "RuntimeError", "message": "the loss exploded at step 4"}
     assert [p["step"] for p in tracking.get_metric_history(data["id"], "train_loss")] == [1, 3]
+
+
+class Interrupted(Regression):
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        if self.global_step == 2:
+            raise KeyboardInterrupt
+        return super().training_step(batch, batch_idx)
+
+
+def test_ctrl_c_ends_the_iteration_killed(active: dict[str, str], tmp_path: Path) -> None:
+    logger = MlopsLogger()
+    handler = signal.getsignal(signal.SIGINT)  # Lightning ignores Ctrl-C while it shuts down
+    try:
+        with pytest.raises(SystemExit):  # and then exits
+            fit(tmp_path, logger, Interrupted())
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    data = tracking.get_iteration(logger.version)
+    assert data["status"] == "killed"
+    assert data["error"]["type"] == "KeyboardInterrupt"
 
 
 def test_checkpoints_are_kept_and_the_best_is_marked(

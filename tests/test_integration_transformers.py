@@ -245,9 +245,11 @@ def test_evaluate_after_training_goes_to_the_same_iteration(
     run = trainer(tmp_path, [callback], eval_strategy="no")
     run.train()
     run.evaluate()
+    run.evaluate(metric_key_prefix="test")
     data = tracking.get_iteration(callback.iteration.id)
     assert data["status"] == "finished"
     assert steps(data["id"], "eval/loss") == [MAX_STEPS]
+    assert steps(data["id"], "test/loss") == [MAX_STEPS]
     assert len(tracking.list_iterations()) == 1
 
 

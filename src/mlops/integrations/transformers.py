@@ -231,7 +231,10 @@ class MlopsCallback(TrainerCallback):
     def _end_at_exit(self, uncaught: BaseException | None) -> None:
         if self._training:
             self._training = False
-            self._run.end("failed", uncaught or NOT_FINISHED)
+            if isinstance(uncaught, KeyboardInterrupt):
+                self._run.end("killed", "interrupted (Ctrl-C)")
+            else:
+                self._run.end("failed", uncaught or NOT_FINISHED)
 
 
 def _metric_name(key: str) -> str:
