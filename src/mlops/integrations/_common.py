@@ -103,6 +103,19 @@ class Run:
         if self._started is not None and self._started._ended:
             self._started = None
 
+    def reopen(self) -> Iteration:
+        """The iteration, reopened when it is owned and has ended (a framework that logs
+        after its training ended: Lightning's ``test`` after ``fit``, ``trainer.evaluate()``
+        after ``train()``); a given iteration as it is."""
+        started = self._started
+        if self._given is not None or started is None or not started._ended:
+            return self.iteration
+        if started.id is None:  # a disabled iteration (non-zero rank): a new one checks calls
+            self.restart()
+            return self.iteration
+        self._started = tracking.resume_iteration(started.id)
+        return self._started
+
     def end(self, status: str = "finished", error: BaseException | str | None = None) -> None:
         """End an owned iteration as ``status``; ``failed`` without an ``error`` takes the
         exception being handled, if any. A given iteration is left to its owner."""

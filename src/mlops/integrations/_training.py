@@ -1,12 +1,12 @@
 """Successive trainings through one callback object, and trainings that stop without telling
 their callback.
 
-Keras, XGBoost and LightGBM call no callback when training raises: the callback sees a
+Keras, XGBoost, LightGBM and transformers call no callback when training raises: the callback sees a
 beginning and never the end. :class:`Trainings` keeps such a training's iteration from staying
 ``running`` (or being ended ``finished`` by the library at exit):
 
 - an error that is not caught ends the process, and the library's exit hook ends the iteration
-  ``failed`` with that error;
+  of the training begun last ``failed`` with that error (earlier ones stopped before it);
 - in a notebook, the cell that raised ends it ``failed`` with its error (:class:`Run` watches
   IPython cells);
 - an error caught by the script (``try``/``except``): the next training through the same
@@ -19,6 +19,7 @@ Nothing here imports a framework.
 from __future__ import annotations
 
 import atexit
+import itertools
 import math
 import os
 import shutil
@@ -40,6 +41,7 @@ __all__ = ["Trainings", "plain", "save_model", "short_float", "to_float32"]
 STOPPED = "{framework} training stopped before its end (it raised, and the error was caught)"
 
 _in_flight: set[Trainings] = set()
+_order = itertools.count(1)
 _lock = threading.Lock()
 _hook_installed = False
 
@@ -68,6 +70,7 @@ class Trainings:
         }
         self.run = Run(framework, **self.config)
         self.training = False
+        self.began = 0  # the order in which trainings began, for the exit hook
 
     def copy(self) -> Trainings:
         """A fresh one with the same arguments (a given iteration is shared, not copied)."""
@@ -86,6 +89,7 @@ class Trainings:
         iteration = self.run.iteration
         self.training = True
         with _lock:
+            self.began = next(_order)
             _in_flight.add(self)
         _install_exit_hook()  # after the iteration started: runs before the library's own
         return iteration
@@ -112,10 +116,12 @@ def _install_exit_hook() -> None:
 def _end_in_flight() -> None:
     from mlops.tracking._writer import WRITER
 
-    if WRITER._uncaught is not None:
-        return  # the process dies of an error: the library ends the iterations with it
     with _lock:
-        stopped = list(_in_flight)
+        stopped = sorted(_in_flight, key=lambda t: t.began)
+    if WRITER._uncaught is not None and stopped:
+        # The process dies of an error: the training begun last raised it, and the library's
+        # own hook ends that one with it. Those begun before stopped earlier (caught).
+        stopped = stopped[:-1]
     for trainings in stopped:
         try:
             trainings.end("failed", STOPPED.format(framework=trainings.framework))

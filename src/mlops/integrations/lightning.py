@@ -24,7 +24,6 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from mlops import tracking
 from mlops.errors import InvalidInput, MlopsError
 from mlops.integrations._common import Run, flatten, keep_copy, number, numbers, warn_once
 from mlops.integrations._params import plain_parameters
@@ -165,15 +164,7 @@ class MlopsLogger(Logger):
     def _open(self) -> Iteration:
         """The iteration, reopened when Lightning finalized it and goes on logging (``fit``
         then ``test`` with the same trainer)."""
-        run = self._run
-        it = run.iteration
-        if it._ended and run.owned:
-            if it.id is None:  # a disabled iteration: a new one checks the next calls
-                run.restart()
-                return run.iteration
-            it = tracking.resume_iteration(it.id)
-            run._started = it
-        return it
+        return self._run.reopen()
 
     def _keep_checkpoints(self, callback: ModelCheckpoint) -> None:
         it = self._open()

@@ -18,22 +18,16 @@ other trackers that happen to be installed (TensorBoard, W&B, MLflow...) quiet.
 
 from __future__ import annotations
 
-import atexit
-import itertools
-import os
-import sys
-import weakref
 from collections.abc import Mapping
 from pathlib import Path
-from traceback import walk_tb
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from mlops import tracking
 from mlops.errors import InvalidInput
-from mlops.integrations._common import Run, flatten, keep_copy, number, numbers, warn_once
+from mlops.integrations._common import flatten, keep_copy, number, numbers, warn_once
 from mlops.integrations._params import plain_parameters
+from mlops.integrations._training import STOPPED, Trainings
 from mlops.tracking import Iteration
 
 __all__ = ["MlopsCallback"]
@@ -41,10 +35,7 @@ __all__ = ["MlopsCallback"]
 #: Where checkpoints go among the iteration's artifacts.
 CHECKPOINTS = "checkpoints"
 #: The error recorded for a training that raised where no callback could see the error.
-NOT_FINISHED = (
-    "Trainer.train() stopped before the end of training (an exception was raised and caught; "
-    "the callback never saw on_train_end)"
-)
+NOT_FINISHED = STOPPED.format(framework="transformers")
 
 
 class MlopsCallback(TrainerCallback):
@@ -106,10 +97,11 @@ class MlopsCallback(TrainerCallback):
     ) -> None:
         if not isinstance(log_checkpoints, bool):
             raise InvalidInput(f"log_checkpoints must be True or False, got {log_checkpoints!r}")
-        self._run = Run("transformers", iteration, name, project_id, experiment_id, system_metrics)
+        self._trainings = Trainings(
+            "transformers", iteration, name, project_id, experiment_id, system_metrics
+        )
+        self._run = self._trainings.run
         self._log_checkpoints = log_checkpoints
-        self._training = False
-        self._began = 0
         self._warned: set[str] = set()
 
     @property
@@ -130,13 +122,7 @@ class MlopsCallback(TrainerCallback):
         training arguments and the model config."""
         if not state.is_world_process_zero:
             return
-        if self._training:
-            self._run.end("failed", sys.exc_info()[1] or NOT_FINISHED)
-        self._run.restart()
-        it = self._run.iteration
-        self._training = True
-        self._began = next(_ORDER)
-        _watch_exit(self)
+        it = self._trainings.begin()
         params = {k: v for k, v in args.to_dict().items() if not k.endswith("_token")}
         flat = plain_parameters(flatten(params))
         config = getattr(model, "config", None)
@@ -164,8 +150,9 @@ class MlopsCallback(TrainerCallback):
         if not values:
             return
         run = self._run
-        outside = not self._training and run.owned and run.started and run.iteration._ended
-        it = self._reopen() if outside else self._run.iteration
+        outside = not self._trainings.training and run.owned and run.started
+        outside = outside and run.iteration._ended
+        it = run.reopen() if outside else run.iteration
         try:
             it.log_metrics(values, step=state.global_step)
         except InvalidInput as exc:
@@ -177,7 +164,8 @@ class MlopsCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         """With ``log_checkpoints=True``: copy the checkpoint folder just saved."""
-        if not self._log_checkpoints or not state.is_world_process_zero or not self._training:
+        training = self._trainings.training
+        if not self._log_checkpoints or not state.is_world_process_zero or not training:
             return
         name = f"checkpoint-{state.global_step}"
         folder = Path(args.output_dir or ".") / name
@@ -197,23 +185,12 @@ class MlopsCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         """Mark the best checkpoint and end the iteration ``finished``."""
-        if not state.is_world_process_zero or not self._training:
+        if not state.is_world_process_zero or not self._trainings.training:
             return
-        self._training = False
         self._mark_best(args, state)
-        self._run.end("finished")
+        self._trainings.end("finished")
 
     # -- the work -----------------------------------------------------------------------------
-    def _reopen(self) -> Iteration:
-        """The owned iteration that ended, reopened (``trainer.evaluate()`` after training)."""
-        it = self._run.iteration
-        if it.id is None:  # a disabled iteration (non-zero rank)
-            self._run.restart()
-            return self._run.iteration
-        resumed = tracking.resume_iteration(it.id)
-        self._run._started = resumed
-        return resumed
-
     def _mark_best(self, args: TrainingArguments, state: TrainerState) -> None:
         best = state.best_model_checkpoint
         if not best:
@@ -228,14 +205,6 @@ class MlopsCallback(TrainerCallback):
             tags["best_checkpoint_monitor"] = str(args.metric_for_best_model)
         self._run.iteration.set_tags(tags)
 
-    def _end_at_exit(self, uncaught: BaseException | None) -> None:
-        if self._training:
-            self._training = False
-            if isinstance(uncaught, KeyboardInterrupt):
-                self._run.end("killed", "interrupted (Ctrl-C)")
-            else:
-                self._run.end("failed", uncaught or NOT_FINISHED)
-
 
 def _metric_name(key: str) -> str:
     """The name of a Trainer log entry, as W&B and the App's chart groups show them."""
@@ -243,37 +212,3 @@ def _metric_name(key: str) -> str:
         if key.startswith(f"{prefix}_"):
             return f"{prefix}/{key[len(prefix) + 1 :]}"
     return f"train/{key}"
-
-
-# A training that raised and was caught leaves its iteration running: the library's own
-# end-of-process hook would end it "finished". This one runs first (atexit is last in, first
-# out, and it is registered after the library's) and ends it "failed".
-_TRAINING: weakref.WeakSet[MlopsCallback] = weakref.WeakSet()
-_registered = False
-_ORDER = itertools.count(1)
-
-
-def _watch_exit(callback: MlopsCallback) -> None:
-    global _registered
-    _TRAINING.add(callback)
-    if not _registered:
-        _registered = True
-        atexit.register(_end_all_at_exit)
-
-
-def _end_all_at_exit() -> None:
-    # The error that ends the process (the interpreter keeps it in sys.last_value) is that of
-    # the training that was running then: the last one begun, if it raised from a Trainer.
-    error = getattr(sys, "last_value", None)
-    traceback = getattr(sys, "last_traceback", None)
-    from_trainer = any(
-        frame.f_code.co_filename.endswith(os.path.join("transformers", "trainer.py"))
-        for frame, _ in walk_tb(traceback)
-    )
-    training = sorted(_TRAINING, key=lambda c: c._began)
-    for callback in training:
-        last = callback is training[-1]
-        try:
-            callback._end_at_exit(error if last and from_trainer else None)
-        except Exception as exc:  # the process is ending: say it, never raise
-            sys.stderr.write(f"mlops: could not end a transformers iteration: {exc}\n")
