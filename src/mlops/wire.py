@@ -189,7 +189,8 @@ class IterationBatch:
     ``metrics`` rows are ``[name, step, value, timestamp]``; ``value`` may be ``"NaN"``,
     ``"Infinity"`` or ``"-Infinity"``. ``parameters_json`` holds parameters as their JSON text,
     where NaN, Infinity and -Infinity are literals (``{"lr": "NaN"}`` is the float, while
-    ``parameters`` ``{"lr": "NaN"}`` is the string).
+    ``parameters`` ``{"lr": "NaN"}`` is the string). ``every_value`` keeps every value of a
+    metric, several at one step, as MLflow does (see :meth:`mlops.store.base.Store.log_batch`).
     """
 
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -198,6 +199,7 @@ class IterationBatch:
     tags: dict[str, str] = field(default_factory=dict)
     heartbeat_at: float | None = None
     parameters_json: dict[str, str] = field(default_factory=dict)
+    every_value: bool = False
 
 
 @dataclass

@@ -78,7 +78,8 @@ def experiment_from(data: Mapping[str, Any]) -> Experiment:
     """An experiment from its JSON."""
     return Experiment(
         data["id"], data["name"], data.get("description"), data["project_id"],
-        _ts_required(data["created_at"]),
+        _ts_required(data["created_at"]), _ts(data.get("deleted_at")),
+        dict(data.get("tags") or {}),
     )  # fmt: skip
 
 
@@ -122,7 +123,7 @@ def iteration_from(data: Mapping[str, Any]) -> Iteration:
         ),
         datasets=tuple(dataset_from(d) for d in data.get("datasets") or ()),
         system=dict(data.get("system") or {}), error=data.get("error"),
-        tags=dict(data.get("tags") or {}),
+        tags=dict(data.get("tags") or {}), deleted_at=_ts(data.get("deleted_at")),
     )  # fmt: skip
 
 
@@ -244,7 +245,7 @@ class Shadow:
             model=self.changes.get("model", base.model),
             datasets=tuple(d for d in self.datasets.values() if d is not None),
             system=dict(base.system), error=self.changes.get("error", base.error),
-            tags=dict(self.tags),
+            tags=dict(self.tags), deleted_at=base.deleted_at,
         )  # fmt: skip
 
 
