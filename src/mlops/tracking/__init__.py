@@ -58,12 +58,24 @@ from mlops.tracking._artifacts import (
     set_model_alias,
 )
 from mlops.tracking._iteration import Iteration
+from mlops.tracking._manage import (
+    delete_experiment,
+    delete_iteration,
+    rename_experiment,
+    rename_iteration,
+    restore_experiment,
+    restore_iteration,
+    set_experiment_tags,
+    set_iteration_tags,
+)
 
 __all__ = [
     "Iteration",
     "create_dataset",
     "create_experiment",
     "create_project",
+    "delete_experiment",
+    "delete_iteration",
     "download_artifacts",
     "download_model",
     "get_dataset",
@@ -79,9 +91,15 @@ __all__ = [
     "list_iterations",
     "list_projects",
     "register_model",
+    "rename_experiment",
+    "rename_iteration",
+    "restore_experiment",
+    "restore_iteration",
     "resume_iteration",
     "set_active_experiment",
     "set_active_project",
+    "set_experiment_tags",
+    "set_iteration_tags",
     "set_model_alias",
     "start_iteration",
     "update_project",

@@ -154,10 +154,13 @@ def get_experiment(experiment_id: str, project_id: str | None = None) -> dict[st
     return experiment.to_dict()
 
 
-def list_experiments(project_id: str | None = None) -> list[dict[str, Any]]:
+def list_experiments(
+    project_id: str | None = None, *, deleted: bool | None = False
+) -> list[dict[str, Any]]:
     """Experiments of a project (default: the active project; every project when none is
-    active), newest first."""
-    return [e.to_dict() for e in _store().list_experiments(_project_or_active(project_id))]
+    active), newest first. ``deleted=True`` lists the deleted ones instead, ``None`` both."""
+    found = _store().list_experiments(_project_or_active(project_id), deleted)
+    return [e.to_dict() for e in found]
 
 
 # -- datasets -------------------------------------------------------------------------------
@@ -351,8 +354,12 @@ def list_iterations(
     order_by: str | Sequence[str] | None = None,
     limit: int = 100,
     offset: int = 0,
+    *,
+    deleted: bool | None = False,
 ) -> list[dict[str, Any]]:
-    """Iterations of an experiment, of a project, or of every project when both are None.
+    """Iterations of an experiment, of a project, or of every project when both are None
+    (live ones: ``deleted=True`` lists the deleted ones, or those of deleted experiments,
+    ``None`` all).
 
     ``filter`` uses the query language, e.g.
     ``metrics.accuracy > 0.9 and (params.model = "rf" or params.model in ("gb", "xgb"))``;
@@ -365,7 +372,7 @@ def list_iterations(
     if filter is not None and not isinstance(filter, str):
         raise InvalidInput(f"filter must be a query string, got {filter!r}")
     iterations = _store().list_iterations(
-        experiment_id, project_id, filter, order_by, limit, offset
+        experiment_id, project_id, filter, order_by, limit, offset, deleted=deleted
     )
     return [i.to_dict() for i in iterations]
 
