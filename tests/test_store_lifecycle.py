@@ -261,7 +261,7 @@ def test_summaries_follow_the_series_with_several_values_per_step(store: Store) 
 def test_a_series_with_many_values_per_step_is_downsampled_to_true_points(store: Store) -> None:
     _, experiment_id = _experiment(store)
     _start(store, "it", experiment_id)
-    t = time.time()
+    t = float(int(time.time()))  # whole seconds: ISO times over HTTP keep microseconds
     # 300 values at step 0 (a loop without steps) with a spike and a gap, then 100 at step 1
     rows = [("m", 0, float(n % 7), t + n) for n in range(300)]
     rows[150] = ("m", 0, 1000.0, t + 150)
