@@ -5,11 +5,13 @@ App's URL) when the App cannot be reached, and the App's own errors as their cla
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
 
 from mlops.entities import Dataset, Experiment, Iteration, MetricPoint, Project
+from mlops.errors import NotFound
 from mlops.store import rules
+from mlops.store.base import IterationTable, Store
 from mlops.store.http_client import part
 from mlops.store.http_codec import (
     dataset_from,
@@ -17,12 +19,15 @@ from mlops.store.http_codec import (
     iteration_from,
     point_from,
     project_from,
+    table_from,
 )
 from mlops.wire import (
     MAX_PAGE,
+    MAX_TABLE_PAGE,
     DatasetCreate,
     ExperimentCreate,
     IterationSearch,
+    IterationTableSearch,
     ProjectCreate,
     ProjectUpdate,
     to_body,
@@ -180,6 +185,48 @@ class AppReads(AppCalls):
             cursor = page.get("next_cursor")
             if len(found) >= limit or not cursor:
                 return found
+
+    def iteration_tables(
+        self,
+        experiment_id: str | None = None,
+        project_id: str | None = None,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        page_size: int | None = None,
+        offset: int = 0,
+    ) -> Iterator[IterationTable]:
+        rules.check_page(0 if limit is None else limit, offset)
+        if offset:  # the App's cursors are its own: skip by offset the plain way
+            yield from Store.iteration_tables(
+                cast(Store, self), experiment_id, project_id, filter, order_by, limit, page_size,
+                offset,
+            )  # fmt: skip
+            return
+        order = order_by if order_by is None or isinstance(order_by, str) else list(order_by)
+        size = max(1, min(MAX_TABLE_PAGE, page_size or MAX_TABLE_PAGE))
+        got, cursor = 0, None
+        while limit is None or got < limit:
+            want = size if limit is None else min(size, limit - got)
+            search = IterationTableSearch(experiment_id, project_id, filter, order, want, cursor)
+            try:
+                answer = self._call("POST", "/iterations/table", to_body(search))
+            except NotFound:
+                if got:
+                    raise
+                # an App older than the route: the iterations' JSON, page by page
+                yield from Store.iteration_tables(
+                    cast(Store, self), experiment_id, project_id, filter, order_by, limit,
+                    min(size, MAX_PAGE), offset,
+                )  # fmt: skip
+                return
+            page = table_from(answer)
+            got += len(page.ids)
+            if page.ids:
+                yield page
+            cursor = answer.get("next_cursor")
+            if not cursor:
+                return
 
     def count_iterations(
         self,
