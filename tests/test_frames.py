@@ -230,6 +230,22 @@ def test_history_in_long_form(tracking_uri: str, active: dict[str, str]) -> None
         tracking.history_frame("no-such-iteration", "loss")
 
 
+def test_a_long_history_is_read_page_by_page(
+    tracking_uri: str, active: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    it = tracking.start_iteration("long", system_metrics=False)
+    for step in range(0, 70, 3):  # 24 points, steps with gaps
+        it.log_metric("loss", step / 100, step=step)
+    it.end_iteration()
+    whole = tracking.history_frame(it.id, "loss")
+    monkeypatch.setattr(_frames, "HISTORY_PAGE", 5)  # pages of 5, 5, 5, 5, 4
+    paged = tracking.history_frame(it.id, "loss")
+    pd.testing.assert_frame_equal(paged, whole)
+    assert paged["step"].tolist() == list(range(0, 70, 3))
+    monkeypatch.setattr(_frames, "HISTORY_PAGE", 8)  # 24 points: the last page is empty
+    pd.testing.assert_frame_equal(tracking.history_frame(it.id, "loss"), whole)
+
+
 def test_history_of_a_running_iteration_includes_its_buffered_points(
     tracking_uri: str, active: dict[str, str]
 ) -> None:
@@ -281,3 +297,21 @@ def test_importing_tracking_does_not_import_pandas() -> None:
     script = "import sys, mlops.tracking\nprint('pandas' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_the_store_reads_a_metric_page_after_a_step(store: Any) -> None:
+    project = store.create_project("paging", None, "active", False)
+    created = store.create_iteration("a" * 32, "it", None, project.id, 1.0, {})
+    points = [("loss", step, step * 0.5, 10.0 + step) for step in range(10)]
+    store.end_iteration(created.id, "finished", 100.0, metrics=points)
+    assert [p.step for p in store.get_metric_page(created.id, "loss", None, 4)] == [0, 1, 2, 3]
+    page = store.get_metric_page(created.id, "loss", 3, 4)
+    assert [(p.step, p.value, p.timestamp) for p in page] == [
+        (4, 2.0, 14.0), (5, 2.5, 15.0), (6, 3.0, 16.0), (7, 3.5, 17.0),
+    ]  # fmt: skip
+    assert [p.step for p in store.get_metric_page(created.id, "loss", 7, 4)] == [8, 9]
+    assert store.get_metric_page(created.id, "loss", 9, 4) == []
+    with pytest.raises(NotFound, match="loss"):
+        store.get_metric_page(created.id, "accuracy", None, 4)
+    with pytest.raises(NotFound):
+        store.get_metric_page("b" * 32, "loss", None, 4)

@@ -114,7 +114,9 @@ def test_a_long_list_shows_its_first_rows_and_says_how_many_more(
     assert "bulk-00999" in page and "bulk-00949" not in page  # newest first
 
 
-def test_the_dicts_and_lists_behave_as_plain_ones(tracking_uri: str, active: dict[str, str]) -> None:
+def test_the_dicts_and_lists_behave_as_plain_ones(
+    tracking_uri: str, active: dict[str, str]
+) -> None:
     with tracking.start_iteration("plain", system_metrics=False) as it:
         it.log_parameters({"lr": 0.1})
         it.log_metric("loss", 0.2)
@@ -145,7 +147,9 @@ def test_the_dicts_and_lists_behave_as_plain_ones(tracking_uri: str, active: dic
     assert values["iteration"]["metrics"] == {"loss": 0.2}
 
 
-def test_the_iteration_object_shows_what_it_logged(tracking_uri: str, active: dict[str, str]) -> None:
+def test_the_iteration_object_shows_what_it_logged(
+    tracking_uri: str, active: dict[str, str]
+) -> None:
     it = tracking.start_iteration("live", system_metrics=False)
     try:
         it.log_parameters({f"p{k}": k for k in range(80)})

@@ -74,6 +74,8 @@ MAX_BATCH_POINTS = 50_000
 FLOATS_HEADER = "X-Mlops-Floats"
 #: The most iterations one list/search page returns.
 MAX_PAGE = 1000
+#: The most points one page of ``GET /history`` (a metric's history, page by page) returns.
+MAX_HISTORY_PAGE = 100_000
 #: The most iterations one page of ``POST /iterations/table`` (columns, for DataFrames) returns.
 MAX_TABLE_PAGE = 5000
 

@@ -243,6 +243,13 @@ class MetricHistory(_Shape):
     total: int
 
 
+class MetricPage(_Shape):
+    """One page of a metric's points in step order (a page shorter than the ``limit`` asked
+    for is the last; pass the last step back as ``after_step`` for the next)."""
+
+    points: list[MetricPointOut]
+
+
 class MetricSeries(_Shape):
     """One metric of several iterations, keyed by iteration id."""
 

@@ -326,6 +326,23 @@ class Store(abc.ABC):
         """How many iterations ``list_iterations`` would find without a limit; with ``limit``,
         counting stops there (a page can show "10,000+" without counting 100,000 rows)."""
 
+    def get_metric_page(
+        self,
+        iteration_id: str,
+        metric_name: str,
+        after_step: int | None = None,
+        limit: int = 50_000,
+    ) -> list[MetricPoint]:
+        """The points of one metric with a step after ``after_step`` (from the first when None),
+        by step, at most ``limit``: a long history read page by page (pass the last step back;
+        a page shorter than ``limit`` is the last). Raises ``NotFound`` like
+        :meth:`get_metric_history` for the first page. This default cuts the whole history;
+        the SQL store reads only the page, the HTTP store asks the App's ``GET /history``."""
+        points = self.get_metric_history(iteration_id, metric_name)
+        if after_step is not None:
+            points = [p for p in points if p.step > after_step]
+        return points[:limit]
+
     @abc.abstractmethod
     def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
         """Every point of one metric of one iteration, by step. Raises ``NotFound`` for an

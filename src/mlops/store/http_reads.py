@@ -22,6 +22,7 @@ from mlops.store.http_codec import (
     table_from,
 )
 from mlops.wire import (
+    MAX_HISTORY_PAGE,
     MAX_PAGE,
     MAX_TABLE_PAGE,
     DatasetCreate,
@@ -242,6 +243,30 @@ class AppReads(AppCalls):
     def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
         path = f"/iterations/{part(iteration_id)}/metrics/{part(metric_name)}"
         return [point_from(p) for p in self._call("GET", path)["points"]]
+
+    def get_metric_page(
+        self,
+        iteration_id: str,
+        metric_name: str,
+        after_step: int | None = None,
+        limit: int = 50_000,
+    ) -> list[MetricPoint]:
+        rules.check_page(limit, 0)
+        params: dict[str, Any] = {
+            "iteration_id": iteration_id,
+            "metric": metric_name,
+            "limit": max(1, min(limit, MAX_HISTORY_PAGE)),
+        }
+        if after_step is not None:
+            params["after_step"] = rules.check_int(after_step, "after_step")
+        try:
+            answer = self._call("GET", "/history", params=params)
+        except NotFound:  # a missing metric, or an App older than the route: the plain read
+            # says which (and raises the right error)
+            return Store.get_metric_page(
+                cast(Store, self), iteration_id, metric_name, after_step, limit
+            )
+        return [point_from(p) for p in answer["points"]]
 
     def get_metric_series(
         self, iteration_id: str, metric_name: str, max_points: int

@@ -25,6 +25,8 @@ __all__ = ["PAGE_SIZE", "SYSTEM_PREFIX", "history_frame", "iterations_frame"]
 #: Iterations read per request; None: the store's own page (5,000 from a database, 1,000,
 #: the App's largest page, through the App).
 PAGE_SIZE: int | None = None
+#: Points of a metric's history read per request (the App answers at most 100,000).
+HISTORY_PAGE = 50_000
 #: Metrics whose name starts with this are the system metrics sampled in the background.
 SYSTEM_PREFIX = "system/"
 
@@ -276,7 +278,8 @@ def history_frame(
         df = tracking.history_frame([a, b], "val_loss")
         df.pivot(index="step", columns="iteration_id", values="value").plot()
 
-    Each series is one read (one request through the App). Needs pandas: ``pip install
+    Each series is read in pages of 50,000 points (one request each through the App). Needs
+    pandas: ``pip install
     "mlops-library[pandas]"`` (else :class:`MissingDependency`, an ``ImportError``).
     """
     pd = _pandas()
@@ -300,7 +303,7 @@ def history_frame(
         else:
             wanted = [n for n in names if n in logged]
         for name in wanted:
-            points = store.get_metric_history(iteration_id, name)
+            points = _history(store, iteration_id, name)
             parts.append(
                 (
                     iteration_id,
@@ -332,6 +335,16 @@ def history_frame(
             "timestamp": _times(pd, joined(4, np.float64)),
         }
     )
+
+
+def _history(store: Store, iteration_id: str, name: str) -> list[Any]:
+    """Every point of one metric, read in pages of HISTORY_PAGE points."""
+    points = store.get_metric_page(iteration_id, name, None, HISTORY_PAGE)
+    page = points
+    while len(page) == HISTORY_PAGE:
+        page = store.get_metric_page(iteration_id, name, page[-1].step, HISTORY_PAGE)
+        points += page
+    return points
 
 
 def _name_list(value: object, what: str, check: Any) -> list[str]:

@@ -19,6 +19,7 @@ from mlops.app.schemas import (
     IterationPage,
     IterationTableOut,
     MetricHistory,
+    MetricPage,
     MetricSeries,
     ok,
 )
@@ -28,6 +29,7 @@ from mlops.store.base import IterationTable, MetricRow
 from mlops.values import check_name
 from mlops.wire import (
     MAX_BATCH_POINTS,
+    MAX_HISTORY_PAGE,
     MAX_PAGE,
     MAX_TABLE_PAGE,
     IterationBatch,
@@ -191,6 +193,21 @@ def get_metric_history(
         "downsampled": len(points) < total,
         "total": total,
     }
+
+
+@router.get("/history", dependencies=[CanRead], responses=ok(MetricPage))
+def get_metric_page(
+    store: StoreDep,
+    iteration_id: str,
+    metric: str,
+    after_step: Annotated[int | None, Query(ge=-(2**63), le=2**63 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 10_000,
+) -> dict[str, Any]:
+    """A metric's points with a step after ``after_step`` (from the first when absent), by
+    step, at most ``limit``: a long history read page by page, as ``history_frame`` does."""
+    check_name(metric, "metric name")
+    points = store.get_metric_page(iteration_id, metric, after_step, limit)
+    return {"points": [p.to_dict() for p in points]}
 
 
 @router.get("/series", dependencies=[CanRead], responses=ok(MetricSeries))

@@ -287,6 +287,26 @@ class IterationMethods(CatalogMethods):
             return self.get_metric_history(iteration_id, metric_name), total
         return points, total
 
+    def get_metric_page(
+        self,
+        iteration_id: str,
+        metric_name: str,
+        after_step: int | None = None,
+        limit: int = 50_000,
+    ) -> list[MetricPoint]:
+        rules.check_page(limit, 0)
+        c = METRIC_POINTS.c
+        query = select(c.step, c.value, c.timestamp).where(
+            c.iteration_id == iteration_id, c.name == metric_name
+        )
+        if after_step is not None:
+            query = query.where(c.step > rules.check_int(after_step, "after_step"))
+        with self._read("get metric points") as conn:
+            points = conn.execute(query.order_by(c.step).limit(limit)).all()
+        if not points and after_step is None:  # says what is missing, or the series is empty
+            return self.get_metric_history(iteration_id, metric_name)[:limit]
+        return [MetricPoint(s, rows.nan_if_none(v), t) for s, v, t in points]
+
     def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
         with self._read("get metric history") as conn:
             points = conn.execute(
