@@ -153,10 +153,12 @@ def test_the_iteration_object_shows_what_it_logged(
     it = tracking.start_iteration("live", system_metrics=False)
     try:
         it.log_parameters({f"p{k}": k for k in range(80)})
+        it.log_metrics({"system/cpu_percent": 3.0, "system/memory_rss_mb": 80.0})
         page = _html_of(it)
     finally:
         it.end_iteration(status="failed", error=RuntimeError("<oops>"))
     assert "live" in page and "running" in page
     assert "30 more values" in page  # 80 parameters: the first 50
+    assert "cpu_percent" not in page and "2 system metrics not shown" in page
     ended = _html_of(it)
     assert "failed" in ended and "RuntimeError: &lt;oops&gt;" in ended

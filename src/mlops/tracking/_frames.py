@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PAGE_SIZE", "SYSTEM_PREFIX", "history_frame", "iterations_frame"]
 
-#: Iterations read per request; None: the store's own page (5,000 from a database, 1,000,
-#: the App's largest page, through the App).
+#: Iterations read per request; None: the store's own page (5,000 from a database, and 5,000,
+#: the largest page of the App's ``POST /iterations/table``, through the App).
 PAGE_SIZE: int | None = None
 #: Points of a metric's history read per request (the App answers at most 100,000).
 HISTORY_PAGE = 50_000
@@ -103,9 +103,12 @@ def iterations_frame(
     Metrics whose name starts with ``system/`` (CPU, memory, GPU... sampled while an iteration
     runs) are left out unless ``system_metrics=True``.
 
-    The iterations are read in pages of 1,000 (one request each through the App), so 100,000
-    of them take seconds. Needs pandas: ``pip install "mlops-library[pandas]"``; without it
-    raises :class:`MissingDependency` (an ``ImportError``) saying so.
+    The iterations are read in pages of 5,000, in columns (one query per kind of value, one
+    request per page through the App), so 100,000 of them take seconds. Iterations running in
+    this process are written first, so the frame shows what they logged.
+
+    Needs pandas: ``pip install "mlops-library[pandas]"``; without it raises
+    :class:`~mlops.errors.MissingDependency` (an ``ImportError``) saying so.
     """
     pd = _pandas()
     if experiment_id is not None:
@@ -168,7 +171,9 @@ class _Columns:
             at = where[np.asarray(rows, dtype=np.intp)]
             wanted = at >= 0
             if kind == "metrics" and not self.keep_system:
-                wanted &= ~np.char.startswith(np.asarray(names, dtype=str), SYSTEM_PREFIX)
+                wanted &= np.fromiter(
+                    (not n.startswith(SYSTEM_PREFIX) for n in names), bool, len(names)
+                )
             stored = self.triples[kind]
             if wanted.all():
                 stored[0].append(at)
@@ -224,10 +229,13 @@ def _text(pd: Any, values: Any) -> Any:
 
 
 def _times(pd: Any, seconds: Any) -> Any:
-    """Epoch seconds as pandas datetimes in UTC, to the microsecond (as the dicts show them)."""
+    """Epoch seconds as pandas datetimes in UTC, to the microsecond, rounded as the dicts'
+    ISO times are (``datetime.fromtimestamp``: the fraction of a second, half to even)."""
     import numpy as np
 
-    return pd.to_datetime(np.round(seconds * 1e6), unit="us", utc=True)
+    whole = np.trunc(seconds)
+    micros = np.round((seconds - whole) * 1e6)
+    return pd.to_datetime(whole * 1e6 + micros, unit="us", utc=True)
 
 
 def _values(pd: Any, np: Any, n: int, rows: Any, values: Any) -> Any:
@@ -279,8 +287,8 @@ def history_frame(
         df.pivot(index="step", columns="iteration_id", values="value").plot()
 
     Each series is read in pages of 50,000 points (one request each through the App). Needs
-    pandas: ``pip install
-    "mlops-library[pandas]"`` (else :class:`MissingDependency`, an ``ImportError``).
+    pandas: ``pip install "mlops-library[pandas]"`` (else
+    :class:`~mlops.errors.MissingDependency`, an ``ImportError``).
     """
     pd = _pandas()
     import numpy as np

@@ -29,6 +29,8 @@ __all__ = [
 MAX_ROWS = 50
 #: Metric and parameter columns a list of iterations shows.
 MAX_VALUE_COLUMNS = 6
+#: Metrics whose name starts with this (sampled CPU, memory, GPU...) are not shown.
+SYSTEM_PREFIX = "system/"
 #: Characters of one value shown (longer texts end in "…").
 MAX_TEXT = 80
 
@@ -113,6 +115,10 @@ def _fields(title: str, pairs: Sequence[tuple[str, str]]) -> str:
     return _table([title, ""], rows)
 
 
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 # -- one record ---------------------------------------------------------------------------
 def project_html(project: Mapping[str, Any]) -> str:
     base = app_url()
@@ -156,14 +162,19 @@ def iteration_html(iteration: Mapping[str, Any]) -> str:
     if isinstance(error, Mapping):
         pairs.append(("error", _cell(f"{error.get('type', '')}: {error.get('message', '')}")))
     values: list[tuple[str, str, str]] = []
+    system = 0
     for kind, key in (("param", "parameters"), ("metric", "metrics"), ("tag", "tags")):
-        found = iteration.get(key)
-        if isinstance(found, Mapping):
-            values += [(kind, _cell(name), _cell(v)) for name, v in found.items()]
+        for name, value in _mapping(iteration.get(key)).items():
+            if kind == "metric" and str(name).startswith(SYSTEM_PREFIX):
+                system += 1  # sampled CPU, memory, GPU...: in the App's own chart group
+                continue
+            values.append((kind, _cell(name), _cell(value)))
     parts = [_fields("iteration", pairs)]
     if values:
         parts.append(_table(["", "name", "value"], values[:MAX_ROWS]))
         parts.append(_more(len(values), "values"))
+    if system:
+        parts.append(f"<p><i>{system:,} system metrics not shown</i></p>")
     return "".join(parts)
 
 
@@ -210,15 +221,11 @@ def _first_names(records: Sequence[Mapping[str, Any]], key: str) -> list[str]:
         if not isinstance(found, Mapping):
             continue
         for name in found:
-            if isinstance(name, str) and not name.startswith("system/"):
+            if isinstance(name, str) and not name.startswith(SYSTEM_PREFIX):
                 names.setdefault(name)
                 if len(names) >= MAX_VALUE_COLUMNS:
                     return list(names)
     return list(names)
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def iterations_html(iterations: Sequence[Mapping[str, Any]]) -> str:
