@@ -9,12 +9,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
 from frames_support import bulk_iterations, sql_uri_behind
 from mlops import tracking
-from mlops.errors import InvalidInput, MissingDependency, NotFound, QuerySyntaxError
+from mlops.errors import (
+    InvalidInput,
+    MissingDependency,
+    MlopsError,
+    NotFound,
+    QuerySyntaxError,
+)
 from mlops.tracking import _frames
 
 
@@ -160,8 +167,9 @@ def test_more_iterations_than_one_page(
     assert tail["params.n"].tolist() == list(range(5_001))
 
 
+@pytest.mark.parametrize("answer", [404, 405])
 def test_an_app_without_the_table_route_is_read_page_by_page(
-    tracking_uri: str, active: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    tracking_uri: str, active: dict[str, str], monkeypatch: pytest.MonkeyPatch, answer: int
 ) -> None:
     if not tracking_uri.startswith("http"):
         pytest.skip("about the App")
@@ -176,9 +184,16 @@ def test_an_app_without_the_table_route_is_read_page_by_page(
     def older_app(self: HttpStore, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
         asked.append(path)
         if path == "/iterations/table":  # what an App of an earlier version answers
-            raise NotFound("Not Found")
+            if answer == 404:
+                raise NotFound("Not Found")
+            error = MlopsError("405 Method Not Allowed")
+            error.code, error.status = "method_not_allowed", 405
+            raise error
         return call(self, method, path, *args, **kwargs)
 
+    # what an App without the route answers (a path like /iterations/{id}, which has PATCH)
+    older = httpx.post(f"{tracking_uri}/api/v1/iterations/not-a-route", json={})
+    assert older.status_code == 405
     monkeypatch.setattr(HttpStore, "_call", older_app)
     monkeypatch.setattr(_frames, "PAGE_SIZE", 3)
     older = tracking.iterations_frame()

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 from mlops.entities import Dataset, Experiment, Iteration, MetricPoint, Project
-from mlops.errors import NotFound
+from mlops.errors import MlopsError, NotFound
 from mlops.store import rules
 from mlops.store.base import IterationTable, Store
 from mlops.store.http_client import part
@@ -212,10 +212,11 @@ class AppReads(AppCalls):
             search = IterationTableSearch(experiment_id, project_id, filter, order, want, cursor)
             try:
                 answer = self._call("POST", "/iterations/table", to_body(search))
-            except NotFound:
-                if got:
+            except MlopsError as exc:
+                if got or not (isinstance(exc, NotFound) or exc.status == 405):
                     raise
-                # an App older than the route: the iterations' JSON, page by page
+                # an App older than the route (404, or 405 from PATCH /iterations/{id}): the
+                # iterations' JSON, page by page
                 yield from Store.iteration_tables(
                     cast(Store, self), experiment_id, project_id, filter, order_by, limit,
                     min(size, MAX_PAGE), offset,
