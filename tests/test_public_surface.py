@@ -15,7 +15,7 @@ PUBLIC = {
     "set_active_experiment",
     "set_active_project", "start_iteration", "update_project",
     "download_artifacts", "download_model", "get_model", "get_model_version", "list_artifacts",
-    "register_model", "set_model_alias",
+    "register_model", "set_model_alias", "history_frame", "iterations_frame",
 }  # fmt: skip
 
 
