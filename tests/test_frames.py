@@ -167,12 +167,11 @@ def test_more_iterations_than_one_page(
     assert tail["params.n"].tolist() == list(range(5_001))
 
 
+@pytest.mark.parametrize("store_uri", ["http"], indirect=True)
 @pytest.mark.parametrize("answer", [404, 405])
 def test_an_app_without_the_table_route_is_read_page_by_page(
     tracking_uri: str, active: dict[str, str], monkeypatch: pytest.MonkeyPatch, answer: int
 ) -> None:
-    if not tracking_uri.startswith("http"):
-        pytest.skip("about the App")
     from mlops.store.http import HttpStore
 
     made = _sweep()

@@ -99,11 +99,10 @@ def test_a_link_never_carries_a_password(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "s3cret" not in page
 
 
+@pytest.mark.parametrize("store_uri", ["sqlite", "http"], indirect=True)  # not per database
 def test_a_long_list_shows_its_first_rows_and_says_how_many_more(
     tracking_uri: str, active: dict[str, str], tmp_path: Path
 ) -> None:
-    if tracking_uri.startswith("postgresql"):
-        pytest.skip("the list's HTML does not depend on the database")
     bulk_iterations(sql_uri_behind(tracking_uri, tmp_path), active["experiment_id"], 1000)
     iterations = tracking.list_iterations(limit=1000)
     assert len(iterations) == 1000
