@@ -291,3 +291,15 @@ def test_lifecycle_arguments_are_checked(store: Store) -> None:
         store.log_batch("it", metrics=[("m", 0, 1.0, time.time())], every_value=1)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="delete"):
         store.set_iteration_tags("it", delete="team")  # a string is not a list of keys
+
+
+def test_a_history_read_in_pages_keeps_every_value_of_a_step(store: Store) -> None:
+    _, experiment_id = _experiment(store)
+    _start(store, "it", experiment_id)
+    t = float(int(time.time()))
+    rows = [("m", step, float(n), t + n) for n, step in enumerate([0, 1, 1, 1, 1, 2, 3])]
+    store.log_batch("it", metrics=rows, every_value=True)
+    first = store.get_metric_page("it", "m", None, 3)  # ends inside step 1: step 1 entire
+    assert [(p.step, p.value) for p in first] == [(0, 0.0), (1, 1.0), (1, 2.0), (1, 3.0), (1, 4.0)]
+    rest = store.get_metric_page("it", "m", first[-1].step, 3)
+    assert [(p.step, p.value) for p in rest] == [(2, 5.0), (3, 6.0)]

@@ -57,6 +57,7 @@ from mlops.tracking._artifacts import (
     register_model,
     set_model_alias,
 )
+from mlops.tracking._frames import history_frame, iterations_frame
 from mlops.tracking._iteration import Iteration
 from mlops.tracking._manage import (
     delete_experiment,
@@ -85,6 +86,8 @@ __all__ = [
     "get_model",
     "get_model_version",
     "get_project",
+    "history_frame",
+    "iterations_frame",
     "list_artifacts",
     "list_datasets",
     "list_experiments",

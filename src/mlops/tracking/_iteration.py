@@ -128,6 +128,12 @@ class Iteration(FileLogging, WritePath, Mapping[str, Any]):
         state = "ended" if self._ended else "running"
         return f"<Iteration {self.name!r} id={self.id} {state}>"
 
+    def _repr_html_(self) -> str:
+        """A compact table in Jupyter: what was logged so far, linked to the App's page."""
+        from mlops.tracking._html import iteration_html
+
+        return iteration_html(self)
+
     def _live(self, key: str) -> Any:
         data = self._data
         if key == "parameters":

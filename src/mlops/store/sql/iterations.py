@@ -157,17 +157,32 @@ def list_iterations(
     """One page of iterations matching the filter, in the requested order."""
     parameter_names = _names(parameter_names, "parameter_names")
     metric_names = _names(metric_names, "metric_names")
+    ids = page_ids(conn, experiment_id, project_id, filter, order_by, limit, offset, now, deleted)
+    return load_iterations(conn, ids, now, parameter_names, metric_names)
+
+
+def page_ids(
+    conn: Connection,
+    experiment_id: str | None,
+    project_id: str | None,
+    filter: str | None,
+    order_by: str | Sequence[str] | None,
+    limit: int,
+    offset: int,
+    now: float,
+    deleted: bool | None = False,
+) -> list[str]:
+    """The ids of one page of iterations matching the filter, in the requested order
+    (``deleted`` as in :func:`visible`)."""
     terms = parse_order_by(order_by)
     shown = visible(conn, deleted)
     if terms[0].field.kind == "metric":
-        ids = _page_by_metric(
+        return _page_by_metric(
             conn, experiment_id, project_id, filter, terms, limit, offset, now, shown
         )
-    else:
-        query = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown)
-        query = order_clauses(terms, now).apply(query)
-        ids = list(conn.execute(query.limit(limit).offset(offset)).scalars())
-    return load_iterations(conn, ids, now, parameter_names, metric_names)
+    query = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown)
+    query = order_clauses(terms, now).apply(query)
+    return list(conn.execute(query.limit(limit).offset(offset)).scalars())
 
 
 def _names(names: Sequence[str] | None, what: str) -> list[str] | None:
