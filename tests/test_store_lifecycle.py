@@ -159,6 +159,12 @@ def test_tags_change_on_ended_iterations_and_can_be_deleted(store: Store) -> Non
         store.set_iteration_tags("it", {"a": 1})  # type: ignore[dict-item]
     with pytest.raises(NotFound):
         store.set_iteration_tags("nope", {"a": "1"})
+    with pytest.raises(InvalidInput, match="deleted"):
+        store.list_iterations(deleted="yes")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="every_value"):
+        store.log_batch("it", metrics=[("m", 0, 1.0, time.time())], every_value=1)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="delete"):
+        store.set_iteration_tags("it", delete="team")  # a string is not a list of keys
 
 
 def test_experiments_have_tags(store: Store) -> None:
@@ -258,7 +264,7 @@ def test_summaries_follow_the_series_with_several_values_per_step(store: Store) 
     assert [i.id for i in store.list_iterations(filter="metrics.m.last = 1.5")] == ["it"]
 
 
-def test_a_series_with_many_values_per_step_is_downsampled_to_true_points(store: Store) -> None:
+def test_a_series_with_many_values_per_step_is_downsampled_and_paged(store: Store) -> None:
     _, experiment_id = _experiment(store)
     _start(store, "it", experiment_id)
     t = float(int(time.time()))  # whole seconds: ISO times over HTTP keep microseconds
@@ -280,26 +286,10 @@ def test_a_series_with_many_values_per_step_is_downsampled_to_true_points(store:
     store.log_batch("it", metrics=[("n", s, float(s), t) for s in range(100)])
     points, total = store.get_metric_series("it", "n", 10)
     assert total == 100 and points[0].step == 0 and points[-1].step == 99 and len(points) <= 10
-
-
-def test_lifecycle_arguments_are_checked(store: Store) -> None:
-    _, experiment_id = _experiment(store)
-    _start(store, "it", experiment_id)
-    with pytest.raises(InvalidInput, match="deleted"):
-        store.list_iterations(deleted="yes")  # type: ignore[arg-type]
-    with pytest.raises(InvalidInput, match="every_value"):
-        store.log_batch("it", metrics=[("m", 0, 1.0, time.time())], every_value=1)  # type: ignore[arg-type]
-    with pytest.raises(InvalidInput, match="delete"):
-        store.set_iteration_tags("it", delete="team")  # a string is not a list of keys
-
-
-def test_a_history_read_in_pages_keeps_every_value_of_a_step(store: Store) -> None:
-    _, experiment_id = _experiment(store)
-    _start(store, "it", experiment_id)
-    t = float(int(time.time()))
-    rows = [("m", step, float(n), t + n) for n, step in enumerate([0, 1, 1, 1, 1, 2, 3])]
+    # read in pages, a step's values stay together
+    rows = [("p", step, float(n), t + n) for n, step in enumerate([0, 1, 1, 1, 1, 2, 3])]
     store.log_batch("it", metrics=rows, every_value=True)
-    first = store.get_metric_page("it", "m", None, 3)  # ends inside step 1: step 1 entire
+    first = store.get_metric_page("it", "p", None, 3)  # ends inside step 1: step 1 entire
     assert [(p.step, p.value) for p in first] == [(0, 0.0), (1, 1.0), (1, 2.0), (1, 3.0), (1, 4.0)]
-    rest = store.get_metric_page("it", "m", first[-1].step, 3)
+    rest = store.get_metric_page("it", "p", first[-1].step, 3)
     assert [(p.step, p.value) for p in rest] == [(2, 5.0), (3, 6.0)]
