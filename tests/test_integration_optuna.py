@@ -77,7 +77,7 @@ def test_a_study_logs_one_iteration_per_trial(tracking_uri: str, active: dict[st
             trial.intermediate_values.items()
         )
     assert best_numbers(rows) == {study.best_trial.number} == {4}
-    # the old bests were reopened for the tag, and ended again at their own end time
+    # the old bests keep their status and end time: only the tag changed
     for old in (0, 1, 2):
         assert rows[old]["tags"]["optuna.best"] == "false"
         assert rows[old]["status"] == "finished"

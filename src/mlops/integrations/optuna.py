@@ -28,8 +28,7 @@ calls its callbacks then). It records:
 
 ``optuna.best`` is ``"true"`` on the best trial so far and ``"false"`` on every other trial
 (filter with ``tags.`optuna.best` = "true"``). When a better trial comes, the tag of the old
-best is set to ``"false"``: tags cannot be removed, and an ended iteration is briefly reopened
-for it (its status and end time are put back as they were). A multi-objective study marks its
+best is set to ``"false"`` (its iteration stays as it ended). A multi-objective study marks its
 Pareto front (Optuna's ``study.best_trials``) the same way. "Best" is among the trials this
 callback logged.
 
@@ -78,7 +77,6 @@ class _Logged:
     key: tuple[float, ...]  # the values, each turned so that lower is better
     iteration_id: str
     store: Store
-    ended_at: float
 
 
 class MlopsCallback:
@@ -175,16 +173,15 @@ class MlopsCallback:
             it.end_iteration("failed", exc)
             raise
         if state == "FAIL":
-            ended = it.end_iteration("failed", _failure(trial, failure))
+            it.end_iteration("failed", _failure(trial, failure))
         else:
-            ended = it.end_iteration("finished")
+            it.end_iteration("finished")
         if it.id is None:  # a non-zero RANK: nothing is stored
             return
         self.iteration_ids[(study.study_name, trial.number)] = it.id
         if best and key is not None:
             assert it._store is not None
-            ended_at = _dt.datetime.fromisoformat(ended["ended_at"]).timestamp()
-            front.append(_Logged(trial.number, key, it.id, it._store, ended_at))
+            front.append(_Logged(trial.number, key, it.id, it._store))
         for old in beaten:
             front.remove(old)
             self._unmark(old)
@@ -228,13 +225,10 @@ class MlopsCallback:
         return experiment["id"], project
 
     def _unmark(self, old: _Logged) -> None:
-        """Set ``optuna.best=false`` on a trial that is no longer among the best: reopen its
-        iteration, tag it, and end it again at its own end time (tags cannot be removed, and
-        an ended iteration takes no tags)."""
+        """Set ``optuna.best=false`` on a trial that is no longer among the best (tags are
+        annotations: an ended iteration takes them)."""
         try:
-            old.store.resume(old.iteration_id)
-            old.store.log_batch(old.iteration_id, tags={BEST_TAG: "false"})
-            old.store.update_iteration(old.iteration_id, "finished", ended_at=old.ended_at)
+            old.store.set_iteration_tags(old.iteration_id, {BEST_TAG: "false"})
         except MlopsError as exc:
             warn_once(
                 self._warned,
