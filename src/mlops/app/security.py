@@ -291,7 +291,7 @@ class Guard:
         if scope["path"].startswith("/api/") and has_body:  # no body: nothing to be JSON
             content_type = headers.get("content-type", "").split(";")[0].strip().lower()
             if _carries_bytes(scope):
-                if content_type != "application/octet-stream":
+                if content_type != "application/octet-stream" and not _mlflow_file(scope):
                     return (
                         415,
                         "unsupported_media_type",
@@ -329,7 +329,19 @@ def _carries_bytes(scope: Scope) -> bool:
         path == f"{API_PREFIX}/blobs"
         or path.startswith(f"{API_PREFIX}/blobs/")
         or (path.startswith(f"{API_PREFIX}/uploads/") and path.endswith("/parts"))
+        or _mlflow_file(scope)
     )
+
+
+#: Where MLflow clients upload files' bytes (the artifact proxy, multipart parts).
+MLFLOW_FILES = ("/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/")
+
+
+def _mlflow_file(scope: Scope) -> bool:
+    """An upload to MLflow's artifact proxy: a file's bytes with the media type MLflow's
+    client guessed from its name (any type is fine: the bytes are stored, never run)."""
+    path: str = scope["path"]
+    return scope["method"] == "PUT" and path.startswith(MLFLOW_FILES)
 
 
 def _hostname(netloc: str) -> str:
