@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Body, FastAPI, Query
@@ -21,6 +21,7 @@ from fastapi import APIRouter, Body, FastAPI, Query
 from mlops.app.deps import StoreDep
 
 shim = APIRouter()
+Json = Annotated[dict[str, Any], Body()]
 PROJECT = "mlflow"
 
 
@@ -62,7 +63,7 @@ def get_by_name(store: StoreDep, experiment_name: str = Query()) -> Any:
 
 
 @shim.post("/mlflow/experiments/create")
-def create_experiment(store: StoreDep, body: dict[str, Any] = Body()) -> Any:
+def create_experiment(store: StoreDep, body: Json) -> Any:
     return {"experiment_id": store.create_experiment(_project(store), body["name"], None).id}
 
 
@@ -72,7 +73,7 @@ def get_experiment(store: StoreDep, experiment_id: str = Query()) -> Any:
 
 
 @shim.post("/mlflow/runs/create")
-def create_run(store: StoreDep, body: dict[str, Any] = Body()) -> Any:
+def create_run(store: StoreDep, body: Json) -> Any:
     import uuid
 
     started = body.get("start_time", time.time() * 1000) / 1000
@@ -88,7 +89,7 @@ def get_run(store: StoreDep, run_id: str = Query()) -> Any:
 
 
 @shim.post("/mlflow/runs/update")
-def update_run(store: StoreDep, body: dict[str, Any] = Body()) -> Any:
+def update_run(store: StoreDep, body: Json) -> Any:
     status = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed"}.get(body["status"])
     it = store.get_iteration(body["run_id"])
     if status and it.status == "running":
@@ -97,7 +98,7 @@ def update_run(store: StoreDep, body: dict[str, Any] = Body()) -> Any:
 
 
 @shim.post("/mlflow/runs/log-batch")
-def log_batch(store: StoreDep, body: dict[str, Any] = Body()) -> Any:
+def log_batch(store: StoreDep, body: Json) -> Any:
     params = {p["key"]: p["value"] for p in body.get("params", [])}
     tags = {t["key"]: t["value"] for t in body.get("tags", [])}
     store.log_batch(body["run_id"], parameters=params or None, tags=tags or None)

@@ -309,6 +309,32 @@ def log_outputs(body: Json, store: StoreDep, artifacts: ArtifactsDep) -> JSONRes
     return JSONResponse({})
 
 
+#: The run tag where MLflow keeps the MLmodel summaries of the models a run logged.
+HISTORY_TAG = "mlflow.log-model.history"
+
+
+@router.post("/mlflow/runs/log-model", dependencies=[CanWrite])
+def log_model(body: Json, store: StoreDep) -> JSONResponse:
+    """Add a model's MLmodel summary to the run's ``mlflow.log-model.history`` tag (as MLflow's
+    server does; the run must still be running)."""
+    run_id = str(_string(body, "run_id"))
+    text = str(_string(body, "model_json"))
+    try:
+        model = json.loads(text)
+    except ValueError:
+        raise _invalid(f"model_json is not JSON: {text[:80]!r}") from None
+    missing = [
+        k for k in ("artifact_path", "flavors", "utc_time_created", "run_id") if k not in model
+    ]
+    if not isinstance(model, dict) or missing:
+        raise _invalid(f"model_json must hold {', '.join(missing) or 'an object'}")
+    iteration = RunPath(f"0/{run_id}/artifacts").iteration(store)
+    history = json.loads(store.get_iteration(iteration).tags.get(HISTORY_TAG) or "[]")
+    history.append(model)
+    store.log_batch(iteration, tags={HISTORY_TAG: json.dumps(history)})
+    return JSONResponse({})
+
+
 # -- the registry ---------------------------------------------------------------------------
 def _ms(seconds: float) -> int:
     return int(seconds * 1000)

@@ -1,0 +1,318 @@
+"""MLflow clients log artifacts and models into the App, read back through mlops' own API.
+
+The real ``mlflow`` client (3.17.2) talks to a real App process: the fluent artifact calls,
+``mlflow.sklearn.log_model`` + the registry + ``load_model`` back, multipart uploads in proxy
+mode, and raw requests for the path-traversal holes MLflow's own proxy had.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import free_port
+from mlflow_art_support import MlflowApp
+from mlops import tracking
+
+mlflow = pytest.importorskip("mlflow")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowApp]:
+    folder = tmp_path_factory.mktemp("mlflow-app")
+    started = MlflowApp(f"sqlite:///{folder / 'mlops.db'}", free_port())
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def client(app: MlflowApp, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The mlflow client pointed at the App, in an experiment of its own; mlops' own
+    functions read the same App."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", app.url)
+    monkeypatch.setenv("MLOPS_TRACKING_URI", app.url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    mlflow.set_tracking_uri(app.url)
+    mlflow.set_experiment(f"exp-{uuid.uuid4().hex[:8]}")
+    yield mlflow.MlflowClient()
+    if mlflow.active_run():
+        mlflow.end_run()
+
+
+def names(run_id: str) -> set[str]:
+    return {a["name"] for a in tracking.list_artifacts(run_id)}
+
+
+def test_fluent_artifacts_land_on_the_iteration(client: Any, tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    single = tmp_path / "notes.txt"
+    single.write_text("first notes")
+    folder = tmp_path / "folder"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.csv").write_text("x,y\n1,2\n")
+    (folder / "sub" / "b.bin").write_bytes(bytes(range(256)) * 100)
+    figure, axes = plt.subplots()
+    axes.plot([1, 2, 3], [3, 1, 2])
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(single))
+        mlflow.log_artifact(str(single), artifact_path="copies")
+        mlflow.log_artifacts(str(folder), artifact_path="data")
+        mlflow.log_figure(figure, "plots/curve.png")
+        mlflow.log_text("some text", "texts/t.txt")
+        mlflow.log_dict({"lr": 0.1, "layers": [3, 4]}, "config/params.json")
+    plt.close(figure)
+    run_id = run.info.run_id
+    assert run.info.artifact_uri == f"mlflow-artifacts:/{run.info.experiment_id}/{run_id}/artifacts"
+
+    assert names(run_id) == {
+        "notes.txt", "copies/notes.txt", "data/a.csv", "data/sub/b.bin",
+        "plots/curve.png", "texts/t.txt", "config/params.json",
+    }  # fmt: skip
+    by_name = {a["name"]: a for a in tracking.list_artifacts(run_id)}
+    assert by_name["plots/curve.png"]["media_type"] == "image/png"
+    blob = (folder / "sub" / "b.bin").read_bytes()
+    assert by_name["data/sub/b.bin"]["sha256"] == hashlib.sha256(blob).hexdigest()
+
+    root = client.list_artifacts(run_id)
+    assert [(f.path, f.is_dir) for f in root] == [
+        ("config", True), ("copies", True), ("data", True), ("notes.txt", False),
+        ("plots", True), ("texts", True),
+    ]  # fmt: skip
+    assert [(f.path, f.file_size) for f in client.list_artifacts(run_id, "data/sub")] == [
+        ("data/sub/b.bin", len(blob))
+    ]
+    assert client.list_artifacts(run_id, "notes.txt") == []
+
+    out = Path(mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(tmp_path / "all")))
+    assert (out / "data" / "sub" / "b.bin").read_bytes() == blob
+    assert (out / "notes.txt").read_text() == "first notes"
+    assert json.loads((out / "config" / "params.json").read_text()) == {"lr": 0.1, "layers": [3, 4]}
+    assert (out / "plots" / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert mlflow.artifacts.load_text(f"runs:/{run_id}/texts/t.txt") == "some text"
+    # mlops' own download gives the same bytes
+    mine = tracking.download_artifacts(run_id, "data/sub/b.bin", tmp_path / "mine")
+    assert Path(mine).read_bytes() == blob
+
+
+def test_a_name_logged_again_points_at_its_new_bytes(client: Any, tmp_path: Path) -> None:
+    with mlflow.start_run() as run:
+        mlflow.log_text("one", "t.txt")
+        mlflow.log_text("two", "t.txt")
+    assert mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/t.txt") == "two"
+    assert [a["size_bytes"] for a in tracking.list_artifacts(run.info.run_id)] == [3]
+
+
+def test_sklearn_model_registered_aliased_and_loaded_back(client: Any, tmp_path: Path) -> None:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([[0.0, 1.0], [1.0, 0.5], [2.0, 0.1], [3.0, 0.0], [0.5, 2.0], [2.5, 0.3]])
+    y = np.array([0, 0, 1, 1, 0, 1])
+    estimator = LogisticRegression().fit(x, y)
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(estimator, name="model", pip_requirements=["scikit-learn"])
+    run_id, model_id = run.info.run_id, info.model_id
+    assert info.model_uri == f"models:/{model_id}"
+    logged = client.get_logged_model(model_id)
+    assert (logged.name, logged.source_run_id, str(logged.status)) == ("model", run_id, "READY")
+    assert logged.artifact_location.endswith(f"/{run_id}/artifacts/models/{model_id}")
+    files = {a["name"] for a in tracking.list_artifacts(run_id, f"models/{model_id}")}
+    assert {f"models/{model_id}/MLmodel", f"models/{model_id}/requirements.txt"} <= files
+
+    version = mlflow.register_model(f"runs:/{run_id}/model", "churn")
+    assert (version.version, version.source, version.run_id) == ("1", info.model_uri, run_id)
+    client.set_registered_model_alias("churn", "champion", version.version)
+    assert client.get_model_version_by_alias("churn", "champion").version == "1"
+    registered = client.get_registered_model("churn")
+    assert registered.aliases == {"champion": "1"}
+    assert [v.version for v in registered.latest_versions] == ["1"]
+    assert [v.version for v in client.search_model_versions("name = 'churn'")] == ["1"]
+
+    expected = estimator.predict_proba(x)
+    for uri in (
+        "models:/churn@champion",
+        "models:/churn/1",
+        info.model_uri,
+        f"runs:/{run_id}/model",
+    ):
+        (where := tmp_path / uuid.uuid4().hex).mkdir()
+        loaded = mlflow.sklearn.load_model(uri, dst_path=str(where))
+        assert np.allclose(loaded.predict_proba(x), expected), uri
+
+    # the same data through mlops' own API
+    assert tracking.get_model("churn")["aliases"] == {"champion": 1}
+    mine = tracking.get_model_version("churn", "champion")
+    assert (mine["iteration_id"], mine["artifact"]) == (run_id, f"models/{model_id}")
+
+    second = mlflow.register_model(info.model_uri, "churn")
+    assert second.version == "2"
+    client.set_registered_model_alias("churn", "champion", "2")
+    assert tracking.get_model("churn")["aliases"] == {"champion": 2}
+
+
+def test_multipart_upload_in_proxy_mode(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", "1")
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(1 << 20))
+    data = os.urandom(1 << 20) * 2 + b"tail"  # three parts, the last one short
+    big = tmp_path / "weights.bin"
+    big.write_bytes(data)
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(big), artifact_path="ckpt")
+    (found,) = tracking.list_artifacts(run.info.run_id)
+    assert (found["name"], found["size_bytes"]) == ("ckpt/weights.bin", len(data))
+    assert found["sha256"] == hashlib.sha256(data).hexdigest()
+    # it went in parts: each part is a blob of its own in the App
+    part = hashlib.sha256(data[: 1 << 20]).hexdigest()
+    assert httpx.get(f"{mlflow.get_tracking_uri()}/api/v1/blobs/{part}").status_code == 200
+    back = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="ckpt/weights.bin", dst_path=str(tmp_path / "d")
+    )
+    assert Path(back).read_bytes() == data
+
+
+def test_a_big_upload_streams_through_the_app(client: Any, app: MlflowApp) -> None:
+    psutil = pytest.importorskip("psutil")
+    with mlflow.start_run() as run:
+        pass
+    root = f"{run.info.experiment_id}/{run.info.run_id}/artifacts"
+    process = psutil.Process(app.proc.pid)
+    before = process.memory_info().rss
+    chunk, count = os.urandom(1 << 20), 160
+
+    def body() -> Iterator[bytes]:
+        for _ in range(count):
+            yield chunk
+
+    answer = httpx.put(
+        f"{app.url}/api/2.0/mlflow-artifacts/artifacts/{root}/big.bin",
+        content=body(), headers={"content-type": "application/octet-stream"}, timeout=120,
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    grew = process.memory_info().rss - before
+    assert grew < 64 << 20, f"the App grew by {grew >> 20} MiB for a {count} MiB upload"
+    (found,) = tracking.list_artifacts(run.info.run_id)
+    assert found["size_bytes"] == count << 20
+    assert found["sha256"] == hashlib.sha256(chunk * count).hexdigest()
+
+
+# -- refused paths ---------------------------------------------------------------------------
+@pytest.fixture
+def run_root(client: Any) -> Iterator[str]:
+    with mlflow.start_run() as run:
+        mlflow.log_text("kept", "kept.txt")
+    yield f"{run.info.experiment_id}/{run.info.run_id}/artifacts"
+
+
+def raw(app: MlflowApp, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
+    """A request whose path is sent byte for byte (no client normalises ``..`` away)."""
+    connection = http.client.HTTPConnection("127.0.0.1", int(app.url.rsplit(":", 1)[1]))
+    headers = {"content-type": "application/json" if method == "POST" else "text/plain"}
+    connection.request(method, path, body=body, headers=headers)
+    answer = connection.getresponse()
+    text = answer.read()
+    connection.close()
+    return answer.status, json.loads(text) if text else None
+
+
+TRAVERSALS = [
+    "{root}/../../../escape.txt",
+    "{root}/%2e%2e/%2e%2e/escape.txt",
+    "{root}/%2E%2E%2F%2E%2E%2Fescape.txt",
+    "{root}/%252e%252e/escape.txt",
+    "/etc/passwd",
+    "%2Fetc%2Fpasswd",
+    "{root}/..%5C..%5Cescape.txt",
+    "{root}/a%5Cb.txt",
+    "{root}/evil%00.txt",
+    "{root}/./x.txt",
+    "{root}//x.txt",
+    "C:/windows/x.txt",
+]
+
+
+@pytest.mark.parametrize("template", TRAVERSALS)
+def test_traversal_is_refused_everywhere(app: MlflowApp, run_root: str, template: str) -> None:
+    path = template.format(root=run_root)
+    base = "/api/2.0/mlflow-artifacts"
+    calls = [
+        ("PUT", f"{base}/artifacts/{path}", b"bytes"),
+        ("GET", f"{base}/artifacts/{path}", None),
+        ("GET", f"{base}/artifacts?path={path}", None),
+        ("POST", f"{base}/mpu/create/{path}", b'{"path": "x.bin", "num_parts": 1}'),
+        ("PUT", f"/ajax-api/2.0/mlflow-artifacts/artifacts/{path}", b"bytes"),
+    ]
+    for method, url, body in calls:
+        status, answer = raw(app, method, url, body)
+        assert status == 400, (method, url, status, answer)
+        assert answer["error_code"] == "INVALID_PARAMETER_VALUE", (method, url, answer)
+    run_id = run_root.split("/")[1]
+    assert names(run_id) == {"kept.txt"}
+
+
+@pytest.mark.parametrize("name", ["../../escape.bin", "..", "a/..", "C:\\x\\..\\..\\y"])
+def test_multipart_file_names_are_checked(app: MlflowApp, run_root: str, name: str) -> None:
+    body = json.dumps({"path": name, "num_parts": 1}).encode()
+    status, answer = raw(app, "POST", f"/api/2.0/mlflow-artifacts/mpu/create/{run_root}", body)
+    if name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] in ("..", ""):
+        assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    else:  # only the base name counts, as in MLflow: "escape.bin" inside the run
+        assert status == 200, answer
+
+
+def test_unknown_run_and_file(app: MlflowApp, run_root: str) -> None:
+    experiment = run_root.split("/")[0]
+    status, answer = raw(app, "PUT", f"/api/2.0/mlflow-artifacts/artifacts/{experiment}/"
+                         f"{uuid.uuid4().hex}/artifacts/x.txt", b"x")  # fmt: skip
+    assert (status, answer["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
+    status, answer = raw(app, "GET", f"/api/2.0/mlflow-artifacts/artifacts/{run_root}/nope.txt")
+    assert (status, answer["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
+    status, answer = raw(app, "GET", "/api/2.0/mlflow-artifacts/artifacts/just/a-folder")
+    assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+
+
+def test_log_model_of_older_clients_keeps_the_history_tag(app: MlflowApp, client: Any) -> None:
+    summary = {"artifact_path": "model", "flavors": {"sklearn": {}}, "utc_time_created": "t"}
+    with mlflow.start_run() as run:
+        for _ in range(2):
+            body = {"run_id": run.info.run_id, "model_json": json.dumps(
+                {**summary, "run_id": run.info.run_id})}  # fmt: skip
+            status, _answer = raw(
+                app, "POST", "/api/2.0/mlflow/runs/log-model", json.dumps(body).encode()
+            )
+            assert status == 200
+    history = json.loads(
+        tracking.get_iteration(run.info.run_id)["tags"]["mlflow.log-model.history"]
+    )
+    assert [h["artifact_path"] for h in history] == ["model", "model"]
+
+
+def test_calls_without_mlops_records_answer_not_implemented(app: MlflowApp, run_root: str) -> None:
+    status, answer = raw(app, "DELETE", f"/api/2.0/mlflow-artifacts/artifacts/{run_root}/kept.txt")
+    assert (status, answer["error_code"]) == (501, "NOT_IMPLEMENTED")
+    for method, path in [
+        ("DELETE", "/api/2.0/mlflow/registered-models/delete"),
+        ("POST", "/api/2.0/mlflow/model-versions/transition-stage"),
+        ("DELETE", "/api/2.0/mlflow/registered-models/alias"),
+    ]:
+        status, answer = raw(app, method, path, b"{}" if method == "POST" else None)
+        assert (status, answer["error_code"]) == (501, "NOT_IMPLEMENTED"), path
+    status, answer = raw(app, "GET", "/api/2.0/mlflow/registered-models/get?name=nope")
+    assert (status, answer["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
+    status, answer = raw(app, "GET", "/api/2.0/mlflow/logged-models/m-nope")
+    assert (status, answer["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
