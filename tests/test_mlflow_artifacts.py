@@ -316,3 +316,42 @@ def test_calls_without_mlops_records_answer_not_implemented(app: MlflowApp, run_
     assert (status, answer["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
     status, answer = raw(app, "GET", "/api/2.0/mlflow/logged-models/m-nope")
     assert (status, answer["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_tokens_guard_the_proxy_and_travel_with_multipart_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops.store.sql.store import SqlStore
+
+    db = f"sqlite:///{tmp_path / 'auth.db'}"
+    store = SqlStore(db)
+    writer, _ = store.create_token("writer", "write")
+    reader, _ = store.create_token("reader", "read")
+    store.close()
+    app = MlflowApp(db, free_port(), auth=True)
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", writer)
+        monkeypatch.setenv("MLOPS_API_TOKEN", writer)
+        monkeypatch.setenv("MLOPS_TRACKING_URI", app.url)
+        monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+        monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", "1")
+        monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(1 << 20))
+        mlflow.set_tracking_uri(app.url)
+        mlflow.set_experiment("guarded")
+        data = os.urandom((1 << 20) + 10)
+        (tmp_path / "w.bin").write_bytes(data)
+        with mlflow.start_run() as run:
+            mlflow.log_artifact(str(tmp_path / "w.bin"))
+        (found,) = tracking.list_artifacts(run.info.run_id)
+        assert found["sha256"] == hashlib.sha256(data).hexdigest()
+        root = f"{run.info.experiment_id}/{run.info.run_id}/artifacts"
+        url = f"{app.url}/api/2.0/mlflow-artifacts/artifacts/{root}/x.txt"
+        assert httpx.put(url, content=b"x").status_code == 401
+        as_reader = {"Authorization": f"Bearer {reader}"}
+        answer = httpx.put(url, content=b"x", headers=as_reader)
+        assert (answer.status_code, answer.json()["error_code"]) == (403, "PERMISSION_DENIED")
+        listed = httpx.get(f"{app.url}/api/2.0/mlflow-artifacts/artifacts?path={root}",
+                           headers=as_reader)  # fmt: skip
+        assert [f["path"] for f in listed.json()["files"]] == ["w.bin"]
+    finally:
+        app.stop()
