@@ -112,7 +112,7 @@ class MlflowRoute(APIRoute):
         return route
 
 
-router = APIRouter(route_class=MlflowRoute, tags=["mlflow"])
+router = APIRouter(route_class=MlflowRoute, tags=["mlflow"], include_in_schema=False)
 Json = Annotated[dict[str, Any], Body()]
 
 

@@ -38,7 +38,7 @@ from mlops.store.base import Store
 
 __all__ = ["router"]
 
-router = APIRouter(route_class=MlflowRoute, tags=["mlflow"])
+router = APIRouter(route_class=MlflowRoute, tags=["mlflow"], include_in_schema=False)
 Json = Annotated[dict[str, Any], Body()]
 MODELS = "models"
 _STATUSES = {"LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"}
