@@ -95,13 +95,19 @@ class Project:
 
 @dataclass(frozen=True, slots=True)
 class Experiment:
-    """An experiment inside a project: it holds iterations (model runs)."""
+    """An experiment inside a project: it holds iterations (model runs).
+
+    ``deleted_at`` is set while the experiment is deleted (it and its iterations are hidden
+    from lists until restored); ``tags`` are free-form text labels.
+    """
 
     id: str
     name: str
     description: str | None
     project_id: str
     created_at: float
+    deleted_at: float | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +116,8 @@ class Experiment:
             "description": self.description,
             "project_id": self.project_id,
             "created_at": iso(self.created_at),
+            "deleted_at": iso(self.deleted_at),
+            "tags": dict(self.tags),
         }
 
 
@@ -182,7 +190,10 @@ class ModelFile:
 
 @dataclass(frozen=True, slots=True)
 class Iteration:
-    """One model run inside an experiment, with what it logged."""
+    """One model run inside an experiment, with what it logged.
+
+    ``deleted_at`` is set while the iteration is deleted (hidden from lists until restored).
+    """
 
     id: str
     name: str
@@ -199,6 +210,7 @@ class Iteration:
     system: dict[str, Any] = field(default_factory=dict)
     error: dict[str, str] | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    deleted_at: float | None = None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -225,6 +237,7 @@ class Iteration:
             "system": dict(self.system),
             "error": dict(self.error) if self.error else None,
             "tags": dict(self.tags),
+            "deleted_at": iso(self.deleted_at),
         }
 
 

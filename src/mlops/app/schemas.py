@@ -83,13 +83,16 @@ class ProjectOut(_Shape):
 
 
 class ExperimentOut(_Shape):
-    """An experiment (:meth:`mlops.entities.Experiment.to_dict`)."""
+    """An experiment (:meth:`mlops.entities.Experiment.to_dict`); ``deleted_at`` is set while
+    it is deleted."""
 
     id: str
     name: str
     description: str | None
     project_id: str
     created_at: Timestamp
+    deleted_at: Timestamp | None
+    tags: dict[str, str]
 
 
 class DatasetOut(_Shape):
@@ -156,6 +159,7 @@ class IterationOut(_Shape):
     system: dict[str, Any]
     error: dict[str, str] | None
     tags: dict[str, str]
+    deleted_at: Timestamp | None
 
 
 class ProjectList(_Shape):

@@ -11,6 +11,11 @@ values are checked (``InvalidInput`` names the field and the limit: 64-bit integ
 parameter values nested at most 32 deep), a status is one of ``running``, ``finished``,
 ``failed``, ``killed``, and an ended iteration refuses writes (``IterationEnded``) until
 :meth:`Store.resume` reopens it.
+
+Experiments and iterations are deleted softly: ``delete_*`` sets ``deleted_at`` and hides them
+(and an experiment's iterations) from lists, counts and searches until ``restore_*``;
+``get_*`` still returns them. Experiment names are unique among the live experiments of a
+project, so a deleted experiment's name can be reused at once.
 """
 
 from __future__ import annotations
@@ -78,11 +83,42 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def find_experiment(self, project_id: str, name: str) -> Experiment | None:
-        """The experiment of that name in the project, or None."""
+        """The live (not deleted) experiment of that name in the project, or None."""
 
     @abc.abstractmethod
-    def list_experiments(self, project_id: str | None = None) -> list[Experiment]:
-        """Experiments of one project (or of all when None), most recently created first."""
+    def list_experiments(
+        self, project_id: str | None = None, deleted: bool | None = False
+    ) -> list[Experiment]:
+        """Experiments of one project (or of all when None), most recently created first.
+        ``deleted``: False (the default) lists live experiments only, True deleted ones only,
+        None both."""
+
+    @abc.abstractmethod
+    def delete_experiment(self, experiment_id: str) -> Experiment:
+        """Delete an experiment softly: ``deleted_at`` is set, it and its iterations leave
+        lists, counts and searches, and its name is free for a new experiment. Deleting a
+        deleted experiment returns it unchanged. Returns the experiment as it is now."""
+
+    @abc.abstractmethod
+    def restore_experiment(self, experiment_id: str) -> Experiment:
+        """Bring a deleted experiment (and so its iterations) back. Raises ``AlreadyExists``
+        naming the live experiment that took its name meanwhile (rename one of them first).
+        Restoring a live experiment returns it unchanged."""
+
+    @abc.abstractmethod
+    def rename_experiment(self, experiment_id: str, name: str) -> Experiment:
+        """Give an experiment a new name. Raises ``AlreadyExists`` when a live experiment of
+        the project has that name, ``InvalidInput`` for a bad name."""
+
+    @abc.abstractmethod
+    def set_experiment_tags(
+        self,
+        experiment_id: str,
+        tags: Mapping[str, str] | None = None,
+        delete: Sequence[str] = (),
+    ) -> Experiment:
+        """Set (add or overwrite) the ``tags`` of an experiment and remove the keys in
+        ``delete`` (an absent key is no error); returns the experiment with its tags now."""
 
     # -- datasets ---------------------------------------------------------------------------
     @abc.abstractmethod
@@ -140,12 +176,18 @@ class Store(abc.ABC):
         dataset_ids: Sequence[str] | None = None,
         heartbeat_at: float | None = None,
         tags: Mapping[str, str] | None = None,
+        every_value: bool = False,
     ) -> None:
         """Write parameters, metric points, dataset links and tags of one iteration in one
         transaction.
 
         Idempotent: a point is keyed by (iteration, metric, step), so sending the same batch twice
-        stores it once; a later value for the same step replaces the earlier one. Raises
+        stores it once; a later value for the same step replaces the earlier one.
+
+        ``every_value=True`` keeps every value instead, as MLflow does (several at one step):
+        a point whose (step, timestamp, value) is already stored at that step is a retry and
+        is skipped, any other point at an occupied step is kept after the earlier ones
+        (:meth:`get_metric_history` returns them in the order they were logged). Raises
         ``IterationEnded`` when the iteration has ended; a batch that carries only
         ``heartbeat_at`` is then ignored (a late heartbeat of a writer thread). Raises
         ``InvalidInput`` for a step or a value out of range, a parameter value that is not
@@ -201,7 +243,35 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def get_iteration(self, iteration_id: str) -> Iteration:
-        """The iteration with its parameters, metric summaries, datasets and model file."""
+        """The iteration with its parameters, metric summaries, datasets and model file
+        (a deleted one too, with ``deleted_at`` set)."""
+
+    @abc.abstractmethod
+    def delete_iteration(self, iteration_id: str) -> Iteration:
+        """Delete an iteration softly: ``deleted_at`` is set and it leaves lists, counts and
+        searches; what it logged stays. Deleting a deleted iteration returns it unchanged.
+        Allowed on running and ended iterations. Returns the iteration as it is now."""
+
+    @abc.abstractmethod
+    def restore_iteration(self, iteration_id: str) -> Iteration:
+        """Bring a deleted iteration back (restoring a live one returns it unchanged). An
+        iteration of a deleted experiment stays hidden until its experiment is restored."""
+
+    @abc.abstractmethod
+    def rename_iteration(self, iteration_id: str, name: str) -> Iteration:
+        """Give an iteration a new name (names of iterations need not be unique); allowed on
+        ended iterations. Raises ``InvalidInput`` for a bad name."""
+
+    @abc.abstractmethod
+    def set_iteration_tags(
+        self,
+        iteration_id: str,
+        tags: Mapping[str, str] | None = None,
+        delete: Sequence[str] = (),
+    ) -> Iteration:
+        """Set (add or overwrite) the ``tags`` of an iteration and remove the keys in
+        ``delete`` (an absent key is no error). Allowed on ended iterations too: tags are
+        annotations, not results. Returns the iteration as it is now."""
 
     @abc.abstractmethod
     def list_iterations(
@@ -214,11 +284,14 @@ class Store(abc.ABC):
         offset: int = 0,
         parameter_names: Sequence[str] | None = None,
         metric_names: Sequence[str] | None = None,
+        deleted: bool | None = False,
     ) -> list[Iteration]:
         """Iterations matching the filter (the query language of :mod:`mlops.query`), ordered by
         ``order_by`` (default: newest first), at most ``limit`` of them after skipping ``offset``.
         ``parameter_names`` / ``metric_names`` load only those parameters and metrics of each
         iteration (a table showing a few columns of iterations with hundreds of values).
+        ``deleted``: False (the default) finds live iterations only, True deleted ones only
+        (deleted themselves or in a deleted experiment), None both.
         Raises ``QuerySyntaxError`` for a filter that does not parse, ``InvalidInput`` for a
         negative (or wider than 64-bit) ``limit`` or ``offset``."""
 
@@ -229,14 +302,17 @@ class Store(abc.ABC):
         project_id: str | None = None,
         filter: str | None = None,
         limit: int | None = None,
+        deleted: bool | None = False,
     ) -> int:
         """How many iterations ``list_iterations`` would find without a limit; with ``limit``,
-        counting stops there (a page can show "10,000+" without counting 100,000 rows)."""
+        counting stops there (a page can show "10,000+" without counting 100,000 rows).
+        ``deleted`` as in :meth:`list_iterations`."""
 
     @abc.abstractmethod
     def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
-        """Every point of one metric of one iteration, by step. Raises ``NotFound`` for an
-        iteration without that metric."""
+        """Every point of one metric of one iteration, by step (several points at one step,
+        logged with ``every_value``, in the order they were logged). Raises ``NotFound`` for
+        an iteration without that metric."""
 
     @abc.abstractmethod
     def get_metric_series(
@@ -247,7 +323,8 @@ class Store(abc.ABC):
         the points where its lowest and its highest value first occur (so spikes stay visible)
         and, when it holds NaN, its first NaN point (a gap); the first and last point of the
         series are always there. Every point is a stored point (its step, its exact value),
-        in step order. (A series with NaN may give 5 points for ``max_points=4``.) Raises
+        in step order (and logging order within a step). (A series with NaN may give 5 points
+        for ``max_points=4``.) Raises
         ``NotFound`` like :meth:`get_metric_history`."""
 
     # -- artifacts (the bytes live in an ArtifactStore; these are the records) ---------------

@@ -78,7 +78,8 @@ def experiment_from(data: Mapping[str, Any]) -> Experiment:
     """An experiment from its JSON."""
     return Experiment(
         data["id"], data["name"], data.get("description"), data["project_id"],
-        _ts_required(data["created_at"]),
+        _ts_required(data["created_at"]), _ts(data.get("deleted_at")),
+        dict(data.get("tags") or {}),
     )  # fmt: skip
 
 
@@ -122,7 +123,7 @@ def iteration_from(data: Mapping[str, Any]) -> Iteration:
         ),
         datasets=tuple(dataset_from(d) for d in data.get("datasets") or ()),
         system=dict(data.get("system") or {}), error=data.get("error"),
-        tags=dict(data.get("tags") or {}),
+        tags=dict(data.get("tags") or {}), deleted_at=_ts(data.get("deleted_at")),
     )  # fmt: skip
 
 
@@ -147,6 +148,7 @@ def batch_body(
     dataset_ids: Sequence[str] | None = None,
     tags: Mapping[str, str] | None = None,
     heartbeat_at: float | None = None,
+    every_value: bool = False,
 ) -> dict[str, Any]:
     """The JSON of an :class:`~mlops.wire.IterationBatch` (non-finite metric values as strings,
     parameters that hold one as JSON text)."""
@@ -158,8 +160,12 @@ def batch_body(
         tags=dict(tags or {}),
         heartbeat_at=heartbeat_at,
         parameters_json=texts,
+        every_value=every_value,
     )
-    return to_body(batch)
+    body = to_body(batch)
+    if not every_value:  # the journal and the wire stay as before for mlops' own writes
+        del body["every_value"]
+    return body
 
 
 def _split_parameters(parameters: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -244,7 +250,7 @@ class Shadow:
             model=self.changes.get("model", base.model),
             datasets=tuple(d for d in self.datasets.values() if d is not None),
             system=dict(base.system), error=self.changes.get("error", base.error),
-            tags=dict(self.tags),
+            tags=dict(self.tags), deleted_at=base.deleted_at,
         )  # fmt: skip
 
 
