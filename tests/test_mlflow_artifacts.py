@@ -19,23 +19,22 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import free_port
-from mlflow_art_support import MlflowApp
+from conftest import AppProcess
 from mlops import tracking
 
 mlflow = pytest.importorskip("mlflow")
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowApp]:
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
     folder = tmp_path_factory.mktemp("mlflow-app")
-    started = MlflowApp(f"sqlite:///{folder / 'mlops.db'}", free_port())
+    started = AppProcess(f"sqlite:///{folder / 'mlops.db'}")
     yield started
     started.stop()
 
 
 @pytest.fixture
-def client(app: MlflowApp, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def client(app: AppProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The mlflow client pointed at the App, in an experiment of its own; mlops' own
     functions read the same App."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", app.url)
@@ -163,6 +162,28 @@ def test_sklearn_model_registered_aliased_and_loaded_back(client: Any, tmp_path:
     assert tracking.get_model("churn")["aliases"] == {"champion": 2}
 
 
+def test_models_outside_a_run_and_in_the_default_experiment(client: Any, tmp_path: Path) -> None:
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    x, y = np.arange(8.0).reshape(4, 2), np.array([0.5, 1.5, 2.5, 3.5])
+    tree = LinearRegression().fit(x, y)
+    free = mlflow.sklearn.log_model(tree, name="free-tree", pip_requirements=["scikit-learn"])
+    holder = tracking.get_iteration(client.get_logged_model(free.model_id).source_run_id)
+    assert (holder["name"], holder["tags"]["mlops.logged_model"]) == ("free-tree", "true")
+    assert np.allclose(mlflow.sklearn.load_model(free.model_uri).predict(x), tree.predict(x))
+
+    mlflow.set_experiment(experiment_id="0")  # MLflow's Default experiment
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(tree, name="tree", pip_requirements=["scikit-learn"])
+    found = client.search_logged_models(experiment_ids=["0"], filter_string="name = 'tree'")
+    assert [m.source_run_id for m in found] == [run.info.run_id]
+    loaded = mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/tree")
+    assert np.allclose(loaded.predict(x), tree.predict(x))
+    with pytest.raises(mlflow.exceptions.MlflowException, match="equality only"):
+        client.search_logged_models(experiment_ids=["0"], filter_string="name LIKE 't%'")
+
+
 def test_multipart_upload_in_proxy_mode(
     client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -186,7 +207,7 @@ def test_multipart_upload_in_proxy_mode(
     assert Path(back).read_bytes() == data
 
 
-def test_a_big_upload_streams_through_the_app(client: Any, app: MlflowApp) -> None:
+def test_a_big_upload_streams_through_the_app(client: Any, app: AppProcess) -> None:
     psutil = pytest.importorskip("psutil")
     with mlflow.start_run() as run:
         pass
@@ -219,7 +240,7 @@ def run_root(client: Any) -> Iterator[str]:
     yield f"{run.info.experiment_id}/{run.info.run_id}/artifacts"
 
 
-def raw(app: MlflowApp, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
+def raw(app: AppProcess, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
     """A request whose path is sent byte for byte (no client normalises ``..`` away)."""
     connection = http.client.HTTPConnection("127.0.0.1", int(app.url.rsplit(":", 1)[1]))
     headers = {"content-type": "application/json" if method == "POST" else "text/plain"}
@@ -247,7 +268,7 @@ TRAVERSALS = [
 
 
 @pytest.mark.parametrize("template", TRAVERSALS)
-def test_traversal_is_refused_everywhere(app: MlflowApp, run_root: str, template: str) -> None:
+def test_traversal_is_refused_everywhere(app: AppProcess, run_root: str, template: str) -> None:
     path = template.format(root=run_root)
     base = "/api/2.0/mlflow-artifacts"
     calls = [
@@ -266,7 +287,7 @@ def test_traversal_is_refused_everywhere(app: MlflowApp, run_root: str, template
 
 
 @pytest.mark.parametrize("name", ["../../escape.bin", "..", "a/..", "C:\\x\\..\\..\\y"])
-def test_multipart_file_names_are_checked(app: MlflowApp, run_root: str, name: str) -> None:
+def test_multipart_file_names_are_checked(app: AppProcess, run_root: str, name: str) -> None:
     body = json.dumps({"path": name, "num_parts": 1}).encode()
     status, answer = raw(app, "POST", f"/api/2.0/mlflow-artifacts/mpu/create/{run_root}", body)
     if name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] in ("..", ""):
@@ -275,7 +296,7 @@ def test_multipart_file_names_are_checked(app: MlflowApp, run_root: str, name: s
         assert status == 200, answer
 
 
-def test_unknown_run_and_file(app: MlflowApp, run_root: str) -> None:
+def test_unknown_run_and_file(app: AppProcess, run_root: str) -> None:
     experiment = run_root.split("/")[0]
     status, answer = raw(app, "PUT", f"/api/2.0/mlflow-artifacts/artifacts/{experiment}/"
                          f"{uuid.uuid4().hex}/artifacts/x.txt", b"x")  # fmt: skip
@@ -286,7 +307,7 @@ def test_unknown_run_and_file(app: MlflowApp, run_root: str) -> None:
     assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
 
 
-def test_log_model_of_older_clients_keeps_the_history_tag(app: MlflowApp, client: Any) -> None:
+def test_log_model_of_older_clients_keeps_the_history_tag(app: AppProcess, client: Any) -> None:
     summary = {"artifact_path": "model", "flavors": {"sklearn": {}}, "utc_time_created": "t"}
     with mlflow.start_run() as run:
         for _ in range(2):
@@ -302,7 +323,7 @@ def test_log_model_of_older_clients_keeps_the_history_tag(app: MlflowApp, client
     assert [h["artifact_path"] for h in history] == ["model", "model"]
 
 
-def test_calls_without_mlops_records_answer_not_implemented(app: MlflowApp, run_root: str) -> None:
+def test_calls_without_mlops_records_answer_not_implemented(app: AppProcess, run_root: str) -> None:
     status, answer = raw(app, "DELETE", f"/api/2.0/mlflow-artifacts/artifacts/{run_root}/kept.txt")
     assert (status, answer["error_code"]) == (501, "NOT_IMPLEMENTED")
     for method, path in [
@@ -328,7 +349,7 @@ def test_tokens_guard_the_proxy_and_travel_with_multipart_parts(
     writer, _ = store.create_token("writer", "write")
     reader, _ = store.create_token("reader", "read")
     store.close()
-    app = MlflowApp(db, free_port(), auth=True)
+    app = AppProcess(db, "--auth")
     try:
         monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", writer)
         monkeypatch.setenv("MLOPS_API_TOKEN", writer)

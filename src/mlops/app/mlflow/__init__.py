@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from mlops.app.mlflow import experiments, metrics, runs
+from mlops.app.mlflow import artifacts, experiments, metrics, models, runs
 from mlops.app.mlflow.errors import MlflowError
 from mlops.app.mlflow.mapping import mlflow_project
 
@@ -28,11 +28,10 @@ for _prefix in PREFIXES:
     router.include_router(experiments.router, prefix=_prefix)
     router.include_router(runs.router, prefix=_prefix)
     router.include_router(metrics.router, prefix=_prefix)
-# MERGE POINT (branch mlflowart): the lead adds its two routers here, e.g.
-#     router.include_router(artifacts.router)   # /api/2.0/mlflow-artifacts/artifacts/...
-#     router.include_router(models.router)      # logged-models, registered-models, ...
-# (with `from mlops.app.mlflow import artifacts, models` above), then sets
-# SERVER_INFO["multipart_uploads_enabled"] to what artifacts.py serves.
+# MLflow's artifact proxy (/api/2.0/mlflow-artifacts/...), logged models and the registry
+for _prefix in ("/api/2.0", "/ajax-api/2.0"):
+    router.include_router(artifacts.router, prefix=_prefix)
+    router.include_router(models.router, prefix=_prefix)
 
 #: What ``/api/3.0/mlflow/server-info`` tells MLflow clients about this server.
 SERVER_INFO: dict[str, Any] = {

@@ -20,99 +20,32 @@ from __future__ import annotations
 import posixpath
 import secrets
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Body, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 
 from mlops.app.api.artifacts import _file
 from mlops.app.api.blobs import _limited, stream_into
 from mlops.app.deps import ArtifactsDep, CanRead, CanWrite, StoreDep
+from mlops.app.mlflow import mapping
+from mlops.app.mlflow.errors import MlflowError
 from mlops.artifacts import ArtifactStore
 from mlops.artifacts.names import check_digest, check_name
 from mlops.entities import Artifact
-from mlops.errors import (
-    AlreadyExists,
-    Forbidden,
-    InvalidInput,
-    IterationEnded,
-    MlopsError,
-    NotFound,
-    TooLarge,
-    Unauthorized,
-)
+from mlops.errors import InvalidInput, NotFound, TooLarge
 from mlops.store.base import Store
 from mlops.tracking._files import media_type
 
-__all__ = ["MlflowError", "MlflowRoute", "RunPath", "artifact_uri", "router"]
+__all__ = ["RunPath", "artifact_uri", "router"]
 
 #: Artifacts MLflow clients never see in listings: the records of logged models.
 HIDDEN = ".mlflow"
 
 
-class MlflowError(Exception):
-    """An error answered in MLflow's shape ``{"error_code": ..., "message": ...}``.
-
-    Kept here until ``mlops.app.mlflow.errors`` exists on this branch (the lead reconciles)."""
-
-    def __init__(self, error_code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.error_code, self.message, self.status = error_code, message, status
-
-
-#: mlops errors as MLflow clients expect them: (error_code, HTTP status).
-_CODES: list[tuple[type[MlopsError], str, int]] = [
-    (NotFound, "RESOURCE_DOES_NOT_EXIST", 404),
-    (AlreadyExists, "RESOURCE_ALREADY_EXISTS", 400),
-    (TooLarge, "INVALID_PARAMETER_VALUE", 413),
-    (InvalidInput, "INVALID_PARAMETER_VALUE", 400),
-    (IterationEnded, "INVALID_STATE", 400),
-    (Unauthorized, "UNAUTHENTICATED", 401),
-    (Forbidden, "PERMISSION_DENIED", 403),
-]
-
-
-def as_mlflow(exc: Exception) -> MlflowError:
-    """``exc`` as MLflow's error (an unexpected one becomes ``INTERNAL_ERROR``)."""
-    if isinstance(exc, MlflowError):
-        return exc
-    if isinstance(exc, MlopsError):
-        for kind, code, status in _CODES:
-            if isinstance(exc, kind):
-                return MlflowError(code, exc.message, status)
-        return MlflowError("INTERNAL_ERROR", exc.message, exc.status)
-    if isinstance(exc, RequestValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
-            for e in exc.errors()[:5]
-        )
-        return MlflowError("INVALID_PARAMETER_VALUE", f"invalid request: {problems}")
-    raise exc
-
-
-class MlflowRoute(APIRoute):
-    """A route whose errors (the token check and request parsing included) are answered in
-    MLflow's shape, whatever exception handlers the App has."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handle = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handle(request)
-            except (MlflowError, MlopsError, RequestValidationError) as exc:
-                error = as_mlflow(exc)
-                body = {"error_code": error.error_code, "message": error.message}
-                return JSONResponse(body, status_code=error.status)
-
-        return route
-
-
-router = APIRouter(route_class=MlflowRoute, tags=["mlflow"], include_in_schema=False)
+router = APIRouter(tags=["mlflow"], include_in_schema=False)
 Json = Annotated[dict[str, Any], Body()]
 
 
@@ -148,7 +81,7 @@ class RunPath:
 
 def artifact_uri(experiment_id: str, run_id: str, name: str = "") -> str:
     """The ``mlflow-artifacts:`` URI of a run's artifact (its root without ``name``)."""
-    root = f"mlflow-artifacts:/{experiment_id}/{run_id}/artifacts"
+    root = mapping.artifact_uri(experiment_id, run_id)
     return f"{root}/{name}" if name else root
 
 

@@ -6,8 +6,9 @@ MLflow 3): a logged model belongs to its source run. Its files are the run's art
 upload goes through the artifact proxy and lists as the iteration's artifacts in mlops), and its
 record (name, status, tags, params) is the small JSON artifact
 ``.mlflow/logged-models/<model_id>.json`` of the same run, hidden from MLflow's listings. The
-model id ``m-<run_id>-<8 hex>`` names its run, so finding a model is one lookup. A logged model
-needs a run: one logged outside ``mlflow.start_run()`` is refused with a clear message.
+model id ``m-<run_id>-<8 hex>`` names its run, so finding a model is one lookup. A model logged
+outside ``mlflow.start_run()`` gets an ended iteration of its own to hold it, named after the
+model and tagged ``mlops.logged_model``.
 
 **Registry** (``registered-models``, ``model-versions``): an MLflow registered model is an mlops
 registered model and a version is an mlops model version, made from the iteration's artifact
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
@@ -30,7 +32,9 @@ from fastapi.responses import JSONResponse
 
 from mlops.app.auth import actor
 from mlops.app.deps import ArtifactsDep, CanRead, CanWrite, StoreDep
-from mlops.app.mlflow.artifacts import HIDDEN, MlflowError, MlflowRoute, RunPath, artifact_uri
+from mlops.app.mlflow.artifacts import HIDDEN, RunPath, artifact_uri, record
+from mlops.app.mlflow.errors import MlflowError
+from mlops.app.mlflow.mapping import mapping_of
 from mlops.artifacts import ArtifactStore
 from mlops.entities import ModelVersion, RegisteredModel
 from mlops.errors import NotFound
@@ -38,7 +42,7 @@ from mlops.store.base import Store
 
 __all__ = ["router"]
 
-router = APIRouter(route_class=MlflowRoute, tags=["mlflow"], include_in_schema=False)
+router = APIRouter(tags=["mlflow"], include_in_schema=False)
 Json = Annotated[dict[str, Any], Body()]
 MODELS = "models"
 _STATUSES = {"LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"}
@@ -104,8 +108,6 @@ def _load(store: Store, artifacts: ArtifactStore, model_id: str) -> dict[str, An
 
 
 def _save(store: Store, artifacts: ArtifactStore, info: dict[str, Any]) -> dict[str, Any]:
-    from mlops.app.mlflow.artifacts import record
-
     data = json.dumps(info, sort_keys=True).encode()
     blob = artifacts.write([data])
     name = _record_name(info["model_id"])
@@ -121,24 +123,25 @@ def _logged_json(info: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/mlflow/logged-models", dependencies=[CanWrite])
-def create_logged_model(body: Json, store: StoreDep, artifacts: ArtifactsDep) -> JSONResponse:
-    """Create a logged model of a run (``mlflow.<flavor>.log_model``); its files go to the
-    run's artifact folder ``models/<model_id>/``."""
-    experiment_id = _string(body, "experiment_id")
+def create_logged_model(
+    body: Json, request: Request, store: StoreDep, artifacts: ArtifactsDep
+) -> JSONResponse:
+    """Create a logged model (``mlflow.<flavor>.log_model``); its files go to the artifact
+    folder ``models/<model_id>/`` of its run."""
+    experiment_id = str(_string(body, "experiment_id"))
     run_id = _string(body, "source_run_id", required=False)
+    name = _string(body, "name", required=False)
     if run_id is None:
-        raise _invalid(
-            "the App keeps a logged model with the run that made it: log the model inside "
-            "mlflow.start_run() (or pass run_id), so source_run_id is set"
-        )
-    iteration = RunPath(f"{experiment_id}/{run_id}/artifacts").iteration(store)
+        iteration = _holder(store, mapping_of(request).experiment_in(store, experiment_id), name)
+    else:
+        iteration = RunPath(f"{experiment_id}/{run_id}/artifacts").iteration(store)
     model_id = f"m-{iteration}-{secrets.token_hex(4)}"
     now = int(time.time() * 1000)
     info = {
         "model_id": model_id,
         "experiment_id": experiment_id,
-        "name": _string(body, "name", required=False) or model_id,
-        "artifact_uri": artifact_uri(str(experiment_id), iteration, f"{MODELS}/{model_id}"),
+        "name": name or model_id,
+        "artifact_uri": artifact_uri(experiment_id, iteration, f"{MODELS}/{model_id}"),
         "creation_timestamp_ms": now,
         "last_updated_timestamp_ms": now,
         "status": "LOGGED_MODEL_PENDING",
@@ -148,6 +151,20 @@ def create_logged_model(body: Json, store: StoreDep, artifacts: ArtifactsDep) ->
         "params": _pairs(body.get("params"), "params"),
     }
     return JSONResponse({"model": _logged_json(_save(store, artifacts, info))})
+
+
+#: The tag of the iteration that holds a model logged outside a run.
+HOLDER_TAG = "mlops.logged_model"
+
+
+def _holder(store: Store, experiment_id: str, name: str | None) -> str:
+    """An ended iteration to hold a model logged outside a run (mlops keeps every file with an
+    iteration), named after the model and tagged ``mlops.logged_model``."""
+    iteration_id = uuid.uuid4().hex
+    now = time.time()
+    store.create_iteration(iteration_id, name or "logged-model", experiment_id, None, now, {})
+    store.end_iteration(iteration_id, "finished", now, tags={HOLDER_TAG: "true"})
+    return iteration_id
 
 
 @router.get("/mlflow/logged-models/{model_id}", dependencies=[CanRead])
@@ -267,7 +284,9 @@ def _experiment_iterations(store: Store, experiment_id: str) -> list[str]:
 
 
 @router.post("/mlflow/logged-models/search", dependencies=[CanRead])
-def search_logged_models(body: Json, store: StoreDep, artifacts: ArtifactsDep) -> JSONResponse:
+def search_logged_models(
+    body: Json, request: Request, store: StoreDep, artifacts: ArtifactsDep
+) -> JSONResponse:
     """Logged models of experiments, newest first, filtered by equalities (``name = 'model'``,
     what ``runs:/<run_id>/<name>`` resolves with)."""
     experiment_ids = body.get("experiment_ids") or []
@@ -282,7 +301,8 @@ def search_logged_models(body: Json, store: StoreDep, artifacts: ArtifactsDep) -
         raise _invalid(f"page_token {token!r} is not one this App handed out")
     models = []
     for experiment_id in experiment_ids:
-        for iteration_id in _experiment_iterations(store, experiment_id):
+        mine = mapping_of(request).experiment_in(store, experiment_id, "experiment_ids")
+        for iteration_id in _experiment_iterations(store, mine):
             for artifact in store.list_artifacts(iteration_id, f"{HIDDEN}/logged-models"):
                 info = json.loads(b"".join(artifacts.read(artifact.sha256)))
                 if _matches(info, clauses):
@@ -543,11 +563,12 @@ def search_model_versions(
 
 @router.get("/mlflow/model-versions/get-download-uri", dependencies=[CanRead])
 def get_model_version_download_uri(
-    store: StoreDep, name: str = Query(""), version: str = Query("")
+    request: Request, store: StoreDep, name: str = Query(""), version: str = Query("")
 ) -> JSONResponse:
     """Where a version's files are: its run's ``mlflow-artifacts:`` folder."""
     found = _version(store, name, version)
-    experiment_id = store.get_iteration(found.iteration_id).experiment_id
+    experiment = store.get_iteration(found.iteration_id).experiment_id
+    experiment_id = mapping_of(request).experiment_out(experiment)
     uri = artifact_uri(str(experiment_id), found.iteration_id, found.artifact)
     return JSONResponse({"artifact_uri": uri})
 
