@@ -128,6 +128,7 @@ def test_sklearn_model_registered_aliased_and_loaded_back(client: Any, tmp_path:
     logged = client.get_logged_model(model_id)
     assert (logged.name, logged.source_run_id, str(logged.status)) == ("model", run_id, "READY")
     assert logged.artifact_location.endswith(f"/{run_id}/artifacts/models/{model_id}")
+    assert tracking.get_iteration(run_id)["tags"]["mlops.logged_models"] == "true"
     files = {a["name"] for a in tracking.list_artifacts(run_id, f"models/{model_id}")}
     assert {f"models/{model_id}/MLmodel", f"models/{model_id}/requirements.txt"} <= files
 
