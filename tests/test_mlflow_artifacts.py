@@ -53,6 +53,7 @@ def names(run_id: str) -> set[str]:
 
 def test_fluent_artifacts_land_on_the_iteration(client: Any, tmp_path: Path) -> None:
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -72,13 +73,14 @@ def test_fluent_artifacts_land_on_the_iteration(client: Any, tmp_path: Path) -> 
         mlflow.log_figure(figure, "plots/curve.png")
         mlflow.log_text("some text", "texts/t.txt")
         mlflow.log_dict({"lr": 0.1, "layers": [3, 4]}, "config/params.json")
+        mlflow.log_image(np.zeros((4, 4, 3), dtype=np.uint8), "images/black.png")
     plt.close(figure)
     run_id = run.info.run_id
     assert run.info.artifact_uri == f"mlflow-artifacts:/{run.info.experiment_id}/{run_id}/artifacts"
 
     assert names(run_id) == {
         "notes.txt", "copies/notes.txt", "data/a.csv", "data/sub/b.bin",
-        "plots/curve.png", "texts/t.txt", "config/params.json",
+        "plots/curve.png", "texts/t.txt", "config/params.json", "images/black.png",
     }  # fmt: skip
     by_name = {a["name"]: a for a in tracking.list_artifacts(run_id)}
     assert by_name["plots/curve.png"]["media_type"] == "image/png"
@@ -87,8 +89,8 @@ def test_fluent_artifacts_land_on_the_iteration(client: Any, tmp_path: Path) -> 
 
     root = client.list_artifacts(run_id)
     assert [(f.path, f.is_dir) for f in root] == [
-        ("config", True), ("copies", True), ("data", True), ("notes.txt", False),
-        ("plots", True), ("texts", True),
+        ("config", True), ("copies", True), ("data", True), ("images", True),
+        ("notes.txt", False), ("plots", True), ("texts", True),
     ]  # fmt: skip
     assert [(f.path, f.file_size) for f in client.list_artifacts(run_id, "data/sub")] == [
         ("data/sub/b.bin", len(blob))
@@ -104,6 +106,26 @@ def test_fluent_artifacts_land_on_the_iteration(client: Any, tmp_path: Path) -> 
     # mlops' own download gives the same bytes
     mine = tracking.download_artifacts(run_id, "data/sub/b.bin", tmp_path / "mine")
     assert Path(mine).read_bytes() == blob
+
+
+def test_files_logged_with_mlops_read_in_mlflow(
+    client: Any, app: AppProcess, tmp_path: Path
+) -> None:
+    project = tracking.create_project("native")
+    experiment = tracking.create_experiment("logged natively", project_id=project["id"])
+    it = tracking.start_iteration("native", experiment_id=experiment["id"])
+    it.log_text("from mlops", "notes/hello.txt")
+    it.log_dict({"k": [1, 2]}, "cfg.json")
+    run_id = it.end_iteration()["id"]
+    assert [(f.path, f.is_dir) for f in client.list_artifacts(run_id)] == [
+        ("cfg.json", False), ("notes", True),
+    ]  # fmt: skip
+    assert mlflow.artifacts.load_text(f"runs:/{run_id}/notes/hello.txt") == "from mlops"
+    assert mlflow.artifacts.load_dict(f"runs:/{run_id}/cfg.json") == {"k": [1, 2]}
+    listed = httpx.get(f"{app.url}/api/2.0/mlflow/artifacts/list",
+                       params={"run_id": run_id, "path": "notes"}).json()  # fmt: skip
+    assert listed["root_uri"].endswith(f"/{run_id}/artifacts")
+    assert listed["files"] == [{"path": "notes/hello.txt", "is_dir": False, "file_size": 10}]
 
 
 def test_a_name_logged_again_points_at_its_new_bytes(client: Any, tmp_path: Path) -> None:
@@ -161,6 +183,25 @@ def test_sklearn_model_registered_aliased_and_loaded_back(client: Any, tmp_path:
     assert second.version == "2"
     client.set_registered_model_alias("churn", "champion", "2")
     assert tracking.get_model("churn")["aliases"] == {"champion": 2}
+
+
+def test_a_saved_model_folder_logged_as_artifacts_registers_too(
+    client: Any, tmp_path: Path
+) -> None:
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    x, y = np.arange(6.0).reshape(3, 2), np.array([1.0, 2.0, 3.0])
+    fitted = LinearRegression().fit(x, y)
+    mlflow.sklearn.save_model(fitted, tmp_path / "saved", pip_requirements=["scikit-learn"])
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(tmp_path / "saved"), "legacy")
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/legacy", "legacy")
+    assert version.source == f"runs:/{run.info.run_id}/legacy"
+    loaded = mlflow.sklearn.load_model("models:/legacy/1")
+    assert np.allclose(loaded.predict(x), fitted.predict(x))
+    mine = tracking.get_model_version("legacy", 1)
+    assert (mine["iteration_id"], mine["artifact"]) == (run.info.run_id, "legacy")
 
 
 def test_models_outside_a_run_and_in_the_default_experiment(client: Any, tmp_path: Path) -> None:

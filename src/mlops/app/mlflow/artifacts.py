@@ -143,31 +143,61 @@ def download_artifact(
     return _file(found, request, artifacts, inline=False)
 
 
-@router.get("/mlflow-artifacts/artifacts", dependencies=[CanRead])
-def list_artifacts(
-    store: StoreDep, path: Annotated[str | None, Query(max_length=2048)] = None
-) -> JSONResponse:
-    """The files and folders directly inside a run's folder (their base names): MLflow's
-    ``list_artifacts``. A file's own path lists nothing, as in MLflow."""
-    where = RunPath(path or "")
-    iteration_id = where.iteration(store)
-    files = store.list_artifacts(iteration_id, where.name or None)
-    folders: set[str] = set()
+def listing(store: Store, iteration_id: str, folder: str) -> list[dict[str, Any]]:
+    """The files and folders directly inside ``folder`` of an iteration ("" for its root), by
+    base name, as MLflow's ``FileInfo``: a file's own path lists nothing, as in MLflow."""
     entries: dict[str, dict[str, Any]] = {}
-    for artifact in files:
-        inner = artifact.name[len(where.name) + 1 :] if where.name else artifact.name
-        if not inner or artifact.name == where.name:
+    folders: set[str] = set()
+    for artifact in store.list_artifacts(iteration_id, folder or None):
+        if artifact.name == folder:
             continue  # the path is a file: MLflow lists nothing
+        inner = artifact.name[len(folder) + 1 :] if folder else artifact.name
         head, _, rest = inner.partition("/")
-        if not where.name and head == HIDDEN:
+        if not folder and head == HIDDEN:
             continue
         if rest:
             folders.add(head)
         else:
             entries[head] = {"path": head, "is_dir": False, "file_size": artifact.size_bytes}
-    for folder in folders - entries.keys():
-        entries[folder] = {"path": folder, "is_dir": True}
-    return JSONResponse({"files": [entries[k] for k in sorted(entries)]})
+    for name in folders - entries.keys():
+        entries[name] = {"path": name, "is_dir": True}
+    return [entries[k] for k in sorted(entries)]
+
+
+@router.get("/mlflow-artifacts/artifacts", dependencies=[CanRead])
+def list_artifacts(
+    store: StoreDep, path: Annotated[str | None, Query(max_length=2048)] = None
+) -> JSONResponse:
+    """The files and folders directly inside a run's folder (their base names): MLflow's
+    ``list_artifacts`` through the proxy."""
+    where = RunPath(path or "")
+    return JSONResponse({"files": listing(store, where.iteration(store), where.name)})
+
+
+@router.get("/mlflow/artifacts/list", dependencies=[CanRead])
+def list_run_artifacts(
+    request: Request,
+    store: StoreDep,
+    run_id: Annotated[str, Query(max_length=64)] = "",
+    run_uuid: Annotated[str, Query(max_length=64)] = "",
+    path: Annotated[str | None, Query(max_length=2048)] = None,
+) -> JSONResponse:
+    """The tracking side of the same listing (``/mlflow/artifacts/list``): paths relative to
+    the run's root, and the root's URI."""
+    run = run_id or run_uuid
+    if not run:
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'run_id'."
+        )
+    folder = (path or "").strip("/")
+    where = RunPath(f"0/{run}/artifacts/{folder}" if folder else f"0/{run}/artifacts")
+    iteration = store.get_iteration(where.iteration(store))
+    files = [
+        {**entry, "path": f"{where.name}/{entry['path']}" if where.name else entry["path"]}
+        for entry in listing(store, iteration.id, where.name)
+    ]
+    experiment_id = mapping.mapping_of(request).experiment_out(iteration.experiment_id)
+    return JSONResponse({"root_uri": artifact_uri(experiment_id, iteration.id), "files": files})
 
 
 @router.delete("/mlflow-artifacts/artifacts/{artifact_path:path}", dependencies=[CanWrite])
