@@ -338,6 +338,30 @@ def test_multipart_file_names_are_checked(app: AppProcess, run_root: str, name: 
         assert status == 200, answer
 
 
+def test_the_records_of_logged_models_cannot_be_forged(
+    app: AppProcess, client: Any, run_root: str
+) -> None:
+    run_id = run_root.split("/")[1]
+    model_id = f"m-{run_id}-0123abcd"
+    record = f".mlflow/logged-models/{model_id}.json"
+    status, answer = raw(
+        app, "PUT", f"/api/2.0/mlflow-artifacts/artifacts/{run_root}/{record}", b"{}"
+    )
+    assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    body = json.dumps({"path": "x.json", "num_parts": 1}).encode()
+    status, answer = raw(
+        app, "POST", f"/api/2.0/mlflow-artifacts/mpu/create/{run_root}/.mlflow", body
+    )
+    assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    # a file written there by other means is checked, never trusted
+    it = tracking.resume_iteration(run_id)
+    it.log_text('{"model_id": "not this one"}', record)
+    it.end_iteration()
+    assert record in names(run_id)
+    status, answer = raw(app, "GET", f"/api/2.0/mlflow/logged-models/{model_id}")
+    assert (status, answer["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
+
+
 def test_unknown_run_and_file(app: AppProcess, run_root: str) -> None:
     experiment = run_root.split("/")[0]
     status, answer = raw(app, "PUT", f"/api/2.0/mlflow-artifacts/artifacts/{experiment}/"

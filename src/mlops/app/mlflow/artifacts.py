@@ -114,6 +114,17 @@ def _need_file(path: RunPath) -> str:
     return path.name
 
 
+def _writable(name: str) -> str:
+    """A name an upload may write: not inside the App's own ``.mlflow/`` records."""
+    if name.split("/", 1)[0] == HIDDEN:
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE",
+            f"artifact path {name!r} is inside '{HIDDEN}/', which the App keeps for its records "
+            "of logged models: pick another folder",
+        )
+    return name
+
+
 # -- single files -------------------------------------------------------------------------
 @router.put("/mlflow-artifacts/artifacts/{artifact_path:path}", dependencies=[CanWrite])
 async def upload_artifact(
@@ -121,7 +132,7 @@ async def upload_artifact(
 ) -> JSONResponse:
     """Upload one file of a run (MLflow's ``log_artifact``): the body is its bytes."""
     path = RunPath(artifact_path)
-    name = _need_file(path)
+    name = _writable(_need_file(path))
     iteration_id = await anyio.to_thread.run_sync(path.iteration, store)
     blob = await stream_into(request, lambda c: artifacts.write(_limited(request, c)))
     await anyio.to_thread.run_sync(record, store, iteration_id, name, blob.digest, blob.size)
@@ -222,7 +233,7 @@ def _target(path: RunPath, local_file: object) -> str:
     base = local_file.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
     name = posixpath.join(path.name, base) if path.name else base
     try:
-        return check_name(name, "artifact path")
+        return _writable(check_name(name, "artifact path"))
     except InvalidInput as exc:
         raise MlflowError("INVALID_PARAMETER_VALUE", exc.message) from None
 

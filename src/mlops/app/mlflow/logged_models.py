@@ -100,9 +100,28 @@ def load_record(store: Store, artifacts: ArtifactStore, model_id: str) -> dict[s
         found = store.list_artifacts(_run_of(model_id), _record_name(model_id))
     except NotFound:
         found = []
-    if not found:
+    info = _parse(artifacts, found[0].sha256, found[0].iteration_id) if found else None
+    if info is None or info["model_id"] != model_id:
         raise missing(f"Logged model with ID '{model_id}' not found.")
-    return dict(json.loads(b"".join(artifacts.read(found[0].sha256))))
+    return info
+
+
+_FIELDS = {"model_id": str, "name": str, "source_run_id": str, "creation_timestamp_ms": int,
+           "status": str, "tags": dict, "params": dict}  # fmt: skip
+
+
+def _parse(artifacts: ArtifactStore, digest: str, iteration_id: str) -> dict[str, Any] | None:
+    """A record as this module wrote it, else None (the bytes of a record are checked, never
+    trusted: a record must belong to the run that holds it)."""
+    try:
+        info = json.loads(b"".join(artifacts.read(digest)))
+    except (ValueError, NotFound):
+        return None
+    if not isinstance(info, dict) or info.get("source_run_id") != iteration_id:
+        return None
+    if not all(isinstance(info.get(k), kind) for k, kind in _FIELDS.items()):
+        return None
+    return info
 
 
 def _save(store: Store, artifacts: ArtifactStore, info: dict[str, Any]) -> dict[str, Any]:
@@ -305,8 +324,8 @@ def search_logged_models(
         mine = mapping_of(request).experiment_in(store, experiment_id, "experiment_ids")
         for iteration_id in _experiment_iterations(store, mine):
             for artifact in store.list_artifacts(iteration_id, f"{HIDDEN}/logged-models"):
-                info = json.loads(b"".join(artifacts.read(artifact.sha256)))
-                if _matches(info, clauses):
+                info = _parse(artifacts, artifact.sha256, iteration_id)
+                if info is not None and _matches(info, clauses):
                     models.append(info)
     models.sort(key=lambda m: (-m["creation_timestamp_ms"], m["model_id"]))
     start = int(token)
