@@ -152,6 +152,11 @@ def test_sklearn_model_registered_aliased_and_loaded_back(client: Any, tmp_path:
     assert logged.artifact_location.endswith(f"/{run_id}/artifacts/models/{model_id}")
     assert tracking.get_iteration(run_id)["tags"]["mlops.logged_models"] == "true"
     files = {a["name"] for a in tracking.list_artifacts(run_id, f"models/{model_id}")}
+    listed = httpx.get(
+        f"{mlflow.get_tracking_uri()}/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/directories"
+    ).json()
+    assert listed["root_uri"] == logged.artifact_location
+    assert {f["path"] for f in listed["files"]} == {f.rsplit("/", 1)[1] for f in files}
     assert {f"models/{model_id}/MLmodel", f"models/{model_id}/requirements.txt"} <= files
 
     version = mlflow.register_model(f"runs:/{run_id}/model", "churn")

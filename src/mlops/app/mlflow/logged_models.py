@@ -20,11 +20,11 @@ import time
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 
 from mlops.app.deps import ArtifactsDep, CanRead, CanWrite, StoreDep
-from mlops.app.mlflow.artifacts import HIDDEN, RunPath, artifact_uri, record
+from mlops.app.mlflow.artifacts import HIDDEN, RunPath, artifact_uri, listing, record
 from mlops.app.mlflow.errors import MlflowError
 from mlops.app.mlflow.mapping import mapping_of
 from mlops.artifacts import ArtifactStore
@@ -196,6 +196,26 @@ def _update(store: Store, artifacts: ArtifactStore, model_id: str, **changes: An
             info[key] = value
     info["last_updated_timestamp_ms"] = int(time.time() * 1000)
     return JSONResponse({"model": _logged_json(_save(store, artifacts, info))})
+
+
+@router.get("/mlflow/logged-models/{model_id}/artifacts/directories", dependencies=[CanRead])
+def list_logged_model_artifacts(
+    model_id: str,
+    store: StoreDep,
+    artifacts: ArtifactsDep,
+    artifact_directory_path: Annotated[str | None, Query(max_length=2048)] = None,
+) -> JSONResponse:
+    """The files directly inside a logged model's folder (or a folder in it), paths relative
+    to the model's root (what MLflow's web UI lists)."""
+    info = load_record(store, artifacts, model_id)
+    inner = (artifact_directory_path or "").strip("/")
+    folder = f"{MODELS}/{model_id}/{inner}" if inner else f"{MODELS}/{model_id}"
+    where = RunPath(f"0/{info['source_run_id']}/artifacts/{folder}")  # checks ``inner``
+    files = [
+        {**entry, "path": f"{inner}/{entry['path']}" if inner else entry["path"]}
+        for entry in listing(store, info["source_run_id"], where.name)
+    ]
+    return JSONResponse({"root_uri": info["artifact_uri"], "files": files})
 
 
 @router.patch("/mlflow/logged-models/{model_id}", dependencies=[CanWrite])
