@@ -167,6 +167,11 @@ def test_sklearn_model_registered_aliased_and_loaded_back(client: Any, tmp_path:
     assert registered.aliases == {"champion": "1"}
     assert [v.version for v in registered.latest_versions] == ["1"]
     assert [v.version for v in client.search_model_versions("name = 'churn'")] == ["1"]
+    assert "churn" in [m.name for m in client.search_registered_models()]
+    assert [m.name for m in client.search_registered_models("name LIKE 'chu%'")] == ["churn"]
+    assert client.search_registered_models("name = 'other'") == []
+    with pytest.warns(FutureWarning):  # stages are deprecated in MLflow
+        assert [v.version for v in client.get_latest_versions("churn")] == ["1"]
 
     expected = estimator.predict_proba(x)
     for uri in (

@@ -11,7 +11,9 @@ deleting an alias) answer MLflow's ``NOT_IMPLEMENTED`` (501) naming the call.
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -128,24 +130,51 @@ def get_registered_model(store: StoreDep, name: str = Query("")) -> JSONResponse
     return JSONResponse({"registered_model": _model_json(store, _model(store, name))})
 
 
-def _name_filter(text: str | None, field: str = "name") -> str | None:
-    if not text or not text.strip():
-        return None
-    clauses = dict(_registry_filter(text))
-    if set(clauses) - {field}:
-        raise invalid(f"the App filters by {field} = '...' only, not {text!r}")
-    return clauses.get(field)
+_CLAUSE = re.compile(
+    r"^\s*(?P<field>[A-Za-z_][\w.]*|(?:tags?)\.(?:`[^`]+`|\"[^\"]+\"|[\w.]+))\s*"
+    r"(?P<op>!=|=|(?:NOT\s+)?I?LIKE)\s*(?P<value>'[^']*'|\"[^\"]*\")\s*$",
+    re.IGNORECASE,
+)
 
 
-def _registry_filter(text: str) -> list[tuple[str, str]]:
-    out = []
-    for part in split_and(text):
-        field, eq, value = part.partition("=")
-        value = value.strip()
-        if not eq or len(value) < 2 or value[0] != value[-1] or value[0] not in "'\"":
-            raise invalid(f"the App filters by equalities only, not {part.strip()!r}")
-        out.append((field.strip(), value[1:-1]))
-    return out
+def _like(pattern: str, value: str, case: bool) -> bool:
+    parts = (re.escape(p) for p in pattern.split("%"))
+    regex = ".*".join(p.replace("_", ".") for p in parts)
+    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE | re.DOTALL) is not None
+
+
+def _clause(field: str, op: str, value: str, negate: bool) -> Callable[[dict[str, str]], bool]:
+    """One clause as a test (``field`` "" for a tag, which mlops models do not have)."""
+
+    def test(row: dict[str, str]) -> bool:
+        if not field:
+            return negate
+        if op in ("LIKE", "ILIKE"):
+            return negate != _like(value, row[field], op == "LIKE")
+        return negate != (row[field] == value)
+
+    return test
+
+
+def _search_filter(text: str | None, fields: set[str]) -> Callable[[dict[str, str]], bool]:
+    """MLflow's registry filter (clauses joined by AND: ``name = 'x'``, ``name LIKE 'x%'``,
+    ``run_id = '...'``, ``tag.<key> != 'v'``) as a test of a ``{field: value}``. mlops models
+    have no tags, so a tag equals nothing and differs from everything (MLflow's client adds
+    ``tag.`mlflow.prompt.is_prompt` != 'true'`` to leave prompts out)."""
+    tests: list[Callable[[dict[str, str]], bool]] = []
+    for part in split_and(text or ""):
+        match = _CLAUSE.match(part)
+        field = match.group("field") if match else ""
+        is_tag = field.lower().startswith(("tag.", "tags."))
+        if match is None or not (is_tag or field in fields):
+            raise invalid(
+                f"the App filters by {', '.join(sorted(fields))} and tags with =, !=, LIKE and "
+                f"ILIKE joined by AND, not {part.strip()!r}"
+            )
+        op, value = match.group("op").upper().split()[-1], match.group("value")[1:-1]
+        negate = match.group("op").upper().startswith(("NOT", "!="))
+        tests.append(_clause(field if not is_tag else "", op, value, negate))
+    return lambda row: all(test(row) for test in tests)
 
 
 def _page(items: list[Any], limit: int, token: str | None) -> tuple[list[Any], str | None]:
@@ -161,9 +190,9 @@ def search_registered_models(
     max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
     page_token: str | None = None,
 ) -> JSONResponse:
-    """Registered models by name (``name = 'x'`` filters)."""
-    name = _name_filter(filter)
-    models = [m for m in store.list_models() if name is None or m.name == name]
+    """Registered models by name (``name = 'x'``, ``name LIKE 'x%'`` filters)."""
+    keep = _search_filter(filter, {"name"})
+    models = [m for m in store.list_models() if keep({"name": m.name})]
     page, token = _page(models, max_results, page_token)
     out: dict[str, Any] = {"registered_models": [_model_json(store, m) for m in page]}
     if token:
@@ -227,19 +256,22 @@ def search_model_versions(
     max_results: Annotated[int, Query(ge=1, le=200_000)] = 10_000,
     page_token: str | None = None,
 ) -> JSONResponse:
-    """Versions filtered by ``name = 'x'`` and/or ``run_id = '...'``, newest first."""
-    clauses = dict(_registry_filter(filter)) if filter and filter.strip() else {}
-    if set(clauses) - {"name", "run_id"}:
-        raise invalid(f"the App filters versions by name and run_id only, not {filter!r}")
-    names = [clauses["name"]] if "name" in clauses else [m.name for m in store.list_models()]
-    versions = []
-    for name in names:
-        try:
-            versions.extend(store.list_model_versions(name))
-        except NotFound:
-            continue
-    if "run_id" in clauses:
-        versions = [v for v in versions if v.iteration_id == clauses["run_id"]]
+    """Versions filtered by ``name``, ``run_id``, ``version`` and ``source`` (MLflow's filter
+    syntax, clauses joined by AND), newest first."""
+    keep = _search_filter(filter, {"name", "run_id", "version", "source"})
+    versions = [
+        v
+        for m in store.list_models()
+        for v in store.list_model_versions(m.name)
+        if keep(
+            {
+                "name": v.name,
+                "run_id": v.iteration_id,
+                "version": str(v.version),
+                "source": _source(store, v)[0],
+            }
+        )
+    ]
     versions.sort(key=lambda v: (-v.created_at, v.name, -v.version))
     page, token = _page(versions, max_results, page_token)
     out: dict[str, Any] = {"model_versions": [_version_json(store, v) for v in page]}
@@ -260,18 +292,24 @@ def get_model_version_download_uri(
     return JSONResponse({"artifact_uri": uri})
 
 
-@router.api_route(
-    "/mlflow/registered-models/get-latest-versions",
-    methods=["GET", "POST"],
-    dependencies=[CanRead],
-)
-def get_latest_versions(request: Request, store: StoreDep, name: str = Query("")) -> JSONResponse:
-    """The latest version of a model (mlops has no stages: every version is in "None")."""
+def _latest(store: Store, name: str) -> JSONResponse:
     model = _model(store, name)
     versions = []
     if model.latest_version is not None:
         versions = [_version_json(store, store.get_model_version(name, model.latest_version))]
     return JSONResponse({"model_versions": versions})
+
+
+@router.get("/mlflow/registered-models/get-latest-versions", dependencies=[CanRead])
+def get_latest_versions(store: StoreDep, name: str = Query("")) -> JSONResponse:
+    """The latest version of a model (mlops has no stages: every version is in "None")."""
+    return _latest(store, name)
+
+
+@router.post("/mlflow/registered-models/get-latest-versions", dependencies=[CanRead])
+def get_latest_versions_post(body: Json, store: StoreDep) -> JSONResponse:
+    """The same, as MLflow's client asks first (a JSON body)."""
+    return _latest(store, str(string_of(body, "name")))
 
 
 @router.post("/mlflow/registered-models/alias", dependencies=[CanWrite])
