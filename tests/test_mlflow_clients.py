@@ -22,8 +22,8 @@ mlflow = pytest.importorskip("mlflow")
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import ViewType  # noqa: E402
 
-from mlops import tracking  # noqa: E402
 from conftest import AppProcess  # noqa: E402
+from mlops import tracking  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +191,9 @@ def test_sklearn_autolog_records_a_real_fit(uri: str, monkeypatch: pytest.Monkey
     if importlib.util.find_spec("mlops.app.mlflow.artifacts") is None:
         import mlflow.sklearn.utils
 
-        monkeypatch.setattr(mlflow.sklearn.utils, "_is_estimator_html_repr_supported", lambda: False)
+        monkeypatch.setattr(
+            mlflow.sklearn.utils, "_is_estimator_html_repr_supported", lambda: False
+        )
     mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
     try:
         with mlflow.start_run() as run:
@@ -260,7 +262,9 @@ def test_transformers_report_to_mlflow(uri: str, tmp_path: Path) -> None:
         run_name="hf-tiny",
     )  # fmt: skip
     with mlflow.start_run() as run:
-        Trainer(model=BertForSequenceClassification(config), args=arguments, train_dataset=rows).train()
+        Trainer(
+            model=BertForSequenceClassification(config), args=arguments, train_dataset=rows
+        ).train()
     it = tracking.get_iteration(run.info.run_id)
     assert it["parameters"]["max_steps"] == "4"
     assert [step for step, _ in values(run.info.run_id, "loss")] == [2, 4]
