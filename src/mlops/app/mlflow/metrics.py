@@ -91,8 +91,9 @@ def _limit(count: int, limit: int, what: str) -> None:
 @router.post("/runs/log-metric", dependencies=[CanWrite])
 def log_metric(body: JsonBody, store: StoreDep) -> dict[str, Any]:
     """Log one value of a metric (every value kept, even several at one step)."""
+    run_id = run_id_of(body)
     row = _metric(body, "")
-    store.log_batch(run_id_of(body), metrics=[row], heartbeat_at=time.time(), every_value=True)
+    store.log_batch(run_id, metrics=[row], heartbeat_at=time.time(), every_value=True)
     return {}
 
 
