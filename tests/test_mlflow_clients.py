@@ -189,11 +189,9 @@ def test_sklearn_autolog_records_a_real_fit(uri: str, monkeypatch: pytest.Monkey
     # regressor logs no plots, and log_models=False keeps the model out. Until those routes
     # are there, autolog's one other file (the estimator's HTML) is left out too.
     if importlib.util.find_spec("mlops.app.mlflow.artifacts") is None:
-        import mlflow.sklearn.utils
+        from mlflow.sklearn import utils as sklearn_utils
 
-        monkeypatch.setattr(
-            mlflow.sklearn.utils, "_is_estimator_html_repr_supported", lambda: False
-        )
+        monkeypatch.setattr(sklearn_utils, "_is_estimator_html_repr_supported", lambda: False)
     mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
     try:
         with mlflow.start_run() as run:
