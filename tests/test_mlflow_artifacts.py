@@ -195,6 +195,32 @@ def test_sklearn_model_registered_aliased_and_loaded_back(client: Any, tmp_path:
     assert tracking.get_model("churn")["aliases"] == {"champion": 2}
 
 
+@pytest.mark.filterwarnings("ignore:`y_pred` was renamed:FutureWarning")  # mlflow's metric call
+def test_sklearn_autolog_logs_its_model_and_plots(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow.utils.environment
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    # the server is under test, not the client's (slow) scan of the environment
+    monkeypatch.setattr(mlflow.utils.environment, "_infer_requirements", lambda *a, **k: [])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    mlflow.sklearn.autolog(log_datasets=False, silent=True)
+    try:
+        with mlflow.start_run() as run:
+            fitted = LogisticRegression().fit(x, y)
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    logged = names(run.info.run_id)
+    assert {"training_confusion_matrix.png", "estimator.html"} <= logged
+    assert any(n.startswith("models/m-") and n.endswith("/MLmodel") for n in logged)
+    loaded = mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/model")
+    assert (loaded.predict(x) == fitted.predict(x)).all()
+
+
 def test_a_saved_model_folder_logged_as_artifacts_registers_too(
     client: Any, tmp_path: Path
 ) -> None:
