@@ -132,8 +132,14 @@ def test_a_name_logged_again_points_at_its_new_bytes(client: Any, tmp_path: Path
     with mlflow.start_run() as run:
         mlflow.log_text("one", "t.txt")
         mlflow.log_text("two", "t.txt")
+        mlflow.log_text("", "empty.txt")
+        mlflow.log_text("ünï", "odd names/café 1%.txt")
     assert mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/t.txt") == "two"
-    assert [a["size_bytes"] for a in tracking.list_artifacts(run.info.run_id)] == [3]
+    sizes = {a["name"]: a["size_bytes"] for a in tracking.list_artifacts(run.info.run_id)}
+    assert sizes == {"t.txt": 3, "empty.txt": 0, "odd names/café 1%.txt": len("ünï".encode())}
+    assert mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/empty.txt") == ""
+    odd = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/odd names/café 1%.txt")
+    assert odd == "ünï"
 
 
 def test_sklearn_model_registered_aliased_and_loaded_back(client: Any, tmp_path: Path) -> None:
