@@ -438,6 +438,8 @@ def test_calls_without_mlops_records_answer_not_implemented(app: AppProcess, run
         ("DELETE", "/api/2.0/mlflow/registered-models/delete"),
         ("POST", "/api/2.0/mlflow/model-versions/transition-stage"),
         ("DELETE", "/api/2.0/mlflow/registered-models/alias"),
+        ("POST", "/api/2.0/mlflow/artifacts/presigned-upload-url"),
+        ("GET", f"/api/2.0/mlflow-artifacts/presigned/{run_root}/kept.txt"),
     ]:
         status, answer = raw(app, method, path, b"{}" if method == "POST" else None)
         assert (status, answer["error_code"]) == (501, "NOT_IMPLEMENTED"), path

@@ -39,7 +39,7 @@ from mlops.errors import InvalidInput, NotFound, TooLarge
 from mlops.store.base import Store
 from mlops.tracking._files import media_type
 
-__all__ = ["RunPath", "artifact_uri", "router"]
+__all__ = ["RunPath", "artifact_uri", "router", "unsupported"]
 
 #: Artifacts MLflow clients never see in listings: the records of logged models.
 HIDDEN = ".mlflow"
@@ -339,3 +339,27 @@ def abort_multipart_upload(artifact_path: str, body: Json, store: StoreDep) -> J
     _upload_id(body.get("upload_id"))
     path.iteration(store)
     return JSONResponse({})
+
+
+def unsupported(on: APIRouter, method: str, path: str, instead: str) -> None:
+    """Answer ``method path`` with MLflow's ``NOT_IMPLEMENTED`` (501), saying what to do
+    instead: a call mlops has no records for is refused in words, never a 404 or a 500."""
+
+    def answer() -> JSONResponse:
+        raise MlflowError(
+            "NOT_IMPLEMENTED",
+            f"the App does not support {method} {path} (mlops has no record for it): {instead}",
+            501,
+        )
+
+    answer.__doc__ = f"Not supported by the App: {instead}."
+    on.add_api_route(path, answer, methods=[method], name=f"unsupported {method} {path}")
+
+
+_DIRECT = "the App proxies every file (mlflow-artifacts:), there is no storage to sign URLs for"
+for _method, _path in [
+    ("POST", "/mlflow/artifacts/presigned-upload-url"),
+    ("POST", "/mlflow/artifacts/presigned-download-url"),
+    ("GET", "/mlflow-artifacts/presigned/{artifact_path:path}"),
+]:
+    unsupported(router, _method, _path, _DIRECT)

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from mlops.app.auth import actor
 from mlops.app.deps import ArtifactsDep, CanRead, CanWrite, StoreDep
 from mlops.app.mlflow import logged_models
-from mlops.app.mlflow.artifacts import RunPath, artifact_uri
+from mlops.app.mlflow.artifacts import RunPath, artifact_uri, unsupported
 from mlops.app.mlflow.errors import MlflowError
 from mlops.app.mlflow.logged_models import (
     MODELS,
@@ -351,17 +351,5 @@ UNSUPPORTED = [
 ]
 
 
-def _unsupported(method: str, path: str, instead: str) -> None:
-    def answer() -> JSONResponse:
-        raise MlflowError(
-            "NOT_IMPLEMENTED",
-            f"the App does not support {method} {path} (mlops has no record for it): {instead}",
-            501,
-        )
-
-    answer.__doc__ = f"Not supported by the App: {instead}."
-    router.add_api_route(path, answer, methods=[method], name=f"unsupported {method} {path}")
-
-
 for _method, _path, _instead in UNSUPPORTED:
-    _unsupported(_method, _path, _instead)
+    unsupported(router, _method, _path, _instead)
