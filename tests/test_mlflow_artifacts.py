@@ -40,11 +40,14 @@ def client(app: AppProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", app.url)
     monkeypatch.setenv("MLOPS_TRACKING_URI", app.url)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    # set_experiment exports MLFLOW_EXPERIMENT_ID: monkeypatch owns it, so it goes afterwards
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "")
     mlflow.set_tracking_uri(app.url)
     mlflow.set_experiment(f"exp-{uuid.uuid4().hex[:8]}")
     yield mlflow.MlflowClient()
-    if mlflow.active_run():
+    while mlflow.active_run() is not None:
         mlflow.end_run()
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
 
 
 def names(run_id: str) -> set[str]:
@@ -467,6 +470,7 @@ def test_tokens_guard_the_proxy_and_travel_with_multipart_parts(
         monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
         monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", "1")
         monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(1 << 20))
+        monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "")
         mlflow.set_tracking_uri(app.url)
         mlflow.set_experiment("guarded")
         data = os.urandom((1 << 20) + 10)
@@ -485,4 +489,5 @@ def test_tokens_guard_the_proxy_and_travel_with_multipart_parts(
                            headers=as_reader)  # fmt: skip
         assert [f["path"] for f in listed.json()["files"]] == ["w.bin"]
     finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
         app.stop()
