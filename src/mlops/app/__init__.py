@@ -12,8 +12,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import mlops
-from mlops.app import docs, schemas, ui
+from mlops.app import docs, mlflow, schemas, ui
 from mlops.app.api import artifacts, blobs, catalog, iterations, lifecycle, models
+from mlops.app.mlflow.errors import MlflowError, is_mlflow_path, mlflow_response
 from mlops.app.responses import JsonResponse, error_response, from_error, reported
 from mlops.app.security import Guard
 from mlops.app.settings import AppSettings
@@ -54,6 +55,7 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     app.include_router(artifacts.router, prefix=API_PREFIX)
     app.include_router(blobs.router, prefix=API_PREFIX)
     app.include_router(models.router, prefix=API_PREFIX)
+    app.include_router(mlflow.router)
     app.include_router(docs.router)
     app.include_router(ui.router)
 
@@ -84,12 +86,21 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    # MLflow's paths answer every error in MLflow's shape (mlops.app.mlflow.errors)
+    @app.exception_handler(MlflowError)
+    async def mlflow_error(request: Request, exc: MlflowError) -> JsonResponse:
+        return mlflow_response(exc, request)
+
     @app.exception_handler(MlopsError)
     async def mlops_error(request: Request, exc: MlopsError) -> JsonResponse:
+        if is_mlflow_path(request.url.path):
+            return mlflow_response(exc, request)
         return from_error(reported(exc, request.method, request.url.path))
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> JsonResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JsonResponse:
+        if is_mlflow_path(request.url.path):
+            return mlflow_response(exc, request)
         problems = []
         for error in exc.errors()[:5]:
             if error.get("type") == "json_invalid":
@@ -99,7 +110,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_input", "invalid request: " + "; ".join(problems))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JsonResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JsonResponse:
+        if is_mlflow_path(request.url.path):
+            return mlflow_response(exc, request)
         cause = exc.__cause__
         if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
             # FastAPI's answer to a body that is not text: the same 422 as any bad JSON
@@ -125,6 +138,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JsonResponse:
+        if is_mlflow_path(request.url.path):
+            return mlflow_response(exc, request)
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(
             500, "internal", "the App hit an unexpected error; it is in the App's log"

@@ -46,6 +46,7 @@ from mlops.app.admission import (
     retry_after,
 )
 from mlops.app.auth import TOKEN_KEY, identify, secret_of
+from mlops.app.mlflow.errors import guard_body, is_mlflow_path
 from mlops.app.responses import reported
 from mlops.app.settings import AppSettings
 from mlops.errors import MlopsError
@@ -83,6 +84,9 @@ def _secured(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
 HEALTH = f"{API_PREFIX}/health"
 #: API paths that need no token even with --auth.
 PUBLIC_API = {HEALTH, f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/docs"}
+PUBLIC_API |= {"/api/3.0/mlflow/server-info", "/ajax-api/3.0/mlflow/server-info"}
+#: Paths of the APIs (ours, and MLflow's under both of MLflow's prefixes): tokens, JSON bodies.
+API_PATHS = ("/api/", "/ajax-api/")
 #: Writes with a body this large or larger (a batch of points) wait for a turn at the write
 #: gate; smaller ones are cheap and only count among the requests in flight.
 GATED_BODY_BYTES = 64 * 1024
@@ -115,7 +119,7 @@ class Guard:
         has_body = "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
         problem = self._refuse(scope, headers, has_body)
         if problem is not None:
-            await _reply(send, *problem)
+            await _reply(scope, send, *problem)
             return
 
         async def secured_send(message: Message) -> None:
@@ -131,12 +135,12 @@ class Guard:
         except MlopsError as exc:  # no token, a wrong one; or the database failed us
             exc = reported(exc, scope["method"], scope["path"])
             extra = {"retry-after": "1"} if exc.status == 503 else None
-            await _reply(send, exc.status, exc.code, exc.message, extra)
+            await _reply(scope, send, exc.status, exc.code, exc.message, extra)
             return
         refused = self.slots.take(client)
         if refused is not None:
             message = f"the App is busy ({refused}): retry shortly"
-            await _reply(send, 503, "unavailable", message, {"retry-after": "1"})
+            await _reply(scope, send, 503, "unavailable", message, {"retry-after": "1"})
             return
         try:
             deadline = time.monotonic() + self.body_timeout
@@ -152,7 +156,7 @@ class Guard:
         path = scope["path"]
         if (
             self.auth
-            and path.startswith("/api/")
+            and path.startswith(API_PATHS)
             and path not in PUBLIC_API
             and scope["method"] != "OPTIONS"  # a CORS preflight carries no token
         ):
@@ -178,18 +182,18 @@ class Guard:
                     f"the request body did not arrive within {self.body_timeout:g} s "
                     "(--body-timeout): send it at once, or in smaller requests"
                 )
-                await _reply(send, 408, "request_timeout", message, close=True)
+                await _reply(scope, send, 408, "request_timeout", message, close=True)
                 return
             except BodyTooLarge:
                 ended = await drain(receive, deadline)
-                await _reply(send, 413, "too_large", self._too_large(scope), close=not ended)
+                await _reply(scope, send, 413, "too_large", self._too_large(scope), close=not ended)
                 return
             except ClientGone:
                 return
             receive = replay(body, receive)
         if (
             scope["method"] not in UNSAFE
-            or not scope["path"].startswith("/api/")
+            or not scope["path"].startswith(API_PATHS)
             or len(body) < GATED_BODY_BYTES  # starting or ending an iteration, a small batch
         ):
             await self.app(scope, receive, send)
@@ -200,7 +204,8 @@ class Guard:
                 f"the App is busy writing ({self.writes.slots} writes at once, more waiting "
                 f"than it can take within {self.writes.max_wait:g} s): retry shortly"
             )
-            await _reply(send, 503, "unavailable", message, {"retry-after": retry_after(wait)})
+            extra = {"retry-after": retry_after(wait)}
+            await _reply(scope, send, 503, "unavailable", message, extra)
             return
         started = time.monotonic()
         try:
@@ -236,14 +241,14 @@ class Guard:
             await self.app(scope, limited_receive, tracked_send)
         except _TooLarge:
             if not started:
-                await _reply(send, 413, "too_large", self._too_large(scope), close=True)
+                await _reply(scope, send, 413, "too_large", self._too_large(scope), close=True)
         except _Idle:
             if not started:
                 message = (
                     f"the file's bytes stopped arriving for {self.body_timeout:g} s "
                     "(--body-timeout): the upload can resume where it stopped"
                 )
-                await _reply(send, 408, "request_timeout", message, close=True)
+                await _reply(scope, send, 408, "request_timeout", message, close=True)
 
     def _too_large(self, scope: Scope) -> str:
         if _carries_bytes(scope):
@@ -288,10 +293,10 @@ class Guard:
         limit = self.max_artifact if _carries_bytes(scope) else self.max_body
         if length is not None and length.isdigit() and int(length) > limit:
             return 413, "too_large", self._too_large(scope)
-        if scope["path"].startswith("/api/") and has_body:  # no body: nothing to be JSON
+        if scope["path"].startswith(API_PATHS) and has_body:  # no body: nothing to be JSON
             content_type = headers.get("content-type", "").split(";")[0].strip().lower()
             if _carries_bytes(scope):
-                if content_type != "application/octet-stream":
+                if content_type != "application/octet-stream" and not _mlflow_file(scope):
                     return (
                         415,
                         "unsupported_media_type",
@@ -329,7 +334,19 @@ def _carries_bytes(scope: Scope) -> bool:
         path == f"{API_PREFIX}/blobs"
         or path.startswith(f"{API_PREFIX}/blobs/")
         or (path.startswith(f"{API_PREFIX}/uploads/") and path.endswith("/parts"))
+        or _mlflow_file(scope)
     )
+
+
+#: Where MLflow clients upload files' bytes (the artifact proxy, multipart parts).
+MLFLOW_FILES = ("/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/")
+
+
+def _mlflow_file(scope: Scope) -> bool:
+    """An upload to MLflow's artifact proxy: a file's bytes with the media type MLflow's
+    client guessed from its name (any type is fine: the bytes are stored, never run)."""
+    path: str = scope["path"]
+    return scope["method"] == "PUT" and path.startswith(MLFLOW_FILES)
 
 
 def _hostname(netloc: str) -> str:
@@ -340,6 +357,7 @@ def _hostname(netloc: str) -> str:
 
 
 async def _reply(
+    scope: Scope,
     send: Send,
     status: int,
     code: str,
@@ -347,9 +365,12 @@ async def _reply(
     extra: dict[str, str] | None = None,
     close: bool = False,
 ) -> None:
-    """An error answer of the guard; ``close`` ends the connection after it (the request's
-    body was not read)."""
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    """An error answer of the guard (in MLflow's shape on MLflow's paths); ``close`` ends the
+    connection after it (the request's body was not read)."""
+    if is_mlflow_path(scope["path"]):  # MLflow's clients read MLflow's error shape
+        body = json.dumps(guard_body(status, message)).encode()
+    else:
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -45,6 +45,8 @@ class AppSettings:
     write_wait: float = 0.5
     #: Addresses of proxies whose X-Forwarded-For names the client ("*" for any).
     forwarded_allow_ips: tuple[str, ...] = ()
+    #: The project MLflow clients log into (``--mlflow-project``), made on first use.
+    mlflow_project: str = "mlflow"
     extra: dict[str, str] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -67,6 +69,11 @@ class AppSettings:
         ):
             if not value > 0:
                 raise InvalidInput(f"{option} must be more than 0, got {value}")
+        if not self.mlflow_project.strip() or len(self.mlflow_project) > 250:
+            raise InvalidInput(
+                f"--mlflow-project must be a project title of 1 to 250 characters, got "
+                f"{self.mlflow_project!r}"
+            )
         if not is_loopback(self.host) and not self.auth and not self.insecure:
             raise InvalidInput(
                 f"refusing to listen on {self.host} without access control: anyone who can "

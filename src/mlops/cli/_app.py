@@ -85,6 +85,11 @@ def _store_uri(store: str | None) -> str:
     "--write-wait", default=0.5, show_default=True, type=float,
     help="Seconds a write may wait for its turn (then 503 with Retry-After).",
 )  # fmt: skip
+@click.option(
+    "--mlflow-project", "mlflow_project", default="mlflow", show_default=True, metavar="NAME",
+    help="The project MLflow clients log into (made when missing); an experiment tag "
+    "mlops.project picks another one.",
+)  # fmt: skip
 def app(
     host: str,
     port: int,
@@ -103,6 +108,7 @@ def app(
     body_timeout: float,
     max_writes: int,
     write_wait: float,
+    mlflow_project: str,
 ) -> None:
     """Start the MLOps App (REST API and web pages) and print its URL."""
     from mlops.app.server import serve
@@ -115,7 +121,7 @@ def app(
         statement_timeout=statement_timeout,
         forwarded_allow_ips=forwarded_allow_ips, max_in_flight=max_in_flight,
         max_in_flight_per_client=max_in_flight_per_client, body_timeout=body_timeout,
-        max_writes=max_writes, write_wait=write_wait,
+        max_writes=max_writes, write_wait=write_wait, mlflow_project=mlflow_project,
     )  # fmt: skip
     serve(settings)
 

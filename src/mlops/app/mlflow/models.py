@@ -1,0 +1,355 @@
+"""MLflow's model registry (``registered-models``, ``model-versions``) on mlops' registry, and
+the logged models of :mod:`.logged_models`.
+
+An MLflow registered model is an mlops registered model and a version is an mlops model
+version, made from the iteration's artifact that its ``source`` names (``models:/<model_id>``,
+``runs:/<run_id>/<path>`` or the run's ``mlflow-artifacts:`` URI). mlops makes a registered
+model with its first version, so ``create`` answers for a new name without storing it. Calls
+mlops has no records for (renames, deletes, stages, tags of registered models and versions,
+deleting an alias) answer MLflow's ``NOT_IMPLEMENTED`` (501) naming the call.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from mlops.app.auth import actor
+from mlops.app.deps import ArtifactsDep, CanRead, CanWrite, StoreDep
+from mlops.app.mlflow import logged_models
+from mlops.app.mlflow.artifacts import RunPath, artifact_uri, unsupported
+from mlops.app.mlflow.errors import MlflowError
+from mlops.app.mlflow.logged_models import (
+    MODELS,
+    Json,
+    invalid,
+    load_record,
+    missing,
+    split_and,
+    string_of,
+)
+from mlops.app.mlflow.mapping import mapping_of
+from mlops.artifacts import ArtifactStore
+from mlops.entities import ModelVersion, RegisteredModel
+from mlops.errors import NotFound
+from mlops.store.base import Store
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["mlflow"], include_in_schema=False)
+router.include_router(logged_models.router)
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def _source(store: Store, version: ModelVersion) -> tuple[str, str | None]:
+    """The ``source`` MLflow shows for a version, and its logged model id if it is one."""
+    head, _, rest = version.artifact.partition("/")
+    if head == MODELS and rest.startswith("m-") and "/" not in rest:
+        return f"models:/{rest}", rest
+    return f"runs:/{version.iteration_id}/{version.artifact}", None
+
+
+def _version_json(store: Store, version: ModelVersion) -> dict[str, Any]:
+    source, model_id = _source(store, version)
+    out: dict[str, Any] = {
+        "name": version.name,
+        "version": str(version.version),
+        "creation_timestamp": _ms(version.created_at),
+        "last_updated_timestamp": _ms(version.created_at),
+        "user_id": version.created_by,
+        "current_stage": "None",
+        "description": version.description or "",
+        "source": source,
+        "run_id": version.iteration_id,
+        "status": "READY",
+        "aliases": sorted(version.aliases),
+    }
+    if model_id:
+        out["model_id"] = model_id
+    return out
+
+
+def _model_json(store: Store, model: RegisteredModel) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": model.name,
+        "creation_timestamp": _ms(model.created_at),
+        "last_updated_timestamp": _ms(model.created_at),
+        "description": model.description or "",
+        "aliases": [{"alias": a, "version": str(v)} for a, v in sorted(model.aliases.items())],
+    }
+    if model.latest_version is not None:
+        latest = store.get_model_version(model.name, model.latest_version)
+        out["latest_versions"] = [_version_json(store, latest)]
+    return out
+
+
+def _model(store: Store, name: str) -> RegisteredModel:
+    try:
+        return store.get_model(name)
+    except NotFound:
+        raise missing(f"Registered Model with name={name} not found") from None
+
+
+def _version(store: Store, name: str, version: str) -> ModelVersion:
+    if not version.strip().isdigit():
+        raise invalid(f"Parameter 'version' must be an integer, got {version!r}.")
+    _model(store, name)
+    try:
+        return store.get_model_version(name, int(version))
+    except NotFound:
+        raise missing(f"Model Version (name={name}, version={version}) not found") from None
+
+
+@router.post("/mlflow/registered-models/create", dependencies=[CanWrite])
+def create_registered_model(body: Json, store: StoreDep) -> JSONResponse:
+    """Answer for a new model name (mlops makes the model with its first version);
+    ``RESOURCE_ALREADY_EXISTS`` for a registered one."""
+    name = str(string_of(body, "name"))
+    try:
+        store.get_model(name)
+    except NotFound:
+        now = _ms(time.time())
+        model = {"name": name, "creation_timestamp": now, "last_updated_timestamp": now}
+        return JSONResponse({"registered_model": model})
+    raise MlflowError(
+        "RESOURCE_ALREADY_EXISTS", f"Registered Model (name={name}) already exists.", 400
+    )
+
+
+@router.get("/mlflow/registered-models/get", dependencies=[CanRead])
+def get_registered_model(store: StoreDep, name: str = Query("")) -> JSONResponse:
+    """One registered model with its latest version and aliases."""
+    return JSONResponse({"registered_model": _model_json(store, _model(store, name))})
+
+
+_CLAUSE = re.compile(
+    r"^\s*(?P<field>[A-Za-z_][\w.]*|(?:tags?)\.(?:`[^`]+`|\"[^\"]+\"|[\w.]+))\s*"
+    r"(?P<op>!=|=|(?:NOT\s+)?I?LIKE)\s*(?P<value>'[^']*'|\"[^\"]*\")\s*$",
+    re.IGNORECASE,
+)
+
+
+def _like(pattern: str, value: str, case: bool) -> bool:
+    parts = (re.escape(p) for p in pattern.split("%"))
+    regex = ".*".join(p.replace("_", ".") for p in parts)
+    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE | re.DOTALL) is not None
+
+
+def _clause(field: str, op: str, value: str, negate: bool) -> Callable[[dict[str, str]], bool]:
+    """One clause as a test (``field`` "" for a tag, which mlops models do not have)."""
+
+    def test(row: dict[str, str]) -> bool:
+        if not field:
+            return negate
+        if op in ("LIKE", "ILIKE"):
+            return negate != _like(value, row[field], op == "LIKE")
+        return negate != (row[field] == value)
+
+    return test
+
+
+def _search_filter(text: str | None, fields: set[str]) -> Callable[[dict[str, str]], bool]:
+    """MLflow's registry filter (clauses joined by AND: ``name = 'x'``, ``name LIKE 'x%'``,
+    ``run_id = '...'``, ``tag.<key> != 'v'``) as a test of a ``{field: value}``. mlops models
+    have no tags, so a tag equals nothing and differs from everything (MLflow's client adds
+    ``tag.`mlflow.prompt.is_prompt` != 'true'`` to leave prompts out)."""
+    tests: list[Callable[[dict[str, str]], bool]] = []
+    for part in split_and(text or ""):
+        match = _CLAUSE.match(part)
+        field = match.group("field") if match else ""
+        is_tag = field.lower().startswith(("tag.", "tags."))
+        if match is None or not (is_tag or field in fields):
+            raise invalid(
+                f"the App filters by {', '.join(sorted(fields))} and tags with =, !=, LIKE and "
+                f"ILIKE joined by AND, not {part.strip()!r}"
+            )
+        op, value = match.group("op").upper().split()[-1], match.group("value")[1:-1]
+        negate = match.group("op").upper().startswith(("NOT", "!="))
+        tests.append(_clause(field if not is_tag else "", op, value, negate))
+    return lambda row: all(test(row) for test in tests)
+
+
+def _page(items: list[Any], limit: int, token: str | None) -> tuple[list[Any], str | None]:
+    start = int(token) if token and token.isdigit() else 0
+    end = start + limit
+    return items[start:end], (str(end) if end < len(items) else None)
+
+
+@router.get("/mlflow/registered-models/search", dependencies=[CanRead])
+def search_registered_models(
+    store: StoreDep,
+    filter: str | None = None,
+    max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
+    page_token: str | None = None,
+) -> JSONResponse:
+    """Registered models by name (``name = 'x'``, ``name LIKE 'x%'`` filters)."""
+    keep = _search_filter(filter, {"name"})
+    models = [m for m in store.list_models() if keep({"name": m.name})]
+    page, token = _page(models, max_results, page_token)
+    out: dict[str, Any] = {"registered_models": [_model_json(store, m) for m in page]}
+    if token:
+        out["next_page_token"] = token
+    return JSONResponse(out)
+
+
+def _resolve(store: Store, artifacts: ArtifactStore, body: dict[str, Any]) -> tuple[str, str]:
+    """The (iteration, artifact) a new version's ``source`` (or ``model_id``) names."""
+    source = str(string_of(body, "source"))
+    model_id = string_of(body, "model_id", required=False)
+    if model_id is None and source.startswith("models:/"):
+        rest = source[len("models:/") :]
+        if "/" not in rest and "@" not in rest:
+            model_id = rest
+    if model_id is not None:
+        info = load_record(store, artifacts, model_id)
+        return info["source_run_id"], f"{MODELS}/{model_id}"
+    anchor = "/mlflow-artifacts/artifacts/"
+    if source.startswith("runs:/"):
+        run_id, _, name = source[len("runs:/") :].partition("/")
+        path = RunPath(f"0/{run_id}/artifacts/{name.strip('/')}")
+    elif source.startswith("mlflow-artifacts:/"):
+        path = RunPath(source[len("mlflow-artifacts:") :].lstrip("/"))
+    elif source.startswith(("http://", "https://")) and anchor in source:
+        path = RunPath(source.split(anchor, 1)[1])
+    else:
+        raise invalid(
+            f"source {source!r} is not a model of this App: use models:/<model_id>, "
+            "runs:/<run_id>/<path> or a run's mlflow-artifacts: URI"
+        )
+    if not path.name:
+        raise invalid(f"source {source!r} names a run's whole artifact root, not a model")
+    return path.iteration(store), path.name
+
+
+@router.post("/mlflow/model-versions/create", dependencies=[CanWrite])
+def create_model_version(
+    body: Json, request: Request, store: StoreDep, artifacts: ArtifactsDep
+) -> JSONResponse:
+    """Register the next version of a model from a logged model or a run's artifact folder."""
+    name = str(string_of(body, "name"))
+    iteration_id, artifact = _resolve(store, artifacts, body)
+    description = string_of(body, "description", required=False)
+    version = store.register_model(name, iteration_id, artifact, description, actor(request))
+    return JSONResponse({"model_version": _version_json(store, version)})
+
+
+@router.get("/mlflow/model-versions/get", dependencies=[CanRead])
+def get_model_version(
+    store: StoreDep, name: str = Query(""), version: str = Query("")
+) -> JSONResponse:
+    """One version of a registered model."""
+    return JSONResponse({"model_version": _version_json(store, _version(store, name, version))})
+
+
+@router.get("/mlflow/model-versions/search", dependencies=[CanRead])
+def search_model_versions(
+    store: StoreDep,
+    filter: str | None = None,
+    max_results: Annotated[int, Query(ge=1, le=200_000)] = 10_000,
+    page_token: str | None = None,
+) -> JSONResponse:
+    """Versions filtered by ``name``, ``run_id``, ``version`` and ``source`` (MLflow's filter
+    syntax, clauses joined by AND), newest first."""
+    keep = _search_filter(filter, {"name", "run_id", "version", "source"})
+    versions = [
+        v
+        for m in store.list_models()
+        for v in store.list_model_versions(m.name)
+        if keep(
+            {
+                "name": v.name,
+                "run_id": v.iteration_id,
+                "version": str(v.version),
+                "source": _source(store, v)[0],
+            }
+        )
+    ]
+    versions.sort(key=lambda v: (-v.created_at, v.name, -v.version))
+    page, token = _page(versions, max_results, page_token)
+    out: dict[str, Any] = {"model_versions": [_version_json(store, v) for v in page]}
+    if token:
+        out["next_page_token"] = token
+    return JSONResponse(out)
+
+
+@router.get("/mlflow/model-versions/get-download-uri", dependencies=[CanRead])
+def get_model_version_download_uri(
+    request: Request, store: StoreDep, name: str = Query(""), version: str = Query("")
+) -> JSONResponse:
+    """Where a version's files are: its run's ``mlflow-artifacts:`` folder."""
+    found = _version(store, name, version)
+    experiment = store.get_iteration(found.iteration_id).experiment_id
+    experiment_id = mapping_of(request).experiment_out(experiment)
+    uri = artifact_uri(str(experiment_id), found.iteration_id, found.artifact)
+    return JSONResponse({"artifact_uri": uri})
+
+
+def _latest(store: Store, name: str) -> JSONResponse:
+    model = _model(store, name)
+    versions = []
+    if model.latest_version is not None:
+        versions = [_version_json(store, store.get_model_version(name, model.latest_version))]
+    return JSONResponse({"model_versions": versions})
+
+
+@router.get("/mlflow/registered-models/get-latest-versions", dependencies=[CanRead])
+def get_latest_versions(store: StoreDep, name: str = Query("")) -> JSONResponse:
+    """The latest version of a model (mlops has no stages: every version is in "None")."""
+    return _latest(store, name)
+
+
+@router.post("/mlflow/registered-models/get-latest-versions", dependencies=[CanRead])
+def get_latest_versions_post(body: Json, store: StoreDep) -> JSONResponse:
+    """The same, as MLflow's client asks first (a JSON body)."""
+    return _latest(store, str(string_of(body, "name")))
+
+
+@router.post("/mlflow/registered-models/alias", dependencies=[CanWrite])
+def set_registered_model_alias(body: Json, request: Request, store: StoreDep) -> JSONResponse:
+    """Point an alias (``champion``) at a version."""
+    name, alias = str(string_of(body, "name")), str(string_of(body, "alias"))
+    version = _version(store, name, str(string_of(body, "version")))
+    store.set_model_alias(name, alias, version.version, actor(request))
+    return JSONResponse({})
+
+
+@router.get("/mlflow/registered-models/alias", dependencies=[CanRead])
+def get_model_version_by_alias(
+    store: StoreDep, name: str = Query(""), alias: str = Query("")
+) -> JSONResponse:
+    """The version an alias points at."""
+    _model(store, name)
+    try:
+        version = store.get_model_version(name, alias)
+    except NotFound as exc:
+        raise missing(exc.message) from None
+    return JSONResponse({"model_version": _version_json(store, version)})
+
+
+#: Registry calls mlops has no records for: (method, path, what to do instead).
+UNSUPPORTED = [
+    ("DELETE", "/mlflow/registered-models/alias", "point the alias at another version"),
+    ("POST", "/mlflow/registered-models/rename", "register under the new name"),
+    ("PATCH", "/mlflow/registered-models/update", "describe the version instead"),
+    ("DELETE", "/mlflow/registered-models/delete", "mlops keeps registered models"),
+    ("POST", "/mlflow/registered-models/set-tag", "tag the run instead"),
+    ("DELETE", "/mlflow/registered-models/delete-tag", "tag the run instead"),
+    ("PATCH", "/mlflow/model-versions/update", "register a new version"),
+    ("DELETE", "/mlflow/model-versions/delete", "mlops keeps model versions"),
+    ("POST", "/mlflow/model-versions/transition-stage", "use aliases instead of stages"),
+    ("POST", "/mlflow/model-versions/set-tag", "tag the run instead"),
+    ("DELETE", "/mlflow/model-versions/delete-tag", "tag the run instead"),
+    ("DELETE", "/mlflow/logged-models/{model_id}", "mlops keeps logged models with their run"),
+]
+
+
+for _method, _path, _instead in UNSUPPORTED:
+    unsupported(router, _method, _path, _instead)
