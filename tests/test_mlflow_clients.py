@@ -222,6 +222,10 @@ def test_lightning_mlflow_logger(uri: str, tmp_path: Path) -> None:
             self.log("train_loss", loss)
             return loss
 
+        def test_step(self, batch: Any, _index: int) -> None:
+            x, y = batch
+            self.log("test_loss", torch.nn.functional.mse_loss(self.layer(x), y))
+
         def configure_optimizers(self) -> Any:
             return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
 
@@ -239,6 +243,11 @@ def test_lightning_mlflow_logger(uri: str, tmp_path: Path) -> None:
     assert it["name"] == "tiny" and it["status"] == "finished"
     assert it["parameters"]["lr"] == "0.1"
     assert [step for step, _ in values(logger.run_id, "train_loss")] == list(range(8))
+    # fit ended the run; a test after it reopens it first (README: Coming from MLflow)
+    MlflowClient().update_run(logger.run_id, status="RUNNING")
+    trainer.test(trainer.lightning_module, loader, verbose=False)
+    it = tracking.get_iteration(logger.run_id)
+    assert it["status"] == "finished" and "test_loss" in it["metrics"]
 
 
 def test_transformers_report_to_mlflow(uri: str, tmp_path: Path) -> None:

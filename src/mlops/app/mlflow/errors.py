@@ -89,6 +89,8 @@ class MlflowError(Exception):
         if isinstance(exc, MlopsError):
             code = next((c for kind, c in CODES if isinstance(exc, kind)), "INTERNAL_ERROR")
             message = exc.message
+            if isinstance(exc, IterationEnded):
+                message += " (an MLflow client reopens it with mlflow.start_run(run_id=...))"
             if isinstance(exc, StorageError):
                 log.error("storage error on %s: %s", where, exc.message)
                 message += " (this is also in the App's log)"
