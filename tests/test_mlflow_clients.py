@@ -43,6 +43,8 @@ def uri(app: AppProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", app.url)
     monkeypatch.setenv("MLOPS_TRACKING_URI", app.url)
     mlflow.set_tracking_uri(app.url)
+    # set_experiment exports MLFLOW_EXPERIMENT_ID: monkeypatch owns it, so it goes afterwards
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "")
     mlflow.set_experiment(f"test-{uuid.uuid4().hex[:8]}")
     yield app.url
     while mlflow.active_run() is not None:
