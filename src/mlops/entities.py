@@ -282,6 +282,8 @@ class ModelVersion:
     created_by: str
     #: The aliases pointing at this version: {alias: (who set it, when)}.
     aliases: dict[str, tuple[str, float]] = field(default_factory=dict)
+    #: Free-form text labels of this version.
+    tags: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -296,6 +298,7 @@ class ModelVersion:
                 {"alias": alias, "set_by": by, "set_at": iso(at)}
                 for alias, (by, at) in sorted(self.aliases.items())
             ],
+            "tags": dict(sorted(self.tags.items())),
         }
 
 
@@ -309,6 +312,8 @@ class RegisteredModel:
     latest_version: int | None
     #: {alias: version number}
     aliases: dict[str, int] = field(default_factory=dict)
+    #: Free-form text labels of the model.
+    tags: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -317,6 +322,7 @@ class RegisteredModel:
             "created_at": iso(self.created_at),
             "latest_version": self.latest_version,
             "aliases": dict(sorted(self.aliases.items())),
+            "tags": dict(sorted(self.tags.items())),
         }
 
 

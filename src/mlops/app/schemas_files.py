@@ -78,6 +78,7 @@ class ModelVersionOut(_Shape):
     created_at: Timestamp
     created_by: str
     aliases: list[AliasOut]
+    tags: dict[str, str]
 
 
 class RegisteredModelOut(_Shape):
@@ -88,6 +89,7 @@ class RegisteredModelOut(_Shape):
     created_at: Timestamp
     latest_version: int | None
     aliases: dict[str, int]
+    tags: dict[str, str]
 
 
 class ModelOut(RegisteredModelOut):

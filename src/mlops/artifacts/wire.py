@@ -19,6 +19,15 @@ GET    /models                                        ``{"models": [model]}``
 GET    /models/{name}                                 model with ``versions``
 GET    /models/{name}/versions/{version_or_alias}     model version
 PUT    /models/{name}/aliases/{alias}  AliasSet       model version
+DELETE /models/{name}/aliases/{alias}                 204
+POST   /models                      ModelCreate       201 model (no version yet)
+PATCH  /models/{name}               ModelRename       model (under its new name)
+PUT    /models/{name}/description   DescriptionSet    model
+PATCH  /models/{name}/tags          TagChange         model
+DELETE /models/{name}                                 204 (with its versions)
+PUT    /models/{name}/versions/{v}/description  DescriptionSet  model version
+PATCH  /models/{name}/versions/{v}/tags  TagChange     model version
+DELETE /models/{name}/versions/{v}                    204
 ====== ============================================= ==============================================
 """
 
@@ -27,7 +36,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AliasSet", "ArtifactRecords", "BlobFinish", "ModelVersionCreate"]
+__all__ = [
+    "AliasSet",
+    "ArtifactRecords",
+    "BlobFinish",
+    "DescriptionSet",
+    "ModelCreate",
+    "ModelRename",
+    "ModelVersionCreate",
+]
 
 
 @dataclass
@@ -54,6 +71,29 @@ class ModelVersionCreate:
 
     iteration_id: str
     artifact: str = "model"
+    description: str | None = None
+
+
+@dataclass
+class ModelCreate:
+    """Body of ``POST /models``: a registered model with no version yet."""
+
+    name: str
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ModelRename:
+    """Body of ``PATCH /models/{name}``: the model's new name."""
+
+    name: str
+
+
+@dataclass
+class DescriptionSet:
+    """Body of ``PUT .../description``: the new description (null clears it)."""
+
     description: str | None = None
 
 

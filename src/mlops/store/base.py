@@ -489,5 +489,65 @@ class Store(abc.ABC):
         """Point an alias at a version, recording who set it. Raises ``InvalidInput`` for an
         alias that is a number."""
 
+    @abc.abstractmethod
+    def create_model(
+        self,
+        name: str,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        created_by: str = "",
+    ) -> RegisteredModel:
+        """Register a model with no version yet (its first :meth:`register_model` makes
+        version 1). Raises ``AlreadyExists`` for a name already registered."""
+
+    @abc.abstractmethod
+    def update_model(self, name: str, description: str | None) -> RegisteredModel:
+        """Set (or with ``None`` clear) the description of a model. Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    def rename_model(self, name: str, new_name: str) -> RegisteredModel:
+        """Give a model a new name; its versions, aliases and tags follow. Raises
+        ``AlreadyExists`` for a name already registered, ``NotFound`` for an unknown model."""
+
+    @abc.abstractmethod
+    def delete_model(self, name: str) -> None:
+        """Remove a model with its versions, aliases and tags (as MLflow does). The artifacts
+        the versions pointed at stay with their iterations. Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    def set_model_tags(
+        self, name: str, tags: Mapping[str, str] | None = None, delete: Sequence[str] = ()
+    ) -> RegisteredModel:
+        """Set text tags of a model and remove the keys in ``delete`` (a key may not be in
+        both; removing a key it lacks is harmless). Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    def set_model_version_tags(
+        self,
+        name: str,
+        version: int,
+        tags: Mapping[str, str] | None = None,
+        delete: Sequence[str] = (),
+    ) -> ModelVersion:
+        """Set text tags of one version and remove the keys in ``delete``, as
+        :meth:`set_model_tags` does. Raises ``NotFound`` for an unknown model or version."""
+
+    @abc.abstractmethod
+    def update_model_version(
+        self, name: str, version: int, description: str | None
+    ) -> ModelVersion:
+        """Set (or with ``None`` clear) the description of one version. Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    def delete_model_version(self, name: str, version: int) -> None:
+        """Remove one version with its aliases and tags; the other versions keep their numbers and
+        the number is never given again. The artifacts stay with the
+        iteration. Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    def delete_model_alias(self, name: str, alias: str) -> None:
+        """Remove an alias of a model (its version stays). Raises ``NotFound`` for an unknown
+        model or alias."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the store must not be used afterwards."""

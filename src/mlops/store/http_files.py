@@ -7,12 +7,22 @@ record and read the rows that say which iteration logged which bytes, and the re
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mlops.artifacts.wire import AliasSet, ArtifactRecords, ModelVersionCreate
+from mlops.artifacts.wire import (
+    AliasSet,
+    ArtifactRecords,
+    DescriptionSet,
+    ModelCreate,
+    ModelRename,
+    ModelVersionCreate,
+)
 from mlops.entities import Artifact, ModelVersion, RegisteredModel
+from mlops.errors import InvalidInput
+from mlops.store import rules
 from mlops.store.http_client import part
+from mlops.store.http_manage import _tag_body
 from mlops.store.http_reads import AppCalls
 from mlops.wire import to_body
 
@@ -39,6 +49,7 @@ def version_from(data: dict[str, Any]) -> ModelVersion:
     return ModelVersion(
         data["name"], data["version"], data["iteration_id"], data["artifact"],
         data.get("description"), _ts(data["created_at"]), data["created_by"], aliases,
+        dict(data.get("tags", {})),
     )  # fmt: skip
 
 
@@ -46,7 +57,7 @@ def model_from(data: dict[str, Any]) -> RegisteredModel:
     """A :class:`RegisteredModel` from its JSON."""
     return RegisteredModel(
         data["name"], data.get("description"), _ts(data["created_at"]),
-        data.get("latest_version"), dict(data.get("aliases", {})),
+        data.get("latest_version"), dict(data.get("aliases", {})), dict(data.get("tags", {})),
     )  # fmt: skip
 
 
@@ -97,3 +108,61 @@ class AppFiles(AppCalls):
     def set_model_alias(self, name: str, alias: str, version: int, set_by: str) -> ModelVersion:
         path = f"/models/{part(name)}/aliases/{part(alias)}"
         return version_from(self._call("PUT", path, to_body(AliasSet(version))))
+
+    def delete_model_alias(self, name: str, alias: str) -> None:
+        self._call("DELETE", f"/models/{part(name)}/aliases/{part(alias)}", repeatable=False)
+
+    def create_model(
+        self,
+        name: str,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        created_by: str = "",
+    ) -> RegisteredModel:
+        rules.check_tag_change(tags, ())
+        body = to_body(ModelCreate(name, description, dict(tags or {})))
+        return model_from(self._call("POST", "/models", body, repeatable=False))
+
+    def update_model(self, name: str, description: str | None) -> RegisteredModel:
+        body = to_body(DescriptionSet(description))
+        return model_from(self._call("PUT", f"/models/{part(name)}/description", body))
+
+    def rename_model(self, name: str, new_name: str) -> RegisteredModel:
+        body = to_body(ModelRename(new_name))
+        return model_from(self._call("PATCH", f"/models/{part(name)}", body, repeatable=False))
+
+    def delete_model(self, name: str) -> None:
+        self._call("DELETE", f"/models/{part(name)}", repeatable=False)
+
+    def set_model_tags(
+        self, name: str, tags: Mapping[str, str] | None = None, delete: Sequence[str] = ()
+    ) -> RegisteredModel:
+        body = _tag_body(tags, delete)
+        return model_from(self._call("PATCH", f"/models/{part(name)}/tags", body))
+
+    def set_model_version_tags(
+        self,
+        name: str,
+        version: int,
+        tags: Mapping[str, str] | None = None,
+        delete: Sequence[str] = (),
+    ) -> ModelVersion:
+        path = f"/models/{part(name)}/versions/{_number(version)}/tags"
+        return version_from(self._call("PATCH", path, _tag_body(tags, delete)))
+
+    def update_model_version(
+        self, name: str, version: int, description: str | None
+    ) -> ModelVersion:
+        path = f"/models/{part(name)}/versions/{_number(version)}/description"
+        return version_from(self._call("PUT", path, to_body(DescriptionSet(description))))
+
+    def delete_model_version(self, name: str, version: int) -> None:
+        path = f"/models/{part(name)}/versions/{_number(version)}"
+        self._call("DELETE", path, repeatable=False)
+
+
+def _number(version: object) -> str:
+    """A version number for a path (a clear error before any request for anything else)."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidInput(f"a model version is a number 1, 2, ..., got {version!r}")
+    return str(version)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -31,7 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.compiler import TypeCompiler
 
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 NAME = String(250)
 ID = String(36)
@@ -281,6 +282,8 @@ class SqlRegisteredModel(Base):
     name: Mapped[str] = mapped_column(NAME, primary_key=True)
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Double)
+    #: The highest version number ever given (a deleted version's number is not given again).
+    last_version: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SqlModelVersion(Base):
@@ -314,6 +317,36 @@ class SqlModelAlias(Base):
     set_at: Mapped[float] = mapped_column(Double)
 
 
+class SqlRegisteredModelTag(Base):
+    """A free-form text label of a registered model (what MLflow's registry tags hold)."""
+
+    __tablename__ = "registered_model_tags"
+
+    name: Mapped[str] = mapped_column(
+        NAME, ForeignKey("registered_models.name", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(NAME, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class SqlModelVersionTag(Base):
+    """A free-form text label of one model version."""
+
+    __tablename__ = "model_version_tags"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["name", "version"],
+            ["model_versions.name", "model_versions.version"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(NAME, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 # The tables, typed as Core tables for the queries of the store.
 PROJECTS = cast(Table, SqlProject.__table__)
 EXPERIMENTS = cast(Table, SqlExperiment.__table__)
@@ -330,3 +363,5 @@ ARTIFACTS = cast(Table, SqlArtifact.__table__)
 REGISTERED_MODELS = cast(Table, SqlRegisteredModel.__table__)
 MODEL_VERSIONS = cast(Table, SqlModelVersion.__table__)
 MODEL_ALIASES = cast(Table, SqlModelAlias.__table__)
+MODEL_TAGS = cast(Table, SqlRegisteredModelTag.__table__)
+MODEL_VERSION_TAGS = cast(Table, SqlModelVersionTag.__table__)

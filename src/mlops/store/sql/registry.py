@@ -10,13 +10,20 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
 from mlops.entities import ModelVersion, RegisteredModel
 from mlops.errors import AlreadyExists, InvalidInput, NotFound
 from mlops.store.sql.artifacts import ArtifactMethods
 from mlops.store.sql.batch import _sql
-from mlops.store.sql.models import ARTIFACTS, MODEL_ALIASES, MODEL_VERSIONS, REGISTERED_MODELS
+from mlops.store.sql.models import (
+    ARTIFACTS,
+    MODEL_ALIASES,
+    MODEL_TAGS,
+    MODEL_VERSION_TAGS,
+    MODEL_VERSIONS,
+    REGISTERED_MODELS,
+)
 from mlops.values import check_name
 
 _SET_ALIAS = (
@@ -85,8 +92,19 @@ class RegistryMethods(ArtifactMethods):
                             MODEL_VERSIONS.c.name == name
                         )
                     ).scalar()
+                    given = conn.execute(
+                        select(REGISTERED_MODELS.c.last_version).where(
+                            REGISTERED_MODELS.c.name == name
+                        )
+                    ).scalar()
+                    number = max(latest or 0, given or 0) + 1
+                    conn.execute(
+                        update(REGISTERED_MODELS)
+                        .where(REGISTERED_MODELS.c.name == name)
+                        .values(last_version=number)
+                    )
                     values: dict[str, Any] = dict(
-                        name=name, version=(latest or 0) + 1, iteration_id=iteration_id,
+                        name=name, version=number, iteration_id=iteration_id,
                         artifact=artifact, description=description, created_at=now,
                         created_by=created_by,
                     )  # fmt: skip
@@ -118,7 +136,8 @@ class RegistryMethods(ArtifactMethods):
                 .order_by(MODEL_VERSIONS.c.version.desc())
             ).all()
             aliases = _aliases(conn, name)
-        return [_version(r, aliases) for r in found]
+            tags = _version_tags(conn, name)
+        return [_version(r, aliases, tags) for r in found]
 
     def get_model_version(self, name: str, version_or_alias: str | int) -> ModelVersion:
         with self._read("get model version") as conn:
@@ -133,7 +152,7 @@ class RegistryMethods(ArtifactMethods):
                     f"model {name!r} has no version {version} (`mlops models show {name}` "
                     "lists them)"
                 )
-            return _version(row, _aliases(conn, name))
+            return _version(row, _aliases(conn, name), _version_tags(conn, name, version))
 
     def set_model_alias(self, name: str, alias: str, version: int, set_by: str) -> ModelVersion:
         alias = check_alias(alias)
@@ -159,8 +178,10 @@ class RegistryMethods(ArtifactMethods):
                 .where(MODEL_VERSIONS.c.iteration_id == iteration_id)
                 .order_by(MODEL_VERSIONS.c.name, MODEL_VERSIONS.c.version)
             ).all()
-            aliases = {name: _aliases(conn, name) for name in {r.name for r in found}}
-        return [_version(r, aliases[r.name]) for r in found]
+            names = {r.name for r in found}
+            aliases = {name: _aliases(conn, name) for name in names}
+            tags = {name: _version_tags(conn, name) for name in names}
+        return [_version(r, aliases[r.name], tags[r.name]) for r in found]
 
     def model_digests(self) -> set[str]:
         """The sha256 of every artifact a model version points at (kept by ``mlops gc``)."""
@@ -181,7 +202,9 @@ def _model(conn: Connection, name: str) -> RegisteredModel:
         select(func.max(MODEL_VERSIONS.c.version)).where(MODEL_VERSIONS.c.name == name)
     ).scalar()
     aliases = {alias: version for alias, (version, _, _) in _aliases(conn, name).items()}
-    return RegisteredModel(row.name, row.description, row.created_at, latest, aliases)
+    found = conn.execute(select(MODEL_TAGS).where(MODEL_TAGS.c.name == name)).all()
+    tags = {r.key: r.value for r in found}
+    return RegisteredModel(row.name, row.description, row.created_at, latest, aliases, tags)
 
 
 def _aliases(conn: Connection, name: str) -> dict[str, tuple[int, str, float]]:
@@ -189,11 +212,26 @@ def _aliases(conn: Connection, name: str) -> dict[str, tuple[int, str, float]]:
     return {r.alias: (r.version, r.set_by, r.set_at) for r in found}
 
 
-def _version(row: Any, aliases: dict[str, tuple[int, str, float]]) -> ModelVersion:
+def _version_tags(
+    conn: Connection, name: str, version: int | None = None
+) -> dict[int, dict[str, str]]:
+    """The tags of a model's versions (of one version only with ``version``), by version."""
+    query = select(MODEL_VERSION_TAGS).where(MODEL_VERSION_TAGS.c.name == name)
+    if version is not None:
+        query = query.where(MODEL_VERSION_TAGS.c.version == version)
+    tags: dict[int, dict[str, str]] = {}
+    for r in conn.execute(query):
+        tags.setdefault(int(r.version), {})[r.key] = r.value
+    return tags
+
+
+def _version(
+    row: Any, aliases: dict[str, tuple[int, str, float]], tags: dict[int, dict[str, str]]
+) -> ModelVersion:
     mine = {a: (by, at) for a, (v, by, at) in aliases.items() if v == row.version}
     return ModelVersion(
         row.name, row.version, row.iteration_id, row.artifact, row.description,
-        row.created_at, row.created_by, mine,
+        row.created_at, row.created_by, mine, dict(tags.get(int(row.version), {})),
     )  # fmt: skip
 
 
