@@ -222,3 +222,68 @@ def test_the_lifecycle_upgrade_keeps_the_data_of_the_previous_schema(sql_store_u
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     finally:
         engine.dispose()
+
+
+_ROWS_AT_0004 = [
+    "INSERT INTO experiment_tags VALUES ('e', 'team', 'cv')",
+    "INSERT INTO artifacts VALUES ('i', 'model.pkl', -1, 3, '" + "ab" * 32 + "', "
+    "'application/octet-stream', 2.0)",
+    "INSERT INTO registered_models VALUES ('clf', 'a classifier', 2.0)",
+    "INSERT INTO model_versions VALUES ('clf', 1, 'i', 'model.pkl', 'first', 2.0, 'ada'), "
+    "('clf', 2, 'i', 'model.pkl', NULL, 3.0, 'ada')",
+    "INSERT INTO model_aliases VALUES ('clf', 'champion', 2, 'ada', 4.0)",
+]
+
+
+def test_the_registry_tags_upgrade_keeps_the_data_of_the_previous_schema(
+    sql_store_uri: str,
+) -> None:
+    """0005 (tags of models and versions, the highest version given) on a database at 0004
+    with a registry in it: every model, version and alias stays, and numbering goes on."""
+    _old_database(sql_store_uri, "0003")
+    engine = make_engine(sql_store_uri)
+    try:  # to 0004 as the migration runner does it (references checked after, on SQLite)
+        with engine.connect() as conn, migrate._references_checked_after(conn), conn.begin():
+            config = Config()
+            config.set_main_option(
+                "script_location", str(Path(migrate.__file__).with_name("migrations"))
+            )
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0004")
+    finally:
+        engine.dispose()
+    engine = make_engine(sql_store_uri)
+    with engine.begin() as conn:
+        for statement in _ROWS_AT_0004:
+            conn.execute(text(statement))
+    engine.dispose()
+    assert migrate.upgrade(sql_store_uri) == ("0004", SCHEMA_REVISION)
+
+    store = SqlStore(sql_store_uri)
+    try:
+        model = store.get_model("clf")
+        assert (model.description, model.latest_version, model.aliases, model.tags) == (
+            "a classifier", 2, {"champion": 2}, {},
+        )  # fmt: skip
+        versions = store.list_model_versions("clf")
+        assert [(v.version, v.description, v.tags) for v in versions] == [
+            (2, None, {}), (1, "first", {}),
+        ]  # fmt: skip
+        assert store.get_model_version("clf", "champion").created_at == 3.0
+        assert store.get_experiment("e").tags == {"team": "cv"}
+        # the new schema at work on the old rows
+        store.set_model_tags("clf", {"team": "cv"})
+        store.set_model_version_tags("clf", 1, {"data": "v1"})
+        store.delete_model_version("clf", 2)
+        assert store.register_model("clf", "i", "model.pkl", None, "ada").version == 3
+        store.rename_model("clf", "vision")
+        assert store.get_model_version("vision", 1).tags == {"data": "v1"}
+        assert store.get_model("vision").tags == {"team": "cv"}
+    finally:
+        store.close()
+    engine = make_engine(sql_store_uri)
+    try:
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    finally:
+        engine.dispose()

@@ -4,8 +4,8 @@
 - ``model_version_tags``: free-form text labels of one model version, removed with it.
 
 - ``registered_models.last_version``: the highest version number ever given, so that a
-  deleted version's number is never given to another version (NULL on existing models: their
-  highest version is the highest given, as nothing could be deleted before).
+  deleted version's number is never given to another version (filled from each existing
+  model's highest version: nothing could be deleted before).
 
 Every existing row stays as it is.
 
@@ -27,6 +27,10 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("registered_models", sa.Column("last_version", sa.BigInteger(), nullable=True))
+    op.execute(
+        "UPDATE registered_models SET last_version = (SELECT max(version) FROM model_versions "
+        "WHERE model_versions.name = registered_models.name)"
+    )
     op.create_table(
         "registered_model_tags",
         sa.Column("name", sa.String(length=250), nullable=False),
