@@ -3,16 +3,15 @@ the logged models of :mod:`.logged_models`.
 
 An MLflow registered model is an mlops registered model and a version is an mlops model
 version, made from the iteration's artifact that its ``source`` names (``models:/<model_id>``,
-``runs:/<run_id>/<path>`` or the run's ``mlflow-artifacts:`` URI). mlops makes a registered
-model with its first version, so ``create`` answers for a new name without storing it. Calls
-mlops has no records for (renames, deletes, stages, tags of registered models and versions,
-deleting an alias) answer MLflow's ``NOT_IMPLEMENTED`` (501) naming the call.
+``runs:/<run_id>/<path>`` or the run's ``mlflow-artifacts:`` URI). A registered model, its
+description and tags are kept as MLflow sends them (a model may be created with no version
+yet); :mod:`.model_changes` renames, describes, tags and deletes them. Deleting a logged model
+answers MLflow's ``NOT_IMPLEMENTED`` (501).
 """
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -21,7 +20,7 @@ from fastapi.responses import JSONResponse
 
 from mlops.app.auth import actor
 from mlops.app.deps import ArtifactsDep, CanRead, CanWrite, StoreDep
-from mlops.app.mlflow import logged_models
+from mlops.app.mlflow import logged_models, model_changes
 from mlops.app.mlflow.artifacts import RunPath, artifact_uri, unsupported
 from mlops.app.mlflow.errors import MlflowError
 from mlops.app.mlflow.logged_models import (
@@ -34,100 +33,48 @@ from mlops.app.mlflow.logged_models import (
     string_of,
 )
 from mlops.app.mlflow.mapping import mapping_of
+from mlops.app.mlflow.registry_json import (
+    RUN_LINK_TAG,
+    find_model,
+    find_version,
+    model_json,
+    registry_tags,
+    source_of,
+    version_json,
+)
 from mlops.artifacts import ArtifactStore
-from mlops.entities import ModelVersion, RegisteredModel
-from mlops.errors import NotFound
+from mlops.errors import AlreadyExists, NotFound
 from mlops.store.base import Store
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["mlflow"], include_in_schema=False)
 router.include_router(logged_models.router)
-
-
-def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
-
-
-def _source(store: Store, version: ModelVersion) -> tuple[str, str | None]:
-    """The ``source`` MLflow shows for a version, and its logged model id if it is one."""
-    head, _, rest = version.artifact.partition("/")
-    if head == MODELS and rest.startswith("m-") and "/" not in rest:
-        return f"models:/{rest}", rest
-    return f"runs:/{version.iteration_id}/{version.artifact}", None
-
-
-def _version_json(store: Store, version: ModelVersion) -> dict[str, Any]:
-    source, model_id = _source(store, version)
-    out: dict[str, Any] = {
-        "name": version.name,
-        "version": str(version.version),
-        "creation_timestamp": _ms(version.created_at),
-        "last_updated_timestamp": _ms(version.created_at),
-        "user_id": version.created_by,
-        "current_stage": "None",
-        "description": version.description or "",
-        "source": source,
-        "run_id": version.iteration_id,
-        "status": "READY",
-        "aliases": sorted(version.aliases),
-    }
-    if model_id:
-        out["model_id"] = model_id
-    return out
-
-
-def _model_json(store: Store, model: RegisteredModel) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "name": model.name,
-        "creation_timestamp": _ms(model.created_at),
-        "last_updated_timestamp": _ms(model.created_at),
-        "description": model.description or "",
-        "aliases": [{"alias": a, "version": str(v)} for a, v in sorted(model.aliases.items())],
-    }
-    if model.latest_version is not None:
-        latest = store.get_model_version(model.name, model.latest_version)
-        out["latest_versions"] = [_version_json(store, latest)]
-    return out
-
-
-def _model(store: Store, name: str) -> RegisteredModel:
-    try:
-        return store.get_model(name)
-    except NotFound:
-        raise missing(f"Registered Model with name={name} not found") from None
-
-
-def _version(store: Store, name: str, version: str) -> ModelVersion:
-    if not version.strip().isdigit():
-        raise invalid(f"Parameter 'version' must be an integer, got {version!r}.")
-    _model(store, name)
-    try:
-        return store.get_model_version(name, int(version))
-    except NotFound:
-        raise missing(f"Model Version (name={name}, version={version}) not found") from None
+router.include_router(model_changes.router)
 
 
 @router.post("/mlflow/registered-models/create", dependencies=[CanWrite])
-def create_registered_model(body: Json, store: StoreDep) -> JSONResponse:
-    """Answer for a new model name (mlops makes the model with its first version);
-    ``RESOURCE_ALREADY_EXISTS`` for a registered one."""
+def create_registered_model(body: Json, request: Request, store: StoreDep) -> JSONResponse:
+    """A registered model with no version yet, its description and tags;
+    ``RESOURCE_ALREADY_EXISTS`` for a registered name."""
     name = str(string_of(body, "name"))
+    if string_of(body, "deployment_job_id", required=False):
+        raise invalid("the App has no deployment jobs: leave 'deployment_job_id' out")
+    tags = registry_tags(body)
+    description = string_of(body, "description", required=False)
     try:
-        store.get_model(name)
-    except NotFound:
-        now = _ms(time.time())
-        model = {"name": name, "creation_timestamp": now, "last_updated_timestamp": now}
-        return JSONResponse({"registered_model": model})
-    raise MlflowError(
-        "RESOURCE_ALREADY_EXISTS", f"Registered Model (name={name}) already exists.", 400
-    )
+        model = store.create_model(name, description, tags, actor(request))
+    except AlreadyExists:
+        raise MlflowError(
+            "RESOURCE_ALREADY_EXISTS", f"Registered Model (name={name}) already exists.", 400
+        ) from None
+    return JSONResponse({"registered_model": model_json(store, model)})
 
 
 @router.get("/mlflow/registered-models/get", dependencies=[CanRead])
 def get_registered_model(store: StoreDep, name: str = Query("")) -> JSONResponse:
     """One registered model with its latest version and aliases."""
-    return JSONResponse({"registered_model": _model_json(store, _model(store, name))})
+    return JSONResponse({"registered_model": model_json(store, find_model(store, name))})
 
 
 _CLAUSE = re.compile(
@@ -143,25 +90,28 @@ def _like(pattern: str, value: str, case: bool) -> bool:
     return re.fullmatch(regex, value, 0 if case else re.IGNORECASE | re.DOTALL) is not None
 
 
-def _clause(field: str, op: str, value: str, negate: bool) -> Callable[[dict[str, str]], bool]:
-    """One clause as a test (``field`` "" for a tag, which mlops models do not have)."""
+def _clause(
+    field: str, tag: str | None, op: str, value: str, negate: bool
+) -> Callable[[dict[str, Any]], bool]:
+    """One clause as a test of a row (``tag`` set: a test of the row's ``tags``; a tag the row
+    lacks equals nothing and differs from everything, as in MLflow)."""
 
-    def test(row: dict[str, str]) -> bool:
-        if not field:
+    def test(row: dict[str, Any]) -> bool:
+        found = row["tags"].get(tag) if tag is not None else row[field]
+        if found is None:
             return negate
         if op in ("LIKE", "ILIKE"):
-            return negate != _like(value, row[field], op == "LIKE")
-        return negate != (row[field] == value)
+            return negate != _like(value, found, op == "LIKE")
+        return negate != (found == value)
 
     return test
 
 
-def _search_filter(text: str | None, fields: set[str]) -> Callable[[dict[str, str]], bool]:
+def _search_filter(text: str | None, fields: set[str]) -> Callable[[dict[str, Any]], bool]:
     """MLflow's registry filter (clauses joined by AND: ``name = 'x'``, ``name LIKE 'x%'``,
-    ``run_id = '...'``, ``tag.<key> != 'v'``) as a test of a ``{field: value}``. mlops models
-    have no tags, so a tag equals nothing and differs from everything (MLflow's client adds
-    ``tag.`mlflow.prompt.is_prompt` != 'true'`` to leave prompts out)."""
-    tests: list[Callable[[dict[str, str]], bool]] = []
+    ``run_id = '...'``, ``tag.<key> != 'v'``) as a test of a ``{field: value, "tags": {...}}``
+    (MLflow's client adds ``tag.`mlflow.prompt.is_prompt` != 'true'`` to leave prompts out)."""
+    tests: list[Callable[[dict[str, Any]], bool]] = []
     for part in split_and(text or ""):
         match = _CLAUSE.match(part)
         field = match.group("field") if match else ""
@@ -173,7 +123,8 @@ def _search_filter(text: str | None, fields: set[str]) -> Callable[[dict[str, st
             )
         op, value = match.group("op").upper().split()[-1], match.group("value")[1:-1]
         negate = match.group("op").upper().startswith(("NOT", "!="))
-        tests.append(_clause(field if not is_tag else "", op, value, negate))
+        tag = field.split(".", 1)[1].strip('`"') if is_tag else None
+        tests.append(_clause(field, tag, op, value, negate))
     return lambda row: all(test(row) for test in tests)
 
 
@@ -192,9 +143,9 @@ def search_registered_models(
 ) -> JSONResponse:
     """Registered models by name (``name = 'x'``, ``name LIKE 'x%'`` filters)."""
     keep = _search_filter(filter, {"name"})
-    models = [m for m in store.list_models() if keep({"name": m.name})]
+    models = [m for m in store.list_models() if keep({"name": m.name, "tags": m.tags})]
     page, token = _page(models, max_results, page_token)
-    out: dict[str, Any] = {"registered_models": [_model_json(store, m) for m in page]}
+    out: dict[str, Any] = {"registered_models": [model_json(store, m) for m in page]}
     if token:
         out["next_page_token"] = token
     return JSONResponse(out)
@@ -237,8 +188,14 @@ def create_model_version(
     name = str(string_of(body, "name"))
     iteration_id, artifact = _resolve(store, artifacts, body)
     description = string_of(body, "description", required=False)
+    tags = registry_tags(body)
+    run_link = string_of(body, "run_link", required=False)
+    if run_link:
+        tags[RUN_LINK_TAG] = run_link
     version = store.register_model(name, iteration_id, artifact, description, actor(request))
-    return JSONResponse({"model_version": _version_json(store, version)})
+    if tags:
+        version = store.set_model_version_tags(name, version.version, tags)
+    return JSONResponse({"model_version": version_json(version)})
 
 
 @router.get("/mlflow/model-versions/get", dependencies=[CanRead])
@@ -246,7 +203,7 @@ def get_model_version(
     store: StoreDep, name: str = Query(""), version: str = Query("")
 ) -> JSONResponse:
     """One version of a registered model."""
-    return JSONResponse({"model_version": _version_json(store, _version(store, name, version))})
+    return JSONResponse({"model_version": version_json(find_version(store, name, version))})
 
 
 @router.get("/mlflow/model-versions/search", dependencies=[CanRead])
@@ -268,13 +225,14 @@ def search_model_versions(
                 "name": v.name,
                 "run_id": v.iteration_id,
                 "version": str(v.version),
-                "source": _source(store, v)[0],
+                "source": source_of(v)[0],
+                "tags": v.tags,
             }
         )
     ]
     versions.sort(key=lambda v: (-v.created_at, v.name, -v.version))
     page, token = _page(versions, max_results, page_token)
-    out: dict[str, Any] = {"model_versions": [_version_json(store, v) for v in page]}
+    out: dict[str, Any] = {"model_versions": [version_json(v) for v in page]}
     if token:
         out["next_page_token"] = token
     return JSONResponse(out)
@@ -285,7 +243,7 @@ def get_model_version_download_uri(
     request: Request, store: StoreDep, name: str = Query(""), version: str = Query("")
 ) -> JSONResponse:
     """Where a version's files are: its run's ``mlflow-artifacts:`` folder."""
-    found = _version(store, name, version)
+    found = find_version(store, name, version)
     experiment = store.get_iteration(found.iteration_id).experiment_id
     experiment_id = mapping_of(request).experiment_out(experiment)
     uri = artifact_uri(str(experiment_id), found.iteration_id, found.artifact)
@@ -293,10 +251,10 @@ def get_model_version_download_uri(
 
 
 def _latest(store: Store, name: str) -> JSONResponse:
-    model = _model(store, name)
+    model = find_model(store, name)
     versions = []
     if model.latest_version is not None:
-        versions = [_version_json(store, store.get_model_version(name, model.latest_version))]
+        versions = [version_json(store.get_model_version(name, model.latest_version))]
     return JSONResponse({"model_versions": versions})
 
 
@@ -316,7 +274,7 @@ def get_latest_versions_post(body: Json, store: StoreDep) -> JSONResponse:
 def set_registered_model_alias(body: Json, request: Request, store: StoreDep) -> JSONResponse:
     """Point an alias (``champion``) at a version."""
     name, alias = str(string_of(body, "name")), str(string_of(body, "alias"))
-    version = _version(store, name, str(string_of(body, "version")))
+    version = find_version(store, name, str(string_of(body, "version")))
     store.set_model_alias(name, alias, version.version, actor(request))
     return JSONResponse({})
 
@@ -326,27 +284,16 @@ def get_model_version_by_alias(
     store: StoreDep, name: str = Query(""), alias: str = Query("")
 ) -> JSONResponse:
     """The version an alias points at."""
-    _model(store, name)
+    find_model(store, name)
     try:
         version = store.get_model_version(name, alias)
     except NotFound as exc:
         raise missing(exc.message) from None
-    return JSONResponse({"model_version": _version_json(store, version)})
+    return JSONResponse({"model_version": version_json(version)})
 
 
-#: Registry calls mlops has no records for: (method, path, what to do instead).
+#: Calls mlops has no records for: (method, path, what to do instead).
 UNSUPPORTED = [
-    ("DELETE", "/mlflow/registered-models/alias", "point the alias at another version"),
-    ("POST", "/mlflow/registered-models/rename", "register under the new name"),
-    ("PATCH", "/mlflow/registered-models/update", "describe the version instead"),
-    ("DELETE", "/mlflow/registered-models/delete", "mlops keeps registered models"),
-    ("POST", "/mlflow/registered-models/set-tag", "tag the run instead"),
-    ("DELETE", "/mlflow/registered-models/delete-tag", "tag the run instead"),
-    ("PATCH", "/mlflow/model-versions/update", "register a new version"),
-    ("DELETE", "/mlflow/model-versions/delete", "mlops keeps model versions"),
-    ("POST", "/mlflow/model-versions/transition-stage", "use aliases instead of stages"),
-    ("POST", "/mlflow/model-versions/set-tag", "tag the run instead"),
-    ("DELETE", "/mlflow/model-versions/delete-tag", "tag the run instead"),
     ("DELETE", "/mlflow/logged-models/{model_id}", "mlops keeps logged models with their run"),
 ]
 
