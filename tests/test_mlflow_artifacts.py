@@ -21,6 +21,7 @@ import pytest
 
 from conftest import AppProcess
 from mlops import tracking
+from mlops.errors import NotFound
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -438,9 +439,6 @@ def test_calls_without_mlops_records_answer_not_implemented(app: AppProcess, run
     status, answer = raw(app, "DELETE", f"/api/2.0/mlflow-artifacts/artifacts/{run_root}/kept.txt")
     assert (status, answer["error_code"]) == (501, "NOT_IMPLEMENTED")
     for method, path in [
-        ("DELETE", "/api/2.0/mlflow/registered-models/delete"),
-        ("POST", "/api/2.0/mlflow/model-versions/transition-stage"),
-        ("DELETE", "/api/2.0/mlflow/registered-models/alias"),
         ("POST", "/api/2.0/mlflow/artifacts/presigned-upload-url"),
         ("GET", f"/api/2.0/mlflow-artifacts/presigned/{run_root}/kept.txt"),
     ]:
@@ -491,3 +489,104 @@ def test_tokens_guard_the_proxy_and_travel_with_multipart_parts(
     finally:
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
         app.stop()
+
+
+def test_the_registry_keeps_what_mlflow_clients_send(client: Any) -> None:
+    """Every registered-model and model-version call of MlflowClient, read back through
+    mlops' own API: nothing sent is dropped."""
+    from mlflow.exceptions import MlflowException
+
+    name = f"reg-{uuid.uuid4().hex[:8]}"
+    with mlflow.start_run() as run:
+        mlflow.log_text("flavors: {}", "model/MLmodel")
+    run_id = run.info.run_id
+    made = client.create_registered_model(name, {"team": "cv"}, "a classifier")
+    assert (made.name, made.tags, made.description) == (name, {"team": "cv"}, "a classifier")
+    got = client.get_registered_model(name)
+    assert (got.tags, got.description, got.latest_versions) == ({"team": "cv"}, "a classifier", [])
+    mine = tracking.get_model(name)
+    assert (mine["tags"], mine["description"], mine["latest_version"]) == (
+        {"team": "cv"}, "a classifier", None,
+    )  # fmt: skip
+    with pytest.raises(MlflowException, match="already exists"):
+        client.create_registered_model(name)
+
+    first = client.create_model_version(
+        name, f"runs:/{run_id}/model", run_id, tags={"data": "v1"}, description="first"
+    )
+    assert (first.version, first.tags, first.description) == ("1", {"data": "v1"}, "first")
+    second = client.create_model_version(name, f"runs:/{run_id}/model", run_id)
+    assert tracking.get_model_version(name, 1)["tags"] == {"data": "v1"}
+    assert tracking.get_model(name)["latest_version"] == 2
+
+    client.update_registered_model(name, "better")
+    client.set_registered_model_tag(name, "stage", "beta")
+    client.delete_registered_model_tag(name, "team")
+    client.delete_registered_model_tag(name, "absent")  # no error, as in MLflow
+    client.update_model_version(name, "1", "described")
+    client.set_model_version_tag(name, "1", "ok", "yes")
+    client.delete_model_version_tag(name, "1", "data")
+    client.set_registered_model_alias(name, "champion", "1")
+    client.set_registered_model_alias(name, "latest", second.version)
+    mine = tracking.get_model(name)
+    assert (mine["description"], mine["tags"]) == ("better", {"stage": "beta"})
+    assert mine["aliases"] == {"champion": 1, "latest": 2}
+    version = tracking.get_model_version(name, "champion")
+    assert (version["description"], version["tags"]) == ("described", {"ok": "yes"})
+    got = client.get_model_version(name, "1")
+    assert (got.description, got.tags, got.aliases) == ("described", {"ok": "yes"}, ["champion"])
+    assert [m.name for m in client.search_registered_models("tags.stage = 'beta'")] == [name]
+    assert [
+        v.version for v in client.search_model_versions(f"name = '{name}' and tag.ok = 'yes'")
+    ] == ["1"]
+
+    client.delete_registered_model_alias(name, "latest")
+    client.delete_registered_model_alias(name, "latest")  # no error, as in MLflow
+    assert tracking.get_model(name)["aliases"] == {"champion": 1}
+    with pytest.warns(FutureWarning), pytest.raises(MlflowException, match="alias"):
+        client.transition_model_version_stage(name, "1", "Production")
+    copied = client.copy_model_version(f"models:/{name}/1", f"{name}-copy")
+    assert (copied.version, copied.tags, copied.description) == ("1", {"ok": "yes"}, "described")
+    assert tracking.get_model_version(f"{name}-copy", 1)["iteration_id"] == run_id
+    client.delete_registered_model(f"{name}-copy")
+
+    client.rename_registered_model(name, f"{name}-v2")  # MlflowClient answers None
+    name = f"{name}-v2"
+    assert client.get_registered_model(name).tags == {"stage": "beta"}
+    assert tracking.get_model(name)["aliases"] == {"champion": 1}
+    assert tracking.get_model_version(name, 1)["tags"] == {"ok": "yes"}
+    client.delete_model_version(name, "2")
+    with pytest.raises(MlflowException, match="not found"):
+        client.get_model_version(name, "2")
+    with pytest.raises(NotFound):
+        tracking.get_model_version(name, 2)
+    assert tracking.get_model(name)["latest_version"] == 1
+    assert client.create_model_version(name, f"runs:/{run_id}/model", run_id).version == "3"
+    client.delete_registered_model(name)
+    with pytest.raises(MlflowException, match="not found"):
+        client.get_registered_model(name)
+    with pytest.raises(NotFound):
+        tracking.get_model(name)
+    assert "model/MLmodel" in names(run_id)  # the run keeps its files
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "code"),
+    [
+        ("DELETE", "registered-models/delete", {}, "INVALID_PARAMETER_VALUE"),
+        ("DELETE", "registered-models/delete", {"name": "nope"}, "RESOURCE_DOES_NOT_EXIST"),
+        ("POST", "registered-models/rename", {"name": "nope"}, "INVALID_PARAMETER_VALUE"),
+        ("PATCH", "model-versions/update", {"name": "nope", "version": "x"}, "INVALID_PARAMETER_VALUE"),
+        ("POST", "model-versions/set-tag", {"name": "n", "version": "1", "key": 3}, "INVALID_PARAMETER_VALUE"),
+        ("POST", "model-versions/transition-stage", {"name": "nope", "version": "1", "stage": "Production"}, "RESOURCE_DOES_NOT_EXIST"),
+        ("POST", "registered-models/create", {"name": "x", "tags": "no"}, "INVALID_PARAMETER_VALUE"),
+        ("POST", "registered-models/create", {"name": "a/b"}, "INVALID_PARAMETER_VALUE"),
+        ("DELETE", "registered-models/alias", {"name": "nope", "alias": "a"}, "RESOURCE_DOES_NOT_EXIST"),
+    ],
+)  # fmt: skip
+def test_bad_registry_calls_answer_mlflow_errors(
+    app: AppProcess, method: str, path: str, body: dict[str, Any], code: str
+) -> None:
+    answer = httpx.request(method, f"{app.url}/api/2.0/mlflow/{path}", json=body)
+    assert answer.status_code in (400, 404), answer.text
+    assert answer.json()["error_code"] == code, answer.text

@@ -127,8 +127,8 @@ def delete_model_version(body: Json, store: StoreDep) -> JSONResponse:
 @router.post("/mlflow/model-versions/set-tag", dependencies=[CanWrite])
 def set_model_version_tag(body: Json, store: StoreDep) -> JSONResponse:
     """Set one tag of a version."""
-    version = find_version(store, _name(body), _version_of(body))
     key, value = _tag(body)
+    version = find_version(store, _name(body), _version_of(body))
     store.set_model_version_tags(version.name, version.version, {key: value})
     return JSONResponse({})
 

@@ -159,6 +159,10 @@ def _resolve(store: Store, artifacts: ArtifactStore, body: dict[str, Any]) -> tu
         rest = source[len("models:/") :]
         if "/" not in rest and "@" not in rest:
             model_id = rest
+        elif "/" in rest:  # another version (copy_model_version): the same files
+            name, _, number = rest.rpartition("/")
+            copied = find_version(store, name, number)
+            return copied.iteration_id, copied.artifact
     if model_id is not None:
         info = load_record(store, artifacts, model_id)
         return info["source_run_id"], f"{MODELS}/{model_id}"
@@ -173,7 +177,7 @@ def _resolve(store: Store, artifacts: ArtifactStore, body: dict[str, Any]) -> tu
     else:
         raise invalid(
             f"source {source!r} is not a model of this App: use models:/<model_id>, "
-            "runs:/<run_id>/<path> or a run's mlflow-artifacts: URI"
+            "models:/<name>/<version>, runs:/<run_id>/<path> or a run's mlflow-artifacts: URI"
         )
     if not path.name:
         raise invalid(f"source {source!r} names a run's whole artifact root, not a model")
