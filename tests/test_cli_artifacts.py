@@ -56,6 +56,32 @@ def test_models_are_listed_and_shown(mlops_home: Path, tmp_path: Path) -> None:
     assert unknown.exit_code == 1 and "no model is registered as 'nope'" in unknown.output
 
 
+def test_models_show_their_tags_and_empty_models(mlops_home: Path, tmp_path: Path) -> None:
+    from mlops.config import tracking_uri
+    from mlops.store import open_store
+
+    iteration_id = _trained(tmp_path)
+    store = open_store(tracking_uri())
+    store.create_model("empty", "not trained yet", {"team": "cv"})
+    store.create_model("digits", None, {"stage": "beta"})
+    tracking.register_model("digits", iteration_id)
+    store.set_model_version_tags("digits", 1, {"data": "v1"})
+    listed = run("models", "list")
+    assert listed.exit_code == 0, listed.output
+    assert (
+        "stage=beta" in listed.output
+        and "team=cv" in listed.output
+        and "vNone" not in listed.output
+    )
+    shown = run("models", "show", "digits")
+    assert "stage=beta" in shown.output and "data=v1" in shown.output
+    empty = run("models", "show", "empty")
+    assert (
+        empty.exit_code == 0 and "not trained yet" in empty.output and "no versions" in empty.output
+    )
+    assert json.loads(run("models", "show", "digits", "--json").output)["tags"] == {"stage": "beta"}
+
+
 def test_gc_removes_only_blobs_nothing_refers_to(mlops_home: Path, tmp_path: Path) -> None:
     from mlops.artifacts import open_artifact_store
 

@@ -570,18 +570,21 @@ def test_the_registry_keeps_what_mlflow_clients_send(client: Any) -> None:
     assert "model/MLmodel" in names(run_id)  # the run keeps its files
 
 
+BAD, GONE = "INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "code"),
     [
-        ("DELETE", "registered-models/delete", {}, "INVALID_PARAMETER_VALUE"),
-        ("DELETE", "registered-models/delete", {"name": "nope"}, "RESOURCE_DOES_NOT_EXIST"),
-        ("POST", "registered-models/rename", {"name": "nope"}, "INVALID_PARAMETER_VALUE"),
-        ("PATCH", "model-versions/update", {"name": "nope", "version": "x"}, "INVALID_PARAMETER_VALUE"),
-        ("POST", "model-versions/set-tag", {"name": "n", "version": "1", "key": 3}, "INVALID_PARAMETER_VALUE"),
-        ("POST", "model-versions/transition-stage", {"name": "nope", "version": "1", "stage": "Production"}, "RESOURCE_DOES_NOT_EXIST"),
-        ("POST", "registered-models/create", {"name": "x", "tags": "no"}, "INVALID_PARAMETER_VALUE"),
-        ("POST", "registered-models/create", {"name": "a/b"}, "INVALID_PARAMETER_VALUE"),
-        ("DELETE", "registered-models/alias", {"name": "nope", "alias": "a"}, "RESOURCE_DOES_NOT_EXIST"),
+        ("DELETE", "registered-models/delete", {}, BAD),
+        ("DELETE", "registered-models/delete", {"name": "nope"}, GONE),
+        ("POST", "registered-models/rename", {"name": "nope"}, BAD),
+        ("PATCH", "model-versions/update", {"name": "nope", "version": "x"}, BAD),
+        ("POST", "model-versions/set-tag", {"name": "n", "version": "1", "key": 3}, BAD),
+        ("POST", "model-versions/transition-stage", {"name": "n", "version": "1", "stage": "P"}, GONE),  # noqa: E501
+        ("POST", "registered-models/create", {"name": "x", "tags": "no"}, BAD),
+        ("POST", "registered-models/create", {"name": "a/b"}, BAD),
+        ("DELETE", "registered-models/alias", {"name": "nope", "alias": "a"}, GONE),
     ],
 )  # fmt: skip
 def test_bad_registry_calls_answer_mlflow_errors(

@@ -69,6 +69,24 @@ def test_the_model_pages_show_versions_and_aliases(client: TestClient) -> None:
     assert client.get("/models/nope").status_code == 404
 
 
+def test_the_model_pages_show_tags(mlops_home: Path, client: TestClient) -> None:
+    from mlops.store.sql.store import SqlStore
+
+    store = SqlStore(f"sqlite:///{mlops_home / 'mlops.db'}")
+    try:
+        store.set_model_tags("pager", {"team": XSS})
+        store.set_model_version_tags("pager", 1, {"data": "v1"})
+        store.create_model("empty", None, {"stage": "draft"})
+    finally:
+        store.close()
+    listed = client.get("/models").text
+    assert listed.count('data-testid="model-tag"') == 2 and "stage=draft" in listed
+    assert XSS not in listed  # escaped
+    html = client.get("/models/pager").text
+    assert 'data-testid="model-tag"' in html and "data=v1" in html and XSS not in html
+    assert client.get("/models/empty").status_code == 200
+
+
 def test_the_compare_page_shows_same_named_images_side_by_side(
     client: TestClient, seeded: dict[str, str]
 ) -> None:

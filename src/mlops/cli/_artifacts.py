@@ -86,12 +86,14 @@ def models_list(as_json: bool) -> None:
         )
         return
     aliases = [", ".join(f"{a}→v{v}" for a, v in sorted(r["aliases"].items())) for r in rows]
+    latest = [f"v{r['latest_version']}" if r["latest_version"] else "—" for r in rows]
     print_table(
         console(),
         [
             Column("name", [r["name"] for r in rows], always=True),
-            Column("latest", [f"v{r['latest_version']}" for r in rows], justify="right"),
+            Column("latest", latest, justify="right"),
             Column("aliases", aliases),
+            Column("tags", [_tags(r["tags"]) for r in rows], priority=1),
             Column("registered", [fmt_time(r["created_at"]) for r in rows], priority=1),
         ],
         "models",
@@ -112,6 +114,13 @@ def models_show(name: str, as_json: bool) -> None:
     if as_json:
         print_json({**model.to_dict(), "versions": versions})
         return
+    if model.description or model.tags:
+        console().print(" ".join(filter(None, [model.description, _tags(model.tags)])))
+    if not versions:
+        console().print(
+            f"no versions: register one with tracking.register_model({name!r}, id)", style="dim"
+        )
+        return
     print_table(
         console(),
         [
@@ -119,11 +128,17 @@ def models_show(name: str, as_json: bool) -> None:
             Column("aliases", [", ".join(a["alias"] for a in v["aliases"]) for v in versions]),
             Column("iteration", [v["iteration_id"][:8] for v in versions], style="cyan"),
             Column("artifact", [v["artifact"] for v in versions], priority=1),
+            Column("tags", [_tags(v["tags"]) for v in versions], priority=1),
             Column("by", [v["created_by"] for v in versions], priority=2),
             Column("registered", [fmt_time(v["created_at"]) for v in versions], priority=1),
         ],
         "versions",
     )
+
+
+def _tags(tags: dict[str, str]) -> str:
+    """Tags as ``key=value`` pairs for a table cell."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))
 
 
 @click.command()
