@@ -545,6 +545,10 @@ def test_the_registry_keeps_what_mlflow_clients_send(client: Any) -> None:
     assert tracking.get_model(name)["aliases"] == {"champion": 1}
     with pytest.warns(FutureWarning), pytest.raises(MlflowException, match="alias"):
         client.transition_model_version_stage(name, "1", "Production")
+    with pytest.warns(FutureWarning):  # every version is in stage "None"
+        assert client.get_latest_versions(name, ["Production"]) == []
+    with pytest.warns(FutureWarning):
+        assert [v.version for v in client.get_latest_versions(name, ["None"])] == ["2"]
     copied = client.copy_model_version(f"models:/{name}/1", f"{name}-copy")
     assert (copied.version, copied.tags, copied.description) == ("1", {"ok": "yes"}, "described")
     assert tracking.get_model_version(f"{name}-copy", 1)["iteration_id"] == run_id

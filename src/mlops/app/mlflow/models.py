@@ -254,24 +254,33 @@ def get_model_version_download_uri(
     return JSONResponse({"artifact_uri": uri})
 
 
-def _latest(store: Store, name: str) -> JSONResponse:
+def _latest(store: Store, name: str, stages: object = None) -> JSONResponse:
+    """The latest version, when the stages asked for (none: every stage) include "None", the
+    only stage of mlops' versions."""
+    if stages is not None and not isinstance(stages, list):
+        raise invalid("'stages' is a list of stage names")
     model = find_model(store, name)
     versions = []
-    if model.latest_version is not None:
+    wanted = {str(s).strip().lower() for s in stages or []}
+    if model.latest_version is not None and (not wanted or "none" in wanted):
         versions = [version_json(store.get_model_version(name, model.latest_version))]
     return JSONResponse({"model_versions": versions})
 
 
 @router.get("/mlflow/registered-models/get-latest-versions", dependencies=[CanRead])
-def get_latest_versions(store: StoreDep, name: str = Query("")) -> JSONResponse:
+def get_latest_versions(
+    store: StoreDep,
+    name: str = Query(""),
+    stages: Annotated[list[str] | None, Query()] = None,
+) -> JSONResponse:
     """The latest version of a model (mlops has no stages: every version is in "None")."""
-    return _latest(store, name)
+    return _latest(store, name, stages)
 
 
 @router.post("/mlflow/registered-models/get-latest-versions", dependencies=[CanRead])
 def get_latest_versions_post(body: Json, store: StoreDep) -> JSONResponse:
     """The same, as MLflow's client asks first (a JSON body)."""
-    return _latest(store, str(string_of(body, "name")))
+    return _latest(store, str(string_of(body, "name")), body.get("stages"))
 
 
 @router.post("/mlflow/registered-models/alias", dependencies=[CanWrite])
