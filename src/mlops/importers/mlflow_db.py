@@ -1,0 +1,198 @@
+"""Read an MLflow tracking database (SQLite or PostgreSQL) with SQLAlchemy, without MLflow.
+
+The tables read, as MLflow's SQL store keeps them: ``experiments`` (experiment_id, name,
+lifecycle_stage, creation_time, artifact_location), ``experiment_tags``, ``runs`` (run_uuid,
+name, status, start_time, end_time, lifecycle_stage, artifact_uri, experiment_id), ``params``,
+``tags``, ``metrics`` (every value: key, value, timestamp, step, is_nan), and ``datasets``,
+``inputs``, ``input_tags`` for dataset inputs (MLflow 2.4 and later; older databases have
+none). ``latest_metrics`` is MLflow's summary of ``metrics`` and is not needed.
+
+The database is only read. Artifacts are read from the runs' artifact folders when they are
+local paths (``file://`` or a plain path: a server started with ``--default-artifact-root``
+pointing at a folder); ``mlflow-artifacts:/`` roots live behind the server, so import through
+its URL to copy those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mlops.errors import InvalidInput, Unavailable
+from mlops.importers._records import (
+    ArtifactsUnreadable,
+    MlflowDataset,
+    MlflowExperiment,
+    MlflowRun,
+    RunData,
+    local_artifacts,
+    local_root,
+    metric_value,
+    mlflow_status,
+)
+
+__all__ = ["DatabaseReader", "is_database_uri"]
+
+_SCHEMES = ("sqlite:", "postgresql:", "postgresql+", "postgres:")
+
+
+def is_database_uri(source: str) -> bool:
+    """Whether a source names a database (``sqlite:///mlflow.db``, ``postgresql://...``)."""
+    return source.startswith(_SCHEMES)
+
+
+def _hide_password(uri: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(uri).render_as_string(hide_password=True)
+    except Exception:
+        return uri.split("@")[-1]
+
+
+class DatabaseReader:
+    """An MLflow database (see the module docstring)."""
+
+    def __init__(self, uri: str) -> None:
+        from sqlalchemy import create_engine, inspect
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from mlops.store.sql.engine import normalize_uri
+
+        self.description = _hide_password(uri)
+        if uri.startswith("sqlite:///"):
+            path = Path(uri[len("sqlite:///") :]).expanduser()
+            if not path.is_file():
+                raise InvalidInput(f"MLflow database {str(path)!r} not found: check the path")
+            uri = f"sqlite:///file:{path.absolute()}?mode=ro&uri=true"
+        elif uri.startswith("postgres://"):
+            uri = "postgresql://" + uri[len("postgres://") :]
+        try:
+            self._engine = create_engine(normalize_uri(uri))
+            tables = inspect(self._engine).get_table_names()
+            self._columns = {
+                t: {c["name"] for c in inspect(self._engine).get_columns(t)}
+                for t in ("runs", "inputs")
+                if t in tables
+            }
+        except ImportError as exc:
+            raise InvalidInput(
+                f"cannot read {self.description}: {exc} (PostgreSQL needs "
+                "pip install 'mlops-library[postgres]')"
+            ) from None
+        except SQLAlchemyError as exc:
+            raise Unavailable(
+                f"cannot read the MLflow database {self.description}: {exc}"
+            ) from None
+        missing = {"experiments", "runs", "metrics", "params", "tags"} - set(tables)
+        if missing:
+            raise InvalidInput(
+                f"{self.description} is not an MLflow tracking database (no table "
+                f"{', '.join(sorted(missing))})"
+            )
+        self._has_inputs = {"datasets", "inputs", "input_tags"} <= set(tables)
+        self._conn = self._engine.connect()
+
+    def _rows(self, sql: str, **params: Any) -> list[Any]:
+        from sqlalchemy import text
+
+        return list(self._conn.execute(text(sql), params))
+
+    def experiments(self) -> list[MlflowExperiment]:
+        tags: dict[str, dict[str, str]] = {}
+        if self._rows("SELECT 1 FROM experiments LIMIT 1"):
+            for key, value, experiment_id in self._rows(
+                "SELECT key, value, experiment_id FROM experiment_tags"
+            ):
+                tags.setdefault(str(experiment_id), {})[key] = value or ""
+        rows = self._rows(
+            "SELECT experiment_id, name, lifecycle_stage, creation_time, artifact_location "
+            "FROM experiments ORDER BY experiment_id"
+        )
+        return [
+            MlflowExperiment(
+                id=str(eid),
+                name=name,
+                deleted=stage == "deleted",
+                tags=tags.get(str(eid), {}),
+                created_ms=created,
+                artifact_location=location,
+            )
+            for eid, name, stage, created, location in rows
+        ]
+
+    def runs(self, experiment: MlflowExperiment) -> list[MlflowRun]:
+        name = "name" if "name" in self._columns.get("runs", set()) else "NULL"
+        rows = self._rows(
+            f"SELECT run_uuid, {name}, status, start_time, end_time, lifecycle_stage, "
+            "artifact_uri FROM runs WHERE experiment_id = :e ORDER BY start_time, run_uuid",
+            e=int(experiment.id),
+        )
+        return [
+            MlflowRun(
+                id=run_id,
+                experiment_id=experiment.id,
+                name=run_name or None,
+                status=mlflow_status(status),
+                start_ms=start,
+                end_ms=end,
+                deleted=stage == "deleted",
+                artifact_uri=artifact_uri,
+            )
+            for run_id, run_name, status, start, end, stage, artifact_uri in rows
+        ]
+
+    def run_data(self, run: MlflowRun) -> RunData:
+        data = RunData(
+            params=dict(self._rows("SELECT key, value FROM params WHERE run_uuid = :r", r=run.id)),
+            tags={
+                k: v or ""
+                for k, v in self._rows("SELECT key, value FROM tags WHERE run_uuid = :r", r=run.id)
+            },
+        )
+        data.metrics = [
+            (key, step, metric_value(value, bool(is_nan)), timestamp)
+            for key, step, value, timestamp, is_nan in self._rows(
+                "SELECT key, step, value, timestamp, is_nan FROM metrics WHERE run_uuid = :r",
+                r=run.id,
+            )
+        ]
+        if self._has_inputs:
+            data.datasets = self._datasets(run.id)
+        return data
+
+    def _datasets(self, run_id: str) -> list[MlflowDataset]:
+        rows = self._rows(
+            "SELECT i.input_uuid, d.name, d.digest, d.dataset_source_type, d.dataset_source, "
+            "d.dataset_schema, d.dataset_profile FROM inputs i JOIN datasets d "
+            "ON d.dataset_uuid = i.source_id WHERE i.destination_type = 'RUN' "
+            "AND i.destination_id = :r AND i.source_type = 'DATASET'",
+            r=run_id,
+        )
+        found = []
+        for input_id, name, digest, source_type, source, schema, profile in rows:
+            tags = dict(
+                self._rows("SELECT name, value FROM input_tags WHERE input_uuid = :i", i=input_id)
+            )
+            found.append(
+                MlflowDataset(
+                    name, digest or "", source_type or "", source or "", schema, profile, tags
+                )
+            )
+        return found
+
+    def artifacts(self, run: MlflowRun) -> Iterator[tuple[str, Path]]:
+        root = local_root(run.artifact_uri)
+        if root is None:
+            raise ArtifactsUnreadable(
+                f"its artifacts are at {run.artifact_uri}, which is not a local folder: import "
+                "through the MLflow server's URL to copy them"
+            )
+        if not root.is_dir():
+            return iter(())
+        return local_artifacts(root)
+
+    def close(self) -> None:
+        self._conn.close()
+        self._engine.dispose()
