@@ -20,25 +20,35 @@ GET    /projects?include_archived=                    ``{"projects": [project]}`
 POST   /projects                    ProjectCreate     201 project
 GET    /projects/{id}                                 project
 PATCH  /projects/{id}               ProjectUpdate     project
-GET    /experiments?project_id=&name=                 ``{"experiments": [experiment]}``
+GET    /experiments?project_id=&name=&deleted=        ``{"experiments": [experiment]}``
 POST   /experiments                 ExperimentCreate  201 experiment
 GET    /experiments/{id}                              experiment
+PATCH  /experiments/{id}            ExperimentUpdate  experiment (rename)
+DELETE /experiments/{id}                              experiment (deleted: hidden, restorable)
+POST   /experiments/{id}/restore                      experiment (409 when its name was taken)
+PATCH  /experiments/{id}/tags       TagChange         experiment
 GET    /datasets?name=                                ``{"datasets": [dataset]}``
 POST   /datasets                    DatasetCreate     201 dataset (existing one: same content)
 GET    /datasets/{id}                                 dataset
 POST   /iterations                  IterationCreate   201 iteration (idempotent on ``id``)
 GET    /iterations/{id}                               iteration
-PATCH  /iterations/{id}             IterationUpdate   iteration
+PATCH  /iterations/{id}             IterationUpdate   iteration (end state, heartbeat or name)
+DELETE /iterations/{id}                               iteration (deleted: hidden, restorable)
+POST   /iterations/{id}/restore                       iteration
+PATCH  /iterations/{id}/tags        TagChange         iteration (ended ones too)
 POST   /iterations/{id}/end         IterationEnd      iteration (last batch and end state at once)
 POST   /iterations/{id}/batch       IterationBatch    ``{"points": n, "parameters": n}``
 POST   /iterations/{id}/resume                        iteration (running again; idempotent)
 GET    /iterations/{id}/metrics/{name}?max_points=    ``{"points": [point], "downsampled": bool}``
 GET    /series?metric=&iteration_ids=&max_points=     ``{"series": {id: {"points", "total"}}}``
-GET    /iterations?experiment_id=&project_id=&filter=&order_by=&limit=&cursor=
+GET    /iterations?experiment_id=&project_id=&filter=&order_by=&limit=&cursor=&deleted=
                                                       ``{"iterations": [...], "next_cursor": c|null,
                                                       "total": n}``
 POST   /iterations/search           IterationSearch   same as GET /iterations
 ====== ============================================= ==============================================
+
+``deleted=`` in a query string is ``false`` (the default: live ones only), ``true`` (deleted
+ones only) or ``any``; in a JSON body it is false, true or null.
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ __all__ = [
     "MAX_BATCH_POINTS",
     "DatasetCreate",
     "ExperimentCreate",
+    "ExperimentUpdate",
     "IterationBatch",
     "IterationCreate",
     "IterationEnd",
@@ -60,6 +71,7 @@ __all__ = [
     "IterationUpdate",
     "ProjectCreate",
     "ProjectUpdate",
+    "TagChange",
     "decode_float",
     "encode_float",
     "to_body",
@@ -144,6 +156,23 @@ class ExperimentCreate:
 
 
 @dataclass
+class ExperimentUpdate:
+    """Body of ``PATCH /experiments/{id}``: a new name (unique among the project's live
+    experiments); left out or null, it stays."""
+
+    name: str | None = None
+
+
+@dataclass
+class TagChange:
+    """Body of ``PATCH /experiments/{id}/tags`` and ``PATCH /iterations/{id}/tags``: tags to
+    set (added or overwritten) and tag keys to remove."""
+
+    tags: dict[str, str] = field(default_factory=dict)
+    delete: list[str] = field(default_factory=list)
+
+
+@dataclass
 class DatasetCreate:
     """Body of ``POST /datasets``: the client computes digest, size and file count."""
 
@@ -173,13 +202,14 @@ class IterationCreate:
 
 @dataclass
 class IterationUpdate:
-    """Body of ``PATCH /iterations/{id}``."""
+    """Body of ``PATCH /iterations/{id}``; ``name`` renames it (allowed after its end)."""
 
     status: str | None = None
     ended_at: float | None = None
     heartbeat_at: float | None = None
     error: dict[str, str] | None = None
     model: dict[str, Any] | None = None
+    name: str | None = None
 
 
 @dataclass
@@ -226,3 +256,5 @@ class IterationSearch:
     #: Load only these parameters / metrics of each iteration (None: all of them).
     parameter_names: list[str] | None = None
     metric_names: list[str] | None = None
+    #: False: live iterations only; True: deleted ones only; null: both.
+    deleted: bool | None = False

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import mlops
 from mlops.app import docs, schemas, ui
-from mlops.app.api import artifacts, blobs, catalog, iterations, models
+from mlops.app.api import artifacts, blobs, catalog, iterations, lifecycle, models
 from mlops.app.responses import JsonResponse, error_response, from_error, reported
 from mlops.app.security import Guard
 from mlops.app.settings import AppSettings
@@ -50,6 +50,7 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     app.state.artifacts = open_artifact_store(settings.artifacts_location())
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(iterations.router, prefix=API_PREFIX)
+    app.include_router(lifecycle.router, prefix=API_PREFIX)
     app.include_router(artifacts.router, prefix=API_PREFIX)
     app.include_router(blobs.router, prefix=API_PREFIX)
     app.include_router(models.router, prefix=API_PREFIX)

@@ -93,23 +93,24 @@ class Store(abc.ABC):
         ``deleted``: False (the default) lists live experiments only, True deleted ones only,
         None both."""
 
+    @abc.abstractmethod
     def delete_experiment(self, experiment_id: str) -> Experiment:
         """Delete an experiment softly: ``deleted_at`` is set, it and its iterations leave
         lists, counts and searches, and its name is free for a new experiment. Deleting a
         deleted experiment returns it unchanged. Returns the experiment as it is now."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def restore_experiment(self, experiment_id: str) -> Experiment:
         """Bring a deleted experiment (and so its iterations) back. Raises ``AlreadyExists``
         naming the live experiment that took its name meanwhile (rename one of them first).
         Restoring a live experiment returns it unchanged."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def rename_experiment(self, experiment_id: str, name: str) -> Experiment:
         """Give an experiment a new name. Raises ``AlreadyExists`` when a live experiment of
         the project has that name, ``InvalidInput`` for a bad name."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def set_experiment_tags(
         self,
         experiment_id: str,
@@ -118,7 +119,6 @@ class Store(abc.ABC):
     ) -> Experiment:
         """Set (add or overwrite) the ``tags`` of an experiment and remove the keys in
         ``delete`` (an absent key is no error); returns the experiment with its tags now."""
-        raise NotImplementedError
 
     # -- datasets ---------------------------------------------------------------------------
     @abc.abstractmethod
@@ -246,22 +246,23 @@ class Store(abc.ABC):
         """The iteration with its parameters, metric summaries, datasets and model file
         (a deleted one too, with ``deleted_at`` set)."""
 
+    @abc.abstractmethod
     def delete_iteration(self, iteration_id: str) -> Iteration:
         """Delete an iteration softly: ``deleted_at`` is set and it leaves lists, counts and
         searches; what it logged stays. Deleting a deleted iteration returns it unchanged.
         Allowed on running and ended iterations. Returns the iteration as it is now."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def restore_iteration(self, iteration_id: str) -> Iteration:
         """Bring a deleted iteration back (restoring a live one returns it unchanged). An
         iteration of a deleted experiment stays hidden until its experiment is restored."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def rename_iteration(self, iteration_id: str, name: str) -> Iteration:
         """Give an iteration a new name (names of iterations need not be unique); allowed on
         ended iterations. Raises ``InvalidInput`` for a bad name."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def set_iteration_tags(
         self,
         iteration_id: str,
@@ -271,7 +272,6 @@ class Store(abc.ABC):
         """Set (add or overwrite) the ``tags`` of an iteration and remove the keys in
         ``delete`` (an absent key is no error). Allowed on ended iterations too: tags are
         annotations, not results. Returns the iteration as it is now."""
-        raise NotImplementedError
 
     @abc.abstractmethod
     def list_iterations(

@@ -17,9 +17,10 @@ answers again (one line on stderr says so), and the process sends what is left a
 behind. A flush goes in requests of at most 10,000 points
 (:data:`~mlops.store.http_codec.REQUEST_POINTS`), each well inside the read timeout.
 
-Input the App refuses (other ``4xx``) is raised, never journaled: it would fail forever. Reads
-and catalog writes (projects, experiments, datasets) need the App's answer: they raise
-``Unavailable`` naming the URL.
+Input the App refuses (other ``4xx``) is raised, never journaled: it would fail forever. Reads,
+catalog writes (projects, experiments, datasets) and management calls (delete, restore, rename,
+tags set or deleted after the fact) need the App's answer: they raise ``Unavailable`` naming
+the URL, and are never journaled (their answer is the object as the App has it now).
 
 ``MLOPS_MODE=offline`` (air-gapped machines) never touches the network: the training path goes
 straight to the journal, which ``mlops sync`` sends later to the App at the tracking URI.
@@ -58,6 +59,7 @@ from mlops.store.http_codec import (
 )
 from mlops.store.http_drain import JournalDrain
 from mlops.store.http_files import AppFiles
+from mlops.store.http_manage import AppManagement
 from mlops.store.http_reads import AppReads
 from mlops.store.journal import JournalFile
 from mlops.wire import (
@@ -76,7 +78,7 @@ Op = tuple[str, str, dict[str, Any]]  # (journal operation, iteration id, reques
 MAX_ENDED = 10_000
 
 
-class HttpStore(JournalDrain, AppReads, AppFiles, Store):
+class HttpStore(JournalDrain, AppManagement, AppReads, AppFiles, Store):
     """The store of an mlops App at ``uri`` (see the module docstring). ``offline=True`` is
     ``MLOPS_MODE=offline``: everything the training path writes goes to the journal."""
 
@@ -143,8 +145,11 @@ class HttpStore(JournalDrain, AppReads, AppFiles, Store):
                 "so projects, experiments, datasets and iterations cannot be read or created; "
                 "unset MLOPS_MODE to use the App (training runs are kept in the journal)"
             )
-        if self._journal.path is not None and (method == "GET" or path.endswith("/search")):
-            # Show what this process journaled when the App is back.
+        if self._journal.path is not None and (
+            method in ("GET", "PATCH", "DELETE") or path.endswith(("/search", "/restore"))
+        ):
+            # Show what this process journaled when the App is back (and change it only after
+            # it arrived: a rename or a tag must not be overtaken by a journaled write).
             self._drain_pass(time.monotonic() + READ_BUDGET, wait=False)
         return self._transport.request(
             method, path, body=body, params=params, budget=READ_BUDGET, repeatable=repeatable
@@ -263,8 +268,11 @@ class HttpStore(JournalDrain, AppReads, AppFiles, Store):
         dataset_ids: Sequence[str] | None = None,
         heartbeat_at: float | None = None,
         tags: Mapping[str, str] | None = None,
+        every_value: bool = False,
     ) -> None:
         rules.check_batch(parameters, metrics, dataset_ids, heartbeat_at, tags)
+        if not isinstance(every_value, bool):
+            raise InvalidInput(f"every_value must be True or False, got {every_value!r:.100}")
         known = self._state_if_away(iteration_id)
         has_data = bool(parameters or metrics or dataset_ids or tags)
         if known is not None and not rules.check_batch_of(iteration_id, *known, has_data):
@@ -278,7 +286,7 @@ class HttpStore(JournalDrain, AppReads, AppFiles, Store):
             first, last = index == 0, index == len(chunks) - 1
             body = batch_body(
                 parameters if first else None, chunk, dataset_ids if first else None,
-                tags if first else None, heartbeat_at if last else None,
+                tags if first else None, heartbeat_at if last else None, every_value,
             )  # fmt: skip
             ops.append(("log_batch", iteration_id, body))
         self._write(ops, self._background_budget, droppable=not has_data)
@@ -296,6 +304,7 @@ class HttpStore(JournalDrain, AppReads, AppFiles, Store):
         body = to_body(
             IterationUpdate(status, ended_at, heartbeat_at, _error(error), model_body(model))
         )
+        del body["name"]  # renaming is a management call (rename_iteration), never journaled
         shadow = self._shadows.get(iteration_id)
         if shadow is None:  # not started here: nothing to answer with while the App is away
             return iteration_from(self._call("PATCH", f"/iterations/{part(iteration_id)}", body))

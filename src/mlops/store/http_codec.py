@@ -148,6 +148,7 @@ def batch_body(
     dataset_ids: Sequence[str] | None = None,
     tags: Mapping[str, str] | None = None,
     heartbeat_at: float | None = None,
+    every_value: bool = False,
 ) -> dict[str, Any]:
     """The JSON of an :class:`~mlops.wire.IterationBatch` (non-finite metric values as strings,
     parameters that hold one as JSON text)."""
@@ -159,8 +160,12 @@ def batch_body(
         tags=dict(tags or {}),
         heartbeat_at=heartbeat_at,
         parameters_json=texts,
+        every_value=every_value,
     )
-    return to_body(batch)
+    body = to_body(batch)
+    if not every_value:  # the journal and the wire stay as before for mlops' own writes
+        del body["every_value"]
+    return body
 
 
 def _split_parameters(parameters: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlops.entities import Dataset, Experiment, Iteration, MetricPoint, Project
+from mlops.errors import InvalidInput
 from mlops.store import rules
 from mlops.store.http_client import part
 from mlops.store.http_codec import (
@@ -28,7 +29,16 @@ from mlops.wire import (
     to_body,
 )
 
-__all__ = ["AppCalls", "AppReads"]
+__all__ = ["AppCalls", "AppReads", "deleted_param"]
+
+
+def deleted_param(deleted: bool | None) -> str:
+    """``deleted=`` of a query string: ``false``, ``true`` or ``any`` (for None)."""
+    if deleted is None:
+        return "any"
+    if not isinstance(deleted, bool):
+        raise InvalidInput(f"deleted must be True, False or None, got {deleted!r:.100}")
+    return "true" if deleted else "false"
 
 
 class AppCalls(abc.ABC):
@@ -90,8 +100,11 @@ class AppReads(AppCalls):
         found = self._call("GET", "/experiments", params=params)["experiments"]
         return experiment_from(found[0]) if found else None
 
-    def list_experiments(self, project_id: str | None = None) -> list[Experiment]:
+    def list_experiments(
+        self, project_id: str | None = None, deleted: bool | None = False
+    ) -> list[Experiment]:
         params = {} if project_id is None else {"project_id": project_id}
+        params["deleted"] = deleted_param(deleted)
         answer = self._call("GET", "/experiments", params=params)
         return [experiment_from(e) for e in answer["experiments"]]
 
@@ -142,12 +155,14 @@ class AppReads(AppCalls):
         cursor: str | None,
         parameter_names: Sequence[str] | None = None,
         metric_names: Sequence[str] | None = None,
+        deleted: bool | None = False,
     ) -> dict[str, Any]:
         order = order_by if order_by is None or isinstance(order_by, str) else list(order_by)
+        deleted_param(deleted)
         search = IterationSearch(
             experiment_id, project_id, filter, order, limit, cursor,
             None if parameter_names is None else list(parameter_names),
-            None if metric_names is None else list(metric_names),
+            None if metric_names is None else list(metric_names), deleted,
         )  # fmt: skip
         body = to_body(search)
         answer: dict[str, Any] = self._call("POST", "/iterations/search", body)
@@ -163,6 +178,7 @@ class AppReads(AppCalls):
         offset: int = 0,
         parameter_names: Sequence[str] | None = None,
         metric_names: Sequence[str] | None = None,
+        deleted: bool | None = False,
     ) -> list[Iteration]:
         rules.check_page(limit, offset)
         found: list[Iteration] = []
@@ -171,7 +187,7 @@ class AppReads(AppCalls):
             want = max(1, min(MAX_PAGE, skip + limit - len(found)))
             page = self._search(
                 experiment_id, project_id, filter, order_by, want, cursor,
-                parameter_names, metric_names,
+                parameter_names, metric_names, deleted,
             )  # fmt: skip
             items = page["iterations"]
             dropped = min(skip, len(items))
@@ -187,9 +203,11 @@ class AppReads(AppCalls):
         project_id: str | None = None,
         filter: str | None = None,
         limit: int | None = None,
+        deleted: bool | None = False,
     ) -> int:
         rules.check_page(0 if limit is None else limit, 0)
-        total = int(self._search(experiment_id, project_id, filter, None, 1, None)["total"])
+        page = self._search(experiment_id, project_id, filter, None, 1, None, deleted=deleted)
+        total = int(page["total"])
         return total if limit is None else min(total, limit)
 
     def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:

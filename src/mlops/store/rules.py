@@ -180,12 +180,31 @@ def check_batch(
             raise InvalidInput(f"dataset id must be a non-empty string, got {dataset_id!r}")
     if heartbeat_at is not None:
         check_timestamp(heartbeat_at, "heartbeat_at")
-    for key, value in (tags or {}).items():
+    _check_tag_values(tags or {})
+
+
+def _check_tag_values(tags: Mapping[str, Any]) -> None:
+    for key, value in tags.items():
         check_name(key, "tag key")
         if not isinstance(value, str):
             raise InvalidInput(f"tag {key!r} must be text, got {type(value).__name__} {value!r}")
         if "\x00" in value:
             raise InvalidInput(f"tag {key!r} contains a NUL character (\\x00): remove it")
+
+
+def check_tag_change(tags: object, delete: object) -> None:
+    """``set_*_tags``: text tags to set and tag keys to remove (a key may not be in both)."""
+    if tags is not None and not isinstance(tags, Mapping):
+        raise InvalidInput(f"tags must be a dict of key: text, got {type(tags).__name__}")
+    if isinstance(delete, str) or not isinstance(delete, Sequence):
+        raise InvalidInput(
+            f"delete must be a list of tag keys, got {type(delete).__name__} {delete!r:.100}"
+        )
+    _check_tag_values(tags or {})
+    for key in delete:
+        check_name(key, "tag key")
+        if tags and key in tags:
+            raise InvalidInput(f"tag {key!r} is both set and deleted: pick one")
 
 
 def _check_metrics(metrics: Sequence[Any]) -> None:

@@ -11,9 +11,11 @@ from mlops.store.base import MetricRow
 
 @dataclass(slots=True)
 class BatchSummary:
-    """One metric of a batch: its last value (at its highest step), min and max (NaN ignored,
-    as None), and whether it only appends: its steps strictly increase, so the batch replaces
-    none of its own points, and ``first_step`` tells whether it replaces a stored one."""
+    """One metric of a batch: its last value (at its highest step, the latest there), min and
+    max (NaN ignored, as None), and whether it only appends: its steps strictly increase, so
+    the batch replaces none of its own points, and ``first_step`` tells whether it replaces a
+    stored one. ``ordered``: its steps never decrease (with ``every_value`` a batch whose
+    steps repeat still only appends)."""
 
     name: str
     last: float | None
@@ -22,6 +24,7 @@ class BatchSummary:
     max: float | None
     first_step: int
     increasing: bool = True
+    ordered: bool = True
 
 
 def summarize_batch(metrics: Sequence[MetricRow]) -> list[BatchSummary]:
@@ -37,6 +40,7 @@ def summarize_batch(metrics: Sequence[MetricRow]) -> list[BatchSummary]:
             entry.last, entry.last_step = stored, step
         else:  # out of order or the same step twice: the batch alone cannot tell the summary
             entry.increasing = False
+            entry.ordered = entry.ordered and step == entry.last_step
             if step == entry.last_step:
                 entry.last = stored
             entry.first_step = min(entry.first_step, step)

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
+from mlops.app.api.lifecycle import DELETED, Deleted
 from mlops.app.deps import CanRead, CanWrite, StoreDep
 from mlops.app.responses import PlainRoute
 from mlops.app.schemas import (
@@ -63,15 +64,20 @@ def update_project(project_id: str, body: ProjectUpdate, store: StoreDep) -> dic
     "/experiments", dependencies=[CanRead], tags=["experiments"], responses=ok(ExperimentList)
 )
 def list_experiments(
-    store: StoreDep, project_id: str | None = None, name: str | None = None
+    store: StoreDep,
+    project_id: str | None = None,
+    name: str | None = None,
+    deleted: Deleted = "false",
 ) -> dict[str, Any]:
-    """Experiments of a project (or of all), newest first; ``name`` finds one by name."""
+    """Experiments of a project (or of all), newest first; ``name`` finds the live one of
+    that name. ``deleted``: ``false`` (live ones), ``true`` (deleted ones) or ``any``."""
     if name is not None:
         if project_id is None:
             raise InvalidInput("finding an experiment by name needs project_id too")
         found = store.find_experiment(project_id, name)
         return {"experiments": [] if found is None else [found.to_dict()]}
-    return {"experiments": [e.to_dict() for e in store.list_experiments(project_id)]}
+    experiments = store.list_experiments(project_id, DELETED[deleted])
+    return {"experiments": [e.to_dict() for e in experiments]}
 
 
 @router.post(

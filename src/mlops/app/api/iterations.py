@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from starlette.convertors import Convertor, register_url_convertor
 
+from mlops.app.api.lifecycle import DELETED, Deleted
 from mlops.app.deps import CanRead, CanWrite, StoreDep
 from mlops.app.responses import PlainRoute
 from mlops.app.schemas import (
@@ -129,7 +130,13 @@ def get_iteration(iteration_id: str, store: StoreDep) -> dict[str, Any]:
 
 @router.patch("/iterations/{iteration_id}", dependencies=[CanWrite], responses=ok(IterationOut))
 def update_iteration(iteration_id: str, body: IterationUpdate, store: StoreDep) -> dict[str, Any]:
-    """Change status, end time, error, model file or heartbeat."""
+    """Change status, end time, error, model file or heartbeat; or the name (allowed after
+    the iteration ended)."""
+    ending = (body.status, body.ended_at, body.error, body.model, body.heartbeat_at)
+    if body.name is not None:
+        iteration = store.rename_iteration(iteration_id, body.name)
+        if all(v is None for v in ending):
+            return iteration.to_dict()
     iteration = store.update_iteration(
         iteration_id, body.status, body.ended_at, body.error, _model(body.model),
         body.heartbeat_at,
@@ -140,9 +147,12 @@ def update_iteration(iteration_id: str, body: IterationUpdate, store: StoreDep) 
 @router.post("/iterations/{iteration_id}/batch", dependencies=[CanWrite], responses=ok(BatchResult))
 def log_batch(iteration_id: str, body: IterationBatch, store: StoreDep) -> dict[str, int]:
     """Parameters, metric points, dataset links and tags of one iteration, in one transaction.
-    Idempotent: points are keyed by (iteration, metric, step)."""
+    Idempotent: points are keyed by (iteration, metric, step); with ``every_value`` every
+    value is kept, several at one step, and a point sent again is stored once."""
     batch = _batch(body)
-    store.log_batch(iteration_id, heartbeat_at=body.heartbeat_at, **batch)
+    store.log_batch(
+        iteration_id, heartbeat_at=body.heartbeat_at, every_value=body.every_value, **batch
+    )
     return {"points": len(batch["metrics"] or ()), "parameters": len(batch["parameters"] or ())}
 
 
@@ -232,10 +242,12 @@ def _search(store: StoreDep, search: IterationSearch) -> dict[str, Any]:
     offset = _decode_cursor(search.cursor)
     iterations = store.list_iterations(
         search.experiment_id, search.project_id, search.filter, search.order_by,
-        search.limit + 1, offset, search.parameter_names, search.metric_names,
+        search.limit + 1, offset, search.parameter_names, search.metric_names, search.deleted,
     )  # fmt: skip
     more = len(iterations) > search.limit
-    total = store.count_iterations(search.experiment_id, search.project_id, search.filter)
+    total = store.count_iterations(
+        search.experiment_id, search.project_id, search.filter, deleted=search.deleted
+    )
     return {
         "iterations": [i.to_dict() for i in iterations[: search.limit]],
         "next_cursor": _encode_cursor(offset + search.limit) if more else None,
@@ -254,14 +266,17 @@ def list_iterations(
     cursor: str | None = None,
     parameter_names: Annotated[list[str] | None, Query()] = None,
     metric_names: Annotated[list[str] | None, Query()] = None,
+    deleted: Deleted = "false",
 ) -> dict[str, Any]:
     """Search iterations. ``filter`` is the query language, e.g.
     ``metrics.accuracy > 0.9 and params.model = "rf"``; ``order_by`` e.g.
     ``metrics.accuracy desc`` (repeatable); page with ``next_cursor``; ``parameter_names`` and
-    ``metric_names`` (repeatable) load only those values of each iteration."""
+    ``metric_names`` (repeatable) load only those values of each iteration; ``deleted``:
+    ``false`` (live ones), ``true`` (deleted ones, or in a deleted experiment) or ``any``."""
     search = IterationSearch(
-        experiment_id, project_id, filter, order_by, limit, cursor, parameter_names, metric_names
-    )
+        experiment_id, project_id, filter, order_by, limit, cursor, parameter_names,
+        metric_names, DELETED[deleted],
+    )  # fmt: skip
     return _search(store, search)
 
 

@@ -2,11 +2,15 @@
 
 Points go through the driver's ``executemany`` with plain tuples (no ORM, no per-row dicts):
 this is where ingestion speed is decided. Every statement is an upsert keyed by
-(iteration, metric, step), so re-sending a batch stores it once.
+(iteration, metric, step, seq), so re-sending a batch stores it once. mlops' own writes keep
+one value per step, at seq 0: a step written again replaces it. With ``every_value`` (MLflow's
+way) a point at an occupied step is kept after the others (the next seq), unless the same
+(step, timestamp, value) is already there: then it is a retry, and skipped.
 
 Summaries follow the stored series. A metric whose batch only appends (its steps increase and
-all lie beyond the stored last step) merges into its summary as it is; any other (a step
-written again, a retry, a late point) has its summary recomputed from its stored points.
+all lie beyond the stored last step; with ``every_value``, its steps never decrease and start at
+or after the stored last step) merges into its summary as it is; any other (a step written
+again, a retry, a late point) has its summary recomputed from its stored points.
 """
 
 from __future__ import annotations
@@ -14,16 +18,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from mlops.store.base import MetricRow
-from mlops.store.sql.models import METRIC_SUMMARIES
+from mlops.store.sql.models import METRIC_POINTS, METRIC_SUMMARIES
 from mlops.store.sql.rows import encode_parameter
 from mlops.store.summaries import BatchSummary, summarize_batch
 
 _POINTS = (
-    "INSERT INTO metric_points (iteration_id, name, step, value, timestamp) "
-    "VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (iteration_id, name, step) "
+    "INSERT INTO metric_points (iteration_id, name, step, seq, value, timestamp) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (iteration_id, name, step, seq) "
     "DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp"
 )
 _PARAMETERS = (
@@ -32,7 +36,7 @@ _PARAMETERS = (
     "DO UPDATE SET value_json = excluded.value_json, value_num = excluded.value_num, "
     "value_str = excluded.value_str"
 )
-# min/max ignore NaN (stored as NULL); last is the value at the highest step.
+# min/max ignore NaN (stored as NULL); last is the value at the highest (step, seq).
 _SUMMARIES = (
     "INSERT INTO metric_summaries (iteration_id, name, last, last_step, min, max, experiment_id) "
     "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (iteration_id, name) DO UPDATE SET "
@@ -54,7 +58,7 @@ _POINTS_OF = (
 )
 _RECOMPUTE = (
     f"UPDATE metric_summaries SET last_step = (SELECT max(p.step) {_POINTS_OF}), "
-    f"last = (SELECT p.value {_POINTS_OF} ORDER BY p.step DESC LIMIT 1), "
+    f"last = (SELECT p.value {_POINTS_OF} ORDER BY p.step DESC, p.seq DESC LIMIT 1), "
     f"min = (SELECT min(p.value) {_POINTS_OF}), max = (SELECT max(p.value) {_POINTS_OF}) "
     "WHERE iteration_id = {p} AND name = {p}"
 )
@@ -81,20 +85,24 @@ def write_batch(
     metrics: Sequence[MetricRow] | None,
     dataset_ids: Sequence[str] | None,
     tags: Mapping[str, str] | None = None,
+    every_value: bool = False,
 ) -> None:
     """Write one iteration's batch on an open write transaction."""
     cursor_exec = conn.exec_driver_sql
     if parameters:
         rows = [(iteration_id, name, *encode_parameter(v)) for name, v in parameters.items()]
         cursor_exec(_sql(conn, _PARAMETERS), rows)
-    if metrics:
+    if every_value and metrics:
+        points, metrics = _every_value(conn, iteration_id, metrics)
+    elif metrics:
         # float(): an int would stay an integer in SQLite's value column (see ExactDouble)
         points = [
-            (iteration_id, name, step, None if value != value else float(value), ts)
+            (iteration_id, name, step, 0, None if value != value else float(value), ts)
             for name, step, value, ts in metrics
         ]
+    if metrics:
         summaries = summarize_batch(metrics)
-        stale = _rewritten(conn, iteration_id, summaries)
+        stale = _rewritten(conn, iteration_id, summaries, every_value)
         cursor_exec(_sql(conn, _POINTS), points)
         merged = [
             (iteration_id, s.name, s.last, s.last_step, s.min, s.max, experiment_id)
@@ -109,16 +117,75 @@ def write_batch(
         cursor_exec(_sql(conn, _TAGS), [(iteration_id, k, v) for k, v in tags.items()])
 
 
-def _rewritten(conn: Connection, iteration_id: str, summaries: Sequence[BatchSummary]) -> list[str]:
+def _rewritten(
+    conn: Connection, iteration_id: str, summaries: Sequence[BatchSummary], every_value: bool
+) -> list[str]:
     """The metrics of a batch that write a step at or below their stored last step (or the
-    same step twice): their summaries cannot be merged, they are recomputed."""
+    same step twice): their summaries cannot be merged, they are recomputed. With
+    ``every_value`` nothing is replaced: only a point before the stored last step (or steps
+    going back within the batch) needs the recomputation."""
     c = METRIC_SUMMARIES.c
     query = select(c.name, c.last_step).where(
         c.iteration_id == iteration_id, c.name.in_([s.name for s in summaries])
     )
     stored: dict[str, int] = {name: step for name, step in conn.execute(query)}
+    if every_value:
+        return [
+            s.name
+            for s in summaries
+            if not s.ordered or (s.name in stored and s.first_step < stored[s.name])
+        ]
     return [
         s.name
         for s in summaries
         if not s.increasing or (s.name in stored and s.first_step <= stored[s.name])
     ]
+
+
+def _value_key(value: float | None) -> str | None:
+    """A stored value as an exact key (-0.0 and 0.0 differ; NaN is None)."""
+    return None if value is None else float(value).hex()
+
+
+def _every_value(
+    conn: Connection, iteration_id: str, metrics: Sequence[MetricRow]
+) -> tuple[list[tuple[Any, ...]], list[MetricRow]]:
+    """(rows to insert, the batch's points that are new) for an ``every_value`` batch: each
+    new point goes after the points stored at its step; one whose (step, timestamp, value) is
+    stored already, or came earlier in this batch, is a retry and is left out."""
+    spans: dict[str, tuple[int, int]] = {}
+    for name, step, _value, _ts in metrics:
+        low, high = spans.get(name, (step, step))
+        spans[name] = (min(low, step), max(high, step))
+    stamps = sorted({ts for _n, _s, _v, ts in metrics})
+    c = METRIC_POINTS.c
+    next_seq: dict[tuple[str, int], int] = {}
+    seen: set[tuple[str, int, float, str | None]] = set()
+    names = list(spans)
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        where = and_(
+            c.iteration_id == iteration_id,
+            or_(*(and_(c.name == n, c.step.between(*spans[n])) for n in chunk)),
+        )
+        counted = select(c.name, c.step, func.max(c.seq)).where(where).group_by(c.name, c.step)
+        for name, step, seq in conn.execute(counted):
+            next_seq[(name, step)] = seq + 1
+        for first in range(0, len(stamps), 5000):
+            same_time = c.timestamp.in_(stamps[first : first + 5000])
+            query = select(c.name, c.step, c.timestamp, c.value).where(where, same_time)
+            for name, step, ts, value in conn.execute(query):
+                seen.add((name, step, ts, _value_key(value)))
+    rows: list[tuple[Any, ...]] = []
+    kept: list[MetricRow] = []
+    for name, step, value, ts in metrics:
+        stored = None if value != value else float(value)
+        key = (name, step, ts, _value_key(stored))
+        if key in seen:
+            continue
+        seen.add(key)
+        seq = next_seq.get((name, step), 0)
+        next_seq[(name, step)] = seq + 1
+        rows.append((iteration_id, name, step, seq, stored, ts))
+        kept.append((name, step, value, ts))
+    return rows, kept

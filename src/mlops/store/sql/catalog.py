@@ -4,22 +4,48 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Select, insert, select, update
 
 from mlops.entities import Dataset, Experiment, Project
 from mlops.errors import AlreadyExists, NotFound
 from mlops.store import rules
 from mlops.store.sql import rows
 from mlops.store.sql.engine import transaction
-from mlops.store.sql.models import DATASETS, EXPERIMENTS, PROJECTS
+from mlops.store.sql.models import DATASETS, EXPERIMENT_TAGS, EXPERIMENTS, PROJECTS
 
 
 def new_id() -> str:
     """A new random id (32 hex digits)."""
     return uuid.uuid4().hex
+
+
+def live_experiment_named(project_id: str, name: str) -> Select[Any]:
+    """The id of the live experiment of that name in the project (names are unique among
+    live experiments only)."""
+    return select(EXPERIMENTS.c.id).where(
+        EXPERIMENTS.c.project_id == project_id,
+        EXPERIMENTS.c.name == name,
+        EXPERIMENTS.c.deleted_at.is_(None),
+    )
+
+
+def experiments_with_tags(conn: Connection, found: Sequence[Any]) -> list[Experiment]:
+    """Experiment rows as entities, with their tags (one query for all of them)."""
+    if not found:
+        return []
+    tags: dict[str, list[Any]] = defaultdict(list)
+    t = EXPERIMENT_TAGS.c
+    ids = [r.id for r in found]
+    query = select(EXPERIMENT_TAGS).order_by(t.key)
+    # a project rarely has thousands of experiments: past that, read all tags at once
+    query = query.where(t.experiment_id.in_(ids)) if len(ids) <= 5000 else query
+    for row in conn.execute(query):
+        tags[row.experiment_id].append(row)
+    return [rows.experiment(r, tags[r.id]) for r in found]
 
 
 class CatalogMethods:
@@ -104,11 +130,7 @@ class CatalogMethods:
         rules.check_experiment(name, description)
         with self._write(f"create experiment {name!r}") as conn:
             self._project(conn, project_id)
-            existing = conn.execute(
-                select(EXPERIMENTS.c.id).where(
-                    EXPERIMENTS.c.project_id == project_id, EXPERIMENTS.c.name == name
-                )
-            ).scalar()
+            existing = conn.execute(live_experiment_named(project_id, name)).scalar()
             if existing is not None:
                 raise AlreadyExists(
                     f"project {project_id!r} already has an experiment named {name!r} "
@@ -136,24 +158,31 @@ class CatalogMethods:
                 f"experiment {experiment_id!r} not found: list experiments with "
                 "tracking.list_experiments() or `mlops experiments list`"
             )
-        return rows.experiment(row)
+        return experiments_with_tags(conn, [row])[0]
 
     def find_experiment(self, project_id: str, name: str) -> Experiment | None:
         with self._read("find experiment") as conn:
             row = conn.execute(
                 select(EXPERIMENTS).where(
-                    EXPERIMENTS.c.project_id == project_id, EXPERIMENTS.c.name == name
+                    EXPERIMENTS.c.project_id == project_id,
+                    EXPERIMENTS.c.name == name,
+                    EXPERIMENTS.c.deleted_at.is_(None),
                 )
             ).first()
-        return None if row is None else rows.experiment(row)
+            return None if row is None else experiments_with_tags(conn, [row])[0]
 
-    def list_experiments(self, project_id: str | None = None) -> list[Experiment]:
+    def list_experiments(
+        self, project_id: str | None = None, deleted: bool | None = False
+    ) -> list[Experiment]:
         query = select(EXPERIMENTS).order_by(EXPERIMENTS.c.created_at.desc(), EXPERIMENTS.c.id)
+        if deleted is not None:
+            column = EXPERIMENTS.c.deleted_at
+            query = query.where(column.is_not(None) if deleted else column.is_(None))
         with self._read("list experiments") as conn:
             if project_id is not None:
                 self._project(conn, project_id)
                 query = query.where(EXPERIMENTS.c.project_id == project_id)
-            return [rows.experiment(r) for r in conn.execute(query)]
+            return experiments_with_tags(conn, conn.execute(query).all())
 
     # -- datasets ---------------------------------------------------------------------------
     def create_dataset(

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, func, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, not_, select
 
 from mlops.entities import Dataset, Iteration
 from mlops.errors import InvalidInput
@@ -19,6 +19,7 @@ from mlops.store.sql import rows
 from mlops.store.sql.filters import order_clauses, where_clause
 from mlops.store.sql.models import (
     DATASETS,
+    EXPERIMENTS,
     ITERATION_DATASETS,
     ITERATION_TAGS,
     ITERATIONS,
@@ -28,6 +29,24 @@ from mlops.store.sql.models import (
 
 # SQLite allows 32,766 bound parameters per statement; stay well below it.
 _CHUNK = 5000
+
+
+def visible(deleted: bool | None) -> ColumnElement[bool] | None:
+    """Which iterations a read shows: ``False`` live ones only, ``True`` deleted ones only
+    (deleted themselves or in a deleted experiment), ``None`` all (no condition).
+
+    Deleted experiments are few, so "not in a deleted experiment" is one small lookup set."""
+    if deleted is None:
+        return None
+    if not isinstance(deleted, bool):
+        raise InvalidInput(f"deleted must be True, False or None, got {deleted!r:.100}")
+    return not_(live()) if deleted else live()
+
+
+def live() -> ColumnElement[bool]:
+    """The iterations that are not deleted, nor in a deleted experiment."""
+    gone = select(EXPERIMENTS.c.id).where(EXPERIMENTS.c.deleted_at.is_not(None))
+    return and_(ITERATIONS.c.deleted_at.is_(None), ITERATIONS.c.experiment_id.not_in(gone))
 
 
 def load_iterations(
@@ -96,7 +115,11 @@ def _scoped(
     project_id: str | None,
     filter: str | None,
     now: float,
+    deleted: bool | None = False,
 ) -> Select[Any]:
+    shown = visible(deleted)
+    if shown is not None:
+        query = query.where(shown)
     if experiment_id is not None:
         query = query.where(ITERATIONS.c.experiment_id == experiment_id)
     if project_id is not None:
@@ -118,15 +141,18 @@ def list_iterations(
     now: float,
     parameter_names: Sequence[str] | None = None,
     metric_names: Sequence[str] | None = None,
+    deleted: bool | None = False,
 ) -> list[Iteration]:
     """One page of iterations matching the filter, in the requested order."""
     parameter_names = _names(parameter_names, "parameter_names")
     metric_names = _names(metric_names, "metric_names")
     terms = parse_order_by(order_by)
     if terms[0].field.kind == "metric":
-        ids = _page_by_metric(conn, experiment_id, project_id, filter, terms, limit, offset, now)
+        ids = _page_by_metric(
+            conn, experiment_id, project_id, filter, terms, limit, offset, now, deleted
+        )
     else:
-        query = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now)
+        query = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, deleted)
         query = order_clauses(terms, now).apply(query)
         ids = list(conn.execute(query.limit(limit).offset(offset)).scalars())
     return load_iterations(conn, ids, now, parameter_names, metric_names)
@@ -158,6 +184,7 @@ def _page_by_metric(
     limit: int,
     offset: int,
     now: float,
+    deleted: bool | None,
 ) -> list[str]:
     """A page ordered by a metric, read from the summaries' index in order.
 
@@ -171,7 +198,7 @@ def _page_by_metric(
     value = summary.c[first.field.agg or "last"]
     joined = and_(summary.c.iteration_id == ITERATIONS.c.id, summary.c.name == first.field.name)
     valued = (
-        _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now)
+        _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, deleted)
         .join(summary, joined)
         .where(value.is_not(None))
     )
@@ -184,7 +211,7 @@ def _page_by_metric(
         return ids
     count = conn.execute(select(func.count()).select_from(valued.subquery())).scalar() or 0
     has_value = select(summary.c.iteration_id).where(joined, value.is_not(None)).exists()
-    missing = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now)
+    missing = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, deleted)
     missing = rest.apply(missing.where(~has_value))
     skip = max(offset - count, 0)
     ids += conn.execute(missing.limit(limit - len(ids)).offset(skip)).scalars()
@@ -198,13 +225,15 @@ def count_iterations(
     filter: str | None,
     now: float,
     limit: int | None = None,
+    deleted: bool | None = False,
 ) -> int:
     """How many iterations match (at most ``limit`` when given: counting stops there)."""
     if limit is None:
-        query = select(func.count()).select_from(ITERATIONS)
-        return int(
-            conn.execute(_scoped(query, experiment_id, project_id, filter, now)).scalar() or 0
-        )
-    matching = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now)
+        query = _scoped(
+            select(func.count()).select_from(ITERATIONS), experiment_id, project_id, filter,
+            now, deleted,
+        )  # fmt: skip
+        return int(conn.execute(query).scalar() or 0)
+    matching = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, deleted)
     query = select(func.count()).select_from(matching.limit(limit).subquery())
     return int(conn.execute(query).scalar() or 0)

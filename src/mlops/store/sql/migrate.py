@@ -63,9 +63,33 @@ def upgrade_engine(engine: Engine) -> tuple[str | None, str]:
         with engine.connect() as conn:
             before = current_revision(conn)
         if before != SCHEMA_REVISION:
-            with engine.begin() as conn:
+            with engine.connect() as conn, _references_checked_after(conn), conn.begin():
                 _run_alembic_upgrade(conn)
         return before, SCHEMA_REVISION
+
+
+@contextlib.contextmanager
+def _references_checked_after(conn: Connection) -> Iterator[None]:
+    """On SQLite, foreign keys are not enforced while migrations run (a table rebuilt as a
+    copy is dropped, and dropping a table that others reference would cascade to their rows:
+    SQLite can change no constraint in place) and every reference is checked after. The
+    pragma only works outside a transaction, so it goes straight to the driver."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise SchemaOutdated(
+                f"the upgrade left {len(broken)} rows pointing at missing rows (first: "
+                f"{tuple(broken[0])}): restore the backup and report this"
+            )
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 @contextlib.contextmanager

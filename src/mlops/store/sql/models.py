@@ -18,18 +18,20 @@ from sqlalchemy import (
     Double,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.compiler import TypeCompiler
 
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 NAME = String(250)
 ID = String(36)
@@ -71,15 +73,43 @@ class SqlProject(Base):
     updated_at: Mapped[float] = mapped_column(Double)
 
 
+#: Names are unique among the live experiments of a project: a deleted one frees its name.
+_LIVE = text("deleted_at IS NULL")
+
+
 class SqlExperiment(Base):
+    """An experiment; ``deleted_at`` is set while it is (softly) deleted."""
+
     __tablename__ = "experiments"
-    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_experiments_project_name"),)
+    __table_args__ = (
+        Index(
+            "uq_experiments_project_name_live",
+            "project_id",
+            "name",
+            unique=True,
+            sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
+        ),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     project_id: Mapped[str] = mapped_column(ID, ForeignKey("projects.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(NAME)
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Double)
+    deleted_at: Mapped[float | None] = mapped_column(Double)
+
+
+class SqlExperimentTag(Base):
+    """A free-form text label of an experiment."""
+
+    __tablename__ = "experiment_tags"
+
+    experiment_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(NAME, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
 
 
 class SqlDataset(Base):
@@ -120,6 +150,7 @@ class SqlIteration(Base):
     error_type: Mapped[str | None] = mapped_column(String(250))
     error_message: Mapped[str | None] = mapped_column(Text)
     system: Mapped[dict[str, Any]] = mapped_column(JSON)
+    deleted_at: Mapped[float | None] = mapped_column(Double)
 
 
 class SqlParameter(Base):
@@ -142,7 +173,7 @@ class SqlParameter(Base):
 
 
 class SqlMetricSummary(Base):
-    """Last (at the highest step), min and max of one metric of one iteration.
+    """Last (the latest value at the highest step), min and max of one metric of an iteration.
 
     ``experiment_id`` repeats the iteration's experiment so that "the best 100 iterations of an
     experiment by a metric" reads one index in order instead of sorting the whole experiment.
@@ -168,6 +199,9 @@ class SqlMetricSummary(Base):
 
 
 class SqlMetricPoint(Base):
+    """One point of a metric. ``seq`` orders several values at one step (MLflow keeps every
+    value it is sent); mlops' own writes keep one value per step, at ``seq`` 0."""
+
     __tablename__ = "metric_points"
     __table_args__ = ({"sqlite_with_rowid": False},)
 
@@ -176,6 +210,7 @@ class SqlMetricPoint(Base):
     )
     name: Mapped[str] = mapped_column(NAME, primary_key=True)
     step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     value: Mapped[float | None] = mapped_column(ExactDouble)
     timestamp: Mapped[float] = mapped_column(Double)
 
@@ -281,6 +316,7 @@ class SqlModelAlias(Base):
 # The tables, typed as Core tables for the queries of the store.
 PROJECTS = cast(Table, SqlProject.__table__)
 EXPERIMENTS = cast(Table, SqlExperiment.__table__)
+EXPERIMENT_TAGS = cast(Table, SqlExperimentTag.__table__)
 DATASETS = cast(Table, SqlDataset.__table__)
 ITERATIONS = cast(Table, SqlIteration.__table__)
 PARAMETERS = cast(Table, SqlParameter.__table__)

@@ -16,7 +16,9 @@ from sqlalchemy import Connection, Engine, func, select
 from mlops.entities import Dataset, Experiment, Project, effective_status, iso
 from mlops.errors import InvalidInput
 from mlops.store.sql import rows
+from mlops.store.sql.catalog import experiments_with_tags
 from mlops.store.sql.engine import transaction
+from mlops.store.sql.iterations import live
 from mlops.store.sql.models import (
     DATASETS,
     EXPERIMENTS,
@@ -88,6 +90,9 @@ class IterationRef:
 #: Above this many users, lineage walks iterations newest first instead of sorting the users.
 _POPULAR = 5000
 _LAST = func.max(func.coalesce(ITERATIONS.c.heartbeat_at, ITERATIONS.c.started_at))
+#: Pages show live experiments and iterations only (deleted ones wait in the trash).
+_LIVE = live()
+_LIVE_EXPERIMENT = EXPERIMENTS.c.deleted_at.is_(None)
 
 
 class OverviewMethods:
@@ -101,11 +106,13 @@ class OverviewMethods:
         """Projects (newest first) with counts; ``search`` matches titles, any case."""
         iterations = (
             select(ITERATIONS.c.project_id, func.count().label("n"), _LAST.label("last"))
+            .where(_LIVE)
             .group_by(ITERATIONS.c.project_id)
             .subquery()
         )
         experiments = (
             select(EXPERIMENTS.c.project_id, func.count().label("n"))
+            .where(_LIVE_EXPERIMENT)
             .group_by(EXPERIMENTS.c.project_id)
             .subquery()
         )
@@ -135,14 +142,14 @@ class OverviewMethods:
             raise InvalidInput(f"goal must be 'max' or 'min', not {goal!r}")
         counts = (
             select(ITERATIONS.c.experiment_id, func.count().label("n"), _LAST.label("last"))
-            .where(ITERATIONS.c.project_id == project_id)
+            .where(ITERATIONS.c.project_id == project_id, _LIVE)
             .group_by(ITERATIONS.c.experiment_id)
             .subquery()
         )
         query = (
             select(EXPERIMENTS, counts.c.n, counts.c.last)
             .outerjoin(counts, counts.c.experiment_id == EXPERIMENTS.c.id)
-            .where(EXPERIMENTS.c.project_id == project_id)
+            .where(EXPERIMENTS.c.project_id == project_id, _LIVE_EXPERIMENT)
             .order_by(EXPERIMENTS.c.created_at.desc())
         )
         best: dict[str, tuple[float, tuple[str, str]]] = {}
@@ -150,10 +157,11 @@ class OverviewMethods:
             found = conn.execute(query).all()
             if metric:
                 best = _best_per_experiment(conn, project_id, metric, goal)
+            experiments = experiments_with_tags(conn, found)
         overviews = []
-        for r in found:
+        for r, experiment in zip(found, experiments, strict=True):
             value, by = best.get(r.id, (None, None))
-            overviews.append(ExperimentOverview(rows.experiment(r), r.n or 0, r.last, value, by))
+            overviews.append(ExperimentOverview(experiment, r.n or 0, r.last, value, by))
         return overviews
 
     def project_datasets(self, project_id: str) -> list[Dataset]:
@@ -164,7 +172,7 @@ class OverviewMethods:
         used_here = (
             select(links.iteration_id)
             .join(ITERATIONS, ITERATIONS.c.id == links.iteration_id)
-            .where(links.dataset_id == DATASETS.c.id, ITERATIONS.c.project_id == project_id)
+            .where(links.dataset_id == DATASETS.c.id, ITERATIONS.c.project_id == project_id, _LIVE)
             .exists()
         )
         query = select(DATASETS).where(used_here).order_by(DATASETS.c.name, DATASETS.c.version)
@@ -195,9 +203,9 @@ class OverviewMethods:
             link = select(links.iteration_id).where(
                 links.iteration_id == ITERATIONS.c.id, links.dataset_id == dataset_id
             )
-            newest = select(ITERATIONS.c.id).where(link.exists())
+            newest = select(ITERATIONS.c.id).where(link.exists(), _LIVE)
         else:  # used by few: take them all and sort
-            newest = select(ITERATIONS.c.id).where(ITERATIONS.c.id.in_(used))
+            newest = select(ITERATIONS.c.id).where(ITERATIONS.c.id.in_(used), _LIVE)
         ids = newest.order_by(ITERATIONS.c.started_at.desc()).limit(limit).scalar_subquery()
         query = (
             select(
@@ -237,7 +245,7 @@ class OverviewMethods:
         experiment: the columns a table can offer."""
         newest = (
             select(ITERATIONS.c.id)
-            .where(ITERATIONS.c.experiment_id == experiment_id)
+            .where(ITERATIONS.c.experiment_id == experiment_id, _LIVE)
             .order_by(ITERATIONS.c.started_at.desc())
             .limit(sample)
             .scalar_subquery()
@@ -276,7 +284,12 @@ def _best_per_experiment(
     ranked = (
         select(iteration.experiment_id, iteration.id, iteration.name, value.label("v"), rank)
         .join(METRIC_SUMMARIES, summary.iteration_id == ITERATIONS.c.id)
-        .where(ITERATIONS.c.project_id == project_id, summary.name == metric, value.is_not(None))
+        .where(
+            ITERATIONS.c.project_id == project_id,
+            summary.name == metric,
+            value.is_not(None),
+            _LIVE,
+        )
         .subquery()
     )
     query = select(ranked.c.experiment_id, ranked.c.v, ranked.c.id, ranked.c.name).where(

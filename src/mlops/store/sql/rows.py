@@ -56,13 +56,15 @@ def project(row: Row[Any]) -> Project:
     )
 
 
-def experiment(row: Row[Any]) -> Experiment:
+def experiment(row: Row[Any], tags: Iterable[Row[Any]] = ()) -> Experiment:
     return Experiment(
         id=row.id,
         name=row.name,
         description=row.description,
         project_id=row.project_id,
         created_at=row.created_at,
+        deleted_at=row.deleted_at,
+        tags={t.key: t.value for t in tags},
     )
 
 
@@ -121,4 +123,5 @@ def iteration(
         system=dict(row.system or {}),
         error=error,
         tags={t.key: t.value for t in tags},
+        deleted_at=row.deleted_at,
     )

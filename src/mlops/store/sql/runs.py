@@ -14,7 +14,7 @@ from mlops.store import rules
 from mlops.store.base import MetricRow
 from mlops.store.sql import rows
 from mlops.store.sql.batch import write_batch
-from mlops.store.sql.catalog import CatalogMethods, new_id
+from mlops.store.sql.catalog import CatalogMethods, live_experiment_named, new_id
 from mlops.store.sql.iterations import count_iterations, list_iterations, load_iterations
 from mlops.store.sql.models import (
     DATASETS,
@@ -44,6 +44,12 @@ class IterationMethods(CatalogMethods):
         """(experiment id, project id) an iteration goes to."""
         if experiment_id is not None:
             experiment = self._experiment(conn, experiment_id)
+            if experiment.deleted_at is not None:
+                raise InvalidInput(
+                    f"experiment {experiment_id!r} ({experiment.name!r}) is deleted: restore it "
+                    f"with tracking.restore_experiment({experiment_id!r}) or start the "
+                    "iteration in another experiment"
+                )
             if project_id is not None and experiment.project_id != project_id:
                 raise InvalidInput(
                     f"experiment {experiment_id!r} belongs to project {experiment.project_id!r}, "
@@ -53,11 +59,7 @@ class IterationMethods(CatalogMethods):
         if project_id is None:
             raise InvalidInput("an iteration needs an experiment_id or a project_id")
         self._project(conn, project_id)
-        found = conn.execute(
-            select(EXPERIMENTS.c.id).where(
-                EXPERIMENTS.c.project_id == project_id, EXPERIMENTS.c.name == DEFAULT_EXPERIMENT
-            )
-        ).scalar()
+        found = conn.execute(live_experiment_named(project_id, DEFAULT_EXPERIMENT)).scalar()
         if found is None:
             found = new_id()
             conn.execute(
@@ -118,6 +120,7 @@ class IterationMethods(CatalogMethods):
         dataset_ids: Sequence[str] | None,
         tags: Mapping[str, str] | None,
         changes: Mapping[str, Any],
+        every_value: bool = False,
     ) -> None:
         """The batch and the iteration's own changes on an open transaction."""
         if changes:
@@ -130,7 +133,9 @@ class IterationMethods(CatalogMethods):
             missing = [d for d in dataset_ids if d not in known]
             if missing:
                 raise NotFound(f"dataset {missing[0]!r} not found: register it first")
-        write_batch(conn, iteration_id, experiment_id, parameters, metrics, dataset_ids, tags)
+        write_batch(
+            conn, iteration_id, experiment_id, parameters, metrics, dataset_ids, tags, every_value
+        )
 
     def log_batch(
         self,
@@ -140,8 +145,11 @@ class IterationMethods(CatalogMethods):
         dataset_ids: Sequence[str] | None = None,
         heartbeat_at: float | None = None,
         tags: Mapping[str, str] | None = None,
+        every_value: bool = False,
     ) -> None:
         rules.check_batch(parameters, metrics, dataset_ids, heartbeat_at, tags)
+        if not isinstance(every_value, bool):
+            raise InvalidInput(f"every_value must be True or False, got {every_value!r:.100}")
         has_data = bool(parameters or metrics or dataset_ids or tags)
         changes = {} if heartbeat_at is None else {"heartbeat_at": heartbeat_at}
         with self._write("log to iteration") as conn:
@@ -149,7 +157,7 @@ class IterationMethods(CatalogMethods):
             if rules.check_batch_of(iteration_id, stored.status, stored.ended_at, has_data):
                 self._write_batch(
                     conn, iteration_id, stored.experiment_id, parameters, metrics, dataset_ids,
-                    tags, changes,
+                    tags, changes, every_value,
                 )  # fmt: skip
 
     def update_iteration(
@@ -230,12 +238,13 @@ class IterationMethods(CatalogMethods):
         offset: int = 0,
         parameter_names: Sequence[str] | None = None,
         metric_names: Sequence[str] | None = None,
+        deleted: bool | None = False,
     ) -> list[Iteration]:
         rules.check_page(limit, offset)
         with self._read("list iterations") as conn:
             return list_iterations(
                 conn, experiment_id, project_id, filter, order_by, limit, offset, time.time(),
-                parameter_names, metric_names,
+                parameter_names, metric_names, deleted,
             )  # fmt: skip
 
     def count_iterations(
@@ -244,10 +253,13 @@ class IterationMethods(CatalogMethods):
         project_id: str | None = None,
         filter: str | None = None,
         limit: int | None = None,
+        deleted: bool | None = False,
     ) -> int:
         rules.check_page(0 if limit is None else limit, 0)
         with self._read("count iterations") as conn:
-            return count_iterations(conn, experiment_id, project_id, filter, time.time(), limit)
+            return count_iterations(
+                conn, experiment_id, project_id, filter, time.time(), limit, deleted
+            )
 
     def get_metric_series(
         self, iteration_id: str, metric_name: str, max_points: int
@@ -268,7 +280,7 @@ class IterationMethods(CatalogMethods):
                     METRIC_POINTS.c.iteration_id == iteration_id,
                     METRIC_POINTS.c.name == metric_name,
                 )
-                .order_by(METRIC_POINTS.c.step)
+                .order_by(METRIC_POINTS.c.step, METRIC_POINTS.c.seq)
             ).all()
             if not points:
                 if not load_iterations(conn, [iteration_id], time.time()):

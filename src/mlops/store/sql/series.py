@@ -26,6 +26,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
     union,
 )
 
@@ -51,12 +52,16 @@ def downsample(
     def mine(table: Any = c) -> ColumnElement[bool]:
         return and_(table.iteration_id == iteration_id, table.name == metric_name)
 
-    total, valued, low, high = conn.execute(
-        select(func.count(), func.count(c.value), func.min(c.step), func.max(c.step)).where(mine())
+    total, valued, low, high, seqs = conn.execute(
+        select(
+            func.count(), func.count(c.value), func.min(c.step), func.max(c.step), func.max(c.seq)
+        ).where(mine())
     ).one()
     if total <= max_points:
         return None, total
     buckets = _bucket_count(max_points, has_nan=valued < total)
+    if seqs:
+        return _by_position(conn, iteration_id, metric_name, total, buckets), total
     width = -(-(high - low + 1) // buckets)  # ceiling: the last bucket ends at or after high
     bucket = ((c.step - low) // width).label("bucket")
     spans = (
@@ -92,10 +97,48 @@ def downsample(
 
     def at_step(column: ColumnElement[Any]) -> ColumnElement[Any]:
         """``column`` of the point at the picked step: one primary-key lookup per point."""
-        found = select(column).where(mine(q.c), q.c.step == step)
+        found = select(column).where(mine(q.c), q.c.step == step, q.c.seq == 0)
         return found.correlate(picked).scalar_subquery()
 
     query = select(step, at_step(q.c.value), at_step(q.c.timestamp)).order_by(step)
     rows = conn.execute(query)  # a bucket of NaN only has no lowest or highest: a NULL step
     points = [MetricPoint(s, nan_if_none(v), t) for s, v, t in rows if s is not None]
     return points, total
+
+
+_BY_POSITION = text(
+    """
+    WITH numbered AS (
+        SELECT step, value, timestamp, ROW_NUMBER() OVER (ORDER BY step, seq) - 1 AS pos
+        FROM metric_points WHERE iteration_id = :iteration_id AND name = :name
+    ),
+    bucketed AS (SELECT pos, value, pos / :width AS bucket FROM numbered),
+    spans AS (
+        SELECT bucket, MIN(value) AS lowest, MAX(value) AS highest FROM bucketed GROUP BY bucket
+    ),
+    picked AS (
+        SELECT MIN(b.pos) AS pos FROM bucketed AS b
+            JOIN spans AS s ON s.bucket = b.bucket AND b.value = s.lowest GROUP BY b.bucket
+        UNION SELECT MIN(b.pos) FROM bucketed AS b
+            JOIN spans AS s ON s.bucket = b.bucket AND b.value = s.highest GROUP BY b.bucket
+        UNION SELECT MIN(pos) FROM bucketed WHERE value IS NULL GROUP BY bucket
+        UNION SELECT 0
+        UNION SELECT :last
+    )
+    SELECT step, value, timestamp FROM numbered WHERE pos IN (SELECT pos FROM picked)
+    ORDER BY pos
+    """
+)
+
+
+def _by_position(
+    conn: Connection, iteration_id: str, metric_name: str, total: int, buckets: int
+) -> list[MetricPoint]:
+    """The picks of :func:`downsample` over buckets of equal counts of points, numbered in
+    (step, seq) order: for a series with several values at some steps."""
+    width = -(-total // buckets)
+    rows = conn.execute(
+        _BY_POSITION,
+        {"iteration_id": iteration_id, "name": metric_name, "width": width, "last": total - 1},
+    )
+    return [MetricPoint(s, nan_if_none(None if v is None else float(v)), t) for s, v, t in rows]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from mlops.store.base import Store
 from mlops.store.sql.engine import make_engine
+from mlops.store.sql.lifecycle import LifecycleMethods
 from mlops.store.sql.migrate import ensure_schema
 from mlops.store.sql.overview import OverviewMethods
 from mlops.store.sql.registry import RegistryMethods
-from mlops.store.sql.runs import IterationMethods
 from mlops.store.sql.tokens import TokenMethods
 
 
-class SqlStore(IterationMethods, RegistryMethods, OverviewMethods, TokenMethods, Store):
+class SqlStore(LifecycleMethods, RegistryMethods, OverviewMethods, TokenMethods, Store):
     """A store in one SQL database, reached through SQLAlchemy (see :class:`Store`).
 
     Opening it creates the schema of a new, empty database and refuses a database whose

@@ -1,0 +1,70 @@
+"""REST routes that manage experiments and iterations after the fact: delete (softly),
+restore, rename, and set or delete tags. Each is idempotent and answers the object as it is
+now; the rules (names unique among live experiments, restore into a taken name) are the
+store's."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+
+from mlops.app.deps import CanWrite, StoreDep
+from mlops.app.responses import PlainRoute
+from mlops.app.schemas import ERRORS, ExperimentOut, IterationOut, ok
+from mlops.wire import ExperimentUpdate, TagChange
+
+#: ``deleted=`` of a query string: live ones only, deleted ones only, or both.
+Deleted = Literal["false", "true", "any"]
+DELETED: dict[str, bool | None] = {"false": False, "true": True, "any": None}
+
+router = APIRouter(route_class=PlainRoute, responses=ERRORS, dependencies=[CanWrite])
+
+
+@router.patch("/experiments/{experiment_id}", tags=["experiments"], responses=ok(ExperimentOut))
+def update_experiment(experiment_id: str, body: ExperimentUpdate, store: StoreDep) -> Any:
+    """Rename an experiment (409 when a live experiment of the project has that name)."""
+    if body.name is None:
+        return store.get_experiment(experiment_id).to_dict()
+    return store.rename_experiment(experiment_id, body.name).to_dict()
+
+
+@router.delete("/experiments/{experiment_id}", tags=["experiments"], responses=ok(ExperimentOut))
+def delete_experiment(experiment_id: str, store: StoreDep) -> Any:
+    """Delete an experiment softly: it and its iterations leave lists and searches (restore
+    brings them back) and its name is free at once."""
+    return store.delete_experiment(experiment_id).to_dict()
+
+
+@router.post(
+    "/experiments/{experiment_id}/restore", tags=["experiments"], responses=ok(ExperimentOut)
+)
+def restore_experiment(experiment_id: str, store: StoreDep) -> Any:
+    """Bring a deleted experiment back (409 naming the live experiment that took its name)."""
+    return store.restore_experiment(experiment_id).to_dict()
+
+
+@router.patch(
+    "/experiments/{experiment_id}/tags", tags=["experiments"], responses=ok(ExperimentOut)
+)
+def tag_experiment(experiment_id: str, body: TagChange, store: StoreDep) -> Any:
+    """Set tags (added or overwritten) and delete tag keys of an experiment."""
+    return store.set_experiment_tags(experiment_id, body.tags, body.delete).to_dict()
+
+
+@router.delete("/iterations/{iteration_id}", tags=["iterations"], responses=ok(IterationOut))
+def delete_iteration(iteration_id: str, store: StoreDep) -> Any:
+    """Delete an iteration softly: it leaves lists and searches until restored."""
+    return store.delete_iteration(iteration_id).to_dict()
+
+
+@router.post("/iterations/{iteration_id}/restore", tags=["iterations"], responses=ok(IterationOut))
+def restore_iteration(iteration_id: str, store: StoreDep) -> Any:
+    """Bring a deleted iteration back."""
+    return store.restore_iteration(iteration_id).to_dict()
+
+
+@router.patch("/iterations/{iteration_id}/tags", tags=["iterations"], responses=ok(IterationOut))
+def tag_iteration(iteration_id: str, body: TagChange, store: StoreDep) -> Any:
+    """Set tags (added or overwritten) and delete tag keys of an iteration, ended ones too."""
+    return store.set_iteration_tags(iteration_id, body.tags, body.delete).to_dict()

@@ -1,0 +1,74 @@
+"""The management calls of the HTTP store: delete, restore, rename and tag experiments and
+iterations after the fact.
+
+They are not part of the training path: each needs the App's answer (the object as it is now),
+so they raise ``Unavailable`` naming the App's URL when it cannot be reached, and are never
+journaled. Every one is idempotent (deleting a deleted object, setting the same tags), so the
+transport may retry them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from mlops.entities import Experiment, Iteration
+from mlops.store import rules
+from mlops.store.http_client import part
+from mlops.store.http_codec import experiment_from, iteration_from
+from mlops.store.http_reads import AppCalls
+from mlops.wire import ExperimentUpdate, TagChange, to_body
+
+__all__ = ["AppManagement"]
+
+
+def _tag_body(tags: Mapping[str, str] | None, delete: Sequence[str]) -> dict[str, object]:
+    rules.check_tag_change(tags, delete)
+    return to_body(TagChange(dict(tags or {}), list(delete)))
+
+
+class AppManagement(AppCalls):
+    """Delete, restore, rename and tag (mixed into :class:`~mlops.store.http.HttpStore`)."""
+
+    # -- experiments ------------------------------------------------------------------------
+    def delete_experiment(self, experiment_id: str) -> Experiment:
+        return experiment_from(self._call("DELETE", f"/experiments/{part(experiment_id)}"))
+
+    def restore_experiment(self, experiment_id: str) -> Experiment:
+        path = f"/experiments/{part(experiment_id)}/restore"
+        return experiment_from(self._call("POST", path, {}))
+
+    def rename_experiment(self, experiment_id: str, name: str) -> Experiment:
+        rules.check_name(name, "experiment name")
+        body = to_body(ExperimentUpdate(name))
+        return experiment_from(self._call("PATCH", f"/experiments/{part(experiment_id)}", body))
+
+    def set_experiment_tags(
+        self,
+        experiment_id: str,
+        tags: Mapping[str, str] | None = None,
+        delete: Sequence[str] = (),
+    ) -> Experiment:
+        path = f"/experiments/{part(experiment_id)}/tags"
+        return experiment_from(self._call("PATCH", path, _tag_body(tags, delete)))
+
+    # -- iterations -------------------------------------------------------------------------
+    def delete_iteration(self, iteration_id: str) -> Iteration:
+        return iteration_from(self._call("DELETE", f"/iterations/{part(iteration_id)}"))
+
+    def restore_iteration(self, iteration_id: str) -> Iteration:
+        path = f"/iterations/{part(iteration_id)}/restore"
+        return iteration_from(self._call("POST", path, {}))
+
+    def rename_iteration(self, iteration_id: str, name: str) -> Iteration:
+        rules.check_name(name, "iteration name")
+        path = f"/iterations/{part(iteration_id)}"
+        return iteration_from(self._call("PATCH", path, {"name": name}))
+
+    def set_iteration_tags(
+        self,
+        iteration_id: str,
+        tags: Mapping[str, str] | None = None,
+        delete: Sequence[str] = (),
+    ) -> Iteration:
+        path = f"/iterations/{part(iteration_id)}/tags"
+        return iteration_from(self._call("PATCH", path, _tag_body(tags, delete)))

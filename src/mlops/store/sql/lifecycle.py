@@ -1,0 +1,148 @@
+"""Managing experiments and iterations after the fact: delete, restore, rename, tags.
+
+Deletion is soft: ``deleted_at`` is set and readers hide the row (see
+:func:`mlops.store.sql.iterations.visible`); nothing is removed, so a restore brings back
+everything. Experiment names are unique among live experiments only (a partial unique index),
+so a deleted experiment's name is free at once and restoring it into a taken name is refused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, insert, select, update
+
+from mlops.entities import Experiment, Iteration
+from mlops.errors import AlreadyExists, NotFound
+from mlops.store import rules
+from mlops.store.sql.catalog import live_experiment_named
+from mlops.store.sql.iterations import load_iterations
+from mlops.store.sql.models import EXPERIMENT_TAGS, EXPERIMENTS, ITERATION_TAGS, ITERATIONS
+from mlops.store.sql.runs import IterationMethods
+
+
+def _taken(experiment: Experiment, other: str, name: str) -> AlreadyExists:
+    return AlreadyExists(
+        f"project {experiment.project_id!r} already has a live experiment named {name!r} "
+        f"(id {other}): rename one of them first, e.g. "
+        f"tracking.rename_experiment({experiment.id!r}, {name + '-restored'!r})"
+    )
+
+
+def _retag(
+    conn: Connection,
+    table: Table,
+    owner: str,
+    owner_id: str,
+    tags: Mapping[str, str] | None,
+    remove: Sequence[str],
+) -> None:
+    """Set ``tags`` and remove the keys in ``remove`` of one experiment or iteration."""
+    keys = [*(tags or {}), *remove]
+    if keys:
+        column = table.c[owner]
+        conn.execute(delete(table).where(column == owner_id, table.c.key.in_(keys)))
+    if tags:
+        rows = [{owner: owner_id, "key": k, "value": v} for k, v in tags.items()]
+        conn.execute(insert(table), rows)
+
+
+class LifecycleMethods(IterationMethods):
+    """Delete, restore, rename and tag experiments and iterations (mixed into SqlStore)."""
+
+    # -- experiments ------------------------------------------------------------------------
+    def _set_experiment(self, conn: Connection, experiment_id: str, **values: Any) -> None:
+        conn.execute(update(EXPERIMENTS).where(EXPERIMENTS.c.id == experiment_id).values(**values))
+
+    def delete_experiment(self, experiment_id: str) -> Experiment:
+        with self._write("delete experiment") as conn:
+            if self._experiment(conn, experiment_id).deleted_at is None:
+                self._set_experiment(conn, experiment_id, deleted_at=time.time())
+            return self._experiment(conn, experiment_id)
+
+    def restore_experiment(self, experiment_id: str) -> Experiment:
+        with self._write("restore experiment") as conn:
+            experiment = self._experiment(conn, experiment_id)
+            if experiment.deleted_at is None:
+                return experiment
+            query = live_experiment_named(experiment.project_id, experiment.name)
+            other = conn.execute(query).scalar()
+            if other is not None:
+                raise _taken(experiment, other, experiment.name)
+            self._set_experiment(conn, experiment_id, deleted_at=None)
+            return self._experiment(conn, experiment_id)
+
+    def rename_experiment(self, experiment_id: str, name: str) -> Experiment:
+        rules.check_name(name, "experiment name")
+        with self._write(f"rename experiment to {name!r}") as conn:
+            experiment = self._experiment(conn, experiment_id)
+            if experiment.name == name:
+                return experiment
+            other = conn.execute(live_experiment_named(experiment.project_id, name)).scalar()
+            if other is not None:
+                raise AlreadyExists(
+                    f"project {experiment.project_id!r} already has an experiment named "
+                    f"{name!r} (id {other}): pick another name"
+                )
+            self._set_experiment(conn, experiment_id, name=name)
+            return self._experiment(conn, experiment_id)
+
+    def set_experiment_tags(
+        self,
+        experiment_id: str,
+        tags: Mapping[str, str] | None = None,
+        delete: Sequence[str] = (),
+    ) -> Experiment:
+        rules.check_tag_change(tags, delete)
+        with self._write("tag experiment") as conn:
+            self._experiment(conn, experiment_id)
+            _retag(conn, EXPERIMENT_TAGS, "experiment_id", experiment_id, tags, delete)
+            return self._experiment(conn, experiment_id)
+
+    # -- iterations -------------------------------------------------------------------------
+    def _change_iteration(self, iteration_id: str, what: str, **values: Any) -> Iteration:
+        """Apply ``values`` (those that differ) to an iteration; returns it as it is now."""
+        with self._write(what) as conn:
+            found = load_iterations(conn, [iteration_id], time.time())
+            if not found:
+                raise self._unknown_iteration(iteration_id)
+            if "deleted_at" in values and (found[0].deleted_at is None) == (
+                values["deleted_at"] is None
+            ):
+                return found[0]  # deleting a deleted one (or restoring a live one): no change
+            query = update(ITERATIONS).where(ITERATIONS.c.id == iteration_id)
+            conn.execute(query.values(**values))
+            return load_iterations(conn, [iteration_id], time.time())[0]
+
+    @staticmethod
+    def _unknown_iteration(iteration_id: str) -> NotFound:
+        return NotFound(
+            f"iteration {iteration_id!r} not found: list iterations with "
+            "tracking.list_iterations() or `mlops iterations list`"
+        )
+
+    def delete_iteration(self, iteration_id: str) -> Iteration:
+        return self._change_iteration(iteration_id, "delete iteration", deleted_at=time.time())
+
+    def restore_iteration(self, iteration_id: str) -> Iteration:
+        return self._change_iteration(iteration_id, "restore iteration", deleted_at=None)
+
+    def rename_iteration(self, iteration_id: str, name: str) -> Iteration:
+        rules.check_name(name, "iteration name")
+        return self._change_iteration(iteration_id, f"rename iteration to {name!r}", name=name)
+
+    def set_iteration_tags(
+        self,
+        iteration_id: str,
+        tags: Mapping[str, str] | None = None,
+        delete: Sequence[str] = (),
+    ) -> Iteration:
+        rules.check_tag_change(tags, delete)
+        with self._write("tag iteration") as conn:
+            known = select(ITERATIONS.c.id).where(ITERATIONS.c.id == iteration_id)
+            if conn.execute(known).scalar() is None:
+                raise self._unknown_iteration(iteration_id)
+            _retag(conn, ITERATION_TAGS, "iteration_id", iteration_id, tags, delete)
+            return load_iterations(conn, [iteration_id], time.time())[0]
