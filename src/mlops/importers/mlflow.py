@@ -206,7 +206,7 @@ class _Importer:
             self.report.runs_skipped += 1
             return
         try:
-            if existing is not None and existing.status != "running":
+            if existing is not None and existing.ended_at is not None:
                 self.report.runs_present += 1
                 if self.files is not None:
                     present = {a.name for a in self.store.list_artifacts(run.id)}

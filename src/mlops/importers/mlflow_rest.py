@@ -144,7 +144,12 @@ class RestReader:
                     params["page_token"] = token
                 answer = self._call("GET", "/api/2.0/mlflow/metrics/get-history", params=params)
                 data.metrics += [
-                    (key, int(m.get("step", 0)), metric_value(float(m["value"])), int(m.get("timestamp", 0)))
+                    (
+                        key,
+                        int(m.get("step", 0)),
+                        metric_value(float(m["value"])),
+                        int(m.get("timestamp", 0)),
+                    )
                     for m in answer.get("metrics", ())
                 ]
                 token = answer.get("next_page_token")

@@ -185,7 +185,7 @@ def _write(store: Store, experiment: Experiment, run: _Run, report: ImportReport
         existing = store.get_iteration(iteration_id)
     except NotFound:
         existing = None
-    if existing is not None and existing.status != "running":
+    if existing is not None and existing.ended_at is not None:
         report.runs_present += 1
         return
     rows: list[MetricRow] = []
