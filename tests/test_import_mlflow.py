@@ -310,3 +310,22 @@ def test_cli_imports_without_mlflow_and_lists_what_it_could_not_copy(
     again = cli(mlflow_db[0], "--no-artifacts", "--project", "imported")
     assert again.returncode == 0 and "1 run(s) copied" in again.stdout  # the running one
     assert "4 run(s) already imported" in again.stdout
+
+
+def test_import_into_an_app_over_http(
+    mlruns: tuple[Path, dict[str, str]], start_app: Any, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Through the App's REST API (the HTTP store): one run at a time, files uploaded."""
+    from mlops.importers import import_mlflow
+    from mlops.store import open_store
+
+    app = start_app(f"sqlite:///{tmp_path / 'app.db'}")
+    monkeypatch.setenv("MLOPS_TRACKING_URI", app.url)
+    store = open_store(app.url)
+    root, runs = mlruns
+    report = import_mlflow(str(root), store)
+    assert report.problems == [] and (report.runs_copied, report.artifacts) == (5, 2)
+    check_history(store, runs)
+    again = import_mlflow(str(root), store)
+    assert (again.runs_copied, again.runs_present, again.artifacts) == (1, 4, 0)

@@ -101,8 +101,10 @@ class RunData:
 
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
-    #: (key, step, value, timestamp in ms), every value MLflow kept, in no particular order.
-    metrics: list[tuple[str, int, float, int]] = field(default_factory=list)
+    #: (key, step, value, epoch seconds), every value MLflow kept, ordered by key and step
+    #: (the values of one step in the order they were logged, when the source knows it, else
+    #: by time): the rows ``log_batch`` takes.
+    metrics: list[tuple[str, int, float, float]] = field(default_factory=list)
     datasets: list[MlflowDataset] = field(default_factory=list)
     #: What the reader could not read of this run (a malformed metric line ...).
     problems: list[str] = field(default_factory=list)

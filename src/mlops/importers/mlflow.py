@@ -23,13 +23,24 @@ mlops' limits) is listed in :attr:`ImportReport.problems`; nothing is dropped si
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlops.entities import Artifact, Experiment
-from mlops.errors import AlreadyExists, InvalidInput, MlopsError, NotFound
+from mlops.errors import AlreadyExists, InvalidInput, MlopsError, Unavailable
+from mlops.importers._convert import (
+    Prepared,
+    dataset_path,
+    describe,
+    first_time,
+    seconds,
+    valid_name,
+    valid_tags,
+)
 from mlops.importers._records import (
     ArtifactsUnreadable,
     MlflowDataset,
@@ -38,8 +49,8 @@ from mlops.importers._records import (
     MlflowRun,
     RunData,
 )
-from mlops.store.base import MetricRow, Store
-from mlops.values import MAX_NAME, MAX_STEP, MAX_TIMESTAMP, check_name, check_parameter
+from mlops.store.base import Store
+from mlops.values import MAX_NAME, check_name
 
 __all__ = ["ImportReport", "import_mlflow", "open_mlflow_source"]
 
@@ -47,8 +58,11 @@ __all__ = ["ImportReport", "import_mlflow", "open_mlflow_source"]
 POINTS_PER_BATCH = 50_000
 #: Artifact rows recorded in one call at most.
 ARTIFACTS_PER_CALL = 1000
-#: What MLflow's ended statuses become; RUNNING and SCHEDULED stay running.
-ENDED = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed"}
+#: Runs (or metric values) written in one transaction at most by the bulk path of SQL stores.
+RUNS_PER_WRITE = 200
+#: Runs read ahead of the writer.
+READ_AHEAD = 16
+POINTS_PER_WRITE = 200_000
 
 Progress = Callable[[int, int], None]
 
@@ -133,9 +147,21 @@ class _Importer:
             self.files = files_for(store)  # raises at once when the store keeps no files
         self._projects: dict[str, str] = {}
         self._datasets: dict[tuple[str, str, str], str] = {}
+        self.bulk = _is_sql(store)
+        self.done, self.total = 0, 0
+        self.progress: Progress | None = None
 
     def problem(self, message: str) -> None:
         self.report.problems.append(message)
+
+    def wanted(self, run: MlflowRun) -> bool:
+        """Whether a run is to be read at all."""
+        return not (run.deleted and self.skip_deleted)
+
+    def tick(self, runs: int = 1) -> None:
+        self.done += runs
+        if self.progress is not None:
+            self.progress(self.done, self.total)
 
     def run(self, wanted: Sequence[str] | None, progress: Progress | None) -> ImportReport:
         chosen = _choose(self.reader.experiments(), wanted)
@@ -144,16 +170,21 @@ class _Importer:
         work = [(e, runs) for e, runs in work if runs or e.tags or not _default(e, wanted)]
         if self.skip_deleted:
             work = [(e, runs) for e, runs in work if not e.deleted]
-        total, done = sum(len(runs) for _, runs in work), 0
-        if progress is not None:
-            progress(0, total)
+        self.total, self.progress = sum(len(runs) for _, runs in work), progress
+        self.tick(0)
         for experiment, runs in work:
             target = self.experiment(experiment)
-            for run in runs:
-                self.copy_run(run, target)
-                done += 1
-                if progress is not None:
-                    progress(done, total)
+            if self.bulk:
+                self.copy_runs_in_bulk(runs, target)
+            else:
+                for run, data in _read_ahead(self.reader, runs, self.wanted):
+                    if isinstance(data, Unavailable):
+                        raise data
+                    if isinstance(data, Exception):
+                        self.problem(f"{describe(run)}: not copied: {data}")
+                    else:
+                        self.copy_run(run, target, data)
+                    self.tick()
             if experiment.deleted and target.deleted_at is None:
                 self.store.delete_experiment(target.id)
         return self.report
@@ -174,7 +205,7 @@ class _Importer:
         title = source.tags.get("mlops.project") or self.project
         project_id = self.project_id(title)
         description = source.tags.get("mlflow.note.content")
-        name = source.name if len(source.name) <= MAX_NAME else source.name[:MAX_NAME]
+        name = source.name[:MAX_NAME]
         found: Experiment | None
         if source.deleted:
             deleted = self.store.list_experiments(project_id, deleted=True)
@@ -187,118 +218,148 @@ class _Importer:
             except AlreadyExists:  # a deleted MLflow experiment whose name a live one has
                 name = f"{name[: MAX_NAME - 40]} (deleted MLflow experiment {source.id})"
                 found = self.store.create_experiment(project_id, name, description)
-        tags = self.valid_tags(source.tags, f"experiment {source.name!r}")
+        tags = valid_tags(source.tags, f"experiment {source.name!r}", self.problem)
         if tags:
             found = self.store.set_experiment_tags(found.id, tags)
         return found
 
-    # -- runs -------------------------------------------------------------------------------
-    def copy_run(self, run: MlflowRun, experiment: Experiment) -> None:
-        what = f"run {run.id}" + (f" ({run.name})" if run.name else "")
-        try:
-            existing = self.store.get_iteration(run.id)
-        except NotFound:
-            existing = None
-        except InvalidInput as exc:
-            self.problem(f"{what}: its id cannot be an iteration id: {exc}")
-            return
-        if existing is None and run.deleted and self.skip_deleted:
+    # -- runs, one at a time (any store) ----------------------------------------------------
+    def copy_run(self, run: MlflowRun, experiment: Experiment, data: RunData | None = None) -> None:
+        """Copy one run (or top up one an earlier import left running or without files);
+        ``data`` is the run's data when it was read already."""
+        what = describe(run)
+        if run.deleted and self.skip_deleted:
             self.report.runs_skipped += 1
             return
         try:
-            if existing is not None and existing.ended_at is not None:
+            if data is None and not (run.name and run.start_ms):
+                data = self.reader.run_data(run)
+            name = run.name or (data and data.tags.get("mlflow.runName")) or run.id
+            started = seconds(run.start_ms) or first_time(data) or time.time()
+            # Creating an id that exists returns that iteration: one call tells both
+            iteration = self.store.create_iteration(
+                run.id, name[:MAX_NAME], experiment.id, None, started, _system(run)
+            )
+            if iteration.ended_at is not None:  # copied by an earlier import
                 self.report.runs_present += 1
                 if self.files is not None:
                     present = {a.name for a in self.store.list_artifacts(run.id)}
-                    self.copy_artifacts(run, what, present)
+                    self.copy_artifacts(run, present)
             else:
-                self.copy_new(run, experiment, what, existing is None)
+                self.copy_data(run, data or self.reader.run_data(run), started)
                 self.report.runs_copied += 1
-            if run.deleted and (existing is None or existing.deleted_at is None):
+            if run.deleted and iteration.deleted_at is None:
                 self.store.delete_iteration(run.id)
         except MlopsError as exc:
-            if type(exc).__name__ == "Unavailable":
+            if isinstance(exc, Unavailable):
                 raise
             self.problem(f"{what}: not copied: {exc}")
 
-    def copy_new(self, run: MlflowRun, experiment: Experiment, what: str, create: bool) -> None:
-        data = self.reader.run_data(run)
-        self.report.problems += [f"{what}: {p}" for p in data.problems]
-        rows = self.metric_rows(data, what)
-        times = [row[3] for row in rows]
-        started = _seconds(run.start_ms) or (min(times) if times else time.time())
-        if create:
-            name = run.name or data.tags.get("mlflow.runName") or run.id
-            system = {"imported_from": "mlflow", "mlflow_experiment_id": run.experiment_id}
-            self.store.create_iteration(
-                run.id, name[:MAX_NAME], experiment.id, None, started, system
-            )
-        params = self.valid_params(data.params, what)
-        tags = self.valid_tags(data.tags, what)
-        dataset_ids = [d for d in (self.dataset(ds, what) for ds in data.datasets) if d]
-        first = True
-        for start in range(0, max(len(rows), 1), POINTS_PER_BATCH):
-            chunk = rows[start : start + POINTS_PER_BATCH]
-            if first or chunk:
+    def copy_data(self, run: MlflowRun, data: RunData, started: float) -> None:
+        """Everything a running iteration does not have yet, then its end."""
+        run_ = Prepared(run, data, started, self.problem)
+        rows, first = run_.rows, True
+        dataset_ids = self.dataset_ids(run, data)
+        if run_.status is not None and not run_.every_value and len(rows) <= POINTS_PER_BATCH:
+            # the whole run in the one transaction that ends it
+            self.store.end_iteration(
+                run.id, run_.status, run_.ended_at, parameters=run_.parameters, metrics=rows,
+                dataset_ids=dataset_ids, tags=run_.tags,
+            )  # fmt: skip
+        else:  # several values at one step need log_batch's every_value
+            for start in range(0, max(len(rows), 1), POINTS_PER_BATCH):
                 self.store.log_batch(
-                    run.id, params if first else None, chunk, dataset_ids if first else None,
-                    tags=tags if first else None, every_value=True,
+                    run.id, run_.parameters if first else None,
+                    rows[start : start + POINTS_PER_BATCH], dataset_ids if first else None,
+                    tags=run_.tags if first else None, every_value=run_.every_value,
                 )  # fmt: skip
-            first = False
+                first = False
+            if run_.status is not None:
+                self.store.end_iteration(run.id, run_.status, run_.ended_at)
         self.report.points += len(rows)
-        if self.files is not None:
-            self.copy_artifacts(run, what, set())
-        status = ENDED.get(run.status)
-        if status is not None:
-            ended = _seconds(run.end_ms) or max([started, *times])
-            self.store.end_iteration(run.id, status, max(ended, started))
+        if self.files is not None:  # records of files are allowed after the end
+            self.copy_artifacts(run, set())
 
-    def metric_rows(self, data: RunData, what: str) -> list[MetricRow]:
-        """MLflow's (key, step, value, ms) as mlops rows; points mlops cannot keep are
-        counted per metric and listed."""
-        rows: list[MetricRow] = []
-        bad: dict[str, int] = {}
-        names: dict[str, bool] = {}
-        for key, step, value, ms in data.metrics:
-            ok = names.get(key)
-            if ok is None:
-                ok = names[key] = _valid_name(key)
-            seconds = ms / 1000.0
-            if ok and 0 <= step <= MAX_STEP and 0.0 <= seconds <= MAX_TIMESTAMP:
-                rows.append((key, step, value, seconds))
-            else:
-                bad[key] = bad.get(key, 0) + 1
-        for key, count in bad.items():
-            why = (
-                "a name mlops cannot keep (empty, NUL or over 250 characters)"
-                if not names[key]
-                else "a negative step or a timestamp before 1970"
-            )
-            self.problem(f"{what}: metric {key!r}: {count} value(s) not copied: {why}")
-        # MLflow's order of the values at one step: by time, then as read
-        rows.sort(key=lambda r: (r[0], r[1], r[3]))
-        return rows
+    # -- runs, many per transaction (SQL stores) --------------------------------------------
+    def copy_runs_in_bulk(self, runs: list[MlflowRun], experiment: Experiment) -> None:
+        """New runs are written many per transaction; runs an earlier import left (ended,
+        running or without files) go one at a time."""
+        from mlops.store.sql.bulk import stored_states
 
-    def valid_params(self, params: dict[str, str], what: str) -> dict[str, str]:
-        kept = {}
-        for key, value in params.items():
+        states = stored_states(self.store, [r.id for r in runs])  # type: ignore[arg-type]
+        pending: list[tuple[MlflowRun, Any, list[str]]] = []
+        points = 0
+
+        def new(run: MlflowRun) -> bool:
+            return run.id not in states and not (run.deleted and self.skip_deleted)
+
+        for run, data in _read_ahead(self.reader, runs, new):
+            if data is None:
+                self.copy_run(run, experiment)
+                self.tick()
+                continue
             try:
-                check_name(key, "parameter name")
-                kept[key] = check_parameter(key, value)
-            except InvalidInput as exc:
-                self.problem(f"{what}: parameter {key[:80]!r} not copied: {exc}")
-        return kept
+                if isinstance(data, Exception):
+                    raise data
+                item = self.new_iteration(run, data, experiment)
+            except (MlopsError, OSError, ValueError) as exc:
+                if isinstance(exc, Unavailable):
+                    raise
+                self.problem(f"{describe(run)}: not copied: {exc}")
+                self.tick()
+                continue
+            pending.append((run, item, data.problems))
+            points += len(item.metrics)
+            if len(pending) >= RUNS_PER_WRITE or points >= POINTS_PER_WRITE:
+                self.write_pending(pending, experiment)
+                pending, points = [], 0
+        self.write_pending(pending, experiment)
 
-    def valid_tags(self, tags: dict[str, str], what: str) -> dict[str, str]:
-        kept = {}
-        for key, value in tags.items():
-            if _valid_name(key) and "\x00" not in value:
-                kept[key] = value
-            else:
-                self.problem(
-                    f"{what}: tag {key[:80]!r} not copied (a name over 250 characters or a NUL)"
-                )
-        return kept
+    def new_iteration(self, run: MlflowRun, data: RunData, experiment: Experiment) -> Any:
+        from mlops.store.sql.bulk import NewIteration
+
+        started = seconds(run.start_ms) or first_time(data) or time.time()
+        run_ = Prepared(run, data, started, self.problem, check=False)
+        name = run.name or data.tags.get("mlflow.runName") or run.id
+        return NewIteration(
+            id=run.id, name=name[:MAX_NAME], experiment_id=experiment.id, started_at=started,
+            system=_system(run), status=run_.status or "running",
+            ended_at=run_.ended_at if run_.status else None,
+            deleted_at=time.time() if run.deleted else None, parameters=run_.parameters,
+            metrics=run_.rows, dataset_ids=self.dataset_ids(run, data), tags=run_.tags,
+            every_value=run_.every_value,
+        )  # fmt: skip
+
+    def write_pending(
+        self, pending: list[tuple[MlflowRun, Any, list[str]]], experiment: Experiment
+    ) -> None:
+        from mlops.store.sql.bulk import write_iterations
+
+        if not pending:
+            return
+        items = [item for _, item, _ in pending]
+        try:
+            written = set(write_iterations(self.store, items))  # type: ignore[arg-type]
+        except InvalidInput:  # a run with something mlops refuses: one at a time, to name it
+            for run, _, _ in pending:
+                self.copy_run(run, experiment)
+                self.tick()
+            return
+        for run, item, problems in pending:
+            if run.id in written:
+                self.report.problems += [f"{describe(run)}: {p}" for p in problems]
+                self.report.runs_copied += 1
+                self.report.points += len(item.metrics)
+                if self.files is not None:
+                    self.copy_artifacts(run, set())
+            else:  # another import wrote it meanwhile
+                self.copy_run(run, experiment)
+        self.tick(len(pending))
+
+    # -- datasets and files -----------------------------------------------------------------
+    def dataset_ids(self, run: MlflowRun, data: RunData) -> list[str]:
+        found = (self.dataset(ds, describe(run)) for ds in data.datasets)
+        return [d for d in found if d]
 
     def dataset(self, source: MlflowDataset, what: str) -> str | None:
         """The id of the mlops dataset of an MLflow dataset input (registered once)."""
@@ -307,9 +368,9 @@ class _Importer:
             context = source.tags.get("mlflow.data.context")
             try:
                 created = self.store.create_dataset(
-                    source.name, _dataset_path(source),
+                    source.name, dataset_path(source),
                     f"MLflow dataset ({source.source_type or 'unknown source'})",
-                    [context] if context and _valid_name(context) else [], None,
+                    [context] if context and valid_name(context) else [], None,
                     f"mlflow:{source.digest}" if source.digest else None, None, None,
                 )  # fmt: skip
             except InvalidInput as exc:
@@ -318,15 +379,20 @@ class _Importer:
             self._datasets[key] = created.id
         return self._datasets[key]
 
-    def copy_artifacts(self, run: MlflowRun, what: str, present: set[str]) -> None:
+    def copy_artifacts(self, run: MlflowRun, present: set[str]) -> None:
         """Copy the run's files the iteration does not have yet."""
         from mlops.artifacts.names import check_name as check_artifact_name
         from mlops.tracking._files import media_type
 
+        what = describe(run)
         rows: list[Artifact] = []
         try:
+            found = self.reader.artifacts(run)
+            first = next(found, None)
+            if first is None:  # most runs: no batch to open (and no disk sync to pay)
+                return
             with self.files.batch():
-                for name, path in self.reader.artifacts(run):
+                for name, path in itertools.chain([first], found):
                     if name in present:
                         continue
                     try:
@@ -340,13 +406,52 @@ class _Importer:
                             run.id, name, blob.size, blob.digest, media_type(name), time.time()
                         )
                     )
-        except ArtifactsUnreadable as exc:
-            self.problem(f"{what}: artifacts not copied: {exc}")
-        except OSError as exc:
+        except (ArtifactsUnreadable, OSError) as exc:
             self.problem(f"{what}: artifacts not copied: {exc}")
         for start in range(0, len(rows), ARTIFACTS_PER_CALL):
             self.store.log_artifacts(run.id, rows[start : start + ARTIFACTS_PER_CALL])
         self.report.artifacts += len(rows)
+
+
+def _read_ahead(
+    reader: MlflowReader, runs: list[MlflowRun], wanted: Callable[[MlflowRun], bool]
+) -> Iterator[tuple[MlflowRun, RunData | Exception | None]]:
+    """The runs with their data (None for a run not wanted, the exception when it could not
+    be read), read in a thread a few runs ahead: reading the source overlaps writing."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="mlops-import-read") as pool:
+        window: deque[tuple[MlflowRun, Future[RunData] | None]] = deque()
+        ahead = iter(runs)
+
+        def fill() -> None:
+            while len(window) < READ_AHEAD:
+                run = next(ahead, None)
+                if run is None:
+                    return
+                window.append((run, pool.submit(reader.run_data, run) if wanted(run) else None))
+
+        fill()
+        while window:
+            run, future = window.popleft()
+            fill()
+            if future is None:
+                yield run, None
+                continue
+            try:
+                yield run, future.result()
+            except Exception as exc:  # handed to the caller, which names the run
+                yield run, exc
+
+
+def _is_sql(store: Store) -> bool:
+    from mlops.store.sql.store import SqlStore
+
+    return isinstance(store, SqlStore)
+
+
+def _system(run: MlflowRun) -> dict[str, str]:
+    return {"imported_from": "mlflow", "mlflow_experiment_id": run.experiment_id}
 
 
 def _choose(found: list[MlflowExperiment], wanted: Sequence[str] | None) -> list[MlflowExperiment]:
@@ -368,26 +473,3 @@ def _choose(found: list[MlflowExperiment], wanted: Sequence[str] | None) -> list
 def _default(experiment: MlflowExperiment, wanted: Sequence[str] | None) -> bool:
     """MLflow's own Default experiment, not asked for by name."""
     return experiment.id == "0" and experiment.name == "Default" and not wanted
-
-
-def _dataset_path(source: MlflowDataset) -> str:
-    """Where the data is, from MLflow's dataset source JSON (``{"uri": ...}``)."""
-    import json
-
-    try:
-        parsed = json.loads(source.source)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict):
-        for key in ("uri", "url", "path", "table_name", "location"):
-            if isinstance(parsed.get(key), str) and parsed[key]:
-                return str(parsed[key])
-    return source.source or f"mlflow:{source.source_type or 'dataset'}:{source.name}"
-
-
-def _valid_name(name: str) -> bool:
-    return bool(name.strip()) and len(name) <= MAX_NAME and "\x00" not in name
-
-
-def _seconds(ms: int | None) -> float | None:
-    return None if ms is None or ms <= 0 else ms / 1000.0

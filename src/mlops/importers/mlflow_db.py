@@ -21,6 +21,7 @@ from typing import Any
 
 from mlops.errors import InvalidInput, Unavailable
 from mlops.importers._records import (
+    DOUBLE_MAX,
     ArtifactsUnreadable,
     MlflowDataset,
     MlflowExperiment,
@@ -69,7 +70,11 @@ class DatabaseReader:
         elif uri.startswith("postgres://"):
             uri = "postgresql://" + uri[len("postgres://") :]
         try:
-            self._engine = create_engine(normalize_uri(uri))
+            # read in a thread ahead of the writer (one thread at a time: see mlflow._read_ahead)
+            extra = (
+                {"connect_args": {"check_same_thread": False}} if uri.startswith("sqlite") else {}
+            )
+            self._engine = create_engine(normalize_uri(uri), **extra)
             tables = inspect(self._engine).get_table_names()
             self._columns = {
                 t: {c["name"] for c in inspect(self._engine).get_columns(t)}
@@ -92,20 +97,32 @@ class DatabaseReader:
                 f"{', '.join(sorted(missing))})"
             )
         self._has_inputs = {"datasets", "inputs", "input_tags"} <= set(tables)
-        self._conn = self._engine.connect()
+        # The driver's own connection: rows come back as plain tuples, which matters at
+        # millions of metric values (SQLAlchemy's row objects cost more than the query).
+        self._conn = self._engine.raw_connection()
+        self._mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
+        # The values of one step in the order they were logged: SQLite's index on (run_uuid,
+        # key, step) gives them in insertion order; elsewhere, by time.
+        self._ties = "" if self._engine.dialect.name == "sqlite" else ", timestamp"
 
-    def _rows(self, sql: str, **params: Any) -> list[Any]:
-        from sqlalchemy import text
-
-        return list(self._conn.execute(text(sql), params))
+    def _rows(self, sql: str, *params: Any) -> list[Any]:
+        cursor = self._conn.cursor()
+        try:
+            cursor.execute(sql.replace("?", self._mark), params)
+            return list(cursor.fetchall())
+        except Exception as exc:
+            raise Unavailable(
+                f"cannot read the MLflow database {self.description}: {exc}"
+            ) from None
+        finally:
+            cursor.close()
 
     def experiments(self) -> list[MlflowExperiment]:
         tags: dict[str, dict[str, str]] = {}
-        if self._rows("SELECT 1 FROM experiments LIMIT 1"):
-            for key, value, experiment_id in self._rows(
-                "SELECT key, value, experiment_id FROM experiment_tags"
-            ):
-                tags.setdefault(str(experiment_id), {})[key] = value or ""
+        for key, value, experiment_id in self._rows(
+            "SELECT key, value, experiment_id FROM experiment_tags"
+        ):
+            tags.setdefault(str(experiment_id), {})[key] = value or ""
         rows = self._rows(
             "SELECT experiment_id, name, lifecycle_stage, creation_time, artifact_location "
             "FROM experiments ORDER BY experiment_id"
@@ -126,8 +143,8 @@ class DatabaseReader:
         name = "name" if "name" in self._columns.get("runs", set()) else "NULL"
         rows = self._rows(
             f"SELECT run_uuid, {name}, status, start_time, end_time, lifecycle_stage, "
-            "artifact_uri FROM runs WHERE experiment_id = :e ORDER BY start_time, run_uuid",
-            e=int(experiment.id),
+            "artifact_uri FROM runs WHERE experiment_id = ? ORDER BY start_time, run_uuid",
+            int(experiment.id),
         )
         return [
             MlflowRun(
@@ -145,35 +162,56 @@ class DatabaseReader:
 
     def run_data(self, run: MlflowRun) -> RunData:
         data = RunData(
-            params=dict(self._rows("SELECT key, value FROM params WHERE run_uuid = :r", r=run.id)),
+            params=dict(self._rows("SELECT key, value FROM params WHERE run_uuid = ?", run.id)),
             tags={
                 k: v or ""
-                for k, v in self._rows("SELECT key, value FROM tags WHERE run_uuid = :r", r=run.id)
+                for k, v in self._rows("SELECT key, value FROM tags WHERE run_uuid = ?", run.id)
             },
         )
-        data.metrics = [
-            (key, step, metric_value(value, bool(is_nan)), timestamp)
-            for key, step, value, timestamp, is_nan in self._rows(
-                "SELECT key, step, value, timestamp, is_nan FROM metrics WHERE run_uuid = :r",
-                r=run.id,
-            )
-        ]
+        # Converted by the database (NaN and +/-Inf are NULL here, seconds from ms): the
+        # rows come back as log_batch takes them, and only the rare odd value is fixed below.
+        rows = self._rows(
+            "SELECT key, step, CASE WHEN is_nan = 1 OR value >= ? OR value <= ? THEN NULL "
+            "ELSE value END, CAST(timestamp AS DOUBLE PRECISION) / 1000 FROM metrics "
+            f"WHERE run_uuid = ? ORDER BY key, step{self._ties}",
+            DOUBLE_MAX, -DOUBLE_MAX, run.id,
+        )  # fmt: skip
+        if any(row[2] is None for row in rows):
+            rows = self._odd_values(run.id, rows)
+        data.metrics = rows
         if self._has_inputs:
             data.datasets = self._datasets(run.id)
         return data
+
+    def _odd_values(self, run_id: str, rows: list[Any]) -> list[Any]:
+        """The rows with NaN and +/-Inf restored (MLflow keeps NaN as is_nan, Inf as the
+        largest double)."""
+        odd: dict[tuple[str, int, float], list[float]] = {}
+        for key, step, value, ms, is_nan in self._rows(
+            "SELECT key, step, value, timestamp, is_nan FROM metrics WHERE run_uuid = ? AND "
+            f"(is_nan = 1 OR value >= ? OR value <= ?) ORDER BY key, step{self._ties}",
+            run_id, DOUBLE_MAX, -DOUBLE_MAX,
+        ):  # fmt: skip
+            odd.setdefault((key, step, ms / 1000), []).append(metric_value(value, bool(is_nan)))
+        fixed = []
+        for key, step, value, ts in rows:
+            if value is None:
+                value = odd[(key, step, ts)].pop(0)
+            fixed.append((key, step, value, ts))
+        return fixed
 
     def _datasets(self, run_id: str) -> list[MlflowDataset]:
         rows = self._rows(
             "SELECT i.input_uuid, d.name, d.digest, d.dataset_source_type, d.dataset_source, "
             "d.dataset_schema, d.dataset_profile FROM inputs i JOIN datasets d "
             "ON d.dataset_uuid = i.source_id WHERE i.destination_type = 'RUN' "
-            "AND i.destination_id = :r AND i.source_type = 'DATASET'",
-            r=run_id,
+            "AND i.destination_id = ? AND i.source_type = 'DATASET'",
+            run_id,
         )
         found = []
         for input_id, name, digest, source_type, source, schema, profile in rows:
             tags = dict(
-                self._rows("SELECT name, value FROM input_tags WHERE input_uuid = :i", i=input_id)
+                self._rows("SELECT name, value FROM input_tags WHERE input_uuid = ?", input_id)
             )
             found.append(
                 MlflowDataset(

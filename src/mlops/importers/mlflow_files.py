@@ -187,12 +187,13 @@ class FileReader:
                     continue
                 try:
                     step = int(parts[2]) if len(parts) >= 3 else 0
-                    data.metrics.append((key, step, float(parts[1]), int(parts[0])))
+                    data.metrics.append((key, step, float(parts[1]), int(parts[0]) / 1000.0))
                 except (IndexError, ValueError):
                     data.problems.append(
                         f"metric {key!r}: line {number} of {path} is not "
                         f"'<timestamp> <value> <step>': {line[:80]!r}"
                     )
+        data.metrics.sort(key=lambda m: (m[0], m[1], m[3]))  # stable: file order kept
         data.datasets = self._datasets(run_dir)
         return data
 

@@ -148,13 +148,14 @@ class RestReader:
                         key,
                         int(m.get("step", 0)),
                         metric_value(float(m["value"])),
-                        int(m.get("timestamp", 0)),
+                        int(m.get("timestamp", 0)) / 1000.0,
                     )
                     for m in answer.get("metrics", ())
                 ]
                 token = answer.get("next_page_token")
                 if not token:
                     break
+        data.metrics.sort(key=lambda m: (m[0], m[1], m[3]))
         for item in stored.get("inputs", {}).get("dataset_inputs", ()):
             ds = item.get("dataset", {})
             data.datasets.append(
