@@ -329,3 +329,17 @@ def test_import_into_an_app_over_http(
     check_history(store, runs)
     again = import_mlflow(str(root), store)
     assert (again.runs_copied, again.runs_present, again.artifacts) == (1, 4, 0)
+
+
+def test_meta_yaml_without_pyyaml(mlruns: tuple[Path, dict[str, str]]) -> None:
+    """The reader of MLflow's meta.yaml used when PyYAML is not installed reads every file
+    MLflow wrote as PyYAML does."""
+    import yaml
+
+    from mlops.importers.mlflow_files import _plain_yaml
+
+    files = list(mlruns[0].rglob("meta.yaml"))
+    assert len(files) > 8
+    for path in files:
+        text = path.read_text()
+        assert _plain_yaml(text) == yaml.safe_load(text), path

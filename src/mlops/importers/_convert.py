@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from mlops.errors import InvalidInput
-from mlops.importers._records import MlflowDataset, MlflowRun, RunData
+from mlops.importers._records import MlflowDataset, MlflowExperiment, MlflowRun, RunData
 from mlops.store.base import MetricRow
 from mlops.values import MAX_NAME, MAX_STEP, MAX_TIMESTAMP, check_name, check_parameter
 
 __all__ = [
     "ENDED",
     "Prepared",
+    "choose_experiments",
     "dataset_path",
     "describe",
     "first_time",
+    "is_default",
     "metric_rows",
     "seconds",
     "valid_name",
@@ -133,3 +135,28 @@ def first_time(data: RunData | None) -> float | None:
 def seconds(ms: int | None) -> float | None:
     """MLflow's epoch milliseconds as epoch seconds (None for none or 0)."""
     return None if ms is None or ms <= 0 else ms / 1000.0
+
+
+def choose_experiments(
+    found: list[MlflowExperiment], wanted: Sequence[str] | None
+) -> list[MlflowExperiment]:
+    """The experiments picked by name or id (all when none is); ``InvalidInput`` for one the
+    source does not have."""
+    if not wanted:
+        return found
+    chosen = []
+    for given in wanted:
+        match = next((e for e in found if given in (e.id, e.name)), None)
+        if match is None:
+            names = ", ".join(repr(e.name) for e in found[:20]) or "none"
+            raise InvalidInput(
+                f"the MLflow source has no experiment named or numbered {given!r} (it has {names})"
+            )
+        if match not in chosen:
+            chosen.append(match)
+    return chosen
+
+
+def is_default(experiment: MlflowExperiment, wanted: Sequence[str] | None) -> bool:
+    """MLflow's own Default experiment, not asked for by name."""
+    return experiment.id == "0" and experiment.name == "Default" and not wanted

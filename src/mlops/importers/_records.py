@@ -9,12 +9,16 @@ MLflow's epoch milliseconds here.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from mlops.errors import MlopsError
+
+#: Runs read ahead of the writer.
+READ_AHEAD = 16
 
 __all__ = [
     "ArtifactsUnreadable",
@@ -24,6 +28,7 @@ __all__ = [
     "MlflowRun",
     "RunData",
     "mlflow_status",
+    "read_ahead",
 ]
 
 #: MLflow's run statuses by the numbers its file store writes in meta.yaml.
@@ -158,3 +163,34 @@ def local_root(uri: str | None) -> Path | None:
     with contextlib.suppress(OSError, ValueError):
         return Path(uri).expanduser().absolute()
     return None
+
+
+def read_ahead(
+    reader: MlflowReader, runs: list[MlflowRun], wanted: Callable[[MlflowRun], bool]
+) -> Iterator[tuple[MlflowRun, RunData | Exception | None]]:
+    """The runs with their data (None for a run not wanted, the exception when it could not
+    be read), read in a thread a few runs ahead: reading the source overlaps writing."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="mlops-import-read") as pool:
+        window: deque[tuple[MlflowRun, Future[RunData] | None]] = deque()
+        ahead = iter(runs)
+
+        def fill() -> None:
+            while len(window) < READ_AHEAD:
+                run = next(ahead, None)
+                if run is None:
+                    return
+                window.append((run, pool.submit(reader.run_data, run) if wanted(run) else None))
+
+        fill()
+        while window:
+            run, future = window.popleft()
+            fill()
+            if future is None:
+                yield run, None
+                continue
+            try:
+                yield run, future.result()
+            except Exception as exc:  # handed to the caller, which names the run
+                yield run, exc

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,9 +33,11 @@ from mlops.entities import Artifact, Experiment
 from mlops.errors import AlreadyExists, InvalidInput, MlopsError, Unavailable
 from mlops.importers._convert import (
     Prepared,
+    choose_experiments,
     dataset_path,
     describe,
     first_time,
+    is_default,
     seconds,
     valid_name,
     valid_tags,
@@ -48,6 +49,7 @@ from mlops.importers._records import (
     MlflowReader,
     MlflowRun,
     RunData,
+    read_ahead,
 )
 from mlops.store.base import Store
 from mlops.values import MAX_NAME, check_name
@@ -60,8 +62,6 @@ POINTS_PER_BATCH = 50_000
 ARTIFACTS_PER_CALL = 1000
 #: Runs (or metric values) written in one transaction at most by the bulk path of SQL stores.
 RUNS_PER_WRITE = 200
-#: Runs read ahead of the writer.
-READ_AHEAD = 16
 POINTS_PER_WRITE = 200_000
 
 Progress = Callable[[int, int], None]
@@ -164,10 +164,10 @@ class _Importer:
             self.progress(self.done, self.total)
 
     def run(self, wanted: Sequence[str] | None, progress: Progress | None) -> ImportReport:
-        chosen = _choose(self.reader.experiments(), wanted)
+        chosen = choose_experiments(self.reader.experiments(), wanted)
         work = [(e, self.reader.runs(e)) for e in chosen]
         # MLflow's Default experiment always exists: an empty one is not worth a copy
-        work = [(e, runs) for e, runs in work if runs or e.tags or not _default(e, wanted)]
+        work = [(e, runs) for e, runs in work if runs or e.tags or not is_default(e, wanted)]
         if self.skip_deleted:
             work = [(e, runs) for e, runs in work if not e.deleted]
         self.total, self.progress = sum(len(runs) for _, runs in work), progress
@@ -177,7 +177,7 @@ class _Importer:
             if self.bulk:
                 self.copy_runs_in_bulk(runs, target)
             else:
-                for run, data in _read_ahead(self.reader, runs, self.wanted):
+                for run, data in read_ahead(self.reader, runs, self.wanted):
                     if isinstance(data, Unavailable):
                         raise data
                     if isinstance(data, Exception):
@@ -293,7 +293,7 @@ class _Importer:
         def new(run: MlflowRun) -> bool:
             return run.id not in states and not (run.deleted and self.skip_deleted)
 
-        for run, data in _read_ahead(self.reader, runs, new):
+        for run, data in read_ahead(self.reader, runs, new):
             if data is None:
                 self.copy_run(run, experiment)
                 self.tick()
@@ -413,37 +413,6 @@ class _Importer:
         self.report.artifacts += len(rows)
 
 
-def _read_ahead(
-    reader: MlflowReader, runs: list[MlflowRun], wanted: Callable[[MlflowRun], bool]
-) -> Iterator[tuple[MlflowRun, RunData | Exception | None]]:
-    """The runs with their data (None for a run not wanted, the exception when it could not
-    be read), read in a thread a few runs ahead: reading the source overlaps writing."""
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1, thread_name_prefix="mlops-import-read") as pool:
-        window: deque[tuple[MlflowRun, Future[RunData] | None]] = deque()
-        ahead = iter(runs)
-
-        def fill() -> None:
-            while len(window) < READ_AHEAD:
-                run = next(ahead, None)
-                if run is None:
-                    return
-                window.append((run, pool.submit(reader.run_data, run) if wanted(run) else None))
-
-        fill()
-        while window:
-            run, future = window.popleft()
-            fill()
-            if future is None:
-                yield run, None
-                continue
-            try:
-                yield run, future.result()
-            except Exception as exc:  # handed to the caller, which names the run
-                yield run, exc
-
-
 def _is_sql(store: Store) -> bool:
     from mlops.store.sql.store import SqlStore
 
@@ -452,24 +421,3 @@ def _is_sql(store: Store) -> bool:
 
 def _system(run: MlflowRun) -> dict[str, str]:
     return {"imported_from": "mlflow", "mlflow_experiment_id": run.experiment_id}
-
-
-def _choose(found: list[MlflowExperiment], wanted: Sequence[str] | None) -> list[MlflowExperiment]:
-    if not wanted:
-        return found
-    chosen = []
-    for given in wanted:
-        match = next((e for e in found if given in (e.id, e.name)), None)
-        if match is None:
-            names = ", ".join(repr(e.name) for e in found[:20]) or "none"
-            raise InvalidInput(
-                f"the MLflow source has no experiment named or numbered {given!r} (it has {names})"
-            )
-        if match not in chosen:
-            chosen.append(match)
-    return chosen
-
-
-def _default(experiment: MlflowExperiment, wanted: Sequence[str] | None) -> bool:
-    """MLflow's own Default experiment, not asked for by name."""
-    return experiment.id == "0" and experiment.name == "Default" and not wanted

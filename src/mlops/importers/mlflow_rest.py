@@ -59,6 +59,8 @@ class RestReader:
                 os.environ["MLFLOW_TRACKING_USERNAME"],
                 os.environ.get("MLFLOW_TRACKING_PASSWORD", ""),
             )
+        #: What runs/search said of each run (params, tags, latest metrics, inputs), until read.
+        self._data: dict[str, dict[str, Any]] = {}
         self._client = httpx.Client(base_url=self.url, headers=headers, auth=auth, timeout=timeout)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -80,7 +82,7 @@ class RestReader:
                 f"the MLflow server at {self.url} answered {response.status_code} to "
                 f"{method} {path}: {message}"
             )
-        return response.json() if path != "/get-artifact" else response
+        return response.json()
 
     def _pages(self, path: str, key: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         token: str | None = None
@@ -111,7 +113,6 @@ class RestReader:
         ]
 
     def runs(self, experiment: MlflowExperiment) -> list[MlflowRun]:
-        self._data: dict[str, dict[str, Any]] = getattr(self, "_data", {})
         result = []
         body = {"experiment_ids": [experiment.id], "run_view_type": "ALL", "max_results": _PAGE}
         for run in self._pages("/api/2.0/mlflow/runs/search", "runs", body):
