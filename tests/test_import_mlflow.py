@@ -178,8 +178,8 @@ def test_import_an_mlruns_folder_twice(mlruns: tuple[Path, dict[str, str]], targ
     assert seen[-1] == (5, 5)
     check_history(target, runs)
     again = import_mlflow(root.as_uri(), target)
-    assert again.problems == [] and (again.runs_copied, again.runs_present) == (1, 4)
-    assert again.points == 1 and again.artifacts == 0  # the running run: its value is a retry
+    assert again.problems == [] and (again.runs_copied, again.runs_present) == (0, 5)
+    assert (again.runs_running, again.points, again.artifacts) == (1, 0, 0)
     check_history(target, runs)
     assert len(tracking.get_metric_history(runs["alive"], "loss")) == 1
     assert len(tracking.list_datasets()) == 1
@@ -194,7 +194,7 @@ def test_import_an_sqlite_database(
     report = import_mlflow(uri, target)
     assert report.problems == [] and report.runs_copied == 5
     check_history(target, runs)
-    assert import_mlflow(uri, target).runs_present == 4
+    assert import_mlflow(uri, target).runs_present == 5
 
 
 def test_pick_experiments_skip_deleted_and_files(
@@ -270,7 +270,7 @@ def test_import_from_an_mlflow_server(
         check_history(target, runs)
         assert [a["name"] for a in tracking.list_artifacts(run)] == ["plots/plot.txt"]
         again = import_mlflow(url, target)
-        assert (again.runs_copied, again.artifacts) == (1, 0)
+        assert (again.runs_copied, again.runs_present, again.artifacts) == (0, 6, 0)
 
 
 def test_cli_imports_without_mlflow_and_lists_what_it_could_not_copy(
@@ -308,8 +308,8 @@ def test_cli_imports_without_mlflow_and_lists_what_it_could_not_copy(
     assert clean.returncode == 0, clean.stderr
     assert "5 run(s) copied" in clean.stdout
     again = cli(mlflow_db[0], "--no-artifacts", "--project", "imported")
-    assert again.returncode == 0 and "1 run(s) copied" in again.stdout  # the running one
-    assert "4 run(s) already imported" in again.stdout
+    assert again.returncode == 0 and "0 run(s) copied" in again.stdout
+    assert "5 run(s) already imported (1 still running: topped up)" in again.stdout
 
 
 def test_import_into_an_app_over_http(
@@ -328,7 +328,7 @@ def test_import_into_an_app_over_http(
     assert report.problems == [] and (report.runs_copied, report.artifacts) == (5, 2)
     check_history(store, runs)
     again = import_mlflow(str(root), store)
-    assert (again.runs_copied, again.runs_present, again.artifacts) == (1, 4, 0)
+    assert (again.runs_copied, again.runs_present, again.artifacts) == (0, 5, 0)
 
 
 def test_meta_yaml_without_pyyaml(mlruns: tuple[Path, dict[str, str]]) -> None:

@@ -69,7 +69,10 @@ def _finish(report: object) -> None:
         f"{report.artifacts} file(s)",
     ]
     if report.runs_present:
-        parts.append(f"{report.runs_present} run(s) already imported")
+        running = (
+            f" ({report.runs_running} still running: topped up)" if report.runs_running else ""
+        )
+        parts.append(f"{report.runs_present} run(s) already imported{running}")
     if report.runs_skipped:
         parts.append(f"{report.runs_skipped} deleted run(s) skipped")
     click.echo(f"imported from {report.source}: " + ", ".join(parts))

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops.entities import Artifact, Experiment
-from mlops.errors import AlreadyExists, InvalidInput, MlopsError, Unavailable
+from mlops.errors import AlreadyExists, InvalidInput, MlopsError, NotFound, Unavailable
 from mlops.importers._convert import (
     Prepared,
     choose_experiments,
@@ -76,6 +76,8 @@ class ImportReport:
     runs_copied: int = 0
     #: Runs already in mlops from an earlier import (only missing files were copied).
     runs_present: int = 0
+    #: Of those, the ones still running, topped up (values already there are not copied again).
+    runs_running: int = 0
     #: Deleted runs left out (``skip_deleted``).
     runs_skipped: int = 0
     points: int = 0
@@ -224,14 +226,27 @@ class _Importer:
         return found
 
     # -- runs, one at a time (any store) ----------------------------------------------------
-    def copy_run(self, run: MlflowRun, experiment: Experiment, data: RunData | None = None) -> None:
-        """Copy one run (or top up one an earlier import left running or without files);
-        ``data`` is the run's data when it was read already."""
+    def copy_run(
+        self,
+        run: MlflowRun,
+        experiment: Experiment,
+        data: RunData | None = None,
+        existed: bool | None = None,
+    ) -> None:
+        """Copy one run, or top up one an earlier import left running or without files.
+        ``data`` is the run's data when it was read already, ``existed`` whether the store
+        has the iteration, when known."""
         what = describe(run)
         if run.deleted and self.skip_deleted:
             self.report.runs_skipped += 1
             return
         try:
+            if existed is None:
+                try:
+                    self.store.get_iteration(run.id)
+                    existed = True
+                except NotFound:
+                    existed = False
             if data is None and not (run.name and run.start_ms):
                 data = self.reader.run_data(run)
             name = run.name or (data and data.tags.get("mlflow.runName")) or run.id
@@ -245,9 +260,15 @@ class _Importer:
                 if self.files is not None:
                     present = {a.name for a in self.store.list_artifacts(run.id)}
                     self.copy_artifacts(run, present)
-            else:
-                self.copy_data(run, data or self.reader.run_data(run), started)
-                self.report.runs_copied += 1
+            else:  # new, or left running (by MLflow or by an interrupted import): top it up
+                data = data or self.reader.run_data(run)
+                points = self.copy_data(run, data, started, existed)
+                if existed:
+                    self.report.runs_present += 1
+                    self.report.runs_running += 1
+                else:
+                    self.report.runs_copied += 1
+                    self.report.points += points
             if run.deleted and iteration.deleted_at is None:
                 self.store.delete_iteration(run.id)
         except MlopsError as exc:
@@ -255,8 +276,9 @@ class _Importer:
                 raise
             self.problem(f"{what}: not copied: {exc}")
 
-    def copy_data(self, run: MlflowRun, data: RunData, started: float) -> None:
-        """Everything a running iteration does not have yet, then its end."""
+    def copy_data(self, run: MlflowRun, data: RunData, started: float, existed: bool) -> int:
+        """Everything a running iteration does not have yet (a value sent again is a retry the
+        store skips), then its end; returns the number of metric values sent."""
         run_ = Prepared(run, data, started, self.problem)
         rows, first = run_.rows, True
         dataset_ids = self.dataset_ids(run, data)
@@ -276,9 +298,10 @@ class _Importer:
                 first = False
             if run_.status is not None:
                 self.store.end_iteration(run.id, run_.status, run_.ended_at)
-        self.report.points += len(rows)
         if self.files is not None:  # records of files are allowed after the end
-            self.copy_artifacts(run, set())
+            present = {a.name for a in self.store.list_artifacts(run.id)} if existed else set()
+            self.copy_artifacts(run, present)
+        return len(rows)
 
     # -- runs, many per transaction (SQL stores) --------------------------------------------
     def copy_runs_in_bulk(self, runs: list[MlflowRun], experiment: Experiment) -> None:
@@ -295,7 +318,7 @@ class _Importer:
 
         for run, data in read_ahead(self.reader, runs, new):
             if data is None:
-                self.copy_run(run, experiment)
+                self.copy_run(run, experiment, existed=run.id in states)
                 self.tick()
                 continue
             try:
@@ -342,7 +365,7 @@ class _Importer:
             written = set(write_iterations(self.store, items))  # type: ignore[arg-type]
         except InvalidInput:  # a run with something mlops refuses: one at a time, to name it
             for run, _, _ in pending:
-                self.copy_run(run, experiment)
+                self.copy_run(run, experiment, existed=False)
                 self.tick()
             return
         for run, item, problems in pending:
@@ -353,7 +376,7 @@ class _Importer:
                 if self.files is not None:
                     self.copy_artifacts(run, set())
             else:  # another import wrote it meanwhile
-                self.copy_run(run, experiment)
+                self.copy_run(run, experiment, existed=True)
         self.tick(len(pending))
 
     # -- datasets and files -----------------------------------------------------------------

@@ -218,8 +218,12 @@ def _write(store: Store, experiment: Experiment, run: _Run, report: ImportReport
             every_value=True,
         )  # fmt: skip
     store.end_iteration(iteration_id, "finished", max(times) if times else started)
-    report.runs_copied += 1
-    report.points += len(rows)
+    if existing is None:
+        report.runs_copied += 1
+        report.points += len(rows)
+    else:  # left running by an interrupted import: topped up (values there are retries)
+        report.runs_present += 1
+        report.runs_running += 1
     for kind, count in run.left_out.items():
         report.problems.append(
             f"run {run.name!r}: {count} {kind} tag(s) not copied (only scalars and hparams are)"
