@@ -569,3 +569,23 @@ def test_help_at_80_columns_cuts_no_description() -> None:
     assert "print its URL." in commands and "MLOPS_MODE=offline)" in commands
     for group in ("iterations", "projects", "experiments", "datasets", "tokens", "db"):
         assert "..." not in ok(group, "--help", env=NARROW).split("Commands:", 1)[1]
+
+
+def test_deleted_runs_and_experiments_are_listed_only_when_asked_for() -> None:
+    from mlops import tracking
+
+    project = tracking.create_project("trash")
+    tracking.set_active_project(project["id"])
+    gone = tracking.create_experiment("gone")
+    kept = tracking.create_experiment("kept")
+    with tracking.start_iteration("old", experiment_id=gone["id"]) as old:
+        old.log_metric("loss", 0.5)
+    with tracking.start_iteration("new", experiment_id=kept["id"]) as new:
+        new.log_metric("loss", 0.4)
+    tracking.delete_experiment(gone["id"])
+    assert [e["id"] for e in data("experiments", "list")] == [kept["id"]]
+    assert [e["id"] for e in data("experiments", "list", "--deleted")] == [gone["id"]]
+    assert [i["id"] for i in data("iterations", "list")] == [new.id]
+    assert [i["id"] for i in data("iterations", "list", "--deleted")] == [old.id]
+    # an id prefix still finds a hidden run
+    assert data("iterations", "show", old.id[:8])["id"] == old.id

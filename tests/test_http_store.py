@@ -511,3 +511,39 @@ def test_refused_input_is_raised_at_once_as_its_class() -> None:
             transport.request("GET", "/x", budget=5)
         assert len(server.seen) == 1
         transport.close()
+
+
+def test_every_value_batches_keep_their_meaning_in_the_journal(
+    on_app: str, mlops_home: Path
+) -> None:
+    """An MLflow-style batch (every value, several at one step) journaled while offline is
+    sent as such; management calls (delete, rename, tags) need the App and are never
+    journaled."""
+    from mlops.store.http import HttpStore
+
+    project = tracking.create_project(f"ev-{time.time_ns()}")
+    experiment = tracking.create_experiment("mlflow", project_id=project["id"])
+    offline = HttpStore(on_app, offline=True, home=mlops_home)
+    try:
+        started = float(int(time.time()))
+        offline.create_iteration("ev-run", "run", experiment["id"], None, started, {})
+        rows = [("loss", 0, 0.9, started), ("loss", 0, 0.7, started + 1)]
+        offline.log_batch("ev-run", metrics=rows, every_value=True)
+        offline.log_batch("ev-run", metrics=rows[1:], every_value=True)  # a retry
+        offline.log_batch("ev-run", metrics=[("loss", 0, 0.5, started + 2)], every_value=True)
+        with pytest.warns(UserWarning, match="offline mode"):
+            offline.end_iteration("ev-run", "finished", started + 3)
+        for call in (
+            lambda: offline.delete_iteration("ev-run"),
+            lambda: offline.rename_iteration("ev-run", "x"),
+            lambda: offline.set_iteration_tags("ev-run", {"a": "b"}),
+        ):
+            with pytest.raises(Unavailable, match="offline mode"):
+                call()
+    finally:
+        offline.close()
+    report = journal.sync(None, mlops_home)
+    assert report.sent == 5, report
+    history = tracking.get_metric_history("ev-run", "loss")
+    assert [(p["step"], p["value"]) for p in history] == [(0, 0.9), (0, 0.7), (0, 0.5)]
+    assert tracking.get_iteration("ev-run")["metrics"]["loss"] == 0.5

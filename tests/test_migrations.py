@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 import mlops.store.sql.migrate as migrate
-from mlops.errors import SchemaOutdated
+from mlops.errors import AlreadyExists, SchemaOutdated
 from mlops.store.sql.engine import make_engine
 from mlops.store.sql.models import SCHEMA_REVISION, Base
 from mlops.store.sql.store import SqlStore
@@ -157,3 +157,68 @@ def test_the_artifacts_upgrade_keeps_the_data_of_the_previous_schema(sql_store_u
         assert store.list_artifacts("i") == [] and store.list_models() == []
     finally:
         store.close()
+
+
+_ROWS_AT_0003 = [
+    "INSERT INTO iteration_tags VALUES ('i', 'team', 'cv')",
+    "INSERT INTO experiments VALUES ('e2', 'p', 'other', 'second', 3.0)",
+    "INSERT INTO artifacts VALUES ('i', 'model.pkl', -1, 3, '" + "ab" * 32 + "', "
+    "'application/octet-stream', 2.0)",
+    "INSERT INTO registered_models VALUES ('clf', NULL, 2.0)",
+    "INSERT INTO model_versions VALUES ('clf', 1, 'i', 'model.pkl', NULL, 2.0, 'ada')",
+]
+
+
+def test_the_lifecycle_upgrade_keeps_the_data_of_the_previous_schema(sql_store_uri: str) -> None:
+    """0004 (deleted_at, experiment tags, seq in the points' key) on a database at 0003 with
+    data in it: every row stays, and the rebuilt tables keep their references (SQLite copies
+    ``experiments``, which iterations point at)."""
+    _old_database(sql_store_uri, "0003")
+    engine = make_engine(sql_store_uri)
+    with engine.begin() as conn:
+        for statement in _ROWS_AT_0003:
+            conn.execute(text(statement))
+    engine.dispose()
+    assert migrate.upgrade(sql_store_uri) == ("0003", SCHEMA_REVISION)
+
+    store = SqlStore(sql_store_uri)
+    try:
+        experiments = store.list_experiments("p")
+        assert [(e.id, e.name, e.description, e.deleted_at, e.tags) for e in experiments] == [
+            ("e2", "other", "second", None, {}),
+            ("e", "sweep", None, None, {}),
+        ]
+        iteration = store.get_iteration("i")
+        assert (iteration.experiment_id, iteration.deleted_at) == ("e", None)
+        assert iteration.parameters == {"lr": 0.5} and iteration.tags == {"team": "cv"}
+        summary = iteration.metrics["loss"]
+        assert (summary.last, summary.last_step, summary.min, summary.max) == (
+            5e-324, 4, -1e308, 3.0,
+        )  # fmt: skip
+        history = store.get_metric_history("i", "loss")
+        assert [(p.step, p.timestamp) for p in history] == [(s, 10.0 + s) for s in range(5)]
+        assert [a.name for a in store.list_artifacts("i")] == ["model.pkl"]
+        assert store.get_model_version("clf", 1).iteration_id == "i"
+        assert store.count_iterations(project_id="p") == 1
+        # the new schema at work on the old rows
+        with pytest.raises(AlreadyExists):
+            store.create_experiment("p", "sweep", None)
+        store.delete_experiment("e")
+        assert store.count_iterations(project_id="p") == 0
+        assert store.create_experiment("p", "sweep", None).name == "sweep"
+        store.resume("i")
+        store.log_batch("i", None, [("loss", 4, 7.0, 20.0)], every_value=True)
+        assert [p.value for p in store.get_metric_history("i", "loss")][-2:] == [5e-324, 7.0]
+    finally:
+        store.close()
+    engine = make_engine(sql_store_uri)
+    try:
+        with engine.begin() as conn:  # references are enforced again: cascades work
+            conn.execute(text("DELETE FROM model_versions"))
+            conn.execute(text("DELETE FROM projects WHERE id = 'p'"))
+            for table in ("experiments", "iterations", "metric_points", "experiment_tags"):
+                assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    finally:
+        engine.dispose()

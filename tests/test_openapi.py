@@ -227,11 +227,12 @@ def _entities() -> list[tuple[Any, type[BaseModel]]]:
         parameters={"lr": 0.1, "nested": {"x": [1, math.nan]}},
         metrics={"loss": summary, "acc": MetricSummary(0.9, 1, 0.1, 0.9)},
         model=model, datasets=(dataset,), system={"python": "3.11"},
-        error={"type": "ValueError", "message": "boom"}, tags={"team": "cv"},
+        error={"type": "ValueError", "message": "boom"}, tags={"team": "cv"}, deleted_at=3.0,
     )  # fmt: skip
     return [
         (Project("p1", "vision", "desc", "active", False, 1.0, 2.0), schemas.ProjectOut),
         (Experiment("e1", "sweep", None, "p1", 1.0), schemas.ExperimentOut),
+        (Experiment("e2", "old", "d", "p1", 1.0, 2.0, {"owner": "ada"}), schemas.ExperimentOut),
         (dataset, schemas.DatasetOut),
         (MetricPoint(1, math.inf, 1.0), schemas.MetricPointOut),
         (summary, schemas.MetricSummaryOut),

@@ -51,3 +51,15 @@ def test_the_distribution_is_mlops_library_and_ships_its_licence() -> None:
     assert dist.metadata["License-Expression"] == "Apache-2.0"
     assert any(str(f).endswith("licenses/LICENSE") for f in dist.files or [])
     assert "Apache License" in (README.parent / "LICENSE").read_text(encoding="utf-8")
+
+
+def test_every_setting_the_library_reads_is_in_the_readme() -> None:
+    source = README.parent / "src" / "mlops"
+    names = {
+        name
+        for path in source.rglob("*.py")
+        for name in re.findall(r'"(MLOPS_[A-Z_]+)"', path.read_text(encoding="utf-8"))
+    }
+    internal = {"MLOPS_APP_SETTINGS"}  # how `mlops app` hands its settings to its workers
+    text = README.read_text(encoding="utf-8")
+    assert sorted(n for n in names - internal if f"`{n}`" not in text) == []

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 
 import pytest
 
+from mlops.entities import Experiment, Iteration
 from mlops.errors import AlreadyExists, InvalidInput, IterationEnded, NotFound
 from mlops.store.base import Store
 
@@ -21,7 +23,7 @@ def _start(store: Store, iteration_id: str, experiment_id: str, name: str = "run
     return store.create_iteration(iteration_id, name, experiment_id, None, time.time(), {}).id
 
 
-def _ids(items: list) -> list[str]:  # type: ignore[type-arg]
+def _ids(items: Sequence[Experiment | Iteration]) -> list[str]:
     return sorted(i.id for i in items)
 
 
@@ -259,7 +261,7 @@ def test_summaries_follow_the_series_with_several_values_per_step(store: Store) 
 def test_a_series_with_many_values_per_step_is_downsampled_to_true_points(store: Store) -> None:
     _, experiment_id = _experiment(store)
     _start(store, "it", experiment_id)
-    t = time.time()
+    t = float(int(time.time()))  # whole seconds: ISO times over HTTP keep microseconds
     # 300 values at step 0 (a loop without steps) with a spike and a gap, then 100 at step 1
     rows = [("m", 0, float(n % 7), t + n) for n in range(300)]
     rows[150] = ("m", 0, 1000.0, t + 150)
@@ -269,9 +271,7 @@ def test_a_series_with_many_values_per_step_is_downsampled_to_true_points(store:
     points, total = store.get_metric_series("it", "m", 40)
     assert total == 400 and 4 <= len(points) <= 41
     stored = [(p.step, p.timestamp) for p in store.get_metric_history("it", "m")]
-    assert [(p.step, p.timestamp) for p in points] == sorted(
-        (p.step, p.timestamp) for p in points
-    )
+    assert [(p.step, p.timestamp) for p in points] == sorted((p.step, p.timestamp) for p in points)
     assert all((p.step, p.timestamp) in stored for p in points)
     values = [p.value for p in points]
     assert 1000.0 in values and -99.0 in values and any(math.isnan(v) for v in values)
@@ -290,4 +290,16 @@ def test_lifecycle_arguments_are_checked(store: Store) -> None:
     with pytest.raises(InvalidInput, match="every_value"):
         store.log_batch("it", metrics=[("m", 0, 1.0, time.time())], every_value=1)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="delete"):
-        store.set_iteration_tags("it", delete="team")  # type: ignore[arg-type]
+        store.set_iteration_tags("it", delete="team")  # a string is not a list of keys
+
+
+def test_a_history_read_in_pages_keeps_every_value_of_a_step(store: Store) -> None:
+    _, experiment_id = _experiment(store)
+    _start(store, "it", experiment_id)
+    t = float(int(time.time()))
+    rows = [("m", step, float(n), t + n) for n, step in enumerate([0, 1, 1, 1, 1, 2, 3])]
+    store.log_batch("it", metrics=rows, every_value=True)
+    first = store.get_metric_page("it", "m", None, 3)  # ends inside step 1: step 1 entire
+    assert [(p.step, p.value) for p in first] == [(0, 0.0), (1, 1.0), (1, 2.0), (1, 3.0), (1, 4.0)]
+    rest = store.get_metric_page("it", "m", first[-1].step, 3)
+    assert [(p.step, p.value) for p in rest] == [(2, 5.0), (3, 6.0)]

@@ -14,6 +14,8 @@
     ├── SchemaOutdated         the database schema is behind this version of mlops (503)
     ├── Unauthorized           the App needs a valid token and got none, or a revoked one (401)
     ├── Forbidden              the token's scope does not allow the request (403)
+    ├── MissingDependency      an optional package a function needs is not installed (also an
+    │                          ``ImportError``; the message says what to pip install)
     ├── StorageError           the database answered with an error of its own: a damaged file,
     │                          a limit of the engine, a value it cannot hold (500, not retried)
     └── Unavailable            the store cannot be reached, is locked, busy or overloaded (503,
@@ -31,6 +33,7 @@ __all__ = [
     "Forbidden",
     "InvalidInput",
     "IterationEnded",
+    "MissingDependency",
     "MlopsError",
     "NoActiveProject",
     "NotFound",
@@ -146,6 +149,14 @@ class StorageError(MlopsError):
     status = 500
 
 
+class MissingDependency(MlopsError, ImportError):
+    """Raised by a function that needs an optional package (pandas for DataFrames) when it is
+    not installed; the message names what to install. ``except ImportError`` catches it too."""
+
+    code = "missing_dependency"
+    status = 500
+
+
 class Unavailable(MlopsError):
     """Raised when the store cannot be reached, is locked for too long, or is overloaded:
     the same request may succeed shortly (the App answers 503 with ``Retry-After``)."""
@@ -171,6 +182,7 @@ ERRORS_BY_CODE: dict[str, type[MlopsError]] = {
         Unauthorized,
         Forbidden,
         StorageError,
+        MissingDependency,
         Unavailable,
     )
 }

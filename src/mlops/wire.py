@@ -68,6 +68,7 @@ __all__ = [
     "IterationCreate",
     "IterationEnd",
     "IterationSearch",
+    "IterationTableSearch",
     "IterationUpdate",
     "ProjectCreate",
     "ProjectUpdate",
@@ -85,6 +86,10 @@ MAX_BATCH_POINTS = 50_000
 FLOATS_HEADER = "X-Mlops-Floats"
 #: The most iterations one list/search page returns.
 MAX_PAGE = 1000
+#: The most points one page of ``GET /history`` (a metric's history, page by page) returns.
+MAX_HISTORY_PAGE = 100_000
+#: The most iterations one page of ``POST /iterations/table`` (columns, for DataFrames) returns.
+MAX_TABLE_PAGE = 5000
 
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
@@ -258,3 +263,16 @@ class IterationSearch:
     metric_names: list[str] | None = None
     #: False: live iterations only; True: deleted ones only; null: both.
     deleted: bool | None = False
+
+
+@dataclass
+class IterationTableSearch:
+    """Body of ``POST /iterations/table``: a search (as ``/iterations/search``) answered in
+    columns, up to ``MAX_TABLE_PAGE`` iterations a page."""
+
+    experiment_id: str | None = None
+    project_id: str | None = None
+    filter: str | None = None
+    order_by: list[str] | str | None = None
+    limit: int = MAX_TABLE_PAGE
+    cursor: str | None = None

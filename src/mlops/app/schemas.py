@@ -189,6 +189,49 @@ class IterationPage(_Shape):
     total: int
 
 
+class _Values(_Shape):
+    """Parameters of a page: the row of each value's iteration, its name, its JSON value."""
+
+    rows: list[int]
+    names: list[str]
+    values: list[Any]
+
+
+class _MetricValues(_Shape):
+    """The last value of each metric: the row of its iteration, its name, the value."""
+
+    rows: list[int]
+    names: list[str]
+    values: list[MetricValue]
+
+
+class _TagValues(_Shape):
+    """Tags: the row of each tag's iteration, its key, its text."""
+
+    rows: list[int]
+    names: list[str]
+    values: list[str]
+
+
+class IterationTableOut(_Shape):
+    """One page of a search in columns (for DataFrames): the k-th entry of ``ids``, ``names``,
+    ``statuses``, ``experiment_ids``, ``started_at`` and ``ended_at`` (epoch seconds, null
+    while running) is the k-th iteration; ``parameters``, ``metrics`` (last values) and
+    ``tags`` give (row, name, value) in three lists each. Pass ``next_cursor`` back as
+    ``cursor`` for the next page (null: the last one)."""
+
+    ids: list[str]
+    names: list[str]
+    statuses: list[str]
+    experiment_ids: list[str]
+    started_at: list[float]
+    ended_at: list[float | None]
+    parameters: _Values
+    metrics: _MetricValues
+    tags: _TagValues
+    next_cursor: str | None
+
+
 class BatchResult(_Shape):
     """How many metric points and parameters a batch carried."""
 
@@ -202,6 +245,13 @@ class MetricHistory(_Shape):
     points: list[MetricPointOut]
     downsampled: bool
     total: int
+
+
+class MetricPage(_Shape):
+    """One page of a metric's points in step order (a page shorter than the ``limit`` asked
+    for is the last; pass the last step back as ``after_step`` for the next)."""
+
+    points: list[MetricPointOut]
 
 
 class MetricSeries(_Shape):

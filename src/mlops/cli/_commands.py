@@ -77,12 +77,14 @@ def experiments() -> None:
     metavar="ID",
     help="Only this project's experiments (default: the active project, else all).",
 )
+@click.option("--deleted", is_flag=True, help="List the deleted experiments instead.")
 @json_option
-def experiments_list(project_id: str | None, as_json: bool) -> None:
+def experiments_list(project_id: str | None, deleted: bool, as_json: bool) -> None:
     """List experiments, newest first."""
     from mlops import tracking
 
-    rows = tracking.list_experiments(project_id=resolve_project(project_id) if project_id else None)
+    project = resolve_project(project_id) if project_id else None
+    rows = tracking.list_experiments(project_id=project, deleted=deleted)
     if as_json:
         print_json(rows)
         return

@@ -75,7 +75,9 @@ def resolve_iteration(ref: str) -> str:
         if not _PLAIN.match(prefix):
             return []
         pattern = prefix.replace("_", "\\_")
-        found = tracking.list_iterations(filter=f'id like "{pattern}%"', limit=_NAMED + 1)
+        found = tracking.list_iterations(
+            filter=f'id like "{pattern}%"', limit=_NAMED + 1, deleted=None
+        )
         return [row["id"] for row in found]
 
     return _resolve("iteration", ref, tracking.get_iteration, candidates)
@@ -87,7 +89,9 @@ def resolve_experiment(ref: str) -> str:
 
     def candidates(prefix: str) -> list[str]:
         projects = [p["id"] for p in tracking.list_projects()]
-        return [e["id"] for p in projects for e in tracking.list_experiments(project_id=p)]
+        return [
+            e["id"] for p in projects for e in tracking.list_experiments(project_id=p, deleted=None)
+        ]
 
     return _resolve("experiment", ref, tracking.get_experiment, candidates)
 

@@ -98,6 +98,11 @@ def iterations() -> None:
     help="Offer the system metrics (system/cpu_percent, ...) as columns too; without it they "
     "show only when --sort or --filter names them.",
 )
+@click.option(
+    "--deleted",
+    is_flag=True,
+    help="List the deleted runs (and those of deleted experiments) instead of the live ones.",
+)
 @json_option
 def iterations_list(
     experiment_id: str | None,
@@ -106,6 +111,7 @@ def iterations_list(
     sort: str | None,
     limit: int,
     system_metrics: bool,
+    deleted: bool,
     as_json: bool,
 ) -> None:
     """List iterations with their main metrics and parameters (--json: every value, system
@@ -119,6 +125,7 @@ def iterations_list(
         filter=filter_,
         order_by=order_by,
         limit=limit,
+        deleted=deleted,
     )
     check_sorted_field(rows, order_by)
     if as_json:

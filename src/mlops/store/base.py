@@ -21,7 +21,8 @@ project, so a deleted experiment's name can be reused at once.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlops.entities import (
@@ -36,10 +37,71 @@ from mlops.entities import (
     RegisteredModel,
 )
 
-__all__ = ["MetricRow", "Store"]
+__all__ = ["IterationTable", "MetricRow", "Store"]
 
 #: One metric point as the write path sends it: (metric name, step, value, epoch timestamp).
 MetricRow = tuple[str, int, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class IterationTable:
+    """A page of iterations as columns (what a DataFrame is built from): the k-th entry of
+    ``ids``, ``names``, ``statuses`` (as shown: ``crashed`` included), ``experiment_ids``,
+    ``started_at`` and ``ended_at`` (epoch seconds, None while running) is the k-th iteration.
+    ``parameters``, ``metrics`` (the last value of each) and ``tags`` are three parallel lists
+    each: the row of the iteration, the name, the value."""
+
+    ids: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    experiment_ids: list[str] = field(default_factory=list)
+    started_at: list[float] = field(default_factory=list)
+    ended_at: list[float | None] = field(default_factory=list)
+    parameters: tuple[list[int], list[str], list[Any]] = field(default_factory=lambda: ([], [], []))
+    metrics: tuple[list[int], list[str], list[float]] = field(default_factory=lambda: ([], [], []))
+    tags: tuple[list[int], list[str], list[str]] = field(default_factory=lambda: ([], [], []))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The table as JSON (``POST /iterations/table``): times as epoch seconds."""
+        return {
+            "ids": self.ids,
+            "names": self.names,
+            "statuses": self.statuses,
+            "experiment_ids": self.experiment_ids,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            **{
+                key: {"rows": rows, "names": names, "values": values}
+                for key, (rows, names, values) in (
+                    ("parameters", self.parameters),
+                    ("metrics", self.metrics),
+                    ("tags", self.tags),
+                )
+            },
+        }
+
+    @classmethod
+    def of(cls, iterations: Sequence[Iteration]) -> IterationTable:
+        """The table of these iterations, in their order."""
+        table = cls()
+        for row, it in enumerate(iterations):
+            table.ids.append(it.id)
+            table.names.append(it.name)
+            table.statuses.append(it.status)
+            table.experiment_ids.append(it.experiment_id)
+            table.started_at.append(it.started_at)
+            table.ended_at.append(it.ended_at)
+            triples: list[tuple[tuple[list[int], list[str], list[Any]], Iterable[Any]]] = [
+                (table.parameters, it.parameters.items()),
+                (table.metrics, ((n, s.last) for n, s in it.metrics.items())),
+                (table.tags, it.tags.items()),
+            ]
+            for (rows, names, values), items in triples:
+                for name, value in items:
+                    rows.append(row)
+                    names.append(name)
+                    values.append(value)
+        return table
 
 
 class Store(abc.ABC):
@@ -295,6 +357,37 @@ class Store(abc.ABC):
         Raises ``QuerySyntaxError`` for a filter that does not parse, ``InvalidInput`` for a
         negative (or wider than 64-bit) ``limit`` or ``offset``."""
 
+    def iteration_tables(
+        self,
+        experiment_id: str | None = None,
+        project_id: str | None = None,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        page_size: int | None = None,
+        offset: int = 0,
+    ) -> Iterator[IterationTable]:
+        """What :meth:`list_iterations` finds (at most ``limit``, every one when None, after
+        skipping ``offset``), as
+        successive pages of at most ``page_size`` iterations in columns, one request each, in
+        the same order: for reading them all (a DataFrame) without one giant request.
+
+        An iteration created meanwhile may shift a page boundary, so an iteration can come
+        twice (the caller drops repeated ids). This default pages :meth:`list_iterations` by
+        offset; the SQL store reads the columns in bulk, the HTTP store follows the App's
+        cursors."""
+        size, got = page_size or 1000, 0
+        while limit is None or got < limit:
+            want = size if limit is None else min(size, limit - got)
+            page = self.list_iterations(
+                experiment_id, project_id, filter, order_by, want, offset + got
+            )
+            if page:
+                yield IterationTable.of(page)
+            if len(page) < want:
+                return
+            got += len(page)
+
     @abc.abstractmethod
     def count_iterations(
         self,
@@ -307,6 +400,28 @@ class Store(abc.ABC):
         """How many iterations ``list_iterations`` would find without a limit; with ``limit``,
         counting stops there (a page can show "10,000+" without counting 100,000 rows).
         ``deleted`` as in :meth:`list_iterations`."""
+
+    def get_metric_page(
+        self,
+        iteration_id: str,
+        metric_name: str,
+        after_step: int | None = None,
+        limit: int = 50_000,
+    ) -> list[MetricPoint]:
+        """The points of one metric with a step after ``after_step`` (from the first when None),
+        by step, ``limit`` of them: a long history read page by page (pass the last step back;
+        a page shorter than ``limit`` is the last). A full page ends with every point of its
+        last step, so it holds more than ``limit`` points when that step has several values
+        (``every_value``). Raises ``NotFound`` like :meth:`get_metric_history` for the first
+        page. This default cuts the whole history; the SQL store reads only the page, the HTTP
+        store asks the App's ``GET /history``."""
+        points = self.get_metric_history(iteration_id, metric_name)
+        if after_step is not None:
+            points = [p for p in points if p.step > after_step]
+        end = limit
+        while 0 < end < len(points) and points[end].step == points[end - 1].step:
+            end += 1
+        return points[:end]
 
     @abc.abstractmethod
     def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:

@@ -22,7 +22,7 @@ from mlops.entities import (
     ModelFile,
     Project,
 )
-from mlops.store.base import MetricRow
+from mlops.store.base import IterationTable, MetricRow
 from mlops.store.summaries import summarize
 from mlops.wire import (
     MAX_BATCH_POINTS,
@@ -124,6 +124,21 @@ def iteration_from(data: Mapping[str, Any]) -> Iteration:
         datasets=tuple(dataset_from(d) for d in data.get("datasets") or ()),
         system=dict(data.get("system") or {}), error=data.get("error"),
         tags=dict(data.get("tags") or {}), deleted_at=_ts(data.get("deleted_at")),
+    )  # fmt: skip
+
+
+def table_from(data: Mapping[str, Any]) -> IterationTable:
+    """A page of ``POST /iterations/table`` (metric values may come as "NaN" strings)."""
+    metrics = data["metrics"]
+    values = [v if type(v) is float else _float(v) for v in metrics["values"]]
+    return IterationTable(
+        ids=data["ids"], names=data["names"], statuses=data["statuses"],
+        experiment_ids=data["experiment_ids"], started_at=data["started_at"],
+        ended_at=data["ended_at"],
+        parameters=(data["parameters"]["rows"], data["parameters"]["names"],
+                    data["parameters"]["values"]),
+        metrics=(metrics["rows"], metrics["names"], values),
+        tags=(data["tags"]["rows"], data["tags"]["names"], data["tags"]["values"]),
     )  # fmt: skip
 
 

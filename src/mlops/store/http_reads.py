@@ -5,12 +5,13 @@ App's URL) when the App cannot be reached, and the App's own errors as their cla
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
 
 from mlops.entities import Dataset, Experiment, Iteration, MetricPoint, Project
-from mlops.errors import InvalidInput
+from mlops.errors import InvalidInput, MlopsError, NotFound
 from mlops.store import rules
+from mlops.store.base import IterationTable, Store
 from mlops.store.http_client import part
 from mlops.store.http_codec import (
     dataset_from,
@@ -18,12 +19,16 @@ from mlops.store.http_codec import (
     iteration_from,
     point_from,
     project_from,
+    table_from,
 )
 from mlops.wire import (
+    MAX_HISTORY_PAGE,
     MAX_PAGE,
+    MAX_TABLE_PAGE,
     DatasetCreate,
     ExperimentCreate,
     IterationSearch,
+    IterationTableSearch,
     ProjectCreate,
     ProjectUpdate,
     to_body,
@@ -197,6 +202,49 @@ class AppReads(AppCalls):
             if len(found) >= limit or not cursor:
                 return found
 
+    def iteration_tables(
+        self,
+        experiment_id: str | None = None,
+        project_id: str | None = None,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        page_size: int | None = None,
+        offset: int = 0,
+    ) -> Iterator[IterationTable]:
+        rules.check_page(0 if limit is None else limit, offset)
+        if offset:  # the App's cursors are its own: skip by offset the plain way
+            yield from Store.iteration_tables(
+                cast(Store, self), experiment_id, project_id, filter, order_by, limit, page_size,
+                offset,
+            )  # fmt: skip
+            return
+        order = order_by if order_by is None or isinstance(order_by, str) else list(order_by)
+        size = max(1, min(MAX_TABLE_PAGE, page_size or MAX_TABLE_PAGE))
+        got, cursor = 0, None
+        while limit is None or got < limit:
+            want = size if limit is None else min(size, limit - got)
+            search = IterationTableSearch(experiment_id, project_id, filter, order, want, cursor)
+            try:
+                answer = self._call("POST", "/iterations/table", to_body(search))
+            except MlopsError as exc:
+                if got or not (isinstance(exc, NotFound) or exc.status == 405):
+                    raise
+                # an App older than the route (404, or 405 from PATCH /iterations/{id}): the
+                # iterations' JSON, page by page
+                yield from Store.iteration_tables(
+                    cast(Store, self), experiment_id, project_id, filter, order_by, limit,
+                    min(size, MAX_PAGE), offset,
+                )  # fmt: skip
+                return
+            page = table_from(answer)
+            got += len(page.ids)
+            if page.ids:
+                yield page
+            cursor = answer.get("next_cursor")
+            if not cursor:
+                return
+
     def count_iterations(
         self,
         experiment_id: str | None = None,
@@ -213,6 +261,30 @@ class AppReads(AppCalls):
     def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
         path = f"/iterations/{part(iteration_id)}/metrics/{part(metric_name)}"
         return [point_from(p) for p in self._call("GET", path)["points"]]
+
+    def get_metric_page(
+        self,
+        iteration_id: str,
+        metric_name: str,
+        after_step: int | None = None,
+        limit: int = 50_000,
+    ) -> list[MetricPoint]:
+        rules.check_page(limit, 0)
+        params: dict[str, Any] = {
+            "iteration_id": iteration_id,
+            "metric": metric_name,
+            "limit": max(1, min(limit, MAX_HISTORY_PAGE)),
+        }
+        if after_step is not None:
+            params["after_step"] = rules.check_int(after_step, "after_step")
+        try:
+            answer = self._call("GET", "/history", params=params)
+        except NotFound:  # a missing metric, or an App older than the route: the plain read
+            # says which (and raises the right error)
+            return Store.get_metric_page(
+                cast(Store, self), iteration_id, metric_name, after_step, limit
+            )
+        return [point_from(p) for p in answer["points"]]
 
     def get_metric_series(
         self, iteration_id: str, metric_name: str, max_points: int

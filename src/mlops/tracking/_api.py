@@ -15,6 +15,14 @@ from mlops.errors import AlreadyExists, InvalidInput, NoActiveProject, NotFound
 from mlops.store import Store, open_store
 from mlops.tracking._datasets import fingerprint
 from mlops.tracking._disabled import DisabledIteration
+from mlops.tracking._html import (
+    ExperimentDict,
+    ExperimentList,
+    IterationDict,
+    IterationList,
+    ProjectDict,
+    ProjectList,
+)
 from mlops.tracking._iteration import Iteration
 from mlops.tracking._outbox import max_buffered_points
 from mlops.tracking._system import system_info
@@ -64,25 +72,25 @@ def create_project(
         raise InvalidInput(f"archived must be True or False, got {archived!r}")
     store = _store()
     try:
-        return store.create_project(title, description, status, archived).to_dict()
+        return ProjectDict(store.create_project(title, description, status, archived).to_dict())
     except AlreadyExists:
         if exist_ok is not True:
             raise
         found = next((p for p in store.list_projects() if p.title == title), None)
         if found is None:  # deleted between the two calls: a plain retry creates it
-            return store.create_project(title, description, status, archived).to_dict()
+            return ProjectDict(store.create_project(title, description, status, archived).to_dict())
         _warn_if_differs("project", title, found.id, found.description, description)
-        return found.to_dict()
+        return ProjectDict(found.to_dict())
 
 
 def get_project(project_id: str) -> dict[str, Any]:
     """The project with this id. Raises ``NotFound`` for an unknown id."""
-    return _store().get_project(check_id(project_id, "project_id")).to_dict()
+    return ProjectDict(_store().get_project(check_id(project_id, "project_id")).to_dict())
 
 
 def list_projects(include_archived: bool = True) -> list[dict[str, Any]]:
     """Every project, newest first."""
-    return [p.to_dict() for p in _store().list_projects(include_archived)]
+    return ProjectList(ProjectDict(p.to_dict()) for p in _store().list_projects(include_archived))
 
 
 def update_project(
@@ -99,7 +107,7 @@ def update_project(
     project = _store().update_project(
         check_id(project_id, "project_id"), description, status, archived
     )
-    return project.to_dict()
+    return ProjectDict(project.to_dict())
 
 
 # -- experiments ----------------------------------------------------------------------------
@@ -120,15 +128,15 @@ def create_experiment(
         raise NoActiveProject(_NO_PROJECT)
     store = _store()
     try:
-        return store.create_experiment(project, name, description).to_dict()
+        return ExperimentDict(store.create_experiment(project, name, description).to_dict())
     except AlreadyExists:
         if exist_ok is not True:
             raise
         found = store.find_experiment(project, name)
         if found is None:
-            return store.create_experiment(project, name, description).to_dict()
+            return ExperimentDict(store.create_experiment(project, name, description).to_dict())
         _warn_if_differs("experiment", name, found.id, found.description, description)
-        return found.to_dict()
+        return ExperimentDict(found.to_dict())
 
 
 def _warn_if_differs(
@@ -151,13 +159,16 @@ def get_experiment(experiment_id: str, project_id: str | None = None) -> dict[st
             f"experiment {experiment_id!r} is not in project {project_id!r} "
             f"(it belongs to project {experiment.project_id!r})"
         )
-    return experiment.to_dict()
+    return ExperimentDict(experiment.to_dict())
 
 
-def list_experiments(project_id: str | None = None) -> list[dict[str, Any]]:
+def list_experiments(
+    project_id: str | None = None, *, deleted: bool | None = False
+) -> list[dict[str, Any]]:
     """Experiments of a project (default: the active project; every project when none is
-    active), newest first."""
-    return [e.to_dict() for e in _store().list_experiments(_project_or_active(project_id))]
+    active), newest first. ``deleted=True`` lists the deleted ones instead, ``None`` both."""
+    found = _store().list_experiments(_project_or_active(project_id), deleted)
+    return ExperimentList(ExperimentDict(e.to_dict()) for e in found)
 
 
 # -- datasets -------------------------------------------------------------------------------
@@ -333,7 +344,7 @@ def get_iteration(iteration_id: str) -> dict[str, Any]:
     ``metric_summaries``), model file, datasets, system info, status and error."""
     check_id(iteration_id, "iteration_id")
     _flush_if_running(iteration_id)
-    return _store().get_iteration(iteration_id).to_dict()
+    return IterationDict(_store().get_iteration(iteration_id).to_dict())
 
 
 def get_metric_history(iteration_id: str, metric_name: str) -> list[dict[str, Any]]:
@@ -351,8 +362,12 @@ def list_iterations(
     order_by: str | Sequence[str] | None = None,
     limit: int = 100,
     offset: int = 0,
+    *,
+    deleted: bool | None = False,
 ) -> list[dict[str, Any]]:
-    """Iterations of an experiment, of a project, or of every project when both are None.
+    """Iterations of an experiment, of a project, or of every project when both are None
+    (live ones: ``deleted=True`` lists the deleted ones, or those of deleted experiments,
+    ``None`` all).
 
     ``filter`` uses the query language, e.g.
     ``metrics.accuracy > 0.9 and (params.model = "rf" or params.model in ("gb", "xgb"))``;
@@ -365,9 +380,9 @@ def list_iterations(
     if filter is not None and not isinstance(filter, str):
         raise InvalidInput(f"filter must be a query string, got {filter!r}")
     iterations = _store().list_iterations(
-        experiment_id, project_id, filter, order_by, limit, offset
+        experiment_id, project_id, filter, order_by, limit, offset, deleted=deleted
     )
-    return [i.to_dict() for i in iterations]
+    return IterationList(IterationDict(i.to_dict()) for i in iterations)
 
 
 # -- settings -------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ class DisabledIteration(Iteration):
             "status": "disabled", "started_at": iso(time.time()), "ended_at": None,
             "heartbeat_at": None, "duration_seconds": None, "parameters": {}, "metrics": {},
             "metric_summaries": {}, "path_to_model": None, "model": None, "datasets": [],
-            "system": {}, "error": None, "tags": {}, "rank": rank,
+            "system": {}, "error": None, "tags": {}, "deleted_at": None, "rank": rank,
         }  # fmt: skip
         self._setup(None, data)
         self.rank = rank

@@ -128,6 +128,12 @@ class Iteration(FileLogging, WritePath, Mapping[str, Any]):
         state = "ended" if self._ended else "running"
         return f"<Iteration {self.name!r} id={self.id} {state}>"
 
+    def _repr_html_(self) -> str:
+        """A compact table in Jupyter: what was logged so far, linked to the App's page."""
+        from mlops.tracking._html import iteration_html
+
+        return iteration_html(self)
+
     def _live(self, key: str) -> Any:
         data = self._data
         if key == "parameters":
@@ -279,6 +285,29 @@ class Iteration(FileLogging, WritePath, Mapping[str, Any]):
             raise _not_a_dict("tags", tags)
         for key, value in tags.items():
             self.set_tag(key, value)
+
+    def delete_tag(self, key: str) -> None:
+        """Remove a tag: ``it.delete_tag("team")``; a key it does not have is no error. Allowed
+        after the end too (tags are annotations). Written at once, after what was logged
+        before (over HTTP the App must answer: ``Unavailable`` when it cannot be reached)."""
+        check_name(key, "tag key")
+        self._retag([key])
+        if self._store is not None:
+            self._flush()
+            self._retag([key], self._store.set_iteration_tags(self.id, delete=[key]).tags)
+
+    def _retag(self, deleted: list[str], stored: Mapping[str, str] | None = None) -> None:
+        """Forget ``deleted`` tags wherever this object keeps them (and take ``stored``, the
+        tags the store has now)."""
+        with self._flush_lock, self._pending_lock:  # the order _flush takes them in
+            for key in deleted:
+                for kept in (self._tags, self._logged_tags, self._outbox.tags):
+                    kept.pop(key, None)
+            if stored is not None:  # it holds every tag written: keep only the unwritten ones
+                self._logged_tags = {k: v for k, v in self._logged_tags.items() if k in self._tags}
+            tags = self._data["tags"] = dict(self._data["tags"] if stored is None else stored)
+            for key in deleted:
+                tags.pop(key, None)
 
     def log_dataset(self, dataset_id: str) -> None:
         """Link a dataset made with :func:`mlops.tracking.create_dataset` to this iteration.

@@ -18,21 +18,26 @@ from mlops.app.schemas import (
     BatchResult,
     IterationOut,
     IterationPage,
+    IterationTableOut,
     MetricHistory,
+    MetricPage,
     MetricSeries,
     ok,
 )
 from mlops.entities import ModelFile
 from mlops.errors import InvalidInput, TooLarge
-from mlops.store.base import MetricRow
+from mlops.store.base import IterationTable, MetricRow
 from mlops.values import check_name
 from mlops.wire import (
     MAX_BATCH_POINTS,
+    MAX_HISTORY_PAGE,
     MAX_PAGE,
+    MAX_TABLE_PAGE,
     IterationBatch,
     IterationCreate,
     IterationEnd,
     IterationSearch,
+    IterationTableSearch,
     IterationUpdate,
     decode_float,
 )
@@ -200,6 +205,22 @@ def get_metric_history(
     }
 
 
+@router.get("/history", dependencies=[CanRead], responses=ok(MetricPage))
+def get_metric_page(
+    store: StoreDep,
+    iteration_id: str,
+    metric: str,
+    after_step: Annotated[int | None, Query(ge=-(2**63), le=2**63 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 10_000,
+) -> dict[str, Any]:
+    """A metric's points with a step after ``after_step`` (from the first when absent), by
+    step, ``limit`` of them (a full page ends with every value of its last step): a long
+    history read page by page, as ``history_frame`` does."""
+    check_name(metric, "metric name")
+    points = store.get_metric_page(iteration_id, metric, after_step, limit)
+    return {"points": [p.to_dict() for p in points]}
+
+
 @router.get("/series", dependencies=[CanRead], responses=ok(MetricSeries))
 def get_metric_series(
     store: StoreDep,
@@ -253,6 +274,22 @@ def _search(store: StoreDep, search: IterationSearch) -> dict[str, Any]:
         "next_cursor": _encode_cursor(offset + search.limit) if more else None,
         "total": total,
     }
+
+
+@router.post("/iterations/table", dependencies=[CanRead], responses=ok(IterationTableOut))
+def iteration_table(body: IterationTableSearch, store: StoreDep) -> dict[str, Any]:
+    """The same search as ``POST /iterations/search`` (``filter``, ``order_by``), answered in
+    columns, up to 5,000 iterations a page: what ``tracking.iterations_frame`` reads."""
+    if not 1 <= body.limit <= MAX_TABLE_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_TABLE_PAGE}, got {body.limit}")
+    offset = _decode_cursor(body.cursor)
+    pages = store.iteration_tables(
+        body.experiment_id, body.project_id, body.filter, body.order_by, body.limit,
+        body.limit, offset,
+    )  # fmt: skip
+    page = next(iter(pages), None) or IterationTable()
+    full = len(page.ids) == body.limit
+    return {**page.to_dict(), "next_cursor": _encode_cursor(offset + body.limit) if full else None}
 
 
 @router.get("/iterations", dependencies=[CanRead], responses=ok(IterationPage))

@@ -31,22 +31,34 @@ from mlops.store.sql.models import (
 _CHUNK = 5000
 
 
-def visible(deleted: bool | None) -> ColumnElement[bool] | None:
+def visible(conn: Connection, deleted: bool | None) -> ColumnElement[bool] | None:
     """Which iterations a read shows: ``False`` live ones only, ``True`` deleted ones only
-    (deleted themselves or in a deleted experiment), ``None`` all (no condition).
-
-    Deleted experiments are few, so "not in a deleted experiment" is one small lookup set."""
+    (deleted themselves or in a deleted experiment), ``None`` all (no condition)."""
     if deleted is None:
         return None
     if not isinstance(deleted, bool):
         raise InvalidInput(f"deleted must be True, False or None, got {deleted!r:.100}")
-    return not_(live()) if deleted else live()
+    shown = live(conn)
+    return not_(shown) if deleted else shown
 
 
-def live() -> ColumnElement[bool]:
-    """The iterations that are not deleted, nor in a deleted experiment."""
+def live(conn: Connection) -> ColumnElement[bool]:
+    """The iterations that are not deleted, nor in a deleted experiment.
+
+    Deleted experiments are few (usually none): they are read first, so that the condition
+    on each iteration stays inside the indexes that end in ``deleted_at``, and a count stays
+    a scan of one index."""
+    own = ITERATIONS.c.deleted_at.is_(None)
     gone = select(EXPERIMENTS.c.id).where(EXPERIMENTS.c.deleted_at.is_not(None))
-    return and_(ITERATIONS.c.deleted_at.is_(None), ITERATIONS.c.experiment_id.not_in(gone))
+    ids = list(conn.execute(gone.limit(_GONE + 1)).scalars())
+    if not ids:
+        return own
+    column = ITERATIONS.c.experiment_id
+    return and_(own, column.not_in(gone if len(ids) > _GONE else ids))
+
+
+#: Up to this many deleted experiments are sent as values; past it, as a subquery.
+_GONE = 500
 
 
 def load_iterations(
@@ -115,9 +127,8 @@ def _scoped(
     project_id: str | None,
     filter: str | None,
     now: float,
-    deleted: bool | None = False,
+    shown: ColumnElement[bool] | None,
 ) -> Select[Any]:
-    shown = visible(deleted)
     if shown is not None:
         query = query.where(shown)
     if experiment_id is not None:
@@ -146,16 +157,32 @@ def list_iterations(
     """One page of iterations matching the filter, in the requested order."""
     parameter_names = _names(parameter_names, "parameter_names")
     metric_names = _names(metric_names, "metric_names")
-    terms = parse_order_by(order_by)
-    if terms[0].field.kind == "metric":
-        ids = _page_by_metric(
-            conn, experiment_id, project_id, filter, terms, limit, offset, now, deleted
-        )
-    else:
-        query = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, deleted)
-        query = order_clauses(terms, now).apply(query)
-        ids = list(conn.execute(query.limit(limit).offset(offset)).scalars())
+    ids = page_ids(conn, experiment_id, project_id, filter, order_by, limit, offset, now, deleted)
     return load_iterations(conn, ids, now, parameter_names, metric_names)
+
+
+def page_ids(
+    conn: Connection,
+    experiment_id: str | None,
+    project_id: str | None,
+    filter: str | None,
+    order_by: str | Sequence[str] | None,
+    limit: int,
+    offset: int,
+    now: float,
+    deleted: bool | None = False,
+) -> list[str]:
+    """The ids of one page of iterations matching the filter, in the requested order
+    (``deleted`` as in :func:`visible`)."""
+    terms = parse_order_by(order_by)
+    shown = visible(conn, deleted)
+    if terms[0].field.kind == "metric":
+        return _page_by_metric(
+            conn, experiment_id, project_id, filter, terms, limit, offset, now, shown
+        )
+    query = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown)
+    query = order_clauses(terms, now).apply(query)
+    return list(conn.execute(query.limit(limit).offset(offset)).scalars())
 
 
 def _names(names: Sequence[str] | None, what: str) -> list[str] | None:
@@ -184,7 +211,7 @@ def _page_by_metric(
     limit: int,
     offset: int,
     now: float,
-    deleted: bool | None,
+    shown: ColumnElement[bool] | None,
 ) -> list[str]:
     """A page ordered by a metric, read from the summaries' index in order.
 
@@ -198,7 +225,7 @@ def _page_by_metric(
     value = summary.c[first.field.agg or "last"]
     joined = and_(summary.c.iteration_id == ITERATIONS.c.id, summary.c.name == first.field.name)
     valued = (
-        _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, deleted)
+        _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown)
         .join(summary, joined)
         .where(value.is_not(None))
     )
@@ -211,7 +238,7 @@ def _page_by_metric(
         return ids
     count = conn.execute(select(func.count()).select_from(valued.subquery())).scalar() or 0
     has_value = select(summary.c.iteration_id).where(joined, value.is_not(None)).exists()
-    missing = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, deleted)
+    missing = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown)
     missing = rest.apply(missing.where(~has_value))
     skip = max(offset - count, 0)
     ids += conn.execute(missing.limit(limit - len(ids)).offset(skip)).scalars()
@@ -228,12 +255,13 @@ def count_iterations(
     deleted: bool | None = False,
 ) -> int:
     """How many iterations match (at most ``limit`` when given: counting stops there)."""
+    shown = visible(conn, deleted)
     if limit is None:
         query = _scoped(
             select(func.count()).select_from(ITERATIONS), experiment_id, project_id, filter,
-            now, deleted,
+            now, shown,
         )  # fmt: skip
         return int(conn.execute(query).scalar() or 0)
-    matching = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, deleted)
+    matching = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown)
     query = select(func.count()).select_from(matching.limit(limit).subquery())
     return int(conn.execute(query).scalar() or 0)

@@ -131,9 +131,10 @@ class SqlDataset(Base):
 class SqlIteration(Base):
     __tablename__ = "iterations"
     __table_args__ = (
-        Index("ix_iterations_experiment_started", "experiment_id", "started_at"),
-        Index("ix_iterations_project_started", "project_id", "started_at"),
-        Index("ix_iterations_started", "started_at"),
+        # deleted_at last: lists and counts of live iterations read only the index
+        Index("ix_iterations_experiment_started", "experiment_id", "started_at", "deleted_at"),
+        Index("ix_iterations_project_started", "project_id", "started_at", "deleted_at"),
+        Index("ix_iterations_started", "started_at", "deleted_at"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)

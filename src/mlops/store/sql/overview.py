@@ -90,8 +90,8 @@ class IterationRef:
 #: Above this many users, lineage walks iterations newest first instead of sorting the users.
 _POPULAR = 5000
 _LAST = func.max(func.coalesce(ITERATIONS.c.heartbeat_at, ITERATIONS.c.started_at))
-#: Pages show live experiments and iterations only (deleted ones wait in the trash).
-_LIVE = live()
+#: Pages show live experiments and iterations only (deleted ones wait in the trash): the
+#: condition on iterations is ``live(conn)``, read in each method's transaction.
 _LIVE_EXPERIMENT = EXPERIMENTS.c.deleted_at.is_(None)
 
 
@@ -104,9 +104,16 @@ class OverviewMethods:
         self, include_archived: bool = False, search: str | None = None
     ) -> list[ProjectOverview]:
         """Projects (newest first) with counts; ``search`` matches titles, any case."""
+        with transaction(self._engine, write=False, what="list projects") as conn:
+            return self._project_overviews(conn, include_archived, search)
+
+    @staticmethod
+    def _project_overviews(
+        conn: Connection, include_archived: bool, search: str | None
+    ) -> list[ProjectOverview]:
         iterations = (
             select(ITERATIONS.c.project_id, func.count().label("n"), _LAST.label("last"))
-            .where(_LIVE)
+            .where(live(conn))
             .group_by(ITERATIONS.c.project_id)
             .subquery()
         )
@@ -126,11 +133,10 @@ class OverviewMethods:
             query = query.where(PROJECTS.c.archived.is_(False))
         if search:
             query = query.where(PROJECTS.c.title.ilike(f"%{_escape(search)}%", escape="\\"))
-        with transaction(self._engine, write=False, what="list projects") as conn:
-            return [
-                ProjectOverview(rows.project(r), r.e or 0, r.n or 0, r.last)
-                for r in conn.execute(query)
-            ]
+        return [
+            ProjectOverview(rows.project(r), r.e or 0, r.n or 0, r.last)
+            for r in conn.execute(query)
+        ]
 
     def experiment_overviews(
         self, project_id: str, metric: str | None = None, goal: str = "max"
@@ -140,20 +146,20 @@ class OverviewMethods:
         ``"min"``), with the iteration that reached it."""
         if goal not in ("max", "min"):
             raise InvalidInput(f"goal must be 'max' or 'min', not {goal!r}")
-        counts = (
-            select(ITERATIONS.c.experiment_id, func.count().label("n"), _LAST.label("last"))
-            .where(ITERATIONS.c.project_id == project_id, _LIVE)
-            .group_by(ITERATIONS.c.experiment_id)
-            .subquery()
-        )
-        query = (
-            select(EXPERIMENTS, counts.c.n, counts.c.last)
-            .outerjoin(counts, counts.c.experiment_id == EXPERIMENTS.c.id)
-            .where(EXPERIMENTS.c.project_id == project_id, _LIVE_EXPERIMENT)
-            .order_by(EXPERIMENTS.c.created_at.desc())
-        )
         best: dict[str, tuple[float, tuple[str, str]]] = {}
         with transaction(self._engine, write=False, what="list experiments") as conn:
+            counts = (
+                select(ITERATIONS.c.experiment_id, func.count().label("n"), _LAST.label("last"))
+                .where(ITERATIONS.c.project_id == project_id, live(conn))
+                .group_by(ITERATIONS.c.experiment_id)
+                .subquery()
+            )
+            query = (
+                select(EXPERIMENTS, counts.c.n, counts.c.last)
+                .outerjoin(counts, counts.c.experiment_id == EXPERIMENTS.c.id)
+                .where(EXPERIMENTS.c.project_id == project_id, _LIVE_EXPERIMENT)
+                .order_by(EXPERIMENTS.c.created_at.desc())
+            )
             found = conn.execute(query).all()
             if metric:
                 best = _best_per_experiment(conn, project_id, metric, goal)
@@ -167,16 +173,21 @@ class OverviewMethods:
     def project_datasets(self, project_id: str) -> list[Dataset]:
         """The dataset versions the project's iterations used."""
         links = ITERATION_DATASETS.c
-        # Per dataset (there are few), stop at the first link into the project: cheaper than
-        # collecting the links of every iteration of a large project.
-        used_here = (
-            select(links.iteration_id)
-            .join(ITERATIONS, ITERATIONS.c.id == links.iteration_id)
-            .where(links.dataset_id == DATASETS.c.id, ITERATIONS.c.project_id == project_id, _LIVE)
-            .exists()
-        )
-        query = select(DATASETS).where(used_here).order_by(DATASETS.c.name, DATASETS.c.version)
         with transaction(self._engine, write=False, what="list datasets") as conn:
+            # Per dataset (there are few), stop at the first link into the project: cheaper
+            # than collecting the links of every iteration of a large project.
+            used_here = (
+                select(links.iteration_id)
+                .join(ITERATIONS, ITERATIONS.c.id == links.iteration_id)
+                .where(
+                    links.dataset_id == DATASETS.c.id,
+                    ITERATIONS.c.project_id == project_id,
+                    live(conn),
+                )
+                .exists()
+            )
+            query = select(DATASETS).where(used_here)
+            query = query.order_by(DATASETS.c.name, DATASETS.c.version)
             return [rows.dataset(r) for r in conn.execute(query)]
 
     def dataset_lineage(
@@ -203,9 +214,9 @@ class OverviewMethods:
             link = select(links.iteration_id).where(
                 links.iteration_id == ITERATIONS.c.id, links.dataset_id == dataset_id
             )
-            newest = select(ITERATIONS.c.id).where(link.exists(), _LIVE)
+            newest = select(ITERATIONS.c.id).where(link.exists(), live(conn))
         else:  # used by few: take them all and sort
-            newest = select(ITERATIONS.c.id).where(ITERATIONS.c.id.in_(used), _LIVE)
+            newest = select(ITERATIONS.c.id).where(ITERATIONS.c.id.in_(used), live(conn))
         ids = newest.order_by(ITERATIONS.c.started_at.desc()).limit(limit).scalar_subquery()
         query = (
             select(
@@ -243,14 +254,14 @@ class OverviewMethods:
     ) -> tuple[list[str], list[str]]:
         """(metric names, parameter names) seen in the newest ``sample`` iterations of an
         experiment: the columns a table can offer."""
-        newest = (
-            select(ITERATIONS.c.id)
-            .where(ITERATIONS.c.experiment_id == experiment_id, _LIVE)
-            .order_by(ITERATIONS.c.started_at.desc())
-            .limit(sample)
-            .scalar_subquery()
-        )
         with transaction(self._engine, write=False, what="list columns") as conn:
+            newest = (
+                select(ITERATIONS.c.id)
+                .where(ITERATIONS.c.experiment_id == experiment_id, live(conn))
+                .order_by(ITERATIONS.c.started_at.desc())
+                .limit(sample)
+                .scalar_subquery()
+            )
             metrics = conn.execute(
                 select(METRIC_SUMMARIES.c.name)
                 .where(METRIC_SUMMARIES.c.iteration_id.in_(newest))
@@ -288,7 +299,7 @@ def _best_per_experiment(
             ITERATIONS.c.project_id == project_id,
             summary.name == metric,
             value.is_not(None),
-            _LIVE,
+            live(conn),
         )
         .subquery()
     )

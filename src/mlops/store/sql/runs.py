@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -11,7 +11,7 @@ from sqlalchemy import Connection, insert, select, update
 from mlops.entities import Iteration, MetricPoint, ModelFile
 from mlops.errors import InvalidInput, NotFound
 from mlops.store import rules
-from mlops.store.base import MetricRow
+from mlops.store.base import IterationTable, MetricRow
 from mlops.store.sql import rows
 from mlops.store.sql.batch import write_batch
 from mlops.store.sql.catalog import CatalogMethods, live_experiment_named, new_id
@@ -24,6 +24,7 @@ from mlops.store.sql.models import (
     METRIC_SUMMARIES,
 )
 from mlops.store.sql.series import downsample
+from mlops.store.sql.table import iteration_table
 
 DEFAULT_EXPERIMENT = "default"
 
@@ -247,6 +248,32 @@ class IterationMethods(CatalogMethods):
                 parameter_names, metric_names, deleted,
             )  # fmt: skip
 
+    def iteration_tables(
+        self,
+        experiment_id: str | None = None,
+        project_id: str | None = None,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        page_size: int | None = None,
+        offset: int = 0,
+    ) -> Iterator[IterationTable]:
+        rules.check_page(0 if limit is None else limit, offset)
+        size = max(1, min(5000, page_size or 5000))  # the ids are bound parameters of a query
+        got = 0
+        while limit is None or got < limit:
+            want = size if limit is None else min(size, limit - got)
+            with self._read("read iterations as a table") as conn:
+                page = iteration_table(
+                    conn, experiment_id, project_id, filter, order_by, want, offset + got,
+                    time.time(),
+                )  # fmt: skip
+            if page.ids:
+                yield page
+            if len(page.ids) < want:
+                return
+            got += want
+
     def count_iterations(
         self,
         experiment_id: str | None = None,
@@ -271,6 +298,31 @@ class IterationMethods(CatalogMethods):
         if points is None:
             return self.get_metric_history(iteration_id, metric_name), total
         return points, total
+
+    def get_metric_page(
+        self,
+        iteration_id: str,
+        metric_name: str,
+        after_step: int | None = None,
+        limit: int = 50_000,
+    ) -> list[MetricPoint]:
+        rules.check_page(limit, 0)
+        c = METRIC_POINTS.c
+        query = select(c.step, c.value, c.timestamp).where(
+            c.iteration_id == iteration_id, c.name == metric_name
+        )
+        if after_step is not None:
+            query = query.where(c.step > rules.check_int(after_step, "after_step"))
+        with self._read("get metric points") as conn:
+            points = conn.execute(query.order_by(c.step, c.seq).limit(limit)).all()
+            if len(points) == limit:  # a full page ends with the whole of its last step
+                last = points[-1].step
+                taken = sum(1 for p in points if p.step == last)
+                rest = query.where(c.step == last).order_by(c.seq).offset(taken)
+                points += conn.execute(rest).all()
+        if not points and after_step is None:  # says what is missing, or the series is empty
+            return self.get_metric_history(iteration_id, metric_name)[:limit]
+        return [MetricPoint(s, rows.nan_if_none(v), t) for s, v, t in points]
 
     def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
         with self._read("get metric history") as conn:

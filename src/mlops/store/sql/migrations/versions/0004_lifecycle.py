@@ -4,6 +4,8 @@
   hidden until restored. Experiment names become unique among the LIVE experiments of a project
   (a partial unique index), so a deleted experiment's name can be reused at once.
 - ``experiment_tags``: free-form text labels of experiments.
+- The iterations' indexes end in ``deleted_at``, so that lists and counts of live iterations
+  still read one index.
 - ``metric_points.seq`` joins the primary key: several values at one step, in the order they
   were logged (every existing point gets ``seq`` 0, mlops' own writes keep using 0).
 
@@ -29,6 +31,11 @@ branch_labels = None
 depends_on = None
 
 _LIVE = sa.text("deleted_at IS NULL")
+_ITERATION_INDEXES = {
+    "ix_iterations_experiment_started": ["experiment_id", "started_at"],
+    "ix_iterations_project_started": ["project_id", "started_at"],
+    "ix_iterations_started": ["started_at"],
+}
 
 
 def _experiments(name: str) -> None:
@@ -113,6 +120,10 @@ def upgrade() -> None:
         postgresql_where=_LIVE,
     )
     op.add_column("iterations", sa.Column("deleted_at", sa.Double(), nullable=True))
+    # deleted_at last in the iterations' indexes: lists and counts of live ones stay in them
+    for index, columns in _ITERATION_INDEXES.items():
+        op.drop_index(index, table_name="iterations")
+        op.create_index(index, "iterations", [*columns, "deleted_at"], unique=False)
     op.create_table(
         "experiment_tags",
         sa.Column("experiment_id", sa.String(length=36), nullable=False),

@@ -1,0 +1,91 @@
+"""Managing experiments and iterations after the fact: delete, restore, rename, tags.
+
+Deletion is soft: a deleted experiment or iteration leaves lists, counts and searches (and the
+App's pages) until it is restored; ``get_*`` still returns it, with ``deleted_at`` set. These
+calls need the store's answer: over HTTP the App must be reachable (``Unavailable`` otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mlops.config import tracking_uri
+from mlops.store import Store, open_store
+from mlops.tracking._writer import WRITER
+from mlops.values import check_id, check_name
+
+
+def _store() -> Store:
+    return open_store(tracking_uri())
+
+
+def delete_experiment(experiment_id: str) -> dict[str, Any]:
+    """Delete an experiment: it and its iterations leave lists and searches (nothing is
+    erased: :func:`restore_experiment` brings them back), and its name is free at once for a
+    new experiment. Returns the experiment, with ``deleted_at`` set."""
+    return _store().delete_experiment(check_id(experiment_id, "experiment_id")).to_dict()
+
+
+def restore_experiment(experiment_id: str) -> dict[str, Any]:
+    """Bring a deleted experiment and its iterations back. Raises ``AlreadyExists`` when a
+    live experiment of the project took its name meanwhile: rename one of them first with
+    :func:`rename_experiment`."""
+    return _store().restore_experiment(check_id(experiment_id, "experiment_id")).to_dict()
+
+
+def rename_experiment(experiment_id: str, name: str) -> dict[str, Any]:
+    """Give an experiment a new name. Raises ``AlreadyExists`` when another live experiment
+    of the project has that name."""
+    check_name(name, "experiment name")
+    return _store().rename_experiment(check_id(experiment_id, "experiment_id"), name).to_dict()
+
+
+def set_experiment_tags(
+    experiment_id: str, tags: Mapping[str, str] | None = None, delete: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Set text tags of an experiment (``{"owner": "ada"}``; a key set again is replaced) and
+    remove the keys in ``delete``. Returns the experiment with its tags."""
+    experiment = _store().set_experiment_tags(
+        check_id(experiment_id, "experiment_id"), tags, delete
+    )
+    return experiment.to_dict()
+
+
+def delete_iteration(iteration_id: str) -> dict[str, Any]:
+    """Delete an iteration: it leaves lists and searches (what it logged stays, and
+    :func:`restore_iteration` brings it back). Returns it, with ``deleted_at`` set."""
+    return _store().delete_iteration(check_id(iteration_id, "iteration_id")).to_dict()
+
+
+def restore_iteration(iteration_id: str) -> dict[str, Any]:
+    """Bring a deleted iteration back (it stays hidden while its experiment is deleted)."""
+    return _store().restore_iteration(check_id(iteration_id, "iteration_id")).to_dict()
+
+
+def rename_iteration(iteration_id: str, name: str) -> dict[str, Any]:
+    """Give an iteration a new name; allowed after it ended."""
+    check_name(name, "iteration name")
+    check_id(iteration_id, "iteration_id")
+    running = WRITER.active(iteration_id)
+    renamed = _store().rename_iteration(iteration_id, name)
+    if running is not None:
+        running.name = running._data["name"] = renamed.name
+    return renamed.to_dict()
+
+
+def set_iteration_tags(
+    iteration_id: str, tags: Mapping[str, str] | None = None, delete: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Set text tags of an iteration and remove the keys in ``delete``, also after it ended
+    (tags are annotations: ``set_iteration_tags(id, {"reviewed": "yes"}, delete=["wip"])``).
+    Returns the iteration as stored now. For a running iteration, what it logged before is
+    written first."""
+    check_id(iteration_id, "iteration_id")
+    running = WRITER.active(iteration_id)
+    if running is not None:
+        running._flush()
+    updated = _store().set_iteration_tags(iteration_id, tags, delete)
+    if running is not None:
+        running._retag(list(delete), updated.tags)
+    return updated.to_dict()
