@@ -343,3 +343,24 @@ def test_meta_yaml_without_pyyaml(mlruns: tuple[Path, dict[str, str]]) -> None:
     for path in files:
         text = path.read_text()
         assert _plain_yaml(text) == yaml.safe_load(text), path
+
+
+def test_import_a_postgresql_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An MLflow database on PostgreSQL (MLflow's own schema, made by MLflow)."""
+    from conftest import _drop_schema, _postgres_uri
+    from mlops.importers import import_mlflow
+    from mlops.store import close_stores, open_store
+
+    source = _postgres_uri()
+    try:
+        mlflow_uri = source.replace("postgresql://", "postgresql+psycopg://")
+        runs = write_history(mlflow_uri, tmp_path, tmp_path / "artifacts")
+        target = f"sqlite:///{tmp_path / 'mlops.db'}"
+        monkeypatch.setenv("MLOPS_TRACKING_URI", target)
+        report = import_mlflow(source, open_store(target))
+        assert report.problems == [] and (report.runs_copied, report.artifacts) == (5, 2)
+        check_history(open_store(target), runs)
+        assert "postgres@127.0.0.1" in report.source
+    finally:
+        close_stores()
+        _drop_schema(source)

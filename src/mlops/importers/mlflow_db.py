@@ -100,6 +100,8 @@ class DatabaseReader:
         # The driver's own connection: rows come back as plain tuples, which matters at
         # millions of metric values (SQLAlchemy's row objects cost more than the query).
         self._conn = self._engine.raw_connection()
+        if self._engine.dialect.name == "sqlite":  # the read goes all over a large file
+            self._conn.cursor().execute("PRAGMA cache_size = -65536")
         self._mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
         # The values of one step in the order they were logged: SQLite's index on (run_uuid,
         # key, step) gives them in insertion order; elsewhere, by time.
@@ -171,7 +173,7 @@ class DatabaseReader:
         # Converted by the database (NaN and +/-Inf are NULL here, seconds from ms): the
         # rows come back as log_batch takes them, and only the rare odd value is fixed below.
         rows = self._rows(
-            "SELECT key, step, CASE WHEN is_nan = 1 OR value >= ? OR value <= ? THEN NULL "
+            "SELECT key, step, CASE WHEN is_nan OR value >= ? OR value <= ? THEN NULL "
             "ELSE value END, CAST(timestamp AS DOUBLE PRECISION) / 1000 FROM metrics "
             f"WHERE run_uuid = ? ORDER BY key, step{self._ties}",
             DOUBLE_MAX, -DOUBLE_MAX, run.id,
@@ -189,7 +191,7 @@ class DatabaseReader:
         odd: dict[tuple[str, int, float], list[float]] = {}
         for key, step, value, ms, is_nan in self._rows(
             "SELECT key, step, value, timestamp, is_nan FROM metrics WHERE run_uuid = ? AND "
-            f"(is_nan = 1 OR value >= ? OR value <= ?) ORDER BY key, step{self._ties}",
+            f"(is_nan OR value >= ? OR value <= ?) ORDER BY key, step{self._ties}",
             run_id, DOUBLE_MAX, -DOUBLE_MAX,
         ):  # fmt: skip
             odd.setdefault((key, step, ms / 1000), []).append(metric_value(value, bool(is_nan)))
