@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 from collections.abc import Callable, Sequence
 
 from mlops.errors import InvalidInput
@@ -55,10 +56,17 @@ class Prepared:
         self.status = ENDED.get(run.status)
         last = max((r[3] for r in self.rows), default=started)
         self.ended_at = max(seconds(run.end_ms) or last, started)
-        # Several values at one step need every_value; rows come sorted by (name, step)
-        self.every_value = any(
-            a[1] == b[1] and a[0] == b[0] for a, b in itertools.pairwise(self.rows)
-        )
+        self.every_value = repeats_a_step(self.rows)
+
+
+def repeats_a_step(rows: list[MetricRow]) -> bool:
+    """Whether a metric has several values at one step (rows sorted by name and step), which
+    takes ``every_value``. Two neighbours with the same step are rare: the C-level look for
+    them comes first, the exact one (same name too) only then."""
+    steps = [r[1] for r in rows]
+    if not any(map(operator.eq, steps, steps[1:])):
+        return False
+    return any(a[1] == b[1] and a[0] == b[0] for a, b in itertools.pairwise(rows))
 
 
 def describe(run: MlflowRun) -> str:

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from mlops.errors import MlopsError
 
-#: Runs read ahead of the writer.
+#: Runs a reader that waits on the network reads ahead of the writer.
 READ_AHEAD = 16
 
 __all__ = [
@@ -120,6 +120,10 @@ class MlflowReader(Protocol):
 
     #: The source as shown to the user (a password is never in it).
     description: str
+    #: Whether runs are best read in a thread ahead of the writer: yes for a server (the
+    #: wait is the network's); no for a local database or folder, whose reads hold Python's
+    #: GIL as much as the writer does (measured: a thread made the import slower).
+    read_in_thread: bool
 
     def experiments(self) -> list[MlflowExperiment]:
         """Every experiment, deleted ones too."""
@@ -169,7 +173,20 @@ def read_ahead(
     reader: MlflowReader, runs: list[MlflowRun], wanted: Callable[[MlflowRun], bool]
 ) -> Iterator[tuple[MlflowRun, RunData | Exception | None]]:
     """The runs with their data (None for a run not wanted, the exception when it could not
-    be read), read in a thread a few runs ahead: reading the source overlaps writing."""
+    be read). A reader that waits on the network is read a few runs ahead in a thread;
+    others in turn with the writer."""
+    if not reader.read_in_thread:
+        for run in runs:
+            if not wanted(run):
+                yield run, None
+                continue
+            try:
+                data = reader.run_data(run)
+            except Exception as exc:  # handed to the caller, which names the run
+                yield run, exc
+            else:
+                yield run, data
+        return
     from concurrent.futures import Future, ThreadPoolExecutor
 
     with ThreadPoolExecutor(1, thread_name_prefix="mlops-import-read") as pool:

@@ -61,6 +61,7 @@ class DatabaseReader:
 
         from mlops.store.sql.engine import normalize_uri
 
+        self.read_in_thread = False
         self.description = _hide_password(uri)
         if uri.startswith("sqlite:///"):
             path = Path(uri[len("sqlite:///") :]).expanduser()

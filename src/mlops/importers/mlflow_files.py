@@ -115,6 +115,7 @@ class FileReader:
         if path is None or not path.is_dir():
             raise NotFound(f"MLflow folder {given!r} not found: give the path of an mlruns/ folder")
         self.root = path.absolute()
+        self.read_in_thread = False
         self.description = str(self.root)
         self._experiment_dirs: dict[str, Path] = {}
         self._run_dirs: dict[str, Path] = {}

@@ -49,6 +49,7 @@ class RestReader:
 
     def __init__(self, url: str, timeout: float = 60.0) -> None:
         self.url = url.rstrip("/")
+        self.read_in_thread = True
         self.description = self.url
         headers = {}
         auth: tuple[str, str] | None = None

@@ -131,11 +131,13 @@ def write_iterations(store: SqlStore, items: Sequence[NewIteration]) -> list[str
                     for i in fresh
                 ],
             )
+        _write_fresh(conn, [i for i in fresh if not i.every_value])
         for i in fresh:
-            write_batch(
-                conn, i.id, i.experiment_id, i.parameters, i.metrics, i.dataset_ids, i.tags,
-                every_value=i.every_value,
-            )  # fmt: skip
+            if i.every_value:  # several values at one step: the seq rules of write_batch
+                write_batch(
+                    conn, i.id, i.experiment_id, i.parameters, i.metrics, i.dataset_ids,
+                    i.tags, every_value=True,
+                )  # fmt: skip
     return [i.id for i in fresh]
 
 
