@@ -14,7 +14,7 @@ PUBLIC = {
     "list_experiments", "list_iterations", "list_projects", "resume_iteration",
     "set_active_experiment",
     "set_active_project", "start_iteration", "update_project",
-    "download_artifacts", "download_model", "get_model", "get_model_version", "list_artifacts",
+    "delete_artifacts", "download_artifacts", "download_model", "get_model", "get_model_version", "list_artifacts",
     "register_model", "set_model_alias", "history_frame", "iterations_frame",
     "delete_experiment", "delete_iteration", "rename_experiment", "rename_iteration",
     "restore_experiment", "restore_iteration", "set_experiment_tags", "set_iteration_tags",
