@@ -81,9 +81,13 @@ def artifacts_delete(iteration: str, name: str, yes: bool) -> None:
             f"iteration {iteration_id!r} has no file or folder {name!r}: see "
             f"`mlops artifacts list {iteration_id[:8]}`"
         )
-    what = f"{len(found)} file(s) named {name!r} or in the folder {name!r}"
-    if not yes:
-        click.confirm(f"Delete {what} of iteration {iteration_id[:8]}?", abort=True)
+    if any(a["name"] == name for a in found):
+        what = f"the file {name!r}" + (f" ({len(found)} steps)" if len(found) > 1 else "")
+    else:
+        what = f"{len(found)} file(s) in the folder {name!r}"
+    if not yes and not click.confirm(f"Delete {what} of iteration {iteration_id[:8]}?"):
+        click.echo("nothing deleted", err=True)
+        raise SystemExit(1)
     deleted = tracking.delete_artifacts(iteration_id, name)
     click.echo(
         f"deleted {deleted} file(s) of iteration {iteration_id[:8]} (mlops gc frees the bytes)"

@@ -215,6 +215,8 @@ def list_run_artifacts(
 def delete_artifact(artifact_path: str, store: StoreDep) -> JSONResponse:
     """Delete a file of a run, or every file in one of its folders (MLflow's
     ``delete_artifacts``): their records go, the bytes stay until ``mlops gc``."""
+    if artifact_path.count("/") == 3 and artifact_path.endswith("/artifacts/"):
+        artifact_path = artifact_path[:-1]  # the client's root: refused below, in words
     path = RunPath(artifact_path)
     if not path.name:
         raise MlflowError(
