@@ -115,3 +115,12 @@ def test_gc_frees_the_bytes_of_a_deleted_file_nothing_else_uses(
     assert files.has(report["sha256"])  # the other iteration's copy.md still uses them
     assert tracking.download_artifacts(it.id, "copy.md", tmp_path / "out")
     assert (tmp_path / "out" / "copy.md").read_text() == "# done"
+
+
+def test_a_running_iteration_sends_its_queued_files_before_a_delete(mlops_home: Path) -> None:
+    project = tracking.create_project("cli-running")
+    with tracking.start_iteration("train", project_id=project["id"]) as it:
+        it.log_text("scratch", "tmp/scratch.txt")  # queued for the uploader, not recorded yet
+        it.log_text("kept", "kept.txt")
+        assert tracking.delete_artifacts(it.id, "tmp") == 1
+    assert [a["name"] for a in tracking.list_artifacts(it.id)] == ["kept.txt"]
