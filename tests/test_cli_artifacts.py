@@ -1,4 +1,5 @@
-"""``mlops artifacts``, ``mlops models`` and ``mlops gc`` on the embedded store, at 80 columns."""
+"""``mlops artifacts`` (list, download, delete), ``mlops models`` and ``mlops gc`` on the
+embedded store, at 80 columns."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from mlops import tracking
 from mlops.cli import main
 
 
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), env={"COLUMNS": "80"})
+def run(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), input=input, env={"COLUMNS": "80"})
 
 
 def _trained(tmp_path: Path) -> str:
@@ -99,3 +100,53 @@ def test_gc_removes_only_blobs_nothing_refers_to(mlops_home: Path, tmp_path: Pat
     assert done.exit_code == 0 and "removed 1 unreferenced file(s)" in done.output
     assert not files.has(orphan.digest) and files.has(fresh.digest)
     assert len(list(files.digests())) == 3  # the model, the report, the fresh upload
+
+
+def test_artifacts_are_deleted_after_a_confirmation(mlops_home: Path, tmp_path: Path) -> None:
+    iteration_id = _trained(tmp_path)
+    kept = run("artifacts", "delete", iteration_id[:8], "reports", input="n\n")
+    assert kept.exit_code == 1 and "Delete 1 file(s) in the folder 'reports'" in kept.output
+    assert "nothing deleted" in kept.output
+    assert {a["name"] for a in tracking.list_artifacts(iteration_id)} == {
+        "model/model.pkl", "reports/final.md",
+    }  # fmt: skip
+    done = run("artifacts", "delete", iteration_id[:8], "reports", input="y\n")
+    assert done.exit_code == 0 and "deleted 1 file(s)" in done.output, done.output
+    assert [a["name"] for a in tracking.list_artifacts(iteration_id)] == ["model/model.pkl"]
+    missing = run("artifacts", "delete", iteration_id, "reports", "--yes")
+    assert missing.exit_code == 1 and missing.output.startswith("error: ")
+    assert "no file or folder 'reports'" in missing.output
+    tracking.register_model("digits", iteration_id)
+    registered = run("artifacts", "delete", iteration_id, "model", "--yes")
+    assert registered.exit_code == 1 and "registered model 'digits'" in registered.output
+
+
+def test_gc_frees_the_bytes_of_a_deleted_file_nothing_else_uses(
+    mlops_home: Path, tmp_path: Path
+) -> None:
+    from mlops.artifacts import open_artifact_store
+
+    first = _trained(tmp_path)
+    with tracking.start_iteration("copy") as it:  # the same report bytes, another record
+        it.log_artifact(tmp_path / "report.md", "copy.md")
+    files = open_artifact_store(mlops_home / "artifacts")
+    [model] = tracking.list_artifacts(first, "model")
+    [report] = tracking.list_artifacts(first, "reports")
+    assert tracking.delete_artifacts(first, "model") == 1
+    assert tracking.delete_artifacts(first, "reports/final.md") == 1
+    assert files.has(model["sha256"])  # the bytes stay until gc
+    done = run("gc", "--yes", "--min-age", "0")
+    assert done.exit_code == 0 and "removed 1 unreferenced file(s)" in done.output, done.output
+    assert not files.has(model["sha256"])
+    assert files.has(report["sha256"])  # the other iteration's copy.md still uses them
+    assert tracking.download_artifacts(it.id, "copy.md", tmp_path / "out")
+    assert (tmp_path / "out" / "copy.md").read_text() == "# done"
+
+
+def test_a_running_iteration_sends_its_queued_files_before_a_delete(mlops_home: Path) -> None:
+    project = tracking.create_project("cli-running")
+    with tracking.start_iteration("train", project_id=project["id"]) as it:
+        it.log_text("scratch", "tmp/scratch.txt")  # queued for the uploader, not recorded yet
+        it.log_text("kept", "kept.txt")
+        assert tracking.delete_artifacts(it.id, "tmp") == 1
+    assert [a["name"] for a in tracking.list_artifacts(it.id)] == ["kept.txt"]

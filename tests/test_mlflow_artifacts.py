@@ -2,7 +2,8 @@
 
 The real ``mlflow`` client (3.17.2) talks to a real App process: the fluent artifact calls,
 ``mlflow.sklearn.log_model`` + the registry + ``load_model`` back, multipart uploads in proxy
-mode, and raw requests for the path-traversal holes MLflow's own proxy had.
+mode, deleting files and folders, and raw requests for the path-traversal holes MLflow's own
+proxy had.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import requests
 
 from conftest import AppProcess
 from mlops import tracking
@@ -365,6 +367,8 @@ def test_traversal_is_refused_everywhere(app: AppProcess, run_root: str, templat
         ("GET", f"{base}/artifacts?path={path}", None),
         ("POST", f"{base}/mpu/create/{path}", b'{"path": "x.bin", "num_parts": 1}'),
         ("PUT", f"/ajax-api/2.0/mlflow-artifacts/artifacts/{path}", b"bytes"),
+        ("DELETE", f"{base}/artifacts/{path}", None),
+        ("DELETE", f"/ajax-api/2.0/mlflow-artifacts/artifacts/{path}", None),
     ]
     for method, url, body in calls:
         status, answer = raw(app, method, url, body)
@@ -408,6 +412,44 @@ def test_the_records_of_logged_models_cannot_be_forged(
     assert (status, answer["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
 
 
+def test_the_mlflow_client_deletes_files_and_folders(client: Any, app: AppProcess) -> None:
+    from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository
+
+    with mlflow.start_run() as run:
+        for name in ("a.txt", "keep.txt", "dir/b.txt", "dir/sub/c.txt", "dir2/d.txt", "e.txt"):
+            mlflow.log_text(name, name)
+    run_id, uri = run.info.run_id, run.info.artifact_uri
+    repo = MlflowArtifactsRepository(uri)
+    repo.delete_artifacts("a.txt")
+    repo.delete_artifacts("dir")  # the folder and everything in it, not dir2/
+    assert names(run_id) == {"keep.txt", "dir2/d.txt", "e.txt"}
+    assert [f.path for f in client.list_artifacts(run_id)] == ["dir2", "e.txt", "keep.txt"]
+    # the other prefix, raw
+    root = uri.removeprefix("mlflow-artifacts:/")
+    status, answer = raw(app, "DELETE", f"/ajax-api/2.0/mlflow-artifacts/artifacts/{root}/e.txt")
+    assert (status, answer) == (200, {})
+    assert names(run_id) == {"keep.txt", "dir2/d.txt"}
+    # the client raises requests' HTTPError with MLflow's error body, as against MLflow
+    with pytest.raises(requests.HTTPError) as missing:
+        repo.delete_artifacts("a.txt")
+    assert missing.value.response is not None and missing.value.response.status_code == 404
+    assert missing.value.response.json() == {
+        "error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"run {run_id} has no artifact 'a.txt'"
+    }  # fmt: skip
+    with pytest.raises(requests.HTTPError) as whole:
+        repo.delete_artifacts()  # the run's whole root is not deleted this way
+    assert whole.value.response is not None
+    refused = whole.value.response.json()
+    assert refused["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "delete the run instead" in refused["message"]
+    status, answer = raw(app, "DELETE", f"/api/2.0/mlflow-artifacts/artifacts/{root}/.mlflow/x")
+    assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    unknown = f"{root.split('/')[0]}/{uuid.uuid4().hex}/artifacts/keep.txt"
+    status, answer = raw(app, "DELETE", f"/api/2.0/mlflow-artifacts/artifacts/{unknown}")
+    assert (status, answer["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
+    assert names(run_id) == {"keep.txt", "dir2/d.txt"}
+
+
 def test_unknown_run_and_file(app: AppProcess, run_root: str) -> None:
     experiment = run_root.split("/")[0]
     status, answer = raw(app, "PUT", f"/api/2.0/mlflow-artifacts/artifacts/{experiment}/"
@@ -436,8 +478,6 @@ def test_log_model_of_older_clients_keeps_the_history_tag(app: AppProcess, clien
 
 
 def test_calls_without_mlops_records_answer_not_implemented(app: AppProcess, run_root: str) -> None:
-    status, answer = raw(app, "DELETE", f"/api/2.0/mlflow-artifacts/artifacts/{run_root}/kept.txt")
-    assert (status, answer["error_code"]) == (501, "NOT_IMPLEMENTED")
     for method, path in [
         ("POST", "/api/2.0/mlflow/artifacts/presigned-upload-url"),
         ("GET", f"/api/2.0/mlflow-artifacts/presigned/{run_root}/kept.txt"),
@@ -486,6 +526,15 @@ def test_tokens_guard_the_proxy_and_travel_with_multipart_parts(
         listed = httpx.get(f"{app.url}/api/2.0/mlflow-artifacts/artifacts?path={root}",
                            headers=as_reader)  # fmt: skip
         assert [f["path"] for f in listed.json()["files"]] == ["w.bin"]
+        doomed = f"{app.url}/api/2.0/mlflow-artifacts/artifacts/{root}/w.bin"
+        mine = f"{app.url}/api/v1/iterations/{run.info.run_id}/artifacts/w.bin"
+        for url in (doomed, mine):
+            assert httpx.delete(url).status_code == 401
+            assert httpx.delete(url, headers=as_reader).status_code == 403
+        assert [a["name"] for a in tracking.list_artifacts(run.info.run_id)] == ["w.bin"]
+        answer = httpx.delete(mine, headers={"Authorization": f"Bearer {writer}"})
+        assert answer.json() == {"iteration_id": run.info.run_id, "name": "w.bin", "deleted": 1}
+        assert tracking.list_artifacts(run.info.run_id) == []
     finally:
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
         app.stop()

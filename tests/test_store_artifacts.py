@@ -1,14 +1,17 @@
-"""Artifact rows and the model registry of the SQL store, on SQLite and PostgreSQL."""
+"""Artifact rows and the model registry of the SQL store, on SQLite and PostgreSQL; deleting
+artifact rows on every backend (SQLite, PostgreSQL, a real App over HTTP)."""
 
 from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 
 import pytest
 
 from mlops.entities import Artifact
 from mlops.errors import InvalidInput, NotFound
+from mlops.store.base import Store
 from mlops.store.sql.store import SqlStore
 
 
@@ -106,3 +109,68 @@ def test_models_have_numbered_versions_and_movable_aliases(sql_store: SqlStore) 
         sql_store.get_model("nope")
     with pytest.raises(NotFound, match="no version 7"):
         sql_store.get_model_version("digits", 7)
+
+
+def _uploaded(
+    store: Store, tmp_path: Path, it: str, name: str, body: str, step: int | None = None
+) -> Artifact:
+    """An artifact row whose bytes are stored where this store keeps them (the App checks)."""
+    from mlops.tracking._artifacts import files_for
+
+    path = tmp_path / "upload"
+    path.write_text(body)
+    blob = files_for(store).put(path)
+    return Artifact(it, name, blob.size, blob.digest, "text/plain", time.time(), step)
+
+
+def test_deleting_a_file_a_folder_or_an_image_series(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_ARTIFACT_STORE", str(tmp_path / "artifacts"))
+    project = store.create_project("files", None, "active", False)
+    experiment = store.create_experiment(project.id, "e", None)
+    it = store.create_iteration("del1", "run", experiment.id, None, time.time(), {}).id
+    layout = [
+        ("model/model.pkl", "weights", None), ("model/config.json", "{}", None),
+        ("model_v2/model.pkl", "weights", None), ("model.txt", "notes", None),
+        ("samples", "img0", 0), ("samples", "img1", 1), ("m_d/a.txt", "a", None),
+        ("mXd/b.txt", "b", None), ("100%/c.txt", "c", None), ("100%x/d.txt", "d", None),
+    ]  # fmt: skip
+    store.log_artifacts(it, [_uploaded(store, tmp_path, it, n, b, s) for n, b, s in layout])
+    store.end_iteration(it, "finished", time.time())  # deleting is allowed after the end
+
+    assert store.delete_artifacts(it, "model") == 2  # the folder, not model_v2/ nor model.txt
+    assert store.delete_artifacts(it, "samples") == 2  # every step of the series
+    assert store.delete_artifacts(it, "m_d") == 1  # "_" and "%" are no wildcards
+    assert store.delete_artifacts(it, "100%") == 1
+    assert store.delete_artifacts(it, "model_v2/model.pkl") == 1
+    left = sorted(a.name for a in store.list_artifacts(it))
+    assert left == ["100%x/d.txt", "mXd/b.txt", "model.txt"]
+    with pytest.raises(NotFound, match="no artifact file or folder 'model'"):
+        store.delete_artifacts(it, "model")
+    with pytest.raises(NotFound, match="no artifact file or folder 'mod'"):
+        store.delete_artifacts(it, "mod")  # a prefix of a name is not a folder
+    with pytest.raises(NotFound, match="'missing'"):
+        store.delete_artifacts("missing", "model.txt")
+    with pytest.raises(InvalidInput, match=r"'\.\.'"):
+        store.delete_artifacts(it, "../model.txt")
+    # a name logged again after its delete is a new file
+    store.log_artifacts(it, [_uploaded(store, tmp_path, it, "model/model.pkl", "new")])
+    assert [a.name for a in store.list_artifacts(it, "model")] == ["model/model.pkl"]
+
+
+def test_a_registered_model_keeps_its_files(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_ARTIFACT_STORE", str(tmp_path / "artifacts"))
+    project = store.create_project("registry", None, "active", False)
+    experiment = store.create_experiment(project.id, "e", None)
+    it = store.create_iteration("reg1", "run", experiment.id, None, time.time(), {}).id
+    names = ["model/model.pkl", "model/config.json", "plots/roc.png"]
+    store.log_artifacts(it, [_uploaded(store, tmp_path, it, n, n) for n in names])
+    store.register_model("digits", it, "model", None, "alice")
+    for name in ("model", "model/model.pkl"):
+        with pytest.raises(InvalidInput, match=r"version 1 of the registered model 'digits'"):
+            store.delete_artifacts(it, name)
+    assert store.delete_artifacts(it, "plots") == 1
+    assert sorted(a.name for a in store.list_artifacts(it)) == sorted(names[:2])

@@ -10,6 +10,7 @@ from mlops.app.schemas import Responses, Timestamp, _Shape
 __all__ = [
     "ArtifactList",
     "ArtifactOut",
+    "ArtifactsDeleted",
     "BlobList",
     "BlobOut",
     "ModelList",
@@ -57,6 +58,15 @@ class ArtifactList(_Shape):
     """Files of an iteration, by name then step."""
 
     artifacts: list[ArtifactOut]
+
+
+class ArtifactsDeleted(_Shape):
+    """What a delete removed: the records of the file ``name`` (every step of an image
+    series) or of the files in the folder ``name``; their bytes stay until ``mlops gc``."""
+
+    iteration_id: str
+    name: str
+    deleted: int
 
 
 class AliasOut(_Shape):

@@ -21,6 +21,9 @@ so what it shows is exactly what a script calling the library would get.
     mlops app [--host H] [--port P] [--store URI] [--workers N] [--auth] [--insecure]
     mlops tokens create NAME --scope read|write|admin | list | revoke NAME
     mlops sync [--store URL]
+    mlops import mlflow SOURCE [--store URI] [--project NAME] [--no-artifacts]
+                 [--experiment NAME_OR_ID ...] [--skip-deleted]
+    mlops import tensorboard LOGDIR [--store URI] [--project NAME] [--experiment NAME]
 
 Global options: ``--store URI``, ``--debug``, ``--version``. Tables show the first 8
 characters of an id; every ID argument takes any unique prefix of one.
@@ -32,6 +35,7 @@ from mlops.cli._app import app, tokens
 from mlops.cli._artifacts import artifacts, gc, models
 from mlops.cli._commands import datasets, db, experiments, projects
 from mlops.cli._export import export
+from mlops.cli._import import import_group
 from mlops.cli._iterations import iterations
 from mlops.cli._main import main
 from mlops.cli._sync import sync
@@ -40,6 +44,6 @@ __all__ = ["main"]
 
 for _command in (
     projects, experiments, iterations, datasets, artifacts, models, export, gc, db, app, tokens,
-    sync,
+    sync, import_group,
 ):  # fmt: skip
     main.add_command(_command)

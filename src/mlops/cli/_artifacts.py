@@ -20,7 +20,7 @@ json_option = click.option(
 
 @click.group(cls=WideHelpGroup)
 def artifacts() -> None:
-    """Files an iteration kept: list and download them."""
+    """Files an iteration kept: list, download and delete them."""
 
 
 @artifacts.command("list")
@@ -62,6 +62,36 @@ def artifacts_download(iteration: str, name: str | None, dst: str) -> None:
 
     where = tracking.download_artifacts(resolve_iteration(iteration), name, dst)
     click.echo(where)
+
+
+@artifacts.command("delete")
+@click.argument("iteration")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Delete without asking first.")
+def artifacts_delete(iteration: str, name: str, yes: bool) -> None:
+    """Delete an iteration's file NAME (every image of a series of that name) or every file in
+    the folder NAME. The bytes stay stored until `mlops gc --yes` finds nothing uses them."""
+    from mlops import tracking
+    from mlops.errors import NotFound
+
+    iteration_id = resolve_iteration(iteration)
+    found = tracking.list_artifacts(iteration_id, prefix=name)
+    if not found:
+        raise NotFound(
+            f"iteration {iteration_id!r} has no file or folder {name!r}: see "
+            f"`mlops artifacts list {iteration_id[:8]}`"
+        )
+    if any(a["name"] == name for a in found):
+        what = f"the file {name!r}" + (f" ({len(found)} steps)" if len(found) > 1 else "")
+    else:
+        what = f"{len(found)} file(s) in the folder {name!r}"
+    if not yes and not click.confirm(f"Delete {what} of iteration {iteration_id[:8]}?"):
+        click.echo("nothing deleted", err=True)
+        raise SystemExit(1)
+    deleted = tracking.delete_artifacts(iteration_id, name)
+    click.echo(
+        f"deleted {deleted} file(s) of iteration {iteration_id[:8]} (mlops gc frees the bytes)"
+    )
 
 
 @click.group(cls=WideHelpGroup)

@@ -455,6 +455,15 @@ class Store(abc.ABC):
         """The files of an iteration by name then step; with ``prefix``, the file of that name
         or the files in that folder."""
 
+    @abc.abstractmethod
+    def delete_artifacts(self, iteration_id: str, name: str) -> int:
+        """Delete the record of the artifact ``name`` of an iteration (every step of an image
+        series of that name), or every record under the folder ``name/``; returns how many
+        records went. Allowed on ended iterations. The bytes stay in the artifact store (they
+        are content-addressed and may be shared): ``mlops gc`` removes a blob once no record
+        refers to it. Raises ``NotFound`` for an unknown iteration or when it has nothing of
+        that name, ``InvalidInput`` for a bad name or one a registered model version uses."""
+
     # -- the model registry -----------------------------------------------------------------
     @abc.abstractmethod
     def register_model(

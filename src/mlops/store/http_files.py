@@ -10,6 +10,7 @@ import datetime as _dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mlops.artifacts.names import check_name
 from mlops.artifacts.wire import (
     AliasSet,
     ArtifactRecords,
@@ -77,6 +78,13 @@ class AppFiles(AppCalls):
         params = None if prefix is None else {"prefix": prefix}
         found = self._call("GET", f"/iterations/{part(iteration_id)}/artifacts", params=params)
         return [artifact_from(a) for a in found["artifacts"]]
+
+    def delete_artifacts(self, iteration_id: str, name: str) -> int:
+        # a management call: the App's answer is needed (never journaled); not retried once
+        # sent, since a second delete would answer NotFound for what the first one removed
+        path = f"/iterations/{part(iteration_id)}/artifacts/{part(check_name(name))}"
+        deleted: int = self._call("DELETE", path, repeatable=False)["deleted"]
+        return deleted
 
     def register_model(
         self,

@@ -49,6 +49,7 @@ from mlops.tracking._api import (
     update_project,
 )
 from mlops.tracking._artifacts import (
+    delete_artifacts,
     download_artifacts,
     download_model,
     get_model,
@@ -75,6 +76,7 @@ __all__ = [
     "create_dataset",
     "create_experiment",
     "create_project",
+    "delete_artifacts",
     "delete_experiment",
     "delete_iteration",
     "download_artifacts",

@@ -1,5 +1,5 @@
 """The artifact and model functions of ``mlops.tracking``: list and download an iteration's
-files, register models, move aliases, download a model.
+files (or delete some), register models, move aliases, download a model.
 
 Where the bytes live depends on the store: beside an embedded SQLite database (its
 ``artifacts`` folder, ``$MLOPS_HOME/artifacts`` for the default one), wherever
@@ -26,6 +26,7 @@ from mlops.store import Store, open_store
 from mlops.values import check_id, check_optional_text
 
 __all__ = [
+    "delete_artifacts",
     "download_artifacts",
     "download_model",
     "files_for",
@@ -145,6 +146,23 @@ def download_artifacts(
     if name is None:
         return str(root)
     return str(root / name)
+
+
+def delete_artifacts(iteration_id: str, name: str) -> int:
+    """Delete an iteration's file ``name`` (every image of an image series of that name) or
+    every file in the folder ``name`` (``delete_artifacts(id, "checkpoints")``); allowed after
+    the iteration ended. Returns how many files went. They leave ``list_artifacts`` at once;
+    their bytes stay stored until ``mlops gc --yes`` removes those nothing refers to any more
+    (another iteration may have logged the same bytes). Files of a running iteration that are
+    still uploading are waited for first. Raises ``NotFound`` when the iteration has nothing of
+    that name, ``InvalidInput`` when a registered model version uses it."""
+    from mlops.tracking._uploader import UPLOADER
+
+    check_id(iteration_id, "iteration_id")
+    check_name(name)
+    if UPLOADER.pending(iteration_id):
+        UPLOADER.wait(iteration_id)
+    return _store().delete_artifacts(iteration_id, name)
 
 
 # -- models ---------------------------------------------------------------------------------

@@ -165,9 +165,12 @@ class _Columns:
             self.started.append(page.started_at[k])
             self.ended.append(page.ended_at[k])
         self.seen.update(page.ids)
-        for kind, (rows, names, values) in zip(
-            ("params", "metrics", "tags"), (page.parameters, page.metrics, page.tags), strict=True
-        ):
+        columns: list[tuple[str, tuple[list[int], list[str], list[Any]]]] = [
+            ("params", page.parameters),
+            ("metrics", page.metrics),
+            ("tags", page.tags),
+        ]
+        for kind, (rows, names, values) in columns:
             at = where[np.asarray(rows, dtype=np.intp)]
             wanted = at >= 0
             if kind == "metrics" and not self.keep_system:

@@ -1,4 +1,4 @@
-"""REST routes for the files an iteration logged: record them, list them, download them.
+"""REST routes for the files an iteration logged: record, list, download and delete them.
 
 A download never runs in the App's origin: every file is sent as an attachment with a neutral
 content type, ``nosniff`` and a sandboxing Content-Security-Policy; only images and plain text
@@ -21,7 +21,7 @@ from fastapi.responses import StreamingResponse
 from mlops.app.deps import ArtifactsDep, CanRead, CanWrite, StoreDep
 from mlops.app.responses import PlainRoute
 from mlops.app.schemas import ERRORS, ok
-from mlops.app.schemas_files import ArtifactList, content
+from mlops.app.schemas_files import ArtifactList, ArtifactsDeleted, content
 from mlops.artifacts import ArtifactStore
 from mlops.artifacts.names import check_digest, check_name
 from mlops.artifacts.wire import ArtifactRecords
@@ -125,6 +125,20 @@ def artifact_content(
         return _folder(name, inside, artifacts)
     where = "" if step is None else f" at step {step}"
     raise NotFound(f"iteration {iteration_id!r} has no artifact {name!r}{where}")
+
+
+@router.delete(
+    "/iterations/{iteration_id}/artifacts/{name:path}",
+    dependencies=[CanWrite],
+    responses=ok(ArtifactsDeleted),
+)
+def delete_artifacts(iteration_id: str, name: str, store: StoreDep) -> dict[str, Any]:
+    """Delete the file ``name`` of an iteration (every step of an image series) or every file
+    in the folder ``name``, ended iterations too (404 when it has nothing of that name). The
+    bytes stay in the artifact store until ``mlops gc`` finds nothing refers to them."""
+    name = check_name(name)
+    deleted = store.delete_artifacts(iteration_id, name)
+    return {"iteration_id": iteration_id, "name": name, "deleted": deleted}
 
 
 def _disposition(kind: str, filename: str) -> str:

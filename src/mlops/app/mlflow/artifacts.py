@@ -213,15 +213,26 @@ def list_run_artifacts(
 
 @router.delete("/mlflow-artifacts/artifacts/{artifact_path:path}", dependencies=[CanWrite])
 def delete_artifact(artifact_path: str, store: StoreDep) -> JSONResponse:
-    """Not offered: mlops keeps what a run logged (a name logged again points at new bytes)."""
+    """Delete a file of a run, or every file in one of its folders (MLflow's
+    ``delete_artifacts``): their records go, the bytes stay until ``mlops gc``."""
+    if artifact_path.count("/") == 3 and artifact_path.endswith("/artifacts/"):
+        artifact_path = artifact_path[:-1]  # the client's root: refused below, in words
     path = RunPath(artifact_path)
-    path.iteration(store)
-    raise MlflowError(
-        "NOT_IMPLEMENTED",
-        "the App does not delete a run's artifacts: log the name again to replace its bytes, "
-        "or delete the run",
-        501,
-    )
+    if not path.name:
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE",
+            "name a file or folder inside the run ('<experiment_id>/<run_id>/artifacts/<name>'):"
+            " the App does not delete a run's whole artifact root, delete the run instead",
+        )
+    name = _writable(path.name)
+    iteration_id = path.iteration(store)
+    try:
+        store.delete_artifacts(iteration_id, name)
+    except NotFound:
+        raise MlflowError(
+            "RESOURCE_DOES_NOT_EXIST", f"run {path.run_id} has no artifact {name!r}", 404
+        ) from None
+    return JSONResponse({})
 
 
 # -- multipart uploads (proxy mode) --------------------------------------------------------

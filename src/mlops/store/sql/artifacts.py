@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import ColumnElement, Connection, Select, delete, or_, select
 
 from mlops.artifacts.names import check_digest, check_name
 from mlops.entities import Artifact
 from mlops.errors import InvalidInput, NotFound
 from mlops.store.sql.batch import _sql
 from mlops.store.sql.catalog import CatalogMethods
-from mlops.store.sql.models import ARTIFACTS, ITERATIONS
+from mlops.store.sql.models import ARTIFACTS, ITERATIONS, MODEL_VERSIONS
 
 #: ``step`` of a plain file (not an image of a series) in the table.
 NO_STEP = -1
@@ -54,6 +54,20 @@ class ArtifactMethods(CatalogMethods):
         prefix = check_name(prefix, "artifact name")
         return [a for a in rows if a.name == prefix or a.name.startswith(prefix + "/")]
 
+    def delete_artifacts(self, iteration_id: str, name: str) -> int:
+        name = check_name(name, "artifact name")
+        with self._write(f"delete artifact {name!r}") as conn:
+            _check_iteration(conn, iteration_id)
+            where = (ARTIFACTS.c.iteration_id == iteration_id) & _named(ARTIFACTS.c.name, name)
+            found = conn.execute(select(ARTIFACTS.c.name).where(where).limit(1)).scalar()
+            if found is None:
+                raise NotFound(
+                    f"iteration {iteration_id!r} has no artifact file or folder {name!r} "
+                    "(see tracking.list_artifacts)"
+                )
+            _check_unregistered(conn, iteration_id, name)
+            return conn.execute(delete(ARTIFACTS).where(where)).rowcount or 0
+
     def artifact_digests(self) -> set[str]:
         with self._read("list artifact digests") as conn:
             return set(conn.execute(select(ARTIFACTS.c.sha256).distinct()).scalars())
@@ -69,6 +83,24 @@ def _artifact(r: Any) -> Artifact:
     return Artifact(
         r.iteration_id, r.name, r.size_bytes, r.sha256, r.media_type, r.created_at, step
     )
+
+
+def _named(column: Any, name: str) -> ColumnElement[bool]:
+    """The file ``name`` (every step of an image series) or the files in the folder ``name``."""
+    return or_(column == name, column.startswith(name + "/", autoescape=True))
+
+
+def _check_unregistered(conn: Connection, iteration_id: str, name: str) -> None:
+    """A model version points at an artifact by name: it must stay while it is registered."""
+    versions = select(MODEL_VERSIONS.c.name, MODEL_VERSIONS.c.version, MODEL_VERSIONS.c.artifact)
+    query = versions.where(MODEL_VERSIONS.c.iteration_id == iteration_id)
+    for model, version, artifact in conn.execute(query.order_by(MODEL_VERSIONS.c.name)).all():
+        if name == artifact or artifact.startswith(name + "/") or name.startswith(artifact + "/"):
+            raise InvalidInput(
+                f"artifact {name!r} of iteration {iteration_id!r} is (part of) version {version} "
+                f"of the registered model {model!r} ({artifact!r}), which must keep its files: "
+                "register a new version from another iteration instead"
+            )
 
 
 def _names(iteration_id: str) -> Select[tuple[str]]:

@@ -1,0 +1,172 @@
+"""Many iterations written at once, for importers (``mlops import mlflow`` into a SQL store).
+
+:meth:`SqlStore.create_iteration`, ``log_batch`` and ``end_iteration`` cost a transaction each;
+an import of 10,000 runs would spend most of its time committing. :func:`write_iterations`
+writes whole iterations (created, logged, ended or left running, deleted or not) many per
+transaction, through the same rules (:mod:`mlops.store.rules`) and the same batch writer
+(:func:`~mlops.store.sql.batch.write_batch`) as the one-at-a-time methods, so what is stored is
+exactly what those calls would have stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from mlops.errors import NotFound
+from mlops.store import rules
+from mlops.store.base import MetricRow
+from mlops.store.sql.batch import (
+    _DATASET_LINKS,
+    _PARAMETERS,
+    _POINTS,
+    _SUMMARIES,
+    _TAGS,
+    _sql,
+    write_batch,
+)
+from mlops.store.sql.models import EXPERIMENTS, ITERATIONS
+from mlops.store.sql.rows import encode_parameter
+from mlops.store.sql.store import SqlStore
+from mlops.store.summaries import summarize_batch
+
+__all__ = ["NewIteration", "stored_states", "write_iterations"]
+
+#: The page cache (KiB) of an SQLite connection that writes in bulk (SQLite's default is 2 MiB,
+#: and an import into a store of millions of points then waits on the disk).
+_CACHE_KIB = 64 * 1024
+#: Ids asked about in one query at most.
+_IDS_PER_QUERY = 500
+
+
+@dataclass
+class NewIteration:
+    """An iteration as it is to be stored, whole."""
+
+    id: str
+    name: str
+    experiment_id: str
+    started_at: float
+    system: Mapping[str, Any]
+    #: ``running``, or the ended status (with ``ended_at``).
+    status: str = rules.RUNNING
+    ended_at: float | None = None
+    deleted_at: float | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Sequence[MetricRow] = ()
+    dataset_ids: Sequence[str] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    #: Keep several values at one step (MLflow's way), as ``log_batch(every_value=True)``.
+    every_value: bool = False
+
+
+def stored_states(
+    store: SqlStore, ids: Sequence[str]
+) -> dict[str, tuple[float | None, float | None]]:
+    """``{id: (ended_at, deleted_at)}`` of the given iterations that are stored."""
+    found: dict[str, tuple[float | None, float | None]] = {}
+    c = ITERATIONS.c
+    with store._read("look up iterations") as conn:
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = list(ids[start : start + _IDS_PER_QUERY])
+            query = select(c.id, c.ended_at, c.deleted_at).where(c.id.in_(chunk))
+            found.update({i: (ended, deleted) for i, ended, deleted in _rows(conn, query)})
+    return found
+
+
+def _rows(conn: Any, query: Any) -> list[Any]:
+    return list(conn.execute(query))
+
+
+def write_iterations(store: SqlStore, items: Sequence[NewIteration]) -> list[str]:
+    """Store new iterations in one transaction; returns the ids written. An id that is already
+    stored is left as it is (and not returned). Raises ``InvalidInput`` as the one-at-a-time
+    methods do (nothing is written then), ``NotFound`` for an unknown experiment."""
+    for item in items:
+        rules.check_iteration(item.id, item.name, item.started_at, item.system)
+        rules.check_batch(item.parameters, item.metrics, item.dataset_ids, None, item.tags)
+        if item.status != rules.RUNNING:
+            rules.check_end(item.status, item.ended_at, None, None)  # type: ignore[arg-type]
+    if not items:
+        return []
+    with store._write(f"import {len(items)} iterations") as conn:
+        if conn.dialect.name == "sqlite":  # a bigger page cache for this connection's bulk
+            conn.exec_driver_sql(f"PRAGMA cache_size = -{_CACHE_KIB}")
+        wanted = sorted({item.experiment_id for item in items})
+        projects = dict(
+            _rows(
+                conn,
+                select(EXPERIMENTS.c.id, EXPERIMENTS.c.project_id).where(
+                    EXPERIMENTS.c.id.in_(wanted)
+                ),
+            )
+        )
+        missing = [e for e in wanted if e not in projects]
+        if missing:
+            raise NotFound(f"experiment {missing[0]!r} not found")
+        ids = [item.id for item in items]
+        present = {
+            row[0] for row in _rows(conn, select(ITERATIONS.c.id).where(ITERATIONS.c.id.in_(ids)))
+        }
+        fresh = [item for item in items if item.id not in present]
+        if fresh:
+            conn.execute(
+                insert(ITERATIONS),
+                [
+                    dict(
+                        id=i.id,
+                        project_id=projects[i.experiment_id],
+                        experiment_id=i.experiment_id,
+                        name=i.name,
+                        status=i.status,
+                        started_at=i.started_at,
+                        ended_at=i.ended_at,
+                        heartbeat_at=i.started_at,
+                        system=dict(i.system),
+                        deleted_at=i.deleted_at,
+                    )
+                    for i in fresh
+                ],
+            )
+        _write_fresh(conn, [i for i in fresh if not i.every_value])
+        for i in fresh:
+            if i.every_value:  # several values at one step: the seq rules of write_batch
+                write_batch(
+                    conn, i.id, i.experiment_id, i.parameters, i.metrics, i.dataset_ids,
+                    i.tags, every_value=True,
+                )  # fmt: skip
+    return [i.id for i in fresh]
+
+
+def _write_fresh(conn: Any, items: Sequence[NewIteration]) -> None:
+    """The batches of iterations just created, one value per step: what ``write_batch`` would
+    write, each statement once for all of them (nothing is stored yet, so no summary needs
+    recomputing and no stored step is compared)."""
+    run = conn.exec_driver_sql
+    points = [
+        (i.id, name, step, 0, None if value != value else float(value), ts)
+        for i in items
+        for name, step, value, ts in i.metrics
+    ]
+    if points:
+        run(_sql(conn, _POINTS), points)
+        summaries = [
+            (i.id, s.name, s.last, s.last_step, s.min, s.max, i.experiment_id)
+            for i in items
+            for s in summarize_batch(i.metrics)
+        ]
+        run(_sql(conn, _SUMMARIES), summaries)
+    parameters = [
+        (i.id, name, *encode_parameter(v)) for i in items for name, v in i.parameters.items()
+    ]
+    if parameters:
+        run(_sql(conn, _PARAMETERS), parameters)
+    links = [(i.id, d) for i in items for d in i.dataset_ids]
+    if links:
+        run(_sql(conn, _DATASET_LINKS), links)
+    tags = [(i.id, k, v) for i in items for k, v in i.tags.items()]
+    if tags:
+        run(_sql(conn, _TAGS), tags)
