@@ -207,6 +207,27 @@ def test_sklearn_model_registered_aliased_and_loaded_back(client: Any, tmp_path:
     assert tracking.get_model("churn")["aliases"] == {"champion": 2}
 
 
+def test_a_logged_model_is_deleted_with_its_files_unless_registered(client: Any) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    estimator = LinearRegression().fit([[0.0], [1.0], [2.0]], [0.0, 1.0, 2.0])
+    with mlflow.start_run() as run:
+        kept = mlflow.sklearn.log_model(estimator, name="kept", pip_requirements=["scikit-learn"])
+        gone = mlflow.sklearn.log_model(estimator, name="gone", pip_requirements=["scikit-learn"])
+    run_id = run.info.run_id
+    mlflow.register_model(kept.model_uri, "kept-model")
+    client.delete_logged_model(gone.model_id)
+    with pytest.raises(mlflow.exceptions.MlflowException, match="not found"):
+        client.get_logged_model(gone.model_id)
+    assert tracking.list_artifacts(run_id, f"models/{kept.model_id}")
+    assert not any(
+        a["name"].startswith(f"models/{gone.model_id}") for a in tracking.list_artifacts(run_id)
+    )
+    with pytest.raises(mlflow.exceptions.MlflowException, match="kept-model"):
+        client.delete_logged_model(kept.model_id)  # a registered version uses its files
+    assert client.get_logged_model(kept.model_id).name == "kept"
+
+
 @pytest.mark.filterwarnings("ignore:`y_pred` was renamed:FutureWarning")  # mlflow's metric call
 def test_sklearn_autolog_logs_its_model_and_plots(
     client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -9,7 +9,7 @@ record (name, status, tags, params) is the small JSON artifact
 model id ``m-<run_id>-<8 hex>`` names its run, so finding a model is one lookup; a search looks
 only at the runs tagged ``mlops.logged_models``. A model logged outside ``mlflow.start_run()``
 gets an ended iteration of its own to hold it, named after the model and tagged
-``mlops.logged_model``.
+``mlops.logged_model``. Deleting a logged model deletes its folder and its record.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from mlops.app.mlflow.artifacts import HIDDEN, RunPath, artifact_uri, listing, r
 from mlops.app.mlflow.errors import MlflowError
 from mlops.app.mlflow.mapping import mapping_of
 from mlops.artifacts import ArtifactStore
-from mlops.errors import NotFound
+from mlops.errors import InvalidInput, NotFound
 from mlops.store.base import Store
 
 __all__ = ["router"]
@@ -248,6 +248,22 @@ def delete_logged_model_tag(
         raise missing(f"No tag with key {tag_key!r} found for model with ID {model_id!r}.")
     info["tags"].pop(tag_key)
     _save(store, artifacts, info)
+    return JSONResponse({})
+
+
+@router.delete("/mlflow/logged-models/{model_id}", dependencies=[CanWrite])
+def delete_logged_model(model_id: str, store: StoreDep, artifacts: ArtifactsDep) -> JSONResponse:
+    """Delete a logged model: its folder of files, then its record (the run stays). Refused
+    while a registered model version uses its files (delete that version first)."""
+    info = load_record(store, artifacts, model_id)
+    run = info["source_run_id"]
+    try:
+        store.delete_artifacts(run, f"{MODELS}/{model_id}")
+    except NotFound:
+        pass  # a model whose upload never came: only its record is there
+    except InvalidInput as exc:
+        raise invalid(exc.message) from None
+    store.delete_artifacts(run, _record_name(model_id))
     return JSONResponse({})
 
 

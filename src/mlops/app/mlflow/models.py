@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from mlops.app.auth import actor
 from mlops.app.deps import ArtifactsDep, CanRead, CanWrite, StoreDep
 from mlops.app.mlflow import logged_models, model_changes
-from mlops.app.mlflow.artifacts import RunPath, artifact_uri, unsupported
+from mlops.app.mlflow.artifacts import RunPath, artifact_uri
 from mlops.app.mlflow.errors import MlflowError
 from mlops.app.mlflow.logged_models import (
     MODELS,
@@ -303,13 +303,3 @@ def get_model_version_by_alias(
     except NotFound as exc:
         raise missing(exc.message) from None
     return JSONResponse({"model_version": version_json(version)})
-
-
-#: Calls mlops has no records for: (method, path, what to do instead).
-UNSUPPORTED = [
-    ("DELETE", "/mlflow/logged-models/{model_id}", "mlops keeps logged models with their run"),
-]
-
-
-for _method, _path, _instead in UNSUPPORTED:
-    unsupported(router, _method, _path, _instead)
