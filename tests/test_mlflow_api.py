@@ -50,6 +50,11 @@ def error(response: httpx.Response, status: int, code: str) -> str:
     return message
 
 
+def tracking_heartbeat(http: httpx.Client, run_id: str) -> str | None:
+    beat: str | None = ok(http.get(f"/api/v1/iterations/{run_id}"))["heartbeat_at"]
+    return beat
+
+
 def new_run(http: httpx.Client, experiment_id: str = "0", **fields: Any) -> str:
     body = ok(http.post(f"{API}/runs/create", json={"experiment_id": experiment_id, **fields}))
     run_id: str = body["run"]["info"]["run_id"]
@@ -87,6 +92,8 @@ def test_runs_as_mlflow_shapes_them_under_both_prefixes(http: httpx.Client) -> N
         "params": [{"key": "lr", "value": "0.10"}],
         "tags": [{"key": "note", "value": "hi"}],
     }))  # fmt: skip
+    # MLflow clients send no heartbeats: their runs never read as crashed between writes
+    assert tracking_heartbeat(http, run_id) is None
     ok(http.post(f"{API}/runs/update", json={
         "run_id": run_id, "status": "KILLED", "end_time": 1_700_000_001_000,
     }))  # fmt: skip

@@ -390,3 +390,21 @@ def test_the_library_resumes_an_iteration_and_continues_its_steps(tracking_uri: 
     assert [p["step"] for p in tracking.get_metric_history(it.id, "loss")] == [0, 1, 2]
     with pytest.raises(NotFound, match="ghost"):
         tracking.resume_iteration("ghost")
+
+
+def test_an_iteration_without_heartbeats_never_reads_as_crashed(store: Store) -> None:
+    project = store.create_project(_u("p"), None, "active", False)
+    experiment = store.create_experiment(project.id, "e", None)
+    long_ago = time.time() - 3600  # an hour-long epoch without a write
+    silent = store.create_iteration(_u("it"), "mlflow run", experiment.id, None, long_ago, {},
+                                    heartbeat=False)  # fmt: skip
+    beating = store.create_iteration(_u("it"), "mlops run", experiment.id, None, long_ago, {})
+    assert silent.heartbeat_at is None
+    store.log_batch(silent.id, metrics=[("loss", 0, 0.5, long_ago)])
+    assert store.get_iteration(silent.id).to_dict()["status"] == "running"
+    assert store.get_iteration(beating.id).to_dict()["status"] == "crashed"
+    store.end_iteration(silent.id, "finished", time.time())
+    resumed = store.resume(silent.id)  # a reopened one stays without heartbeats
+    assert resumed.heartbeat_at is None and resumed.to_dict()["status"] == "running"
+    running = store.list_iterations(experiment.id, filter='status = "running"')
+    assert [i.id for i in running] == [silent.id]

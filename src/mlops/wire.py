@@ -203,6 +203,8 @@ class IterationCreate:
     experiment_id: str | None = None
     project_id: str | None = None
     system: dict[str, Any] = field(default_factory=dict)
+    #: False for a writer that sends no heartbeats: the iteration never reads as crashed.
+    heartbeat: bool = True
 
 
 @dataclass

@@ -220,6 +220,7 @@ class Store(abc.ABC):
         project_id: str | None,
         started_at: float,
         system: Mapping[str, Any],
+        heartbeat: bool = True,
     ) -> Iteration:
         """Create a running iteration with a client-made id in ``experiment_id``, or, when that
         is None, in the ``default`` experiment of ``project_id`` (made when missing).
@@ -227,6 +228,9 @@ class Store(abc.ABC):
         Creating the same id twice returns the existing iteration (a retry is harmless). Raises
         ``NotFound`` for an unknown experiment or project, ``InvalidInput`` when both are given
         and the experiment is in another project, or for an id over 36 characters.
+
+        ``heartbeat=False`` is for writers that send no heartbeats (MLflow clients): the
+        iteration then never reads as ``crashed``, before or after a :meth:`resume`.
         """
 
     @abc.abstractmethod

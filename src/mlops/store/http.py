@@ -243,11 +243,12 @@ class HttpStore(JournalDrain, AppManagement, AppReads, AppFiles, Store):
         project_id: str | None,
         started_at: float,
         system: Mapping[str, Any],
+        heartbeat: bool = True,
     ) -> Iteration:
         rules.check_iteration(iteration_id, name, started_at, system)
         body = to_body(
             IterationCreate(iteration_id, name, started_at, experiment_id, project_id,
-                            encode_floats(dict(system)))
+                            encode_floats(dict(system)), heartbeat)
         )  # fmt: skip
         answer = self._write([("create_iteration", iteration_id, body)], self._user_budget)
         if answer is not None:
@@ -255,7 +256,7 @@ class HttpStore(JournalDrain, AppManagement, AppReads, AppFiles, Store):
         else:  # journaled: the App makes it when the journal is sent
             iteration = Iteration(
                 iteration_id, name, project_id or "", experiment_id or "", "running",
-                started_at, None, started_at, system=dict(system),
+                started_at, None, started_at if heartbeat else None, system=dict(system),
             )  # fmt: skip
         self._shadows[iteration_id] = Shadow(iteration)
         return iteration

@@ -122,7 +122,7 @@ def create_iteration(body: IterationCreate, store: StoreDep) -> dict[str, Any]:
     """Start an iteration with a client-made id (a retry returns the same iteration)."""
     iteration = store.create_iteration(
         body.id, body.name, body.experiment_id, body.project_id,
-        body.started_at, body.system,
+        body.started_at, body.system, body.heartbeat,
     )  # fmt: skip
     return iteration.to_dict()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -93,7 +92,7 @@ def log_metric(body: JsonBody, store: StoreDep) -> dict[str, Any]:
     """Log one value of a metric (every value kept, even several at one step)."""
     run_id = run_id_of(body)
     row = _metric(body, "")
-    store.log_batch(run_id, metrics=[row], heartbeat_at=time.time(), every_value=True)
+    store.log_batch(run_id, metrics=[row], every_value=True)
     return {}
 
 
@@ -119,7 +118,6 @@ def log_batch(body: JsonBody, store: StoreDep) -> dict[str, Any]:
             run_id,
             parameters=params or None,
             metrics=metrics or None,
-            heartbeat_at=time.time(),
             every_value=True,
         )
     if tags:  # tags are annotations: allowed after the run ended, as MLflow allows them

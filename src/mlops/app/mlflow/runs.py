@@ -74,7 +74,10 @@ def create_run(body: JsonBody, store: StoreDep, view: ViewDep) -> dict[str, Any]
     start = body.get("start_time")
     started_at = time.time() if start in (None, "", 0, "0") else seconds(start, "start_time")
     run_id = uuid.uuid4().hex
-    iteration = store.create_iteration(run_id, name, experiment_id, None, started_at, {})
+    # MLflow clients send no heartbeats: a run silent for a long epoch is not a crashed one
+    iteration = store.create_iteration(
+        run_id, name, experiment_id, None, started_at, {}, heartbeat=False
+    )
     if tags:
         iteration = store.set_iteration_tags(run_id, tags)
     return {"run": run_json(iteration, view)}
@@ -166,7 +169,7 @@ def log_parameter(body: JsonBody, store: StoreDep) -> dict[str, Any]:
     """Log one parameter, kept as the string MLflow sent."""
     key = _key(body)
     value = value_text(body.get("value"), "value", MAX_PARAM_VALUE, "Param")
-    store.log_batch(run_id_of(body), parameters={key: value}, heartbeat_at=time.time())
+    store.log_batch(run_id_of(body), parameters={key: value})
     return {}
 
 
@@ -220,5 +223,5 @@ def log_inputs(body: JsonBody, store: StoreDep) -> dict[str, Any]:
     run_id = run_id_of(body)
     ids = _dataset_ids(store, body.get("datasets") or [])
     if ids:
-        store.log_batch(run_id, dataset_ids=ids, heartbeat_at=time.time())
+        store.log_batch(run_id, dataset_ids=ids)
     return {}

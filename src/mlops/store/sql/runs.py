@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, case, insert, select, update
 
 from mlops.entities import Iteration, MetricPoint, ModelFile
 from mlops.errors import InvalidInput, NotFound
@@ -82,6 +82,7 @@ class IterationMethods(CatalogMethods):
         project_id: str | None,
         started_at: float,
         system: Mapping[str, Any],
+        heartbeat: bool = True,
     ) -> Iteration:
         rules.check_iteration(iteration_id, name, started_at, system)
         with self._write(f"start iteration {name!r}") as conn:
@@ -94,7 +95,7 @@ class IterationMethods(CatalogMethods):
             values: dict[str, Any] = dict(
                 id=iteration_id, project_id=project, experiment_id=experiment, name=name,
                 status="running", started_at=started_at, ended_at=None,
-                heartbeat_at=started_at, system=dict(system),
+                heartbeat_at=started_at if heartbeat else None, system=dict(system),
             )  # fmt: skip
             conn.execute(insert(ITERATIONS).values(**values))
         return Iteration(**values)
@@ -213,8 +214,10 @@ class IterationMethods(CatalogMethods):
         with self._write("resume iteration") as conn:
             stored = self._stored(conn, iteration_id)
             if stored.status != rules.RUNNING:
+                # an iteration without heartbeats (an MLflow client's) stays without
+                beat = case((ITERATIONS.c.heartbeat_at.is_(None), None), else_=time.time())
                 reopened = dict(
-                    status=rules.RUNNING, ended_at=None, heartbeat_at=time.time(),
+                    status=rules.RUNNING, ended_at=None, heartbeat_at=beat,
                     error_type=None, error_message=None,
                 )  # fmt: skip
                 conn.execute(
