@@ -76,7 +76,7 @@ def resolve_iteration(ref: str) -> str:
             return []
         pattern = prefix.replace("_", "\\_")
         found = tracking.list_iterations(
-            filter=f'id like "{pattern}%"', limit=_NAMED + 1, deleted=None
+            filter=f'id like "{pattern}%"', order_by="id", limit=_NAMED + 1, deleted=None
         )
         return [row["id"] for row in found]
 
