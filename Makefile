@@ -33,8 +33,12 @@ demo: $(VENV)/.installed-examples
 	MLOPS_HOME=$${MLOPS_HOME:-$(CURDIR)/.demo-home} $(VENV)/bin/mlops iterations list --limit 20
 	MLOPS_HOME=$${MLOPS_HOME:-$(CURDIR)/.demo-home} $(VENV)/bin/mlops app
 
+# two workers (xdist) keep the suite inside CI's budget on two cores: most tests wait on an App
+# process, PostgreSQL or a browser; each module stays on one worker (its fixtures are built once)
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples

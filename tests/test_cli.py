@@ -175,6 +175,19 @@ def test_experiments_list(demo: dict[str, Any]) -> None:
     assert "sweep" in table and "big" in table and "demo" in table  # project title, not id
 
 
+def _unfolded(shown: str, key: str) -> str:
+    """The value of ``key`` in a key-value table, its folded lines joined back."""
+    lines = shown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(key + " "))
+    indent = len(lines[start]) - len(lines[start][len(key) :].lstrip())
+    value = [lines[start][indent:].rstrip()]
+    for line in lines[start + 1 :]:
+        if line[:indent].strip():
+            break
+        value.append(line[indent:].rstrip())
+    return "".join(value)
+
+
 def test_datasets_list(demo: dict[str, Any], tmp_path: Path) -> None:
     from mlops import tracking
 
@@ -184,7 +197,9 @@ def test_datasets_list(demo: dict[str, Any], tmp_path: Path) -> None:
     assert "train" in ok("datasets", "list")
     assert data("datasets", "show", dataset["id"][:8]) == dataset
     shown = ok("datasets", "show", dataset["id"][:6], env={"COLUMNS": "80"})
-    assert dataset["id"] in shown and "train.csv" in shown
+    assert shown.splitlines()[0] == f"Dataset train {dataset['version']}"
+    # a long path folds onto the next lines at 80 columns: all of it is there
+    assert dataset["id"] in shown and str(tmp_path / "train.csv") in _unfolded(shown, "path")
     assert_one_error_line(run("datasets", "show", "nope"), "dataset 'nope' not found")
 
 

@@ -156,7 +156,7 @@ def datasets_show(dataset_id: str, as_json: bool) -> None:
         print_json(dataset)
         return
     con = console()
-    con.print(Text(f"Dataset {dataset['name']} v{dataset.get('version')}", style="bold"))
+    con.print(Text(f"Dataset {dataset['name']} {dataset.get('version')}", style="bold"))
     con.print(
         kv_table(
             [
