@@ -310,6 +310,10 @@ class _Ender:
             job, deadline, done = self._jobs.get()
             try:
                 job(deadline)
+            except Exception as exc:  # said, as a thread of its own would; the thread stays
+                sys.stderr.write(
+                    f"mlops: ending an iteration failed: {type(exc).__name__}: {exc}\n"
+                )
             finally:
                 kept = self._pool.give_back(self)
                 done.set()
@@ -326,8 +330,13 @@ class Enders:
     def __init__(self) -> None:
         self._idle: list[_Ender] = []
         self._lock = threading.Lock()
-        if hasattr(os, "register_at_fork"):  # a forked child has none of these threads
-            os.register_at_fork(after_in_child=self._idle.clear)
+        if hasattr(os, "register_at_fork"):  # POSIX only (not on Windows)
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        # A forked child has none of these threads (and a lock held by one stays held).
+        self._idle = []
+        self._lock = threading.Lock()
 
     def run(self, job: Callable[[float], None], deadline: float) -> None:
         """Run ``job(deadline)`` on an end thread; return when it is done or at the deadline."""
