@@ -24,7 +24,7 @@ from mlops.tracking._html import (
     ProjectList,
 )
 from mlops.tracking._iteration import Iteration
-from mlops.tracking._outbox import max_buffered_points
+from mlops.tracking._outbox import buffer_points, max_buffered_points
 from mlops.tracking._system import system_info
 from mlops.tracking._system_metrics import SAMPLER, sampling_interval
 from mlops.tracking._writer import WRITER
@@ -291,6 +291,7 @@ def start_iteration(
     check_name(iteration_name, "iteration name")
     interval = _system_metrics_interval(system_metrics)
     max_buffered_points()  # a bad MLOPS_MAX_BUFFERED_POINTS fails before anything is created
+    buffer_points()  # and a bad MLOPS_BUFFER_POINTS
     rank = _rank()
     experiment, project = _target(project_id, experiment_id)
     if rank != 0:

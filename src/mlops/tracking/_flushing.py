@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
+import queue
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from mlops.config import flush_timeout, redact_uri
@@ -234,9 +236,7 @@ class WritePath:
             # cannot hold the training script past the deadline; it stops a little before the
             # deadline, to leave time for the report.
             deadline -= min(0.2, max(deadline - time.monotonic(), 0.0) / 10)
-            worker = threading.Thread(target=self._finish_until, args=(deadline,), daemon=True)
-            worker.start()
-            worker.join(max(deadline - time.monotonic(), 0.0))
+            ENDERS.run(self._finish_until, deadline)
             with self._pending_lock:
                 report = not self._final or self.unwritten is not None
                 self._reported = self._reported or report
@@ -289,6 +289,73 @@ class WritePath:
                 f"mlops: could not end iteration {self.name!r} ({self.id}): {exc}; "
                 f"{self._unsent_summary()} not written\n"
             )
+
+
+class _Ender:
+    """A thread that runs one end at a time, kept for the next one."""
+
+    def __init__(self, pool: Enders) -> None:
+        self._pool = pool
+        self._jobs: queue.SimpleQueue[tuple[Callable[[float], None], float, threading.Event]]
+        self._jobs = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="mlops-end", daemon=True).start()
+
+    def submit(self, job: Callable[[float], None], deadline: float) -> threading.Event:
+        done = threading.Event()
+        self._jobs.put((job, deadline, done))
+        return done
+
+    def _serve(self) -> None:
+        while True:
+            job, deadline, done = self._jobs.get()
+            try:
+                job(deadline)
+            except Exception as exc:  # said, as a thread of its own would; the thread stays
+                sys.stderr.write(
+                    f"mlops: ending an iteration failed: {type(exc).__name__}: {exc}\n"
+                )
+            finally:
+                kept = self._pool.give_back(self)
+                done.set()
+            if not kept:
+                return
+
+
+class Enders:
+    """Threads that write the ends of iterations, so that a store call that blocks cannot hold
+    the training script past its deadline. An idle thread is reused (starting one for every
+    end cost more than a small iteration's whole write); a thread still blocked in a store
+    call past its deadline is not waited for: the next end gets another."""
+
+    def __init__(self) -> None:
+        self._idle: list[_Ender] = []
+        self._lock = threading.Lock()
+        if hasattr(os, "register_at_fork"):  # POSIX only (not on Windows)
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        # A forked child has none of these threads (and a lock held by one stays held).
+        self._idle = []
+        self._lock = threading.Lock()
+
+    def run(self, job: Callable[[float], None], deadline: float) -> None:
+        """Run ``job(deadline)`` on an end thread; return when it is done or at the deadline."""
+        with self._lock:
+            ender = self._idle.pop() if self._idle else None
+        if ender is None:
+            ender = _Ender(self)
+        ender.submit(job, deadline).wait(max(deadline - time.monotonic(), 0.0))
+
+    def give_back(self, ender: _Ender) -> bool:
+        """Keep ``ender`` for the next end (False: enough are kept, it stops)."""
+        with self._lock:
+            if len(self._idle) >= 4:
+                return False
+            self._idle.append(ender)
+            return True
+
+
+ENDERS = Enders()
 
 
 def fold_ranges(ranges: dict[str, list[float]], rows: list[MetricRow]) -> None:

@@ -55,6 +55,29 @@ def max_buffered_points() -> int:
     return value
 
 
+#: Points an iteration holds in memory, by default, before a log call waits for a writer that
+#: is making progress (``MLOPS_BUFFER_POINTS``): about 15 MiB of buffered points.
+DEFAULT_BUFFER_POINTS = 100_000
+
+
+def buffer_points() -> int:
+    """The back-pressure bound (``MLOPS_BUFFER_POINTS``): past this many unwritten points of
+    an iteration, a log call waits while the store is being written (not while it fails)."""
+    raw = os.environ.get("MLOPS_BUFFER_POINTS", "").strip()
+    if not raw:
+        return DEFAULT_BUFFER_POINTS
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 2 * BATCH_SIZE:
+        raise InvalidInput(
+            f"MLOPS_BUFFER_POINTS={raw!r} is not a number of points: set it to a whole "
+            f"number >= {2 * BATCH_SIZE} (default {DEFAULT_BUFFER_POINTS})"
+        )
+    return value
+
+
 @dataclass(slots=True)
 class Packed:
     """A batch of points waiting for the store, in arrays rather than one tuple per point."""

@@ -72,9 +72,13 @@ _DATASET_LINKS = (
 )
 
 
-def _sql(conn: Connection, template: str) -> str:
+def driver_sql(conn: Connection, template: str) -> str:
+    """``template`` with the placeholders of the connection's driver (``?`` or ``%s``)."""
     placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     return template.format(p=placeholder)
+
+
+_sql = driver_sql  # the name other modules import
 
 
 def write_batch(
@@ -91,7 +95,7 @@ def write_batch(
     cursor_exec = conn.exec_driver_sql
     if parameters:
         rows = [(iteration_id, name, *encode_parameter(v)) for name, v in parameters.items()]
-        cursor_exec(_sql(conn, _PARAMETERS), rows)
+        cursor_exec(driver_sql(conn, _PARAMETERS), rows)
     if every_value and metrics:
         points, metrics = _every_value(conn, iteration_id, metrics)
     elif metrics:
@@ -103,18 +107,18 @@ def write_batch(
     if metrics:
         summaries = summarize_batch(metrics)
         stale = _rewritten(conn, iteration_id, summaries, every_value)
-        cursor_exec(_sql(conn, _POINTS), points)
+        cursor_exec(driver_sql(conn, _POINTS), points)
         merged = [
             (iteration_id, s.name, s.last, s.last_step, s.min, s.max, experiment_id)
             for s in summaries
         ]
-        cursor_exec(_sql(conn, _SUMMARIES), merged)
+        cursor_exec(driver_sql(conn, _SUMMARIES), merged)
         if stale:
-            cursor_exec(_sql(conn, _RECOMPUTE), [(iteration_id, name) for name in stale])
+            cursor_exec(driver_sql(conn, _RECOMPUTE), [(iteration_id, name) for name in stale])
     if dataset_ids:
-        cursor_exec(_sql(conn, _DATASET_LINKS), [(iteration_id, d) for d in dataset_ids])
+        cursor_exec(driver_sql(conn, _DATASET_LINKS), [(iteration_id, d) for d in dataset_ids])
     if tags:
-        cursor_exec(_sql(conn, _TAGS), [(iteration_id, k, v) for k, v in tags.items()])
+        cursor_exec(driver_sql(conn, _TAGS), [(iteration_id, k, v) for k, v in tags.items()])
 
 
 def _rewritten(

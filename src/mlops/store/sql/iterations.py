@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, not_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, not_, select
 
 from mlops.entities import Dataset, Iteration
 from mlops.errors import InvalidInput
@@ -70,6 +70,8 @@ def load_iterations(
 ) -> list[Iteration]:
     """The iterations with these ids, in the order of ``ids`` (unknown ids skipped), with all
     their parameters and metrics or only the named ones."""
+    if len(ids) == 1 and parameter_names is None and metric_names is None:
+        return _load_one(conn, ids[0], now)
     found: dict[str, Any] = {}
     params: dict[str, list[Any]] = defaultdict(list)
     summaries: dict[str, list[Any]] = defaultdict(list)
@@ -119,6 +121,42 @@ def load_iterations(
         for i in ids
         if i in found
     ]
+
+
+def _one(table: Any, column: Any, *columns: Any) -> Select[Any]:
+    query = select(*columns) if columns else select(table)
+    return query.where(column == bindparam("id_"))
+
+
+# One iteration (get, end): built once, so SQLAlchemy neither builds nor keys them each time.
+_ONE_ITERATION = _one(ITERATIONS, ITERATIONS.c.id)
+_ONE_PARAMETERS = _one(
+    PARAMETERS, PARAMETERS.c.iteration_id, PARAMETERS.c.name, PARAMETERS.c.value_json
+).order_by(PARAMETERS.c.name)
+_S = METRIC_SUMMARIES.c
+_ONE_SUMMARIES = _one(
+    METRIC_SUMMARIES, _S.iteration_id, _S.name, _S.last, _S.last_step, _S.min, _S.max
+).order_by(_S.name)
+_ONE_DATASETS = (
+    select(ITERATION_DATASETS.c.iteration_id, DATASETS)
+    .join(DATASETS, DATASETS.c.id == ITERATION_DATASETS.c.dataset_id)
+    .where(ITERATION_DATASETS.c.iteration_id == bindparam("id_"))
+    .order_by(DATASETS.c.name, DATASETS.c.version)
+)
+_ONE_TAGS = _one(ITERATION_TAGS, ITERATION_TAGS.c.iteration_id).order_by(ITERATION_TAGS.c.key)
+
+
+def _load_one(conn: Connection, iteration_id: str, now: float) -> list[Iteration]:
+    """``load_iterations`` of one id, with all its parameters and metrics."""
+    key = {"id_": iteration_id}
+    found = conn.execute(_ONE_ITERATION, key).first()
+    if found is None:
+        return []
+    params = conn.execute(_ONE_PARAMETERS, key).all()
+    summaries = conn.execute(_ONE_SUMMARIES, key).all()
+    datasets = [rows.dataset(row) for row in conn.execute(_ONE_DATASETS, key).all()]
+    tags = conn.execute(_ONE_TAGS, key).all()
+    return [rows.iteration(found, params, summaries, datasets, tags, now)]
 
 
 def _scoped(

@@ -6,14 +6,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, case, insert, select, update
+from sqlalchemy import Connection, bindparam, case, insert, select, update
 
 from mlops.entities import Iteration, MetricPoint, ModelFile
 from mlops.errors import InvalidInput, NotFound
 from mlops.store import rules
 from mlops.store.base import IterationTable, MetricRow
 from mlops.store.sql import rows
-from mlops.store.sql.batch import write_batch
+from mlops.store.sql.batch import driver_sql, write_batch
 from mlops.store.sql.catalog import CatalogMethods, live_experiment_named, new_id
 from mlops.store.sql.iterations import count_iterations, list_iterations, load_iterations
 from mlops.store.sql.models import (
@@ -27,6 +27,15 @@ from mlops.store.sql.series import downsample
 from mlops.store.sql.table import iteration_table
 
 DEFAULT_EXPERIMENT = "default"
+
+# The statements of every iteration's start and end, as driver SQL: compiling them through
+# SQLAlchemy Core each time cost more than running them (see benchmarks/w1.py).
+_EXPERIMENT_OF = "SELECT id, project_id, name, deleted_at FROM experiments WHERE id = {p}"
+_ITERATION_EXISTS = "SELECT 1 FROM iterations WHERE id = {p}"
+# Built once: the values come as parameters, so SQLAlchemy compiles each shape once.
+_INSERT_ITERATION = insert(ITERATIONS)
+_UPDATE_ITERATION = update(ITERATIONS).where(ITERATIONS.c.id == bindparam("iteration_id_"))
+_STORED = "SELECT experiment_id, status, ended_at FROM iterations WHERE id = {p}"
 
 
 def _not_found(iteration_id: str) -> NotFound:
@@ -44,7 +53,12 @@ class IterationMethods(CatalogMethods):
     ) -> tuple[str, str]:
         """(experiment id, project id) an iteration goes to."""
         if experiment_id is not None:
-            experiment = self._experiment(conn, experiment_id)
+            # only the columns the checks read (no tags): this runs for every new iteration
+            experiment: Any = conn.exec_driver_sql(
+                driver_sql(conn, _EXPERIMENT_OF), (experiment_id,)
+            ).first()
+            if experiment is None:
+                experiment = self._experiment(conn, experiment_id)  # raises NotFound
             if experiment.deleted_at is not None:
                 raise InvalidInput(
                     f"experiment {experiment_id!r} ({experiment.name!r}) is deleted: restore it "
@@ -86,9 +100,9 @@ class IterationMethods(CatalogMethods):
     ) -> Iteration:
         rules.check_iteration(iteration_id, name, started_at, system)
         with self._write(f"start iteration {name!r}") as conn:
-            exists = conn.execute(
-                select(ITERATIONS.c.id).where(ITERATIONS.c.id == iteration_id)
-            ).scalar()
+            exists = conn.exec_driver_sql(
+                driver_sql(conn, _ITERATION_EXISTS), (iteration_id,)
+            ).first()
             if exists is not None:  # a retry of a create that went through
                 return load_iterations(conn, [iteration_id], time.time())[0]
             experiment, project = self._target_experiment(conn, experiment_id, project_id)
@@ -97,17 +111,15 @@ class IterationMethods(CatalogMethods):
                 status="running", started_at=started_at, ended_at=None,
                 heartbeat_at=started_at if heartbeat else None, system=dict(system),
             )  # fmt: skip
-            conn.execute(insert(ITERATIONS).values(**values))
+            conn.execute(_INSERT_ITERATION, values)
         return Iteration(**values)
 
     @staticmethod
     def _stored(conn: Connection, iteration_id: str) -> Any:
         """(experiment_id, status, ended_at) of the iteration, locked for this transaction."""
-        query = select(ITERATIONS.c.experiment_id, ITERATIONS.c.status, ITERATIONS.c.ended_at)
-        query = query.where(ITERATIONS.c.id == iteration_id)
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()  # two writers must not both see it running
-        stored = conn.execute(query).first()
+        # two writers must not both see it running (SQLite: BEGIN IMMEDIATE already locks)
+        template = _STORED + (" FOR UPDATE" if conn.dialect.name == "postgresql" else "")
+        stored = conn.exec_driver_sql(driver_sql(conn, template), (iteration_id,)).first()
         if stored is None:
             raise _not_found(iteration_id)
         return stored
@@ -126,9 +138,7 @@ class IterationMethods(CatalogMethods):
     ) -> None:
         """The batch and the iteration's own changes on an open transaction."""
         if changes:
-            conn.execute(
-                update(ITERATIONS).where(ITERATIONS.c.id == iteration_id).values(**changes)
-            )
+            conn.execute(_UPDATE_ITERATION, {**changes, "iteration_id_": iteration_id})
         if dataset_ids:
             query = select(DATASETS.c.id).where(DATASETS.c.id.in_(list(dataset_ids)))
             known = set(conn.execute(query).scalars())
