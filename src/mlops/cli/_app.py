@@ -145,14 +145,32 @@ _store_option = click.option("--store", "store", metavar="URI", help="The App's 
 @click.option(
     "--scope", type=click.Choice(["read", "write", "admin"]), default="write", show_default=True
 )
+@click.option(
+    "--project",
+    "projects",
+    multiple=True,
+    metavar="P",
+    help="Limit the token to this project (title or id); repeat for several. Default: all.",
+)
+@click.option(
+    "--expires", metavar="WHEN", help="When it stops working: 30m, 12h, 90d, 2w or a date."
+)
 @_store_option
-def tokens_create(name: str, scope: str, store: str | None) -> None:
+def tokens_create(
+    name: str, scope: str, projects: tuple[str, ...], expires: str | None, store: str | None
+) -> None:
     """Create a token and print it once (only its hash is kept)."""
-    secret, token = _token_store(store).create_token(name, scope)
+    from mlops.store.sql.tokens import expiry_time
+
+    expires_at = None if expires is None else expiry_time(expires)
+    secret, token = _token_store(store).create_token(name, scope, projects, expires_at)
     click.echo(secret)
+    limits = f", projects {', '.join(token.projects)}" if token.projects else ""
+    if token.expires_at is not None:
+        limits += f", expires {fmt_time(token.to_dict()['expires_at'])}"
     click.echo(
-        f"token {token.name!r} ({token.scope}) created: it is shown only now. Give it to the "
-        "client as MLOPS_API_TOKEN.",
+        f"token {token.name!r} ({token.scope}{limits}) created: it is shown only now. Give it "
+        "to the client as MLOPS_API_TOKEN.",
         err=True,
     )
 
@@ -168,10 +186,11 @@ def tokens_list(store: str | None, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table("name", "id", "scope", "created", "last used", "revoked")
+    table = Table("name", "id", "scope", "projects", "created", "expires", "last used", "revoked")
     for t in (x.to_dict() for x in found):
         table.add_row(
-            t["name"], t["id"], t["scope"], fmt_time(t["created_at"]),
+            t["name"], t["id"], t["scope"], ", ".join(t["projects"]) or "all",
+            fmt_time(t["created_at"]), fmt_time(t["expires_at"]) if t["expires_at"] else "never",
             fmt_time(t["last_used_at"]), fmt_time(t["revoked_at"]),
         )  # fmt: skip
     console().print(table)
