@@ -63,6 +63,7 @@ REFUSED = {
     "create_token": "a token limited to projects cannot manage tokens",
     "list_tokens": "a token limited to projects cannot manage tokens",
     "revoke_token": "a token limited to projects cannot manage tokens",
+    "list_audit_events": "a token limited to projects cannot read the audit trail",
 }
 #: Iteration queries whose project condition goes into the SQL query.
 QUERIES = {"list_iterations", "count_iterations", "iteration_tables"}

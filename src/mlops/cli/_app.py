@@ -203,3 +203,42 @@ def tokens_revoke(name_or_id: str, store: str | None) -> None:
     """Revoke a token: it is refused from the next request on."""
     token = _token_store(store).revoke_token(name_or_id)
     click.echo(f"token {token.name!r} revoked")
+
+
+@click.command("audit")
+@click.option("--since", metavar="WHEN", help="Only changes since: 30m, 12h, 7d, 2w or a date.")
+@click.option("--who", metavar="NAME", help="Only changes by this token (or local:USER).")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@_store_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def audit(since: str | None, who: str | None, limit: int, store: str | None, as_json: bool) -> None:
+    """Who changed what, on which object, when (newest first)."""
+    import time
+
+    from mlops.store.sql.tokens import expiry_time
+
+    start = None
+    if since is not None:
+        now = time.time()
+        start = 2 * now - expiry_time(since, now, "--since") if since[-1:].isalpha() else None
+        if start is None:
+            import datetime as dt
+
+            try:
+                when = dt.datetime.fromisoformat(since)
+            except ValueError:
+                raise click.BadParameter(
+                    f"{since!r} is not a duration or a date: use 30m, 12h, 7d or 2027-03-01",
+                    param_hint="--since",
+                ) from None
+            start = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+    found = _token_store(store).list_audit_events(start, who, limit)
+    if as_json:
+        print_json([e.to_dict() for e in found])
+        return
+    from rich.table import Table
+
+    table = Table("when", "who", "action", "kind", "object")
+    for e in (x.to_dict() for x in found):
+        table.add_row(fmt_time(e["at"]), e["actor"], e["action"], e["kind"], e["object_id"] or "")
+    console().print(table)

@@ -98,6 +98,7 @@ class IterationMethods(CatalogMethods):
                 heartbeat_at=started_at if heartbeat else None, system=dict(system),
             )  # fmt: skip
             conn.execute(insert(ITERATIONS).values(**values))
+            self._audit(conn, "create", "iteration", iteration_id, {"name": name})
         return Iteration(**values)
 
     @staticmethod
@@ -181,6 +182,8 @@ class IterationMethods(CatalogMethods):
             self._write_batch(
                 conn, iteration_id, stored.experiment_id, None, None, None, None, changes
             )
+            if status is not None and status != stored.status:  # not heartbeats
+                self._audit(conn, "update", "iteration", iteration_id, {"status": status})
             return load_iterations(conn, [iteration_id], time.time())[0]
 
     def end_iteration(
@@ -208,6 +211,7 @@ class IterationMethods(CatalogMethods):
                     conn, iteration_id, stored.experiment_id, parameters, metrics, dataset_ids,
                     tags, changes,
                 )  # fmt: skip
+                self._audit(conn, "end", "iteration", iteration_id, {"status": status})
             return load_iterations(conn, [iteration_id], time.time())[0]
 
     def resume(self, iteration_id: str) -> Iteration:
@@ -223,6 +227,7 @@ class IterationMethods(CatalogMethods):
                 conn.execute(
                     update(ITERATIONS).where(ITERATIONS.c.id == iteration_id).values(**reopened)
                 )
+                self._audit(conn, "resume", "iteration", iteration_id)
             return load_iterations(conn, [iteration_id], time.time())[0]
 
     def get_iteration(self, iteration_id: str) -> Iteration:

@@ -131,7 +131,7 @@ def _project_ids(conn: Any, names_or_ids: Sequence[str]) -> list[str]:
 _UNITS = {"m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 
 
-def expiry_time(text: str, now: float | None = None) -> float:
+def expiry_time(text: str, now: float | None = None, option: str = "--expires") -> float:
     """When a token given ``--expires TEXT`` stops working: ``30m``, ``12h``, ``90d``, ``2w``
     from now, or a date (``2027-03-01``, midnight UTC) or an ISO time."""
     import datetime as dt
@@ -143,13 +143,13 @@ def expiry_time(text: str, now: float | None = None) -> float:
     if match:
         amount = int(match.group(1))
         if amount <= 0:
-            raise InvalidInput(f"--expires {text!r}: give a positive duration such as 90d")
+            raise InvalidInput(f"{option} {text!r}: give a positive duration such as 90d")
         return now + amount * _UNITS[match.group(2)]
     try:
         when = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInput(
-            f"--expires {text!r} is not a duration or a date: use 30m, 12h, 90d, 2w or 2027-03-01"
+            f"{option} {text!r} is not a duration or a date: use 30m, 12h, 90d, 2w or 2027-03-01"
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
