@@ -203,3 +203,64 @@ def test_project_tokens_are_made_by_title_or_id_and_listed(tmp_path: Path) -> No
             store.create_token("bad", "read", ["three"])
     finally:
         store.close()
+
+
+def test_the_cli_makes_and_lists_tokens_limited_to_projects(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from mlops.cli import main
+
+    uri = f"sqlite:///{tmp_path / 's.db'}"
+    store = SqlStore(uri)
+    project = store.create_project("vision", None, "active", False)
+    store.close()
+    runner = CliRunner()
+    made = runner.invoke(
+        main,
+        ["tokens", "create", "team", "--scope", "read", "--project", "vision"]
+        + ["--expires", "12h", "--store", uri],
+    )
+    assert made.exit_code == 0, made.output
+    assert made.output.startswith("mlops_")
+    listed = json.loads(runner.invoke(main, ["tokens", "list", "--json", "--store", uri]).output)
+    assert listed[0]["projects"] == [project.id] and listed[0]["expires_at"]
+    bad = runner.invoke(main, ["tokens", "create", "x", "--project", "nope", "--store", uri])
+    assert bad.exit_code != 0 and "no project with id or title 'nope'" in bad.output
+    bad = runner.invoke(main, ["tokens", "create", "y", "--expires", "later", "--store", uri])
+    assert bad.exit_code != 0 and "--expires 'later'" in bad.output
+
+
+def test_the_scoped_iteration_page_reads_the_project_index(tmp_path: Path) -> None:
+    """The condition a limited token adds (project in its projects) is served by the
+    (project, started) index, not a scan of every iteration."""
+    from sqlalchemy import event
+
+    from mlops.store.sql.engine import transaction
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'plan.db'}")
+    try:
+        ids = [store.create_project(f"p{i}", None, "active", False).id for i in range(3)]
+        for n, project in enumerate(ids):
+            for k in range(20):
+                store.create_iteration(f"it-{n}-{k}", "run", None, project, float(k), {})
+        statements: list[tuple[str, Any]] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            statements.append((statement, parameters))
+
+        event.listen(store._engine, "before_cursor_execute", seen)
+        scoped: Any = frozenset(ids[:2])
+        found = store.list_iterations(project_id=scoped, limit=5)
+        event.remove(store._engine, "before_cursor_execute", seen)
+        assert {i.project_id for i in found} <= set(ids[:2]) and len(found) == 5
+        (statement, parameters) = next(
+            s for s in statements if s[0].startswith("SELECT") and "project_id IN" in s[0]
+        )
+        with transaction(store._engine, False, "explain") as conn:
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+        steps = [row[3] for row in plan]
+        assert any("ix_iterations_project_started" in step for step in steps), steps
+    finally:
+        store.close()
