@@ -217,11 +217,8 @@ def test_the_cli_makes_and_lists_tokens_limited_to_projects(tmp_path: Path) -> N
     project = store.create_project("vision", None, "active", False)
     store.close()
     runner = CliRunner()
-    made = runner.invoke(
-        main,
-        ["tokens", "create", "team", "--scope", "read", "--project", "vision"]
-        + ["--expires", "12h", "--store", uri],
-    )
+    command = ["tokens", "create", "team", "--scope", "read", "--project", "vision"]
+    made = runner.invoke(main, [*command, "--expires", "12h", "--store", uri])
     assert made.exit_code == 0, made.output
     assert made.output.startswith("mlops_")
     listed = json.loads(runner.invoke(main, ["tokens", "list", "--json", "--store", uri]).output)
