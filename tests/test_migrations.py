@@ -287,3 +287,52 @@ def test_the_registry_tags_upgrade_keeps_the_data_of_the_previous_schema(
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_the_team_access_upgrade_keeps_the_tokens_of_the_previous_schema(
+    sql_store_uri: str,
+) -> None:
+    """0008 (tokens limited to projects, expiring tokens, the audit trail) on a database at
+    0005 with a token in it: the token keeps working, unscoped and never expiring."""
+    _old_database(sql_store_uri, "0003")
+    engine = make_engine(sql_store_uri)
+    try:  # on to 0005 as the migration runner does it (references checked after, on SQLite)
+        with engine.connect() as conn, migrate._references_checked_after(conn), conn.begin():
+            config = Config()
+            config.set_main_option(
+                "script_location", str(Path(migrate.__file__).with_name("migrations"))
+            )
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0005")
+    finally:
+        engine.dispose()
+    import hashlib
+
+    secret = "mlops_old-token-secret"
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    engine = make_engine(sql_store_uri)
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO api_tokens VALUES ('t1', 'ci', 'write', :digest, 1.0, NULL, NULL)"),
+            {"digest": digest},
+        )
+    engine.dispose()
+    assert migrate.upgrade(sql_store_uri) == ("0005", SCHEMA_REVISION)
+
+    store = SqlStore(sql_store_uri)
+    try:
+        token = store.check_token(secret)
+        assert token is not None and token.name == "ci" and token.allows("write")
+        assert (token.projects, token.expires_at) == ((), None)
+        assert store.get_project("p").title == "vision"
+        assert store.get_iteration("i").parameters == {"lr": 0.5}
+        _, scoped = store.create_token("team", "read", ["vision"], time.time() + 60)
+        assert scoped.projects == ("p",)
+    finally:
+        store.close()
+    engine = make_engine(sql_store_uri)
+    try:
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    finally:
+        engine.dispose()

@@ -8,6 +8,7 @@ REST API sends). Timestamps are ISO 8601 strings in UTC; ids are strings.
 from __future__ import annotations
 
 import datetime as _dt
+import time as _time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -339,10 +340,22 @@ class ApiToken:
     created_at: float
     revoked_at: float | None
     last_used_at: float | None
+    #: The ids of the projects the token may see; empty: every project.
+    projects: tuple[str, ...] = ()
+    #: When the token stops working (epoch seconds); None: never.
+    expires_at: float | None = None
 
     def allows(self, scope: str) -> bool:
         """True when this token may do what ``scope`` needs (admin > write > read)."""
-        return self.revoked_at is None and SCOPES.index(self.scope) >= SCOPES.index(scope)
+        return (
+            self.revoked_at is None
+            and not self.expired(_time.time())
+            and SCOPES.index(self.scope) >= SCOPES.index(scope)
+        )
+
+    def expired(self, now: float) -> bool:
+        """True once the token's expiry time has passed."""
+        return self.expires_at is not None and self.expires_at <= now
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -352,4 +365,6 @@ class ApiToken:
             "created_at": iso(self.created_at),
             "revoked_at": iso(self.revoked_at),
             "last_used_at": iso(self.last_used_at),
+            "projects": list(self.projects),
+            "expires_at": iso(self.expires_at),
         }

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import mlops
 from mlops.app import docs, mlflow, schemas, ui
-from mlops.app.api import artifacts, blobs, catalog, iterations, lifecycle, models
+from mlops.app.api import artifacts, blobs, catalog, iterations, lifecycle, models, tokens
 from mlops.app.mlflow.errors import MlflowError, is_mlflow_path, mlflow_response
 from mlops.app.responses import JsonResponse, error_response, from_error, reported
 from mlops.app.security import Guard
@@ -55,6 +55,7 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     app.include_router(artifacts.router, prefix=API_PREFIX)
     app.include_router(blobs.router, prefix=API_PREFIX)
     app.include_router(models.router, prefix=API_PREFIX)
+    app.include_router(tokens.router, prefix=API_PREFIX)
     app.include_router(mlflow.router)
     app.include_router(docs.router)
     app.include_router(ui.router)

@@ -7,6 +7,7 @@ the App's session cookie instead of the header.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from mlops.entities import ApiToken
+from mlops.entities import ApiToken, iso
 from mlops.errors import Forbidden, Unauthorized
 
 SESSION_COOKIE = "mlops_session"
@@ -56,6 +57,11 @@ async def identify(store: Any, secret: str | None) -> ApiToken:
         raise Unauthorized("the token is not valid: check MLOPS_API_TOKEN")
     if token.revoked_at is not None:
         raise Unauthorized(f"the token {token.name!r} was revoked: ask for a new one")
+    if token.expired(time.time()):
+        raise Unauthorized(
+            f"the token {token.name!r} expired on {iso(token.expires_at)}: ask an admin for a "
+            "new one (`mlops tokens create NAME --expires 90d`)"
+        )
     return token
 
 
@@ -77,6 +83,7 @@ def require(scope: str) -> Callable[..., Awaitable[None]]:
                 f"the token {token.name!r} has scope {token.scope!r}, this needs {scope!r}"
             )
         request.state.token_name = token.name
+        request.state.token = token
 
     return check
 

@@ -7,13 +7,15 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from mlops.app.auth import require
+from mlops.app.scope import store_for
 from mlops.artifacts import ArtifactStore
 from mlops.store.base import Store
 
 
 async def get_store(request: Request) -> Store:
-    """The store the App was created with (async: no thread hop for an attribute read)."""
-    store: Store = request.app.state.store
+    """The store the App was created with, as the request's token may see it (a token
+    limited to projects gets :class:`mlops.app.scope.ScopedStore`); async: no thread hop."""
+    store: Store = store_for(request)
     return store
 
 

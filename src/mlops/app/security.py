@@ -50,6 +50,7 @@ from mlops.app.mlflow.errors import guard_body, is_mlflow_path
 from mlops.app.responses import reported
 from mlops.app.settings import AppSettings
 from mlops.errors import MlopsError
+from mlops.store.sql.audit import ACTOR
 from mlops.wire import API_PREFIX
 
 Scope = MutableMapping[str, Any]
@@ -142,10 +143,13 @@ class Guard:
             message = f"the App is busy ({refused}): retry shortly"
             await _reply(scope, send, 503, "unavailable", message, {"retry-after": "1"})
             return
+        token = scope.get(TOKEN_KEY)  # the audit trail names the token (local user without)
+        named = ACTOR.set(token.name if token is not None else None)
         try:
             deadline = time.monotonic() + self.body_timeout
             await self._admitted(scope, receive, secured_send, has_body, deadline)
         finally:
+            ACTOR.reset(named)
             self.slots.give_back(client)
 
     async def _client(self, scope: Scope, headers: dict[str, str]) -> str:

@@ -20,6 +20,7 @@ so what it shows is exactly what a script calling the library would get.
     mlops db upgrade [--store URI]
     mlops app [--host H] [--port P] [--store URI] [--workers N] [--auth] [--insecure]
     mlops tokens create NAME --scope read|write|admin | list | revoke NAME
+    mlops audit [--since 7d] [--who NAME] [--json]
     mlops sync [--store URL]
     mlops import mlflow SOURCE [--store URI] [--project NAME] [--no-artifacts]
                  [--experiment NAME_OR_ID ...] [--skip-deleted]
@@ -31,7 +32,7 @@ characters of an id; every ID argument takes any unique prefix of one.
 
 from __future__ import annotations
 
-from mlops.cli._app import app, tokens
+from mlops.cli._app import app, audit, tokens
 from mlops.cli._artifacts import artifacts, gc, models
 from mlops.cli._commands import datasets, db, experiments, projects
 from mlops.cli._export import export
@@ -44,6 +45,6 @@ __all__ = ["main"]
 
 for _command in (
     projects, experiments, iterations, datasets, artifacts, models, export, gc, db, app, tokens,
-    sync, import_group,
+    sync, import_group, audit,
 ):  # fmt: skip
     main.add_command(_command)

@@ -145,14 +145,32 @@ _store_option = click.option("--store", "store", metavar="URI", help="The App's 
 @click.option(
     "--scope", type=click.Choice(["read", "write", "admin"]), default="write", show_default=True
 )
+@click.option(
+    "--project",
+    "projects",
+    multiple=True,
+    metavar="P",
+    help="Limit the token to this project (title or id); repeat for several. Default: all.",
+)
+@click.option(
+    "--expires", metavar="WHEN", help="When it stops working: 30m, 12h, 90d, 2w or a date."
+)
 @_store_option
-def tokens_create(name: str, scope: str, store: str | None) -> None:
+def tokens_create(
+    name: str, scope: str, projects: tuple[str, ...], expires: str | None, store: str | None
+) -> None:
     """Create a token and print it once (only its hash is kept)."""
-    secret, token = _token_store(store).create_token(name, scope)
+    from mlops.store.sql.tokens import expiry_time
+
+    expires_at = None if expires is None else expiry_time(expires)
+    secret, token = _token_store(store).create_token(name, scope, projects, expires_at)
     click.echo(secret)
+    limits = f", projects {', '.join(token.projects)}" if token.projects else ""
+    if token.expires_at is not None:
+        limits += f", expires {fmt_time(token.to_dict()['expires_at'])}"
     click.echo(
-        f"token {token.name!r} ({token.scope}) created: it is shown only now. Give it to the "
-        "client as MLOPS_API_TOKEN.",
+        f"token {token.name!r} ({token.scope}{limits}) created: it is shown only now. Give it "
+        "to the client as MLOPS_API_TOKEN.",
         err=True,
     )
 
@@ -168,10 +186,11 @@ def tokens_list(store: str | None, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table("name", "id", "scope", "created", "last used", "revoked")
+    table = Table("name", "id", "scope", "projects", "created", "expires", "last used", "revoked")
     for t in (x.to_dict() for x in found):
         table.add_row(
-            t["name"], t["id"], t["scope"], fmt_time(t["created_at"]),
+            t["name"], t["id"], t["scope"], ", ".join(t["projects"]) or "all",
+            fmt_time(t["created_at"]), fmt_time(t["expires_at"]) if t["expires_at"] else "never",
             fmt_time(t["last_used_at"]), fmt_time(t["revoked_at"]),
         )  # fmt: skip
     console().print(table)
@@ -184,3 +203,42 @@ def tokens_revoke(name_or_id: str, store: str | None) -> None:
     """Revoke a token: it is refused from the next request on."""
     token = _token_store(store).revoke_token(name_or_id)
     click.echo(f"token {token.name!r} revoked")
+
+
+@click.command("audit")
+@click.option("--since", metavar="WHEN", help="Only changes since: 30m, 12h, 7d, 2w or a date.")
+@click.option("--who", metavar="NAME", help="Only changes by this token (or local:USER).")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@_store_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def audit(since: str | None, who: str | None, limit: int, store: str | None, as_json: bool) -> None:
+    """Who changed what, on which object, when (newest first)."""
+    import time
+
+    from mlops.store.sql.tokens import expiry_time
+
+    start = None
+    if since is not None:
+        now = time.time()
+        start = 2 * now - expiry_time(since, now, "--since") if since[-1:].isalpha() else None
+        if start is None:
+            import datetime as dt
+
+            try:
+                when = dt.datetime.fromisoformat(since)
+            except ValueError:
+                raise click.BadParameter(
+                    f"{since!r} is not a duration or a date: use 30m, 12h, 7d or 2027-03-01",
+                    param_hint="--since",
+                ) from None
+            start = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+    found = _token_store(store).list_audit_events(start, who, limit)
+    if as_json:
+        print_json([e.to_dict() for e in found])
+        return
+    from rich.table import Table
+
+    table = Table("when", "who", "action", "kind", "object")
+    for e in (x.to_dict() for x in found):
+        table.add_row(fmt_time(e["at"]), e["actor"], e["action"], e["kind"], e["object_id"] or "")
+    console().print(table)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mlops.app.ui import login, models, pages, runs
+from mlops.app.ui import admin, login, models, pages, runs
 
 __all__ = ["router"]
 
@@ -32,3 +32,4 @@ router.include_router(login.router)
 router.include_router(pages.router)
 router.include_router(runs.router)
 router.include_router(models.router)
+router.include_router(admin.router)

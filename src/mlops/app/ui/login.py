@@ -56,7 +56,9 @@ async def login(request: Request) -> Response:
         return JsonResponse({"ok": True, "next": target, "auth": False})
     found = request.app.state.store.check_token(token)
     if found is None or not found.allows("read"):
-        why = "was revoked" if found is not None else "is not valid"
+        why = "is not valid"
+        if found is not None:
+            why = "was revoked" if found.revoked_at is not None else "expired"
         return error_response(401, "unauthorized", f"this token {why}: ask an admin for one")
     response = JsonResponse({"ok": True, "next": target, "auth": True, "name": found.name})
     response.set_cookie(

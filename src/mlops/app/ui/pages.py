@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
+from mlops.app.scope import store_for
 from mlops.app.ui.render import Page, dataset_url, page_route, wants_json
 from mlops.entities import training_first
 from mlops.errors import NotFound
@@ -20,8 +21,9 @@ MAX_METRIC_SOURCES = 50
 
 
 def store_of(request: Request) -> SqlStore:
-    """The App's store (the pages use the SQL store's read models)."""
-    store: SqlStore = request.app.state.store
+    """The App's store (the pages use the SQL store's read models), as the visitor's token
+    may see it (:func:`mlops.app.scope.store_for`)."""
+    store: SqlStore = store_for(request)
     return store
 
 

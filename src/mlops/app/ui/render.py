@@ -138,6 +138,8 @@ def has_valid_token(request: Request) -> bool:
     secret = token_of(request)
     token = request.app.state.store.check_token(secret) if secret else None
     request.state.signed_in = token is not None and token.allows("read")
+    if request.state.signed_in:
+        request.state.token = token
     return bool(request.state.signed_in)
 
 

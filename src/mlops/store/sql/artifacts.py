@@ -66,6 +66,7 @@ class ArtifactMethods(CatalogMethods):
                     "(see tracking.list_artifacts)"
                 )
             _check_unregistered(conn, iteration_id, name)
+            self._audit(conn, "delete", "artifact", iteration_id, {"name": name})
             return conn.execute(delete(ARTIFACTS).where(where)).rowcount or 0
 
     def artifact_digests(self) -> set[str]:

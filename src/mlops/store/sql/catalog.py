@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, Select, insert, select, update
 from mlops.entities import Dataset, Experiment, Project
 from mlops.errors import AlreadyExists, NotFound
 from mlops.store import rules
-from mlops.store.sql import rows
+from mlops.store.sql import audit, rows
 from mlops.store.sql.engine import transaction
 from mlops.store.sql.models import DATASETS, EXPERIMENT_TAGS, EXPERIMENTS, PROJECTS
 
@@ -59,6 +59,13 @@ class CatalogMethods:
     def _write(self, what: str) -> Any:
         return transaction(self._engine, write=True, what=what)
 
+    def _audit(
+        self, conn: Connection, action: str, kind: str, object_id: str | None, detail: Any = None
+    ) -> None:
+        """Record a change in the audit trail, in the change's transaction (see
+        :mod:`mlops.store.sql.audit`)."""
+        audit.record(conn, action, kind, object_id, detail)
+
     # -- projects ---------------------------------------------------------------------------
     def create_project(
         self, title: str, description: str | None, status: str, archived: bool
@@ -82,6 +89,7 @@ class CatalogMethods:
                 updated_at=now,
             )
             conn.execute(insert(PROJECTS).values(**values))
+            self._audit(conn, "create", "project", values["id"], {"title": title})
         return Project(**values)
 
     def get_project(self, project_id: str) -> Project:
@@ -123,6 +131,7 @@ class CatalogMethods:
             if changes:
                 changes["updated_at"] = time.time()
                 conn.execute(update(PROJECTS).where(PROJECTS.c.id == project_id).values(**changes))
+                self._audit(conn, "update", "project", project_id, changes)
             return self._project(conn, project_id)
 
     # -- experiments ------------------------------------------------------------------------
@@ -144,6 +153,7 @@ class CatalogMethods:
                 created_at=time.time(),
             )
             conn.execute(insert(EXPERIMENTS).values(**values))
+            self._audit(conn, "create", "experiment", values["id"], {"name": name})
         return Experiment(**values)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -246,6 +256,7 @@ class CatalogMethods:
                 created_at=time.time(),
             )
             conn.execute(insert(DATASETS).values(**values))
+            self._audit(conn, "create", "dataset", values["id"], {"name": name, "version": version})
         return Dataset(**{**values, "tags": tuple(tags)})
 
     def get_dataset(self, dataset_id: str) -> Dataset:

@@ -162,7 +162,7 @@ def _load_one(conn: Connection, iteration_id: str, now: float) -> list[Iteration
 def _scoped(
     query: Select[Any],
     experiment_id: str | None,
-    project_id: str | None,
+    project_id: str | frozenset[str] | None,
     filter: str | None,
     now: float,
     shown: ColumnElement[bool] | None,
@@ -171,7 +171,9 @@ def _scoped(
         query = query.where(shown)
     if experiment_id is not None:
         query = query.where(ITERATIONS.c.experiment_id == experiment_id)
-    if project_id is not None:
+    if isinstance(project_id, frozenset):  # a token limited to projects (mlops.app.scope)
+        query = query.where(ITERATIONS.c.project_id.in_(sorted(project_id)))
+    elif project_id is not None:
         query = query.where(ITERATIONS.c.project_id == project_id)
     condition = where_clause(parse_filter(filter or ""), now, experiment_id)
     if condition is not None:

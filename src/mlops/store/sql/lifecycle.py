@@ -60,6 +60,7 @@ class LifecycleMethods(IterationMethods):
         with self._write("delete experiment") as conn:
             if self._experiment(conn, experiment_id).deleted_at is None:
                 self._set_experiment(conn, experiment_id, deleted_at=time.time())
+                self._audit(conn, "delete", "experiment", experiment_id)
             return self._experiment(conn, experiment_id)
 
     def restore_experiment(self, experiment_id: str) -> Experiment:
@@ -72,6 +73,7 @@ class LifecycleMethods(IterationMethods):
             if other is not None:
                 raise _taken(experiment, other, experiment.name)
             self._set_experiment(conn, experiment_id, deleted_at=None)
+            self._audit(conn, "restore", "experiment", experiment_id)
             return self._experiment(conn, experiment_id)
 
     def rename_experiment(self, experiment_id: str, name: str) -> Experiment:
@@ -87,6 +89,9 @@ class LifecycleMethods(IterationMethods):
                     f"{name!r} (id {other}): pick another name"
                 )
             self._set_experiment(conn, experiment_id, name=name)
+            self._audit(
+                conn, "rename", "experiment", experiment_id, {"from": experiment.name, "to": name}
+            )
             return self._experiment(conn, experiment_id)
 
     def set_experiment_tags(
@@ -99,6 +104,7 @@ class LifecycleMethods(IterationMethods):
         with self._write("tag experiment") as conn:
             self._experiment(conn, experiment_id)
             _retag(conn, EXPERIMENT_TAGS, "experiment_id", experiment_id, tags, delete)
+            self._audit(conn, "tag", "experiment", experiment_id, {"set": tags, "delete": delete})
             return self._experiment(conn, experiment_id)
 
     # -- iterations -------------------------------------------------------------------------
@@ -114,6 +120,7 @@ class LifecycleMethods(IterationMethods):
                 return found[0]  # deleting a deleted one (or restoring a live one): no change
             query = update(ITERATIONS).where(ITERATIONS.c.id == iteration_id)
             conn.execute(query.values(**values))
+            self._audit(conn, what.split()[0], "iteration", iteration_id, values)
             return load_iterations(conn, [iteration_id], time.time())[0]
 
     @staticmethod
@@ -145,4 +152,5 @@ class LifecycleMethods(IterationMethods):
             if conn.execute(known).scalar() is None:
                 raise self._unknown_iteration(iteration_id)
             _retag(conn, ITERATION_TAGS, "iteration_id", iteration_id, tags, delete)
+            self._audit(conn, "tag", "iteration", iteration_id, {"set": tags, "delete": delete})
             return load_iterations(conn, [iteration_id], time.time())[0]

@@ -32,7 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.compiler import TypeCompiler
 
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0008"
 
 NAME = String(250)
 ID = String(36)
@@ -254,6 +254,27 @@ class SqlApiToken(Base):
     created_at: Mapped[float] = mapped_column(Double)
     revoked_at: Mapped[float | None] = mapped_column(Double)
     last_used_at: Mapped[float | None] = mapped_column(Double)
+    #: The ids of the projects the token may see, as a JSON list; NULL: every project.
+    projects: Mapped[str | None] = mapped_column(Text)
+    #: When the token stops working (epoch seconds); NULL: never.
+    expires_at: Mapped[float | None] = mapped_column(Double)
+
+
+class SqlAuditEvent(Base):
+    """One change made to the data: who (a token's name, or ``local:<os user>``), what, on
+    which object, when. Written inside the change's own transaction."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[float] = mapped_column(Double, index=True)
+    actor: Mapped[str] = mapped_column(String(250), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(250))
+    detail: Mapped[str | None] = mapped_column(Text)
 
 
 class SqlArtifact(Base):
@@ -359,6 +380,7 @@ METRIC_POINTS = cast(Table, SqlMetricPoint.__table__)
 ITERATION_DATASETS = cast(Table, SqlIterationDataset.__table__)
 ITERATION_TAGS = cast(Table, SqlIterationTag.__table__)
 API_TOKENS = cast(Table, SqlApiToken.__table__)
+AUDIT_EVENTS = cast(Table, SqlAuditEvent.__table__)
 ARTIFACTS = cast(Table, SqlArtifact.__table__)
 REGISTERED_MODELS = cast(Table, SqlRegisteredModel.__table__)
 MODEL_VERSIONS = cast(Table, SqlModelVersion.__table__)

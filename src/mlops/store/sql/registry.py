@@ -109,6 +109,7 @@ class RegistryMethods(ArtifactMethods):
                         created_by=created_by,
                     )  # fmt: skip
                     conn.execute(insert(MODEL_VERSIONS).values(**values))
+                    self._audit(conn, "register", "model_version", f"{name}/{number}")
                 return ModelVersion(**values)
             except AlreadyExists:
                 continue
@@ -157,6 +158,7 @@ class RegistryMethods(ArtifactMethods):
     def set_model_alias(self, name: str, alias: str, version: int, set_by: str) -> ModelVersion:
         alias = check_alias(alias)
         with self._write(f"set alias {alias!r} of model {name!r}") as conn:
+            self._audit(conn, "set", "model_alias", f"{name}@{alias}", {"version": version})
             _model(conn, name)
             exists = conn.execute(
                 select(MODEL_VERSIONS.c.version).where(

@@ -69,6 +69,7 @@ class RegistryChanges(RegistryMethods):
         check_optional_text(description, "description")
         rules.check_tag_change(tags, ())
         with self._write(f"create model {name!r}") as conn:
+            self._audit(conn, "create", "model", name)
             known = conn.execute(
                 select(REGISTERED_MODELS.c.name).where(REGISTERED_MODELS.c.name == name)
             ).scalar()
@@ -88,6 +89,7 @@ class RegistryChanges(RegistryMethods):
     def update_model(self, name: str, description: str | None) -> RegisteredModel:
         check_optional_text(description, "description")
         with self._write(f"describe model {name!r}") as conn:
+            self._audit(conn, "update", "model", name, {"description": description})
             _model(conn, name)
             conn.execute(
                 update(REGISTERED_MODELS)
@@ -99,6 +101,7 @@ class RegistryChanges(RegistryMethods):
     def rename_model(self, name: str, new_name: str) -> RegisteredModel:
         new_name = check_model_name(new_name)
         with self._write(f"rename model {name!r} to {new_name!r}") as conn:
+            self._audit(conn, "rename", "model", name, {"to": new_name})
             old = _model(conn, name)
             if new_name == name:
                 return old
@@ -142,6 +145,7 @@ class RegistryChanges(RegistryMethods):
 
     def delete_model(self, name: str) -> None:
         with self._write(f"delete model {name!r}") as conn:
+            self._audit(conn, "delete", "model", name)
             _model(conn, name)
             for table in (MODEL_VERSION_TAGS, MODEL_ALIASES, MODEL_TAGS, MODEL_VERSIONS):
                 conn.execute(delete(table).where(table.c.name == name))
@@ -152,6 +156,7 @@ class RegistryChanges(RegistryMethods):
     ) -> RegisteredModel:
         rules.check_tag_change(tags, delete)
         with self._write(f"tag model {name!r}") as conn:
+            self._audit(conn, "tag", "model", name, {"set": tags, "delete": delete})
             _model(conn, name)
             _retag(conn, MODEL_TAGS, {"name": name}, tags, delete)
             return _model(conn, name)
@@ -165,6 +170,9 @@ class RegistryChanges(RegistryMethods):
     ) -> ModelVersion:
         rules.check_tag_change(tags, delete)
         with self._write(f"tag version {version} of model {name!r}") as conn:
+            self._audit(
+                conn, "tag", "model_version", f"{name}/{version}", {"set": tags, "delete": delete}
+            )
             _has_version(conn, name, version)
             owner = {"name": name, "version": version}
             _retag(conn, MODEL_VERSION_TAGS, owner, tags, delete)
@@ -175,6 +183,9 @@ class RegistryChanges(RegistryMethods):
     ) -> ModelVersion:
         check_optional_text(description, "description")
         with self._write(f"describe version {version} of model {name!r}") as conn:
+            self._audit(
+                conn, "update", "model_version", f"{name}/{version}", {"description": description}
+            )
             _has_version(conn, name, version)
             conn.execute(
                 update(MODEL_VERSIONS)
@@ -185,6 +196,7 @@ class RegistryChanges(RegistryMethods):
 
     def delete_model_version(self, name: str, version: int) -> None:
         with self._write(f"delete version {version} of model {name!r}") as conn:
+            self._audit(conn, "delete", "model_version", f"{name}/{version}")
             _has_version(conn, name, version)
             for table in (MODEL_VERSION_TAGS, MODEL_ALIASES, MODEL_VERSIONS):
                 conn.execute(delete(table).where(table.c.name == name, table.c.version == version))
@@ -192,6 +204,7 @@ class RegistryChanges(RegistryMethods):
     def delete_model_alias(self, name: str, alias: str) -> None:
         alias = check_alias(alias)
         with self._write(f"delete alias {alias!r} of model {name!r}") as conn:
+            self._audit(conn, "delete", "model_alias", f"{name}@{alias}")
             _model(conn, name)
             gone = conn.execute(
                 delete(MODEL_ALIASES).where(

@@ -112,6 +112,7 @@ class IterationMethods(CatalogMethods):
                 heartbeat_at=started_at if heartbeat else None, system=dict(system),
             )  # fmt: skip
             conn.execute(_INSERT_ITERATION, values)
+            self._audit(conn, "create", "iteration", iteration_id, {"name": name})
         return Iteration(**values)
 
     @staticmethod
@@ -191,6 +192,8 @@ class IterationMethods(CatalogMethods):
             self._write_batch(
                 conn, iteration_id, stored.experiment_id, None, None, None, None, changes
             )
+            if status is not None and status != stored.status:  # not heartbeats
+                self._audit(conn, "update", "iteration", iteration_id, {"status": status})
             return load_iterations(conn, [iteration_id], time.time())[0]
 
     def end_iteration(
@@ -218,6 +221,7 @@ class IterationMethods(CatalogMethods):
                     conn, iteration_id, stored.experiment_id, parameters, metrics, dataset_ids,
                     tags, changes,
                 )  # fmt: skip
+                self._audit(conn, "end", "iteration", iteration_id, {"status": status})
             return load_iterations(conn, [iteration_id], time.time())[0]
 
     def resume(self, iteration_id: str) -> Iteration:
@@ -233,6 +237,7 @@ class IterationMethods(CatalogMethods):
                 conn.execute(
                     update(ITERATIONS).where(ITERATIONS.c.id == iteration_id).values(**reopened)
                 )
+                self._audit(conn, "resume", "iteration", iteration_id)
             return load_iterations(conn, [iteration_id], time.time())[0]
 
     def get_iteration(self, iteration_id: str) -> Iteration:
