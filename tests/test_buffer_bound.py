@@ -75,7 +75,8 @@ def test_log_calls_wait_for_a_slow_writer_past_the_bound_and_resume(
     assert it._throttled.wait(60), "the log call never waited for the paused writer"
     assert not done.is_set()
     held = len(it._points) + it._outbox.points
-    assert BOUND < held <= BOUND + BATCH_SIZE
+    # checked once a batch: the writer may have taken a part batch into its outbox in between
+    assert BOUND < held <= BOUND + 2 * BATCH_SIZE
     store.gate.set()  # the writer goes on: so does the training loop
     trainer.join(120)
     assert done.is_set()
