@@ -18,6 +18,7 @@ so what it shows is exactly what a script calling the library would get.
     mlops export --experiment ID [--format csv|json] [--output FILE] [--filter EXPR]
     mlops gc [--yes] [--min-age SECONDS] [--artifacts PATH]
     mlops db upgrade [--store URI]
+    mlops backup DEST | restore SRC
     mlops app [--host H] [--port P] [--store URI] [--workers N] [--auth] [--insecure]
     mlops tokens create NAME --scope read|write|admin | list | revoke NAME
     mlops sync [--store URL]
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 from mlops.cli._app import app, tokens
 from mlops.cli._artifacts import artifacts, gc, models
+from mlops.cli._backup import backup, restore
 from mlops.cli._commands import datasets, db, experiments, projects
 from mlops.cli._export import export
 from mlops.cli._import import import_group
@@ -44,6 +46,6 @@ __all__ = ["main"]
 
 for _command in (
     projects, experiments, iterations, datasets, artifacts, models, export, gc, db, app, tokens,
-    sync, import_group,
+    sync, import_group, backup, restore,
 ):  # fmt: skip
     main.add_command(_command)
