@@ -1,0 +1,74 @@
+"""Notes in a real browser: edit an iteration's note in the page, see it rendered, with raw
+HTML shown as text and no script run."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from browser_support import browser_page, chromium_problem, launch, open_page
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+PROBLEM = chromium_problem()
+pytestmark = [
+    pytest.mark.skipif(
+        PROBLEM is not None and not os.environ.get("CI"),
+        reason=f"browser tests skipped: {PROBLEM}",
+    ),
+    pytest.mark.timeout(180),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if PROBLEM is not None:
+        pytest.fail(f"CI must run the browser tests: {PROBLEM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+def test_an_iteration_note_is_edited_rendered_and_escaped(
+    browser: Browser, tmp_path: Path, start_app: Any
+) -> None:
+    from mlops.store.sql.store import SqlStore
+
+    uri = f"sqlite:///{tmp_path / 'notes.db'}"
+    store = SqlStore(uri)
+    project = store.create_project("vision", None, "active", False)
+    experiment = store.create_experiment(project.id, "sweep", None)
+    store.create_iteration("it1", "run", experiment.id, None, time.time(), {})
+    store.close()
+    app = start_app(uri)
+    app.wait_ready()
+    with browser_page(browser) as (page, watch):
+        open_page(page, f"{app.url}/iterations/it1")
+        assert page.get_by_test_id("note-rendered").inner_text() == "No notes yet."
+        page.get_by_test_id("note-edit").locator("summary").click()
+        page.get_by_test_id("note-input").fill(
+            "## Findings\n\n*lr* too high <script>alert(1)</script>\n\n"
+            "[evil](javascript:alert(1)) [docs](https://example.org)"
+        )
+        with page.expect_navigation():
+            page.get_by_test_id("note-save").click()
+        page.wait_for_selector('body[data-ready="1"]', state="attached")
+        rendered = page.get_by_test_id("note-rendered")
+        assert rendered.locator("h2").inner_text() == "Findings"
+        assert rendered.locator("em").inner_text() == "lr"
+        assert "<script>alert(1)</script>" in rendered.inner_text()  # shown, not run
+        assert rendered.locator("script").count() == 0
+        links = rendered.locator("a")
+        assert links.count() == 1
+        assert links.get_attribute("href") == "https://example.org"
+        assert links.get_attribute("rel") == "noopener nofollow"
+        assert watch.dialogs == [] and watch.errors == []
