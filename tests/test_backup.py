@@ -112,3 +112,21 @@ def test_backup_of_a_postgresql_store_names_pg_dump_and_the_bucket(tmp_path: Pat
     assert result.exit_code != 0
     assert "pg_dump" in result.output and "artifact bucket" in result.output
     assert not (tmp_path / "c").exists()
+
+
+def test_the_cli_renames_and_moves_an_iteration(mlops_home: Path) -> None:
+    project = tracking.create_project("vision")
+    source = tracking.create_experiment("a", project_id=project["id"])
+    target = tracking.create_experiment("b", project_id=project["id"])
+    foreign = tracking.create_experiment("c", project_id=tracking.create_project("audio")["id"])
+    it = tracking.start_iteration("run", experiment_id=source["id"])
+    it.end_iteration()
+    runner = CliRunner()
+    renamed = runner.invoke(main, ["iterations", "rename", it.id[:8], "best"])
+    assert renamed.exit_code == 0 and "to 'best'" in renamed.output
+    moved = runner.invoke(main, ["iterations", "move", it.id[:8], target["id"][:8]])
+    assert moved.exit_code == 0, moved.output
+    assert tracking.get_iteration(it.id)["experiment_id"] == target["id"]
+    refused = runner.invoke(main, ["iterations", "move", it.id, foreign["id"]])
+    assert refused.exit_code != 0 and "only between experiments of its project" in refused.output
+    assert "Traceback" not in refused.output

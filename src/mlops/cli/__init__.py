@@ -11,6 +11,7 @@ so what it shows is exactly what a script calling the library would get.
                           [--limit N] [--json]
     mlops iterations show ID [--json]
     mlops iterations metric ID NAME [--json]
+    mlops iterations rename ID NAME | move ID EXPERIMENT
     mlops datasets list [--json]
     mlops datasets show ID [--json]
     mlops artifacts list ITERATION [--json] | download ITERATION [NAME] [-o DIR]
