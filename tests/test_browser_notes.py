@@ -72,3 +72,29 @@ def test_an_iteration_note_is_edited_rendered_and_escaped(
         assert links.get_attribute("href") == "https://example.org"
         assert links.get_attribute("rel") == "noopener nofollow"
         assert watch.dialogs == [] and watch.errors == []
+
+
+def test_a_project_is_renamed_in_its_page(browser: Browser, tmp_path: Path, start_app: Any) -> None:
+    from mlops.store.sql.store import SqlStore
+
+    uri = f"sqlite:///{tmp_path / 'rename.db'}"
+    store = SqlStore(uri)
+    project = store.create_project("vision", None, "active", False)
+    store.create_project("audio", None, "active", False)
+    store.close()
+    app = start_app(uri)
+    app.wait_ready()
+    with browser_page(browser) as (page, watch):
+        open_page(page, f"{app.url}/projects/{project.id}")
+        page.get_by_test_id("project-edit").locator("summary").click()
+        page.get_by_test_id("project-title-input").fill("audio")
+        page.get_by_test_id("project-save").click()
+        message = page.get_by_test_id("project-form-message")
+        message.filter(has_text="Not saved").wait_for()
+        assert "already a project titled 'audio'" in message.inner_text()
+        page.get_by_test_id("project-title-input").fill("vision-2")
+        with page.expect_navigation():
+            page.get_by_test_id("project-save").click()
+        page.wait_for_selector('body[data-ready="1"]', state="attached")
+        assert page.get_by_test_id("project-title").inner_text() == "vision-2"
+        assert watch.errors == []
