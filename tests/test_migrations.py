@@ -336,3 +336,41 @@ def test_the_team_access_upgrade_keeps_the_tokens_of_the_previous_schema(
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_the_notes_upgrade_keeps_the_data_of_the_previous_schema(sql_store_uri: str) -> None:
+    """0007 (notes) on a database made by 0005 with data in it: every row stays, and the
+    old objects take notes."""
+    _old_database(sql_store_uri, "0003")
+    engine = make_engine(sql_store_uri)
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrate.__file__).with_name("migrations")))
+    try:  # to 0004, rows, then 0005, as the migration runner does it
+        for revision, statements in (("0004", _ROWS_AT_0004), ("0005", [])):
+            with engine.connect() as conn, migrate._references_checked_after(conn), conn.begin():
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
+            with engine.begin() as conn:
+                for statement in statements:
+                    conn.execute(text(statement))
+    finally:
+        engine.dispose()
+    assert migrate.upgrade(sql_store_uri) == ("0005", SCHEMA_REVISION)
+
+    store = SqlStore(sql_store_uri)
+    try:
+        assert store.get_experiment("e").tags == {"team": "cv"}
+        assert store.get_model("clf").latest_version == 2
+        iteration = store.get_iteration("i")
+        assert store.get_note("iteration", "i").text == ""
+        assert store.set_note("iteration", "i", "# kept").text == "# kept"
+        assert store.set_note("experiment", "e", "why").text == "why"
+        assert store.get_iteration("i") == iteration
+    finally:
+        store.close()
+    engine = make_engine(sql_store_uri)
+    try:
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    finally:
+        engine.dispose()

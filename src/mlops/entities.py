@@ -123,6 +123,24 @@ class Experiment:
 
 
 @dataclass(frozen=True, slots=True)
+class Note:
+    """The Markdown note of a project, experiment or iteration (``kind`` says which)."""
+
+    kind: str
+    owner_id: str
+    text: str
+    updated_at: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "owner_id": self.owner_id,
+            "text": self.text,
+            "updated_at": iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Dataset:
     """A named, versioned dataset. ``digest`` is None for data that is not on a local disk."""
 

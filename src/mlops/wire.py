@@ -149,6 +149,7 @@ class ProjectUpdate:
     description: str | None = None
     status: str | None = None
     archived: bool | None = None
+    title: str | None = None
 
 
 @dataclass
@@ -163,9 +164,25 @@ class ExperimentCreate:
 @dataclass
 class ExperimentUpdate:
     """Body of ``PATCH /experiments/{id}``: a new name (unique among the project's live
-    experiments); left out or null, it stays."""
+    experiments) or description (``""`` clears it); left out or null, it stays."""
 
     name: str | None = None
+    description: str | None = None
+
+
+@dataclass
+class IterationMove:
+    """Body of ``POST /iterations/{id}/move``: the experiment (of the same project) to move to."""
+
+    experiment_id: str
+
+
+@dataclass
+class NoteText:
+    """Body of ``PUT /{projects|experiments|iterations}/{id}/note``: the Markdown text (``""``
+    removes the note)."""
+
+    text: str
 
 
 @dataclass

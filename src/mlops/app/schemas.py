@@ -36,6 +36,7 @@ __all__ = [
     "MetricSeries",
     "MetricSummaryOut",
     "ModelFileOut",
+    "NoteOut",
     "ProjectList",
     "ProjectOut",
     "errors",
@@ -80,6 +81,17 @@ class ProjectOut(_Shape):
     archived: bool
     created_at: Timestamp
     updated_at: Timestamp
+
+
+class NoteOut(_Shape):
+    """The Markdown note of a project, experiment or iteration
+    (:meth:`mlops.entities.Note.to_dict`); ``text`` is ``""`` and ``updated_at`` null when
+    there is none."""
+
+    kind: str
+    owner_id: str
+    text: str
+    updated_at: str | None
 
 
 class ExperimentOut(_Shape):

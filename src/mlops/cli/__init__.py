@@ -11,6 +11,7 @@ so what it shows is exactly what a script calling the library would get.
                           [--limit N] [--json]
     mlops iterations show ID [--json]
     mlops iterations metric ID NAME [--json]
+    mlops iterations rename ID NAME | move ID EXPERIMENT
     mlops datasets list [--json]
     mlops datasets show ID [--json]
     mlops artifacts list ITERATION [--json] | download ITERATION [NAME] [-o DIR]
@@ -18,6 +19,7 @@ so what it shows is exactly what a script calling the library would get.
     mlops export --experiment ID [--format csv|json] [--output FILE] [--filter EXPR]
     mlops gc [--yes] [--min-age SECONDS] [--artifacts PATH]
     mlops db upgrade [--store URI]
+    mlops backup DEST | restore SRC
     mlops app [--host H] [--port P] [--store URI] [--workers N] [--auth] [--insecure]
     mlops tokens create NAME --scope read|write|admin | list | revoke NAME
     mlops audit [--since 7d] [--who NAME] [--json]
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 from mlops.cli._app import app, audit, tokens
 from mlops.cli._artifacts import artifacts, gc, models
+from mlops.cli._backup import backup, restore
 from mlops.cli._commands import datasets, db, experiments, projects
 from mlops.cli._export import export
 from mlops.cli._import import import_group
@@ -45,6 +48,6 @@ __all__ = ["main"]
 
 for _command in (
     projects, experiments, iterations, datasets, artifacts, models, export, gc, db, app, tokens,
-    sync, import_group, audit,
+    sync, import_group, audit, backup, restore,
 ):  # fmt: skip
     main.add_command(_command)

@@ -280,3 +280,28 @@ def iterations_metric(iteration_id: str, metric_name: str, as_json: bool) -> Non
     con = console()
     con.print(table)
     con.print(Text(f"{len(points)} points of {metric_name}", style="dim"))
+
+
+@iterations.command("rename")
+@click.argument("iteration_id", metavar="ID")
+@click.argument("name")
+def iterations_rename(iteration_id: str, name: str) -> None:
+    """Give iteration ID a new NAME (allowed after it ended)."""
+    from mlops import tracking
+
+    renamed = tracking.rename_iteration(resolve_iteration(iteration_id), name)
+    click.echo(f"renamed iteration {renamed['id'][:8]} to {renamed['name']!r}")
+
+
+@iterations.command("move")
+@click.argument("iteration_id", metavar="ID")
+@click.argument("experiment_id", metavar="EXPERIMENT")
+def iterations_move(iteration_id: str, experiment_id: str) -> None:
+    """Move iteration ID, with everything it logged, to EXPERIMENT (an experiment of the same
+    project)."""
+    from mlops import tracking
+
+    moved = tracking.move_iteration(
+        resolve_iteration(iteration_id), resolve_experiment(experiment_id)
+    )
+    click.echo(f"moved iteration {moved['id'][:8]} to experiment {moved['experiment_id'][:8]}")

@@ -33,6 +33,7 @@ from mlops.entities import (
     MetricPoint,
     ModelFile,
     ModelVersion,
+    Note,
     Project,
     RegisteredModel,
 )
@@ -134,6 +135,23 @@ class Store(abc.ABC):
     ) -> Project:
         """Change the fields that are not None; returns the project as it is now."""
 
+    @abc.abstractmethod
+    def rename_project(self, project_id: str, title: str) -> Project:
+        """Give a project a new title. Raises ``AlreadyExists`` naming the project that has
+        it, ``InvalidInput`` for a bad title."""
+
+    # -- notes ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def set_note(self, kind: str, owner_id: str, text: str) -> Note:
+        """Set the Markdown note of a ``project``, ``experiment`` or ``iteration`` (``kind``),
+        replacing the one it had; an empty text removes it. Raises ``NotFound`` for an
+        unknown owner. Returns the note as stored."""
+
+    @abc.abstractmethod
+    def get_note(self, kind: str, owner_id: str) -> Note:
+        """The note of an object (text ``""`` and ``updated_at`` None when it has none).
+        Raises ``NotFound`` for an unknown owner."""
+
     # -- experiments ------------------------------------------------------------------------
     @abc.abstractmethod
     def create_experiment(self, project_id: str, name: str, description: str | None) -> Experiment:
@@ -181,6 +199,10 @@ class Store(abc.ABC):
     ) -> Experiment:
         """Set (add or overwrite) the ``tags`` of an experiment and remove the keys in
         ``delete`` (an absent key is no error); returns the experiment with its tags now."""
+
+    @abc.abstractmethod
+    def update_experiment(self, experiment_id: str, description: str | None) -> Experiment:
+        """Replace the description of an experiment (None clears it); returns it as now."""
 
     # -- datasets ---------------------------------------------------------------------------
     @abc.abstractmethod
@@ -327,6 +349,13 @@ class Store(abc.ABC):
     def rename_iteration(self, iteration_id: str, name: str) -> Iteration:
         """Give an iteration a new name (names of iterations need not be unique); allowed on
         ended iterations. Raises ``InvalidInput`` for a bad name."""
+
+    @abc.abstractmethod
+    def move_iteration(self, iteration_id: str, experiment_id: str) -> Iteration:
+        """Move an iteration (running or ended, with everything it logged) to another
+        experiment of the same project. Raises ``InvalidInput`` naming both projects for an
+        experiment of another project, ``NotFound`` for an unknown one. Returns the
+        iteration as it is now."""
 
     @abc.abstractmethod
     def set_iteration_tags(

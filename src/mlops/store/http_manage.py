@@ -11,12 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from mlops.entities import Experiment, Iteration
+from mlops.entities import Experiment, Iteration, Note, Project
 from mlops.store import rules
 from mlops.store.http_client import part
-from mlops.store.http_codec import experiment_from, iteration_from
+from mlops.store.http_codec import _ts, experiment_from, iteration_from, project_from
 from mlops.store.http_reads import AppCalls
-from mlops.wire import ExperimentUpdate, TagChange, to_body
+from mlops.wire import (
+    ExperimentUpdate,
+    IterationMove,
+    NoteText,
+    ProjectUpdate,
+    TagChange,
+    to_body,
+)
 
 __all__ = ["AppManagement"]
 
@@ -26,8 +33,30 @@ def _tag_body(tags: Mapping[str, str] | None, delete: Sequence[str]) -> dict[str
     return to_body(TagChange(dict(tags or {}), list(delete)))
 
 
+_PLURAL = {"project": "projects", "experiment": "experiments", "iteration": "iterations"}
+
+
 class AppManagement(AppCalls):
     """Delete, restore, rename and tag (mixed into :class:`~mlops.store.http.HttpStore`)."""
+
+    # -- projects and notes -----------------------------------------------------------------
+    def rename_project(self, project_id: str, title: str) -> Project:
+        rules.check_name(title, "project title")
+        body = to_body(ProjectUpdate(title=title))
+        return project_from(self._call("PATCH", f"/projects/{part(project_id)}", body))
+
+    def _note_path(self, kind: str, owner_id: str) -> str:
+        return f"/{_PLURAL[kind]}/{part(owner_id)}/note"
+
+    def set_note(self, kind: str, owner_id: str, text: str) -> Note:
+        rules.check_note(kind, text)
+        data = self._call("PUT", self._note_path(kind, owner_id), to_body(NoteText(text)))
+        return Note(data["kind"], data["owner_id"], data["text"], _ts(data["updated_at"]))
+
+    def get_note(self, kind: str, owner_id: str) -> Note:
+        rules.check_note(kind, "")
+        data = self._call("GET", self._note_path(kind, owner_id))
+        return Note(data["kind"], data["owner_id"], data["text"], _ts(data["updated_at"]))
 
     # -- experiments ------------------------------------------------------------------------
     def delete_experiment(self, experiment_id: str) -> Experiment:
@@ -51,7 +80,16 @@ class AppManagement(AppCalls):
         path = f"/experiments/{part(experiment_id)}/tags"
         return experiment_from(self._call("PATCH", path, _tag_body(tags, delete)))
 
+    def update_experiment(self, experiment_id: str, description: str | None) -> Experiment:
+        rules.check_optional_text(description, "experiment description")
+        body = to_body(ExperimentUpdate(description=description or ""))
+        return experiment_from(self._call("PATCH", f"/experiments/{part(experiment_id)}", body))
+
     # -- iterations -------------------------------------------------------------------------
+    def move_iteration(self, iteration_id: str, experiment_id: str) -> Iteration:
+        path = f"/iterations/{part(iteration_id)}/move"
+        return iteration_from(self._call("POST", path, to_body(IterationMove(experiment_id))))
+
     def delete_iteration(self, iteration_id: str) -> Iteration:
         return iteration_from(self._call("DELETE", f"/iterations/{part(iteration_id)}"))
 

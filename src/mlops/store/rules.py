@@ -107,6 +107,27 @@ def check_experiment(name: object, description: object) -> None:
     check_optional_text(description, "experiment description")
 
 
+#: What can carry a note, and the longest note (characters).
+NOTE_KINDS = ("project", "experiment", "iteration")
+MAX_NOTE = 100_000
+
+
+def check_note(kind: object, text: object) -> None:
+    """A note: its owner's kind (``project``, ``experiment``, ``iteration``) and Markdown text
+    (an empty text removes the note)."""
+    if kind not in NOTE_KINDS:
+        raise InvalidInput(f"a note belongs to one of {', '.join(NOTE_KINDS)}; got {kind!r}")
+    if not isinstance(text, str):
+        raise InvalidInput(f"a note is Markdown text, got {type(text).__name__} {text!r}")
+    if len(text) > MAX_NOTE:
+        raise InvalidInput(
+            f"the note is {len(text)} characters long: the limit is {MAX_NOTE}; "
+            "keep long reports as artifacts (tracking.log_artifact) and link them"
+        )
+    if "\x00" in text:
+        raise InvalidInput("a note cannot contain the NUL character (\\x00)")
+
+
 def check_dataset(
     name: object,
     path: object,

@@ -63,12 +63,17 @@ from mlops.tracking._iteration import Iteration
 from mlops.tracking._manage import (
     delete_experiment,
     delete_iteration,
+    get_note,
+    move_iteration,
     rename_experiment,
     rename_iteration,
+    rename_project,
     restore_experiment,
     restore_iteration,
     set_experiment_tags,
     set_iteration_tags,
+    set_note,
+    update_experiment,
 )
 
 __all__ = [
@@ -87,6 +92,7 @@ __all__ = [
     "get_metric_history",
     "get_model",
     "get_model_version",
+    "get_note",
     "get_project",
     "history_frame",
     "iterations_frame",
@@ -95,9 +101,11 @@ __all__ = [
     "list_experiments",
     "list_iterations",
     "list_projects",
+    "move_iteration",
     "register_model",
     "rename_experiment",
     "rename_iteration",
+    "rename_project",
     "restore_experiment",
     "restore_iteration",
     "resume_iteration",
@@ -106,6 +114,8 @@ __all__ = [
     "set_experiment_tags",
     "set_iteration_tags",
     "set_model_alias",
+    "set_note",
     "start_iteration",
+    "update_experiment",
     "update_project",
 ]

@@ -377,6 +377,17 @@ class Iteration(FileLogging, WritePath, Mapping[str, Any]):
             self._flush()
             self._retag([key], self._store.set_iteration_tags(self.id, delete=[key]).tags)
 
+    def set_note(self, text: str) -> None:
+        """Set the iteration's Markdown note (``""`` removes it), also after the end: written
+        at once (over HTTP the App must answer: ``Unavailable`` when it cannot be reached).
+        The same as ``tracking.set_note(text, iteration_id=it.id)``."""
+        if not isinstance(text, str):
+            raise InvalidInput(f"a note is Markdown text, got {type(text).__name__} {text!r:.100}")
+        if self._store is None:
+            raise InvalidInput(f"iteration {self.id!r} has no store to write its note to")
+        self._flush()
+        self._store.set_note("iteration", self.id, text)
+
     def _retag(self, deleted: list[str], stored: Mapping[str, str] | None = None) -> None:
         """Forget ``deleted`` tags wherever this object keeps them (and take ``stored``, the
         tags the store has now)."""

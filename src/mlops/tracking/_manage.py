@@ -1,4 +1,5 @@
-"""Managing experiments and iterations after the fact: delete, restore, rename, tags.
+"""Managing what was tracked after the fact: delete, restore, rename, move, describe, tags,
+notes.
 
 Deletion is soft: a deleted experiment or iteration leaves lists, counts and searches (and the
 App's pages) until it is restored; ``get_*`` still returns it, with ``deleted_at`` set. These
@@ -11,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlops.config import tracking_uri
+from mlops.errors import InvalidInput
 from mlops.store import Store, open_store
 from mlops.tracking._writer import WRITER
-from mlops.values import check_id, check_name
+from mlops.values import check_id, check_name, check_optional_text
 
 
 def _store() -> Store:
@@ -89,3 +91,82 @@ def set_iteration_tags(
     if running is not None:
         running._retag(list(delete), updated.tags)
     return updated.to_dict()
+
+
+def rename_project(project_id: str, title: str) -> dict[str, Any]:
+    """Give a project a new title. Raises ``AlreadyExists`` naming the project that has it."""
+    check_name(title, "project title")
+    return _store().rename_project(check_id(project_id, "project_id"), title).to_dict()
+
+
+def update_experiment(experiment_id: str, description: str | None) -> dict[str, Any]:
+    """Replace an experiment's description (None or ``""`` clears it); returns the
+    experiment. (A project's description: :func:`update_project`.)"""
+    check_optional_text(description, "experiment description")
+    experiment_id = check_id(experiment_id, "experiment_id")
+    return _store().update_experiment(experiment_id, description).to_dict()
+
+
+def move_iteration(iteration_id: str, experiment_id: str) -> dict[str, Any]:
+    """Move an iteration, with everything it logged, to another experiment of the same
+    project (running ones too: what they log next lands in the new experiment). Raises
+    ``InvalidInput`` naming both projects for an experiment of another project."""
+    check_id(iteration_id, "iteration_id")
+    check_id(experiment_id, "experiment_id")
+    running = WRITER.active(iteration_id)
+    if running is not None:
+        running._flush()
+    moved = _store().move_iteration(iteration_id, experiment_id)
+    if running is not None:
+        running.experiment_id = running._data["experiment_id"] = moved.experiment_id
+    return moved.to_dict()
+
+
+def _note_owner(
+    project_id: str | None, experiment_id: str | None, iteration_id: str | None
+) -> tuple[str, str]:
+    given = [
+        (kind, value)
+        for kind, value in (
+            ("project", project_id),
+            ("experiment", experiment_id),
+            ("iteration", iteration_id),
+        )
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise InvalidInput(
+            "name exactly one owner of the note: project_id=, experiment_id= or iteration_id= "
+            f"(got {', '.join(k + '_id' for k, _ in given) or 'none'})"
+        )
+    kind, value = given[0]
+    return kind, check_id(value, f"{kind}_id")
+
+
+def set_note(
+    text: str,
+    *,
+    project_id: str | None = None,
+    experiment_id: str | None = None,
+    iteration_id: str | None = None,
+) -> dict[str, Any]:
+    """Set the Markdown note of one project, experiment or iteration (name exactly one):
+    ``set_note("## Why\\nlr too high", iteration_id=it.id)``. It replaces the note it had;
+    ``""`` removes it. The App's pages render it (raw HTML shown as text). Returns
+    ``{"kind", "owner_id", "text", "updated_at"}``."""
+    kind, owner_id = _note_owner(project_id, experiment_id, iteration_id)
+    if not isinstance(text, str):
+        raise InvalidInput(f"a note is Markdown text, got {type(text).__name__} {text!r:.100}")
+    return _store().set_note(kind, owner_id, text).to_dict()
+
+
+def get_note(
+    *,
+    project_id: str | None = None,
+    experiment_id: str | None = None,
+    iteration_id: str | None = None,
+) -> dict[str, Any]:
+    """The note of one project, experiment or iteration (name exactly one); its ``text`` is
+    ``""`` (and ``updated_at`` None) when there is none."""
+    kind, owner_id = _note_owner(project_id, experiment_id, iteration_id)
+    return _store().get_note(kind, owner_id).to_dict()

@@ -55,7 +55,12 @@ def get_project(project_id: str, store: StoreDep) -> dict[str, Any]:
     "/projects/{project_id}", dependencies=[CanWrite], tags=["projects"], responses=ok(ProjectOut)
 )
 def update_project(project_id: str, body: ProjectUpdate, store: StoreDep) -> dict[str, Any]:
-    """Change description, status or archived; fields left out stay as they are."""
+    """Change title (409 when another project has it), description, status or archived;
+    fields left out stay as they are."""
+    if body.title is not None:
+        project = store.rename_project(project_id, body.title)
+        if body.description is None and body.status is None and body.archived is None:
+            return project.to_dict()
     project = store.update_project(project_id, body.description, body.status, body.archived)
     return project.to_dict()
 

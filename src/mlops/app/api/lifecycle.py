@@ -23,10 +23,15 @@ router = APIRouter(route_class=PlainRoute, responses=ERRORS, dependencies=[CanWr
 
 @router.patch("/experiments/{experiment_id}", tags=["experiments"], responses=ok(ExperimentOut))
 def update_experiment(experiment_id: str, body: ExperimentUpdate, store: StoreDep) -> Any:
-    """Rename an experiment (409 when a live experiment of the project has that name)."""
-    if body.name is None:
+    """Rename an experiment (409 when a live experiment of the project has that name) or
+    replace its description (``""`` clears it)."""
+    if body.name is None and body.description is None:
         return store.get_experiment(experiment_id).to_dict()
-    return store.rename_experiment(experiment_id, body.name).to_dict()
+    if body.name is not None:
+        experiment = store.rename_experiment(experiment_id, body.name)
+    if body.description is not None:
+        experiment = store.update_experiment(experiment_id, body.description or None)
+    return experiment.to_dict()
 
 
 @router.delete("/experiments/{experiment_id}", tags=["experiments"], responses=ok(ExperimentOut))

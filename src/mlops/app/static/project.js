@@ -1,4 +1,4 @@
-// The project page: its edit form sends PATCH /api/v1/projects/{id} as JSON, then reloads.
+// The project page: its edit form (title, description, status) sends PATCH /api/v1/projects/{id} as JSON, then reloads.
 "use strict";
 
 (function () {
@@ -12,7 +12,13 @@
     form.addEventListener("submit", async function (event) {
       event.preventDefault();
       const status = form.elements.status.value.trim();
+      const title = form.elements.title.value.trim();
       message.className = "form-message";
+      if (!title) {
+        message.classList.add("error");
+        message.textContent = "The title cannot be empty.";
+        return;
+      }
       if (!status) {
         message.classList.add("error");
         message.textContent = "The status cannot be empty.";
@@ -25,6 +31,7 @@
           method: "PATCH",
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify({
+            title: title,
             description: form.elements.description.value,
             status: status,
             archived: form.elements.archived.checked,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from mlops.app.scope import store_for
+from mlops.app.ui.markdown import render_note
 from mlops.app.ui.render import Page, dataset_url, page_route, wants_json
 from mlops.entities import training_first
 from mlops.errors import NotFound
@@ -57,6 +58,7 @@ def project(request: Request) -> Page:
     metric_names: set[str] = set()
     for overview in experiments[:MAX_METRIC_SOURCES]:
         metric_names.update(store.iteration_columns(overview.experiment.id, sample=200)[0])
+    note = store.get_note("project", project_id)
     data = {
         "project": found.to_dict(),
         "experiments": [e.to_dict() for e in experiments],
@@ -64,9 +66,11 @@ def project(request: Request) -> Page:
         "metric": metric,
         "goal": goal,
         "metrics": training_first(metric_names),
+        "note": note.to_dict(),
     }
     crumbs = [("Projects", "/projects"), (found.title, None)]
-    return Page("project.html", data, {"title": found.title, "crumbs": crumbs, "nav": "projects"})
+    view = {"title": found.title, "crumbs": crumbs, "nav": "projects"}
+    return Page("project.html", data, {**view, "note_html": render_note(note.text)})
 
 
 @page_route(router, "/datasets")

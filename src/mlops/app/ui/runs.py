@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from mlops.app.ui import table
+from mlops.app.ui.markdown import render_note
 from mlops.app.ui.pages import store_of
 from mlops.app.ui.previews import artifact_tree, preview, shared_images
 from mlops.app.ui.render import PAGE_SIZE, Page, page_route, path_part, query_int, query_list
@@ -101,6 +102,7 @@ def experiment(request: Request) -> Page:
     pages = max(1, math.ceil(total / PAGE_SIZE))
     if capped:  # the last page is not known: offer "next" while pages come back full
         pages = max(pages, page + 1 if len(shown) == PAGE_SIZE else page)
+    note = store.get_note("experiment", found.id)
     data = {
         "experiment": found.to_dict(),
         "project": project.to_dict(),
@@ -119,6 +121,7 @@ def experiment(request: Request) -> Page:
         "total_capped": capped,
         "iterations": table.rows(shown, state),
         "error": error,
+        "note": note.to_dict(),
     }
     base = "/experiments/" + path_part(found.id)
     view = {
@@ -132,6 +135,7 @@ def experiment(request: Request) -> Page:
         "base_url": base,
         "compare_min": COMPARE_MIN,
         "compare_max": COMPARE_MAX,
+        "note_html": render_note(note.text),
     }
     return Page("experiment.html", data, view, status)
 
@@ -156,6 +160,7 @@ def iteration(request: Request) -> Page:
         if row["kind"] in ("file", "series") and shown < MAX_PREVIEWS:
             row["preview"] = preview(first[row["name"]], artifacts)
             shown += row["preview"] is not None
+    note = store.get_note("iteration", found.id)
     data = {
         "iteration": found.to_dict(),
         "experiment": found_experiment.to_dict(),
@@ -164,11 +169,13 @@ def iteration(request: Request) -> Page:
         "system_metric_names": sorted(n for n in found.metrics if is_system_metric(n)),
         "artifacts": tree,
         "model_versions": [v.to_dict() for v in store.model_versions_of(found.id)],
+        "note": note.to_dict(),
     }
     view = {
         "title": found.name,
         "crumbs": [*_crumbs(project, found_experiment), (found.name, None)],
         "nav": "projects",
+        "note_html": render_note(note.text),
     }
     return Page("iteration.html", data, view)
 

@@ -369,6 +369,17 @@ class SqlModelVersionTag(Base):
 
 
 # The tables, typed as Core tables for the queries of the store.
+class SqlNote(Base):
+    """The Markdown note of one project, experiment or iteration (``kind`` names which)."""
+
+    __tablename__ = "notes"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[float] = mapped_column(Double)
+
+
 PROJECTS = cast(Table, SqlProject.__table__)
 EXPERIMENTS = cast(Table, SqlExperiment.__table__)
 EXPERIMENT_TAGS = cast(Table, SqlExperimentTag.__table__)
@@ -387,3 +398,4 @@ MODEL_VERSIONS = cast(Table, SqlModelVersion.__table__)
 MODEL_ALIASES = cast(Table, SqlModelAlias.__table__)
 MODEL_TAGS = cast(Table, SqlRegisteredModelTag.__table__)
 MODEL_VERSION_TAGS = cast(Table, SqlModelVersionTag.__table__)
+NOTES = cast(Table, SqlNote.__table__)

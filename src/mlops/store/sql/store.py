@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from mlops.store.base import Store
+from mlops.store.sql.annotate import AnnotationMethods
 from mlops.store.sql.audit import AuditMethods
 from mlops.store.sql.engine import make_engine
-from mlops.store.sql.lifecycle import LifecycleMethods
 from mlops.store.sql.migrate import ensure_schema
 from mlops.store.sql.overview import OverviewMethods
 from mlops.store.sql.registry_changes import RegistryChanges
@@ -13,7 +13,7 @@ from mlops.store.sql.tokens import TokenMethods
 
 
 class SqlStore(
-    LifecycleMethods, RegistryChanges, OverviewMethods, AuditMethods, TokenMethods, Store
+    AnnotationMethods, RegistryChanges, OverviewMethods, AuditMethods, TokenMethods, Store
 ):
     """A store in one SQL database, reached through SQLAlchemy (see :class:`Store`).
 
