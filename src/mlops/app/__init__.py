@@ -14,7 +14,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import mlops
 from mlops.app import docs, mlflow, schemas, ui
 from mlops.app.api import (
-    artifacts, blobs, catalog, iterations, lifecycle, models, notes, tokens,
+    artifacts,
+    blobs,
+    catalog,
+    iterations,
+    lifecycle,
+    models,
+    notes,
+    tokens,
 )  # fmt: skip
 from mlops.app.mlflow.errors import MlflowError, is_mlflow_path, mlflow_response
 from mlops.app.responses import JsonResponse, error_response, from_error, reported
