@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mlops.store.base import Store
+from mlops.store.sql.columns import SeriesReads
 from mlops.store.sql.engine import make_engine
 from mlops.store.sql.lifecycle import LifecycleMethods
 from mlops.store.sql.migrate import ensure_schema
@@ -11,7 +12,9 @@ from mlops.store.sql.registry_changes import RegistryChanges
 from mlops.store.sql.tokens import TokenMethods
 
 
-class SqlStore(LifecycleMethods, RegistryChanges, OverviewMethods, TokenMethods, Store):
+class SqlStore(
+    SeriesReads, LifecycleMethods, RegistryChanges, OverviewMethods, TokenMethods, Store
+):
     """A store in one SQL database, reached through SQLAlchemy (see :class:`Store`).
 
     Opening it creates the schema of a new, empty database and refuses a database whose
