@@ -22,7 +22,7 @@ import struct
 import sys
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from mlops.entities import MetricPoint, iso
 from mlops.errors import InvalidInput
@@ -41,7 +41,7 @@ _LITTLE = sys.byteorder == "little"
 def _doubles(values: Sequence[float | None]) -> array[float]:
     """``values`` packed; None (SQLite's stored NaN) becomes NaN."""
     try:
-        return array("d", values)
+        return array("d", cast("Sequence[float]", values))
     except TypeError:
         return array("d", [math.nan if v is None else v for v in values])
 
@@ -150,7 +150,7 @@ class MetricColumns(Sequence[dict[str, Any]]):
     def to_bytes(self) -> bytes:
         """The binary form (:data:`SERIES_MEDIA_TYPE`): header, then steps, values and
         timestamps, little-endian."""
-        columns = [self.steps, self.values, self.timestamps]
+        columns: list[Any] = [self.steps, self.values, self.timestamps]
         if not _LITTLE:
             columns = [array(c.typecode, c) for c in columns]
             for c in columns:
@@ -174,9 +174,9 @@ class MetricColumns(Sequence[dict[str, Any]]):
             )
         view = memoryview(data)
         start = _HEADER.size
-        columns = []
+        columns: list[Any] = []
         for typecode in "qdd":
-            column = array(typecode)
+            column: array[Any] = array(typecode)
             column.frombytes(view[start : start + 8 * n])
             if not _LITTLE:
                 column.byteswap()

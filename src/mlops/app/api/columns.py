@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -13,7 +15,7 @@ from mlops.values import check_name
 
 router = APIRouter(tags=["iterations"], route_class=PlainRoute, responses=ERRORS)
 
-_ANSWERS = {
+_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {
         "model": MetricColumnsOut,
         "description": (MetricColumnsOut.__doc__ or "").strip().split("\n\n")[0],
