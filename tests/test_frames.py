@@ -244,20 +244,16 @@ def test_history_in_long_form(tracking_uri: str, active: dict[str, str]) -> None
         tracking.history_frame("no-such-iteration", "loss")
 
 
-def test_a_long_history_is_read_page_by_page(
-    tracking_uri: str, active: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_long_history_is_read_in_columns(tracking_uri: str, active: dict[str, str]) -> None:
     it = tracking.start_iteration("long", system_metrics=False)
     for step in range(0, 70, 3):  # 24 points, steps with gaps
         it.log_metric("loss", step / 100, step=step)
     it.end_iteration()
-    whole = tracking.history_frame(it.id, "loss")
-    monkeypatch.setattr(_frames, "HISTORY_PAGE", 5)  # pages of 5, 5, 5, 5, 4
-    paged = tracking.history_frame(it.id, "loss")
-    pd.testing.assert_frame_equal(paged, whole)
-    assert paged["step"].tolist() == list(range(0, 70, 3))
-    monkeypatch.setattr(_frames, "HISTORY_PAGE", 8)  # 24 points: the last page is empty
-    pd.testing.assert_frame_equal(tracking.history_frame(it.id, "loss"), whole)
+    frame = tracking.history_frame(it.id, "loss")
+    assert frame["step"].tolist() == list(range(0, 70, 3))
+    columns = tracking.get_metric_history(it.id, "loss", columns=True)
+    assert frame["value"].tolist() == list(columns.values)
+    assert list(columns) == tracking.get_metric_history(it.id, "loss")
 
 
 def test_history_of_a_running_iteration_includes_its_buffered_points(

@@ -41,6 +41,9 @@ POST   /iterations/{id}/batch       IterationBatch    ``{"points": n, "parameter
 POST   /iterations/{id}/resume                        iteration (running again; idempotent)
 GET    /iterations/{id}/metrics/{name}?max_points=    ``{"points": [point], "downsampled": bool}``
 GET    /series?metric=&iteration_ids=&max_points=     ``{"series": {id: {"points", "total"}}}``
+GET    /history/columns?iteration_id=&metric=         ``{"steps", "values", "timestamps"}``, or
+                                                      packed for ``Accept:
+                                                      application/x-mlops-series`` (mlops.series)
 GET    /iterations?experiment_id=&project_id=&filter=&order_by=&limit=&cursor=&deleted=
                                                       ``{"iterations": [...], "next_cursor": c|null,
                                                       "total": n}``

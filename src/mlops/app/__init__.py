@@ -17,12 +17,13 @@ from mlops.app.api import (
     artifacts,
     blobs,
     catalog,
+    columns,
     iterations,
     lifecycle,
     models,
     notes,
     tokens,
-)  # fmt: skip
+)
 from mlops.app.mlflow.errors import MlflowError, is_mlflow_path, mlflow_response
 from mlops.app.responses import JsonResponse, error_response, from_error, reported
 from mlops.app.security import Guard
@@ -60,6 +61,7 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     app.state.artifacts = open_artifact_store(settings.artifacts_location())
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(iterations.router, prefix=API_PREFIX)
+    app.include_router(columns.router, prefix=API_PREFIX)
     app.include_router(lifecycle.router, prefix=API_PREFIX)
     app.include_router(notes.router, prefix=API_PREFIX)
     app.include_router(artifacts.router, prefix=API_PREFIX)

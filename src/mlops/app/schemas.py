@@ -266,6 +266,18 @@ class MetricPage(_Shape):
     points: list[MetricPointOut]
 
 
+class MetricColumnsOut(_Shape):
+    """Every point of one metric in columns, by step: ``steps[i]``, ``values[i]`` and
+    ``timestamps[i]`` (epoch seconds) are point ``i``. A client whose ``Accept`` names
+    ``application/x-mlops-series`` gets the same series packed: a 16-byte header (``MLSR``,
+    version 1, three zero bytes, the number of points n as a little-endian uint64), then n
+    int64 steps, n float64 values and n float64 timestamps, all little-endian."""
+
+    steps: list[int]
+    values: list[MetricValue]
+    timestamps: list[float]
+
+
 class MetricSeries(_Shape):
     """One metric of several iterations, keyed by iteration id."""
 

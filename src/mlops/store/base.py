@@ -23,7 +23,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops.entities import (
     Artifact,
@@ -37,6 +37,9 @@ from mlops.entities import (
     Project,
     RegisteredModel,
 )
+
+if TYPE_CHECKING:
+    from mlops.series import MetricColumns
 
 __all__ = ["IterationTable", "MetricRow", "Store"]
 
@@ -461,6 +464,15 @@ class Store(abc.ABC):
         """Every point of one metric of one iteration, by step (several points at one step,
         logged with ``every_value``, in the order they were logged). Raises ``NotFound`` for
         an iteration without that metric."""
+
+    def get_metric_columns(self, iteration_id: str, metric_name: str) -> MetricColumns:
+        """What :meth:`get_metric_history` returns, in columns (:class:`~mlops.series.
+        MetricColumns`: packed arrays of steps, values and timestamps): a long series without
+        an object per point. Raises ``NotFound`` like :meth:`get_metric_history`. The SQL store
+        reads the rows in bulk, the HTTP store asks the App for the binary form."""
+        from mlops.series import MetricColumns
+
+        return MetricColumns.of_points(self.get_metric_history(iteration_id, metric_name))
 
     @abc.abstractmethod
     def get_metric_series(

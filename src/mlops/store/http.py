@@ -137,6 +137,7 @@ class HttpStore(JournalDrain, AppManagement, AppReads, AppFiles, Store):
         body: Any = None,
         params: dict[str, Any] | None = None,
         repeatable: bool = True,
+        accept: str | None = None,
     ) -> Any:
         """A request whose answer the caller needs (reads, catalog writes)."""
         if self._transport is None:
@@ -152,8 +153,9 @@ class HttpStore(JournalDrain, AppManagement, AppReads, AppFiles, Store):
             # it arrived: a rename or a tag must not be overtaken by a journaled write).
             self._drain_pass(time.monotonic() + READ_BUDGET, wait=False)
         return self._transport.request(
-            method, path, body=body, params=params, budget=READ_BUDGET, repeatable=repeatable
-        )
+            method, path, body=body, params=params, budget=READ_BUDGET, repeatable=repeatable,
+            accept=accept,
+        )  # fmt: skip
 
     def _write(self, ops: Sequence[Op], budget: float, droppable: bool = False) -> Any:
         """Send training-path operations in order and return the last answer; or, when the App

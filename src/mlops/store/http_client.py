@@ -130,8 +130,10 @@ class Transport:
         cancel: threading.Event | None = None,
         retry_timeout: bool = False,
         raw: bytes | None = None,
+        accept: str | None = None,
     ) -> Any:
-        """Send a request and return its decoded JSON (None for an empty answer).
+        """Send a request and return its decoded JSON (None for an empty answer), or, when
+        ``accept`` names a media type the answer has, the answer's bytes.
 
         Retries for at most ``budget`` seconds (an attempt that started may overrun it by
         :data:`MIN_ATTEMPT`), a refused connection only for :data:`REFUSED_WINDOW`.
@@ -147,7 +149,9 @@ class Transport:
             self._client, self._pid = self._make_client(), os.getpid()
         content = raw if raw is not None else None if body is None else _dumps(body)
         kind = "application/octet-stream" if raw is not None else "application/json"
-        headers = {"Content-Type": kind} if content is not None else None
+        headers = {"Content-Type": kind} if content is not None else {}
+        if accept is not None:
+            headers["Accept"] = f"{accept}, application/json;q=0.5"
         deadline = time.monotonic() + budget
         refused_until: float | None = None
         attempt = 0
@@ -176,6 +180,9 @@ class Transport:
             else:
                 status = response.status_code
                 if status < 400:
+                    kind = response.headers.get("content-type", "")
+                    if accept is not None and kind.split(";")[0].strip() == accept:
+                        return response.content
                     return self._json(method, path, response)
                 error = self._error(method, path, response)
                 if not (status in (408, 429) or status >= 500) or _final(error):

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from mlops.entities import Dataset, Experiment, Iteration, MetricPoint, Project
 from mlops.errors import InvalidInput, MlopsError, NotFound
+from mlops.series import SERIES_MEDIA_TYPE, MetricColumns
 from mlops.store import rules
 from mlops.store.base import IterationTable, Store
 from mlops.store.http_client import part
@@ -57,8 +58,9 @@ class AppCalls(abc.ABC):
         body: Any = None,
         params: dict[str, Any] | None = None,
         repeatable: bool = True,
+        accept: str | None = None,
     ) -> Any:
-        """One request whose answer the caller needs."""
+        """One request whose answer the caller needs (its bytes when it comes as ``accept``)."""
 
 
 class AppReads(AppCalls):
@@ -259,8 +261,22 @@ class AppReads(AppCalls):
         return total if limit is None else min(total, limit)
 
     def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
-        path = f"/iterations/{part(iteration_id)}/metrics/{part(metric_name)}"
-        return [point_from(p) for p in self._call("GET", path)["points"]]
+        return self.get_metric_columns(iteration_id, metric_name).points()
+
+    def get_metric_columns(self, iteration_id: str, metric_name: str) -> MetricColumns:
+        params = {"iteration_id": iteration_id, "metric": metric_name}
+        try:
+            answer = self._call("GET", "/history/columns", params=params, accept=SERIES_MEDIA_TYPE)
+        except MlopsError as exc:
+            if isinstance(exc, NotFound) or exc.status not in (404, 405):
+                raise
+            # an App older than the route: the history as points
+            path = f"/iterations/{part(iteration_id)}/metrics/{part(metric_name)}"
+            points = [point_from(p) for p in self._call("GET", path)["points"]]
+            return MetricColumns.of_points(points)
+        if isinstance(answer, bytes):
+            return MetricColumns.from_bytes(answer)
+        return MetricColumns.from_json(answer)
 
     def get_metric_page(
         self,

@@ -8,7 +8,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from mlops.config import read_settings, tracking_uri, write_settings
 from mlops.errors import AlreadyExists, InvalidInput, NoActiveProject, NotFound
@@ -29,6 +29,9 @@ from mlops.tracking._system import system_info
 from mlops.tracking._system_metrics import SAMPLER, sampling_interval
 from mlops.tracking._writer import WRITER
 from mlops.values import check_id, check_name, check_optional_text
+
+if TYPE_CHECKING:
+    from mlops.series import MetricColumns
 
 _NO_PROJECT = (
     "no active project: call tracking.set_active_project(id) or pass project_id "
@@ -348,12 +351,30 @@ def get_iteration(iteration_id: str) -> dict[str, Any]:
     return IterationDict(_store().get_iteration(iteration_id).to_dict())
 
 
-def get_metric_history(iteration_id: str, metric_name: str) -> list[dict[str, Any]]:
-    """Every point of one metric, by step: ``[{"step", "value", "timestamp"}, ...]``."""
+@overload
+def get_metric_history(
+    iteration_id: str, metric_name: str, *, columns: Literal[False] = False
+) -> list[dict[str, Any]]: ...
+@overload
+def get_metric_history(
+    iteration_id: str, metric_name: str, *, columns: Literal[True]
+) -> MetricColumns: ...
+def get_metric_history(
+    iteration_id: str, metric_name: str, *, columns: bool = False
+) -> list[dict[str, Any]] | MetricColumns:
+    """Every point of one metric, by step: ``[{"step", "value", "timestamp"}, ...]``.
+
+    ``columns=True`` gives the same series as :class:`~mlops.series.MetricColumns`: packed
+    arrays ``.steps``, ``.values`` and ``.timestamps`` (epoch seconds) that still iterate
+    (and index) as those dicts; a million points read in a fraction of the time, without an
+    object per point (``numpy.frombuffer(h.values)`` views the values)."""
     check_id(iteration_id, "iteration_id")
     check_name(metric_name, "metric name")
+    if not isinstance(columns, bool):
+        raise InvalidInput(f"columns must be True or False, got {columns!r:.100}")
     _flush_if_running(iteration_id)
-    return [p.to_dict() for p in _store().get_metric_history(iteration_id, metric_name)]
+    series = _store().get_metric_columns(iteration_id, metric_name)
+    return series if columns else list(series)
 
 
 def list_iterations(

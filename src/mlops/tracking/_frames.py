@@ -25,8 +25,6 @@ __all__ = ["PAGE_SIZE", "SYSTEM_PREFIX", "history_frame", "iterations_frame"]
 #: Iterations read per request; None: the store's own page (5,000 from a database, and 5,000,
 #: the largest page of the App's ``POST /iterations/table``, through the App).
 PAGE_SIZE: int | None = None
-#: Points of a metric's history read per request (the App answers at most 100,000).
-HISTORY_PAGE = 50_000
 #: Metrics whose name starts with this are the system metrics sampled in the background.
 SYSTEM_PREFIX = "system/"
 
@@ -289,7 +287,8 @@ def history_frame(
         df = tracking.history_frame([a, b], "val_loss")
         df.pivot(index="step", columns="iteration_id", values="value").plot()
 
-    Each series is read in pages of 50,000 points (one request each through the App). Needs
+    Each series is read in one go, in columns (through the App, one request answered with
+    packed arrays). Needs
     pandas: ``pip install "mlops-library[pandas]"`` (else
     :class:`~mlops.errors.MissingDependency`, an ``ImportError``).
     """
@@ -314,14 +313,14 @@ def history_frame(
         else:
             wanted = [n for n in names if n in logged]
         for name in wanted:
-            points = _history(store, iteration_id, name)
+            series = store.get_metric_columns(iteration_id, name)
             parts.append(
                 (
                     iteration_id,
                     name,
-                    np.fromiter((p.step for p in points), np.int64, len(points)),
-                    np.fromiter((p.value for p in points), np.float64, len(points)),
-                    np.fromiter((p.timestamp for p in points), np.float64, len(points)),
+                    np.frombuffer(series.steps, np.int64),
+                    np.frombuffer(series.values, np.float64),
+                    np.frombuffer(series.timestamps, np.float64),
                 )
             )
     if names is not None:
@@ -346,16 +345,6 @@ def history_frame(
             "timestamp": _times(pd, joined(4, np.float64)),
         }
     )
-
-
-def _history(store: Store, iteration_id: str, name: str) -> list[Any]:
-    """Every point of one metric, read in pages of HISTORY_PAGE points."""
-    points = store.get_metric_page(iteration_id, name, None, HISTORY_PAGE)
-    page = points
-    while len(page) >= HISTORY_PAGE:  # a full page may end with several values at one step
-        page = store.get_metric_page(iteration_id, name, page[-1].step, HISTORY_PAGE)
-        points += page
-    return points
 
 
 def _name_list(value: object, what: str, check: Any) -> list[str]:

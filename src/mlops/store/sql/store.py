@@ -5,6 +5,7 @@ from __future__ import annotations
 from mlops.store.base import Store
 from mlops.store.sql.annotate import AnnotationMethods
 from mlops.store.sql.audit import AuditMethods
+from mlops.store.sql.columns import SeriesReads
 from mlops.store.sql.engine import make_engine
 from mlops.store.sql.migrate import ensure_schema
 from mlops.store.sql.overview import OverviewMethods
@@ -13,7 +14,13 @@ from mlops.store.sql.tokens import TokenMethods
 
 
 class SqlStore(
-    AnnotationMethods, RegistryChanges, OverviewMethods, AuditMethods, TokenMethods, Store
+    SeriesReads,
+    AnnotationMethods,
+    RegistryChanges,
+    OverviewMethods,
+    AuditMethods,
+    TokenMethods,
+    Store,
 ):
     """A store in one SQL database, reached through SQLAlchemy (see :class:`Store`).
 
