@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 
 from mlops.entities import MetricPoint
 from mlops.series import MetricColumns
+from mlops.store.sql.engine import driver_rows
 from mlops.store.sql.runs import IterationMethods
 
 _SERIES = (
@@ -30,12 +31,7 @@ def read_columns(conn: Connection, iteration_id: str, metric_name: str) -> Metri
         first, second = marks[style]
         sql = _SERIES.format(iteration_id=first, name=second)
         params = {"iteration_id": iteration_id, "name": metric_name}
-    result = conn.exec_driver_sql(sql, params)
-    try:
-        rows = result.cursor.fetchall() if result.cursor is not None else []
-    finally:
-        result.close()
-    return MetricColumns.of_rows(rows)
+    return MetricColumns.of_rows(driver_rows(conn, conn.exec_driver_sql(sql, params)))
 
 
 class SeriesReads(IterationMethods):

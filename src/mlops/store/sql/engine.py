@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -225,3 +225,18 @@ def _transient(exc: DBAPIError) -> bool:
 
 def _short(exc: DBAPIError) -> str:
     return str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+
+
+def driver_rows(conn: Connection, result: CursorResult[Any]) -> list[Any]:
+    """All rows of ``result`` as the driver's own tuples (no SQLAlchemy row objects: building
+    them costs more than the database's work for a long series), closing it. An error of the
+    driver while fetching is raised as SQLAlchemy's, so that :func:`transaction` sorts it
+    into a storage error or Unavailable like any other."""
+    try:
+        return list(result.cursor.fetchall()) if result.cursor is not None else []
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            None, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from exc
+    finally:
+        result.close()

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Select, select
 
 from mlops.entities import effective_status
 from mlops.store.base import IterationTable
+from mlops.store.sql.engine import driver_rows
 from mlops.store.sql.iterations import page_ids
 from mlops.store.sql.models import ITERATION_TAGS, ITERATIONS, METRIC_SUMMARIES, PARAMETERS
 from mlops.store.sql.rows import nan_if_none
@@ -83,8 +84,4 @@ def iteration_table(
 def _tuples(conn: Connection, query: Select[Any]) -> list[Any]:
     """The rows of a query of text and number columns as the driver's own tuples: building
     SQLAlchemy rows costs more than the database's work here."""
-    result = conn.execute(query)
-    try:
-        return list(result.cursor.fetchall())
-    finally:
-        result.close()
+    return driver_rows(conn, conn.execute(query))
