@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import mlops
 from mlops.app import docs, mlflow, schemas, ui
-from mlops.app.api import artifacts, blobs, catalog, iterations, lifecycle, models
+from mlops.app.api import artifacts, blobs, catalog, iterations, lifecycle, models, purge
 from mlops.app.mlflow.errors import MlflowError, is_mlflow_path, mlflow_response
 from mlops.app.responses import JsonResponse, error_response, from_error, reported
 from mlops.app.security import Guard
@@ -52,6 +52,7 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(iterations.router, prefix=API_PREFIX)
     app.include_router(lifecycle.router, prefix=API_PREFIX)
+    app.include_router(purge.router, prefix=API_PREFIX)
     app.include_router(artifacts.router, prefix=API_PREFIX)
     app.include_router(blobs.router, prefix=API_PREFIX)
     app.include_router(models.router, prefix=API_PREFIX)

@@ -7,11 +7,14 @@ from mlops.store.sql.engine import make_engine
 from mlops.store.sql.lifecycle import LifecycleMethods
 from mlops.store.sql.migrate import ensure_schema
 from mlops.store.sql.overview import OverviewMethods
+from mlops.store.sql.purge import PurgeMethods
 from mlops.store.sql.registry_changes import RegistryChanges
 from mlops.store.sql.tokens import TokenMethods
 
 
-class SqlStore(LifecycleMethods, RegistryChanges, OverviewMethods, TokenMethods, Store):
+class SqlStore(
+    PurgeMethods, LifecycleMethods, RegistryChanges, OverviewMethods, TokenMethods, Store
+):
     """A store in one SQL database, reached through SQLAlchemy (see :class:`Store`).
 
     Opening it creates the schema of a new, empty database and refuses a database whose
