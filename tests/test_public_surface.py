@@ -19,6 +19,7 @@ PUBLIC = {
     "register_model", "set_model_alias", "history_frame", "iterations_frame",
     "delete_experiment", "delete_iteration", "rename_experiment", "rename_iteration",
     "restore_experiment", "restore_iteration", "set_experiment_tags", "set_iteration_tags",
+    "purge_experiment", "purge_iterations",
 }  # fmt: skip
 
 

@@ -63,6 +63,8 @@ from mlops.tracking._iteration import Iteration
 from mlops.tracking._manage import (
     delete_experiment,
     delete_iteration,
+    purge_experiment,
+    purge_iterations,
     rename_experiment,
     rename_iteration,
     restore_experiment,
@@ -95,6 +97,8 @@ __all__ = [
     "list_experiments",
     "list_iterations",
     "list_projects",
+    "purge_experiment",
+    "purge_iterations",
     "register_model",
     "rename_experiment",
     "rename_iteration",
