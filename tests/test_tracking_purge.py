@@ -66,3 +66,20 @@ def test_force_purges_a_live_iteration_and_an_experiment(
         tracking.get_experiment(experiment_id)
     with pytest.raises(InvalidInput, match="list of ids"):
         tracking.purge_iterations(other.id)
+
+
+def test_purge_from_a_script_on_every_backend(tracking_uri: str, mlops_home: Path) -> None:
+    project = tracking.create_project("purge-everywhere")
+    tracking.set_active_project(project["id"])
+    tracking.set_active_experiment(tracking.create_experiment("e")["id"])
+    with tracking.start_iteration("keep") as keep:
+        keep.log_metric("loss", 0.1)
+    with tracking.start_iteration("drop") as drop:
+        for step in range(4):
+            drop.log_metric("loss", 1 / (step + 1), step=step)
+    tracking.delete_iteration(drop.id)
+    purged = tracking.purge_iterations([drop.id])
+    assert (purged["iterations"], purged["points"]) == (1, 4)
+    assert [i["id"] for i in tracking.list_iterations(deleted=None)] == [keep.id]
+    with pytest.raises(NotFound, match=drop.id):
+        tracking.purge_iterations([drop.id])
