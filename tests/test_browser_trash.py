@@ -87,3 +87,33 @@ def test_restore_then_purge_from_the_trash_page(
     assert [i["name"] for i in tracking.list_iterations(deleted=None)] == ["keeper"]
     blobs = [p for p in (mlops_home / "artifacts" / "blobs").rglob("*") if p.is_file()]
     assert blobs == []  # the App freed the purged iteration's file
+
+
+def test_a_read_token_sees_the_trash_and_is_told_restore_needs_write(
+    browser: Browser, active: dict[str, str], mlops_home: Path, start_app: Callable[..., Any]
+) -> None:
+    from mlops import tracking
+    from mlops.store.sql.store import SqlStore
+
+    with tracking.start_iteration("victim") as victim:
+        victim.log_metric("loss", 0.9)
+    tracking.delete_iteration(victim.id)
+    uri = f"sqlite:///{mlops_home / 'mlops.db'}"
+    store = SqlStore(uri)
+    secret, _ = store.create_token("viewer", "read")
+    store.close()
+    app = start_app(uri, "--auth")
+
+    with browser_page(browser) as (page, watch):
+        open_page(page, f"{app.url}/login?next=/trash")
+        page.get_by_test_id("token-input").fill(secret)
+        page.get_by_test_id("login-button").click()
+        page.wait_for_selector('body[data-page="trash"][data-ready="1"]')
+        row = page.locator(f'[data-testid="trash-iteration"][data-id="{victim.id}"]')
+        row.get_by_test_id("restore-button").click()
+        message = page.get_by_test_id("trash-message")
+        page.wait_for_selector('[data-testid="trash-message"].error')
+        assert "Could not restore victim" in message.inner_text()
+        assert "write" in message.inner_text()
+        assert watch.errors == [] and watch.csp == []
+    assert tracking.get_iteration(victim.id)["deleted_at"] is not None
