@@ -20,6 +20,7 @@ PUBLIC = {
     "delete_experiment", "delete_iteration", "rename_experiment", "rename_iteration",
     "restore_experiment", "restore_iteration", "set_experiment_tags", "set_iteration_tags",
     "get_note", "move_iteration", "rename_project", "set_note", "update_experiment",
+    "purge_experiment", "purge_iterations",
 }  # fmt: skip
 
 

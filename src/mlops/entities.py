@@ -28,6 +28,7 @@ __all__ = [
     "ModelFile",
     "ModelVersion",
     "Project",
+    "Purged",
     "RegisteredModel",
     "is_system_metric",
     "iso",
@@ -385,4 +386,39 @@ class ApiToken:
             "last_used_at": iso(self.last_used_at),
             "projects": list(self.projects),
             "expires_at": iso(self.expires_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What a purge removed for good: ``iterations`` and ``experiments`` (rows), their metric
+    ``points``, their ``artifacts`` (records), and ``blobs``, the sha256 digests of the stored
+    files that nothing references any more (removed from the artifact store). ``kept`` names
+    the iterations left in place because a registered model version uses their files."""
+
+    iterations: int = 0
+    experiments: int = 0
+    points: int = 0
+    artifacts: int = 0
+    blobs: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+
+    def __add__(self, other: Purged) -> Purged:
+        return Purged(
+            self.iterations + other.iterations,
+            self.experiments + other.experiments,
+            self.points + other.points,
+            self.artifacts + other.artifacts,
+            (*self.blobs, *other.blobs),
+            (*self.kept, *other.kept),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "iterations": self.iterations,
+            "experiments": self.experiments,
+            "points": self.points,
+            "artifacts": self.artifacts,
+            "blobs": list(self.blobs),
+            "kept": list(self.kept),
         }

@@ -198,6 +198,22 @@ class TagChange:
 
 
 @dataclass
+class PurgeRequest:
+    """Body of ``POST /iterations/purge``: the iterations to remove for good (deleted ones,
+    or live ones too with ``force``)."""
+
+    ids: list[str] = field(default_factory=list)
+    force: bool = False
+
+
+@dataclass
+class PurgeOptions:
+    """Body of ``POST /experiments/{id}/purge``: ``force`` purges a live experiment too."""
+
+    force: bool = False
+
+
+@dataclass
 class DatasetCreate:
     """Body of ``POST /datasets``: the client computes digest, size and file count."""
 

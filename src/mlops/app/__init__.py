@@ -22,6 +22,7 @@ from mlops.app.api import (
     lifecycle,
     models,
     notes,
+    purge,
     tokens,
 )
 from mlops.app.mlflow.errors import MlflowError, is_mlflow_path, mlflow_response
@@ -64,6 +65,7 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     app.include_router(columns.router, prefix=API_PREFIX)
     app.include_router(lifecycle.router, prefix=API_PREFIX)
     app.include_router(notes.router, prefix=API_PREFIX)
+    app.include_router(purge.router, prefix=API_PREFIX)
     app.include_router(artifacts.router, prefix=API_PREFIX)
     app.include_router(blobs.router, prefix=API_PREFIX)
     app.include_router(models.router, prefix=API_PREFIX)

@@ -107,6 +107,26 @@ class ExperimentOut(_Shape):
     tags: dict[str, str]
 
 
+class PurgedOut(_Shape):
+    """What a purge removed for good (:meth:`mlops.entities.Purged.to_dict`): counts of
+    iterations, experiments, metric points and artifact records, the sha256 digests of the
+    blobs removed from the artifact store, and the iterations kept because a registered model
+    version uses them."""
+
+    iterations: int
+    experiments: int
+    points: int
+    artifacts: int
+    blobs: list[str]
+    kept: list[str]
+
+
+class PurgeableOut(_Shape):
+    """Ids of the iterations a purge would remove (oldest first)."""
+
+    ids: list[str]
+
+
 class DatasetOut(_Shape):
     """A dataset version (:meth:`mlops.entities.Dataset.to_dict`)."""
 

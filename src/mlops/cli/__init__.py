@@ -18,6 +18,7 @@ so what it shows is exactly what a script calling the library would get.
     mlops models list [--json] | show NAME [--json]
     mlops export --experiment ID [--format csv|json] [--output FILE] [--filter EXPR]
     mlops gc [--yes] [--min-age SECONDS] [--artifacts PATH]
+    mlops purge --older-than 30d [--status S] [--experiment ID] [--include-live] [--yes]
     mlops db upgrade [--store URI]
     mlops backup DEST | restore SRC
     mlops app [--host H] [--port P] [--store URI] [--workers N] [--auth] [--insecure]
@@ -42,12 +43,13 @@ from mlops.cli._export import export
 from mlops.cli._import import import_group
 from mlops.cli._iterations import iterations
 from mlops.cli._main import main
+from mlops.cli._purge import purge
 from mlops.cli._sync import sync
 
 __all__ = ["main"]
 
 for _command in (
     projects, experiments, iterations, datasets, artifacts, models, export, gc, db, app, tokens,
-    sync, import_group, audit, backup, restore,
+    sync, import_group, audit, backup, restore, purge,
 ):  # fmt: skip
     main.add_command(_command)

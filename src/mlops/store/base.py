@@ -35,10 +35,12 @@ from mlops.entities import (
     ModelVersion,
     Note,
     Project,
+    Purged,
     RegisteredModel,
 )
 
 if TYPE_CHECKING:
+    from mlops.artifacts import ArtifactStore
     from mlops.series import MetricColumns
 
 __all__ = ["IterationTable", "MetricRow", "Store"]
@@ -347,6 +349,42 @@ class Store(abc.ABC):
     def restore_iteration(self, iteration_id: str) -> Iteration:
         """Bring a deleted iteration back (restoring a live one returns it unchanged). An
         iteration of a deleted experiment stays hidden until its experiment is restored."""
+
+    # -- purge (removing deleted things for good) -------------------------------------------
+    @abc.abstractmethod
+    def purge_iterations(
+        self,
+        iteration_ids: Sequence[str],
+        force: bool = False,
+        artifacts: ArtifactStore | None = None,
+    ) -> Purged:
+        """Remove deleted iterations for good: their rows, parameters, metric points, tags and
+        artifact records, in batches of 500 per transaction, and from ``artifacts`` every blob
+        no other record refers to (the App uses its own artifact store: over HTTP the argument
+        is ignored). Raises ``NotFound`` for an unknown id (before anything is removed) and
+        ``InvalidInput`` for a live one unless ``force``. Iterations a registered model
+        version uses are kept and named in :attr:`Purged.kept`."""
+
+    @abc.abstractmethod
+    def purge_experiment(
+        self, experiment_id: str, force: bool = False, artifacts: ArtifactStore | None = None
+    ) -> Purged:
+        """Remove a deleted experiment for good, with all its iterations (as
+        :meth:`purge_iterations`). Raises ``InvalidInput`` for a live one unless ``force``;
+        while a model version uses one of its iterations, the experiment and that iteration
+        stay (named in ``kept``)."""
+
+    @abc.abstractmethod
+    def purgeable_iterations(
+        self,
+        deleted_before: float,
+        status: str | None = None,
+        experiment_id: str | None = None,
+        include_live: bool = False,
+    ) -> list[str]:
+        """Ids of the iterations deleted before ``deleted_before`` (epoch seconds), themselves
+        or with their experiment, oldest first; with ``include_live``, also those started
+        before it. ``status`` and ``experiment_id`` narrow the choice."""
 
     @abc.abstractmethod
     def rename_iteration(self, iteration_id: str, name: str) -> Iteration:

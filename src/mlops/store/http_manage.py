@@ -10,8 +10,9 @@ transport may retry them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from mlops.entities import Experiment, Iteration, Note, Project
+from mlops.entities import Experiment, Iteration, Note, Project, Purged
 from mlops.store import rules
 from mlops.store.http_client import part
 from mlops.store.http_codec import _ts, experiment_from, iteration_from, project_from
@@ -21,11 +22,27 @@ from mlops.wire import (
     IterationMove,
     NoteText,
     ProjectUpdate,
+    PurgeOptions,
+    PurgeRequest,
     TagChange,
     to_body,
 )
 
+if TYPE_CHECKING:
+    from mlops.artifacts import ArtifactStore
+
 __all__ = ["AppManagement"]
+
+
+def _purged(data: dict[str, Any]) -> Purged:
+    return Purged(
+        iterations=int(data["iterations"]),
+        experiments=int(data["experiments"]),
+        points=int(data["points"]),
+        artifacts=int(data["artifacts"]),
+        blobs=tuple(data["blobs"]),
+        kept=tuple(data["kept"]),
+    )
 
 
 def _tag_body(tags: Mapping[str, str] | None, delete: Sequence[str]) -> dict[str, object]:
@@ -110,3 +127,43 @@ class AppManagement(AppCalls):
     ) -> Iteration:
         path = f"/iterations/{part(iteration_id)}/tags"
         return iteration_from(self._call("PATCH", path, _tag_body(tags, delete)))
+
+    # -- purge ------------------------------------------------------------------------------
+    # The App removes blobs from its own artifact store: ``artifacts`` is not used here.
+    def purge_iterations(
+        self,
+        iteration_ids: Sequence[str],
+        force: bool = False,
+        artifacts: ArtifactStore | None = None,
+    ) -> Purged:
+        rules.check_purge(list(iteration_ids))
+        total = Purged()
+        ids = list(dict.fromkeys(iteration_ids))
+        # one request per 500 ids: each answers quickly, and a retry repeats little
+        for start in range(0, max(len(ids), 1), 500):
+            body = to_body(PurgeRequest(ids[start : start + 500], force))
+            total += _purged(self._call("POST", "/trash/purge", body, repeatable=False))
+        return total
+
+    def purge_experiment(
+        self, experiment_id: str, force: bool = False, artifacts: ArtifactStore | None = None
+    ) -> Purged:
+        path = f"/experiments/{part(experiment_id)}/purge"
+        return _purged(self._call("POST", path, to_body(PurgeOptions(force)), repeatable=False))
+
+    def purgeable_iterations(
+        self,
+        deleted_before: float,
+        status: str | None = None,
+        experiment_id: str | None = None,
+        include_live: bool = False,
+    ) -> list[str]:
+        rules.check_purge([], status)
+        params: dict[str, Any] = {"deleted_before": deleted_before}
+        if status is not None:
+            params["status"] = status
+        if experiment_id is not None:
+            params["experiment_id"] = experiment_id
+        if include_live:
+            params["include_live"] = "true"
+        return list(self._call("GET", "/trash/iterations", params=params)["ids"])

@@ -62,6 +62,7 @@ __all__ = [
     "check_page",
     "check_project",
     "check_project_update",
+    "check_purge",
     "check_update",
     "check_update_of",
 ]
@@ -414,3 +415,21 @@ def _json_data(value: dict[str, Any], what: str, limit: int) -> None:
         raise InvalidInput(f"{what} must hold only JSON data (str, numbers, lists, dicts)")
     if len(json.dumps(value, ensure_ascii=False, allow_nan=True)) > limit:
         raise InvalidInput(f"{what} is over {limit:,} characters as JSON: send less")
+
+
+def check_purge(iteration_ids: object, status: object = None) -> None:
+    """What a purge is given: a list of iteration ids and, to pick by status, one of
+    :data:`WRITABLE_STATUSES`."""
+    if isinstance(iteration_ids, str) or not isinstance(iteration_ids, (list, tuple)):
+        raise InvalidInput(
+            f"iteration ids to purge must be a list of ids, got {type(iteration_ids).__name__}"
+        )
+    for iteration_id in iteration_ids:
+        if not isinstance(iteration_id, str) or not 0 < len(iteration_id) <= MAX_ID:
+            raise InvalidInput(
+                f"an iteration id is 1 to {MAX_ID} characters, got {iteration_id!r:.80}"
+            )
+    if status is not None and status not in WRITABLE_STATUSES:
+        raise InvalidInput(
+            f"status must be one of {', '.join(WRITABLE_STATUSES)}, not {status!r:.80}"
+        )

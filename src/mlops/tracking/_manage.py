@@ -9,7 +9,7 @@ calls need the store's answer: over HTTP the App must be reachable (``Unavailabl
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops.config import tracking_uri
 from mlops.errors import InvalidInput
@@ -17,9 +17,24 @@ from mlops.store import Store, open_store
 from mlops.tracking._writer import WRITER
 from mlops.values import check_id, check_name, check_optional_text
 
+if TYPE_CHECKING:
+    from mlops.artifacts import ArtifactStore
+
 
 def _store() -> Store:
     return open_store(tracking_uri())
+
+
+def _artifact_store(store: Store) -> ArtifactStore | None:
+    """The artifact store the library writes this store's files to (the App frees its own
+    over HTTP; a PostgreSQL store without ``MLOPS_ARTIFACT_STORE`` has none known here)."""
+    from mlops.tracking._artifacts import LocalFiles, files_for
+
+    try:
+        files = files_for(store)
+    except InvalidInput:
+        return None
+    return files.artifacts if isinstance(files, LocalFiles) else None
 
 
 def delete_experiment(experiment_id: str) -> dict[str, Any]:
@@ -170,3 +185,36 @@ def get_note(
     ``""`` (and ``updated_at`` None) when there is none."""
     kind, owner_id = _note_owner(project_id, experiment_id, iteration_id)
     return _store().get_note(kind, owner_id).to_dict()
+
+
+def purge_iterations(iteration_ids: Sequence[str], force: bool = False) -> dict[str, Any]:
+    """Remove deleted iterations for good: their rows, parameters, metric points, tags,
+    dataset links and artifact records, and every stored file (blob) no other iteration
+    refers to (a file shared with a live iteration stays). Only deleted iterations (or those
+    of a deleted experiment) are purged: a live one raises ``InvalidInput`` unless ``force``;
+    an unknown id raises ``NotFound`` before anything is removed. This cannot be undone.
+
+    Returns the counts ``{"iterations", "experiments", "points", "artifacts", "blobs",
+    "kept"}``; ``kept`` names iterations left in place because a registered model version
+    uses their files (delete the version first)."""
+    if isinstance(iteration_ids, str):
+        raise InvalidInput(
+            "iteration_ids must be a list of ids, not one string: "
+            f"purge_iterations([{iteration_ids!r}])"
+        )
+    ids = [check_id(i, "iteration_id") for i in iteration_ids]
+    store = _store()
+    return store.purge_iterations(ids, force=force, artifacts=_artifact_store(store)).to_dict()
+
+
+def purge_experiment(experiment_id: str, force: bool = False) -> dict[str, Any]:
+    """Remove a deleted experiment for good, with all its iterations and what they logged
+    (as :func:`purge_iterations`: rows, metric points, artifact records and the files nothing
+    else refers to). Only a deleted experiment is purged: a live one raises ``InvalidInput``
+    unless ``force``. While a registered model version uses one of its iterations, the
+    experiment and that iteration stay (named in ``kept``). This cannot be undone."""
+    check_id(experiment_id, "experiment_id")
+    store = _store()
+    return store.purge_experiment(
+        experiment_id, force=force, artifacts=_artifact_store(store)
+    ).to_dict()

@@ -12,6 +12,7 @@
 ``/datasets/{name}[.json]``        a dataset's versions and the iterations that used them
 ``/models[.json]``                 registered models, latest version, aliases
 ``/models/{name}[.json]``          a model's versions with their iterations and aliases
+``/trash[.json]``                  deleted experiments and iterations: restore or purge
 ``/login``, ``/logout``            the session cookie of an App started with ``--auth``
 =================================  ===========================================================
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mlops.app.ui import admin, login, models, pages, runs
+from mlops.app.ui import admin, login, models, pages, runs, trash
 
 __all__ = ["router"]
 
@@ -33,3 +34,4 @@ router.include_router(pages.router)
 router.include_router(runs.router)
 router.include_router(models.router)
 router.include_router(admin.router)
+router.include_router(trash.router)
