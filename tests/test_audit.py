@@ -44,6 +44,34 @@ def test_changes_of_an_embedded_store_name_the_local_user(sql_store_uri: str) ->
         store.close()
 
 
+def test_notes_moves_renames_and_purges_are_audited(sql_store_uri: str) -> None:
+    store = SqlStore(sql_store_uri)
+    try:
+        project = store.create_project("vision", None, "active", False)
+        first = store.create_experiment(project.id, "a", None)
+        second = store.create_experiment(project.id, "b", None)
+        store.create_iteration("it-1", "run", first.id, None, time.time(), {})
+        since = time.time()
+        store.rename_project(project.id, "vision-2")
+        store.update_experiment(first.id, "why")
+        store.move_iteration("it-1", second.id)
+        store.set_note("iteration", "it-1", "diverged")
+        store.delete_iteration("it-1")
+        store.purge_iterations(["it-1"])
+        store.delete_experiment(first.id)
+        store.purge_experiment(first.id)
+        events = list(reversed(store.list_audit_events(since=since)))
+        assert [(e.action, e.kind, e.object_id) for e in events] == [
+            ("rename", "project", project.id), ("update", "experiment", first.id),
+            ("move", "iteration", "it-1"), ("note", "iteration", "it-1"),
+            ("delete", "iteration", "it-1"), ("purge", "iteration", "it-1"),
+            ("delete", "experiment", first.id), ("purge", "experiment", first.id),
+        ]  # fmt: skip
+        assert events[2].detail == {"from": first.id, "to": second.id}
+    finally:
+        store.close()
+
+
 def test_changes_through_the_app_name_the_token(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'app.db'}"
     store = SqlStore(uri)
