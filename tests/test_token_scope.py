@@ -18,7 +18,10 @@ from mlops.store.sql.store import SqlStore
 from mlops.wire import API_PREFIX
 
 #: The names of P2's things: none may reach a P1 token.
-P2_NAMES = ("bravo-secret", "bravo-exp", "bravo-run", "bravo-data", "bravo-model")
+P2_NAMES = (
+    "bravo-secret", "bravo-exp", "bravo-run", "bravo-data", "bravo-model", "bravo-gone",
+    "bravo-note",
+)  # fmt: skip
 
 
 def _fill(store: SqlStore, title: str, prefix: str) -> dict[str, str]:
@@ -42,7 +45,14 @@ def _fill(store: SqlStore, title: str, prefix: str) -> dict[str, str]:
     )
     store.end_iteration(iteration_id, "finished", time.time())
     store.register_model(f"{prefix}-model", iteration_id, "model.pkl", None, "test")
+    store.set_note("iteration", iteration_id, f"{prefix}-note")
+    store.set_note("project", project.id, f"{prefix}-note")
+    gone = f"{prefix}-gone-0001"  # in the trash: the Trash page and purge listings
+    store.create_iteration(gone, f"{prefix}-gone", experiment.id, None, time.time() - 90, {})
+    store.end_iteration(gone, "failed", time.time())
+    store.delete_iteration(gone)
     return {
+        "gone": gone,
         "project": project.id,
         "experiment": experiment.id,
         "iteration": iteration_id,
@@ -102,7 +112,7 @@ def _routes(client: TestClient) -> list[tuple[str, str]]:
 
 def _leaks(text: str, p2: dict[str, str], asked: str) -> list[str]:
     """P2's ids and names in ``text`` that the request did not name itself."""
-    secrets = [*P2_NAMES, p2["project"], p2["experiment"], p2["dataset"]]
+    secrets = [*P2_NAMES, p2["project"], p2["experiment"], p2["dataset"], p2["gone"]]
     return [s for s in secrets if s in text and s not in asked]
 
 
@@ -261,3 +271,19 @@ def test_the_scoped_iteration_page_reads_the_project_index(tmp_path: Path) -> No
         assert any("ix_iterations_project_started" in step for step in steps), steps
     finally:
         store.close()
+
+
+def test_the_trash_of_a_project_token_holds_only_its_projects(
+    two_projects: tuple[TestClient, dict[str, str], dict[str, str]],
+) -> None:
+    client, p1, p2 = two_projects
+    later = time.time() + 60
+    listed = client.get(f"{API_PREFIX}/trash/iterations", params={"deleted_before": later})
+    assert listed.status_code == 200, listed.text
+    assert p1["gone"] in listed.text and p2["gone"] not in listed.text
+    page = client.get("/trash.json")
+    assert "alpha-gone" in page.text and "bravo-gone" not in page.text
+    assert client.get(f"{API_PREFIX}/iterations/{p2['iteration']}/note").status_code == 404
+    assert client.get(f"{API_PREFIX}/iterations/{p1['iteration']}/note").json()["text"] == (
+        "alpha-note"
+    )

@@ -15,7 +15,9 @@ covered without a line of its own:
 - iteration queries without a project or experiment (``list_iterations``,
   ``count_iterations``, ``iteration_tables``) are limited to the token's projects inside the
   SQL query (so limits, offsets and counts stay right);
-- a result is filtered: projects, experiments, iterations, lineage references, datasets and
+- notes name their owner as ``(kind, owner_id)``: checked as that kind's id;
+- a result is filtered (methods answering plain ids are listed in ``ID_LISTS``):
+  projects, experiments, iterations, lineage references, datasets and
   registered models outside the scope leave lists (and tuples holding one are dropped); a
   single such result raises ``NotFound``;
 - methods that would make something belonging to no project the token has
@@ -65,6 +67,8 @@ REFUSED = {
     "revoke_token": "a token limited to projects cannot manage tokens",
     "list_audit_events": "a token limited to projects cannot read the audit trail",
 }
+#: Methods that answer plain ids (not entities), with the kind of thing they name.
+ID_LISTS = {"purgeable_iterations": "iteration"}
 #: Iteration queries whose project condition goes into the SQL query.
 QUERIES = {"list_iterations", "count_iterations", "iteration_tables"}
 
@@ -130,7 +134,11 @@ class ScopedStore:
                 bound = signature.bind_partial(*args, **kwargs)
                 bound.arguments["project_id"] = self.projects
                 args, kwargs = bound.args, bound.kwargs
-            return self._filtered(attr(*args, **kwargs))
+            result = attr(*args, **kwargs)
+            if name in ID_LISTS:  # plain ids: keep those of the token's projects
+                kind = ID_LISTS[name]
+                return [i for i in result if self._owner(kind, i) in self.projects]
+            return self._filtered(result)
 
         return call
 
@@ -189,6 +197,13 @@ class ScopedStore:
         project = arguments.get("project_id")
         if isinstance(project, str) and project not in self.projects:
             raise _hidden("project", project)
+        owner = arguments.get("owner_id")  # notes: (kind, owner_id)
+        if isinstance(owner, str) and arguments.get("kind") in (
+            "project",
+            "experiment",
+            "iteration",
+        ):
+            self._check_arguments(method, {f"{arguments['kind']}_id": owner})
         for kind in ("experiment", "iteration"):
             value = arguments.get(f"{kind}_id")
             if isinstance(value, str) and self._owner(kind, value) not in self.projects:
