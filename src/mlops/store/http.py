@@ -44,6 +44,7 @@ from mlops.errors import InvalidInput, Unavailable
 from mlops.store import rules
 from mlops.store.base import MetricRow, Store
 from mlops.store.http_client import (
+    LONG_READ_TIMEOUT,
     READ_TIMEOUT,
     Transport,
     Unreachable,
@@ -138,8 +139,10 @@ class HttpStore(JournalDrain, AppManagement, AppReads, AppFiles, Store):
         params: dict[str, Any] | None = None,
         repeatable: bool = True,
         accept: str | None = None,
+        long: bool = False,
     ) -> Any:
-        """A request whose answer the caller needs (reads, catalog writes)."""
+        """A request whose answer the caller needs (reads, catalog writes); ``long`` for one
+        whose answer may take the App minutes (a whole series of millions of points)."""
         if self._transport is None:
             raise Unavailable(
                 f"offline mode (MLOPS_MODE=offline): the App at {self.base} is not contacted, "
@@ -153,8 +156,9 @@ class HttpStore(JournalDrain, AppManagement, AppReads, AppFiles, Store):
             # it arrived: a rename or a tag must not be overtaken by a journaled write).
             self._drain_pass(time.monotonic() + READ_BUDGET, wait=False)
         return self._transport.request(
-            method, path, body=body, params=params, budget=READ_BUDGET, repeatable=repeatable,
-            accept=accept,
+            method, path, body=body, params=params, repeatable=repeatable, accept=accept,
+            budget=max(READ_BUDGET, LONG_READ_TIMEOUT) if long else READ_BUDGET,
+            read_timeout=LONG_READ_TIMEOUT if long else READ_TIMEOUT,
         )  # fmt: skip
 
     def _write(self, ops: Sequence[Op], budget: float, droppable: bool = False) -> Any:

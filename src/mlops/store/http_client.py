@@ -38,6 +38,8 @@ __all__ = ["Transport", "Unreachable", "route", "send_record"]
 
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 15.0
+#: The read timeout of a whole series in one answer (a million points take seconds to read).
+LONG_READ_TIMEOUT = 300.0
 #: The shortest timeout an attempt gets, even when the budget is almost spent.
 MIN_ATTEMPT = 0.5
 BACKOFF_BASE = 0.25
@@ -131,6 +133,7 @@ class Transport:
         retry_timeout: bool = False,
         raw: bytes | None = None,
         accept: str | None = None,
+        read_timeout: float = READ_TIMEOUT,
     ) -> Any:
         """Send a request and return its decoded JSON (None for an empty answer), or, when
         ``accept`` names a media type the answer has, the answer's bytes.
@@ -142,8 +145,9 @@ class Transport:
         idempotent write of the training path) gives the first attempt at most half the budget,
         so that a read timeout is retried before the caller journals. ``cancel`` set stops the
         retries at the next wait. ``raw`` sends bytes (``application/octet-stream``, the
-        artifact routes) instead of ``body`` as JSON. Raises :class:`Unreachable`, or the error
-        class the App answered.
+        artifact routes) instead of ``body`` as JSON. ``read_timeout`` bounds the wait for the
+        answer of one attempt (:data:`LONG_READ_TIMEOUT` for a whole series). Raises
+        :class:`Unreachable`, or the error class the App answered.
         """
         if self._pid != os.getpid():  # a forked child opens its own connections
             self._client, self._pid = self._make_client(), os.getpid()
@@ -159,7 +163,7 @@ class Transport:
             left = max(deadline - time.monotonic(), MIN_ATTEMPT)
             if retry_timeout and repeatable and attempt == 0:
                 left = max(min(left, budget / 2), MIN_ATTEMPT)  # room for one retry at least
-            timeout = httpx.Timeout(min(READ_TIMEOUT, left), connect=min(CONNECT_TIMEOUT, left))
+            timeout = httpx.Timeout(min(read_timeout, left), connect=min(CONNECT_TIMEOUT, left))
             wait: float | None = None
             refused = False
             try:

@@ -59,8 +59,10 @@ class AppCalls(abc.ABC):
         params: dict[str, Any] | None = None,
         repeatable: bool = True,
         accept: str | None = None,
+        long: bool = False,
     ) -> Any:
-        """One request whose answer the caller needs (its bytes when it comes as ``accept``)."""
+        """One request whose answer the caller needs (its bytes when it comes as ``accept``;
+        ``long``: the answer may take minutes)."""
 
 
 class AppReads(AppCalls):
@@ -266,7 +268,9 @@ class AppReads(AppCalls):
     def get_metric_columns(self, iteration_id: str, metric_name: str) -> MetricColumns:
         params = {"iteration_id": iteration_id, "metric": metric_name}
         try:
-            answer = self._call("GET", "/history/columns", params=params, accept=SERIES_MEDIA_TYPE)
+            answer = self._call(
+                "GET", "/history/columns", params=params, accept=SERIES_MEDIA_TYPE, long=True
+            )
         except MlopsError as exc:
             if isinstance(exc, NotFound) or exc.status not in (404, 405):
                 raise
