@@ -361,6 +361,8 @@ class _Importer:
         with their values copied by SQL, many per transaction; returns the other runs (stored
         already, or with a value the rules refuse or several values at one step), which go
         the Python way (that names what is wrong, and keeps every value)."""
+        from mlops.store.sql.bulk import RepeatedSteps
+
         fresh = [run for run in runs if new(run)]
         handled: set[str] = set()
         for start in range(0, len(fresh), RUNS_PER_WRITE):
@@ -382,7 +384,15 @@ class _Importer:
                     self.tick()
                     continue
                 pending.append((run, item, data.problems))
-            self.write_pending(pending, experiment, source)
+            try:
+                self.write_pending(pending, experiment, source)
+            except RepeatedSteps:  # rare: those runs go the Python way (every_value)
+                repeated = self.reader.metric_stats(  # type: ignore[attr-defined]
+                    [run.id for run, _, _ in pending], repeats=True
+                )
+                handled -= set(repeated)
+                pending = [p for p in pending if p[0].id not in repeated]
+                self.write_pending(pending, experiment, source)
         return [run for run in runs if run.id not in handled]
 
     def new_iteration(

@@ -167,14 +167,19 @@ class DatabaseReader:
         ]
 
     def metric_stats(
-        self, run_ids: list[str]
+        self, run_ids: list[str], repeats: bool = False
     ) -> dict[str, tuple[bool, int, int | None, int | None]]:
         """Of an SQLite source: per run, whether its metric rows can be copied in SQL as they
-        are, their number, first and last time (see ``bulk.mlflow_metric_stats``)."""
-        from mlops.store.sql.bulk import mlflow_metric_stats
+        are, their number, first and last time (see ``bulk.mlflow_metric_stats``);
+        ``repeats=True``: only the runs with several values at one step."""
+        from mlops.store.sql.bulk import mlflow_metric_stats, repeated_steps
 
         cursor = self._conn.cursor()
         try:
+            if repeats:
+                return {
+                    run_id: (False, 0, None, None) for run_id in repeated_steps(cursor, run_ids)
+                }
             return mlflow_metric_stats(cursor, run_ids)
         except Exception as exc:
             raise Unavailable(

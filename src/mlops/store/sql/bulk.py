@@ -34,7 +34,14 @@ from mlops.store.sql.rows import encode_parameter
 from mlops.store.sql.store import SqlStore
 from mlops.store.summaries import summarize_batch
 
-__all__ = ["NewIteration", "mlflow_metric_stats", "stored_states", "write_iterations"]
+__all__ = [
+    "NewIteration",
+    "RepeatedSteps",
+    "mlflow_metric_stats",
+    "repeated_steps",
+    "stored_states",
+    "write_iterations",
+]
 
 #: The page cache (KiB) of an SQLite connection that writes in bulk (SQLite's default is 2 MiB,
 #: and an import into a store of millions of points then waits on the disk).
@@ -196,30 +203,43 @@ _MLFLOW_VALUE = (
     "CASE WHEN is_nan THEN NULL WHEN value >= 1.7976931348623157e308 THEN 9e999 "
     "WHEN value <= -1.7976931348623157e308 THEN -9e999 ELSE CAST(value AS REAL) END"
 )
-#: A row mlops' rules (rules._check_metrics, the importer's metric_rows) take as it is: a
-#: name of 1 to 250 characters without NUL (and with a letter or digit: "not only blanks",
-#: kept simple and strict), an integer step >= 0, an integer time in ms from 1970 to the year
-#: 9999, a numeric value or NaN. A run with any other row goes the Python way, which names it.
+#: A row whose step, time and value mlops' rules (rules._check_metrics, the importer's
+#: metric_rows) take as they are: an integer step >= 0, an integer time in ms from 1970 to the
+#: year 9999, a numeric value or NaN. Names are checked once per run and name, in Python. A
+#: run with any other row goes the Python way, which names what is wrong.
 _ROW_OK = (
-    "(typeof(key) = 'text' AND length(key) BETWEEN 1 AND {max_name} "
-    "AND instr(CAST(key AS BLOB), x'00') = 0 AND key GLOB '*[A-Za-z0-9]*' "
-    "AND typeof(step) = 'integer' AND step >= 0 "
+    "(typeof(step) = 'integer' AND step >= 0 "
     "AND typeof(timestamp) = 'integer' AND timestamp BETWEEN 0 AND {max_ms} "
-    "AND typeof(is_nan) = 'integer' AND is_nan IN (0, 1) "
-    "AND (is_nan = 1 OR typeof(value) IN ('integer', 'real')))"
+    "AND is_nan IN (0, 1) AND (is_nan = 1 OR typeof(value) IN ('integer', 'real')))"
 )
 
 
+class RepeatedSteps(Exception):
+    """A run copied by SQL has several values at one step (which take the ``every_value``
+    path): the transaction is rolled back; :func:`repeated_steps` names the runs."""
+
+
+def _name_ok(name: object) -> bool:
+    from mlops.values import MAX_NAME
+
+    return (
+        isinstance(name, str)
+        and bool(name.strip())
+        and len(name) <= MAX_NAME
+        and ("\x00" not in name)
+    )
+
+
 def mlflow_metric_stats(
-    cursor: Any, run_ids: Sequence[str], schema: str = "main"
+    cursor: Any, run_ids: Sequence[str]
 ) -> dict[str, tuple[bool, int, int | None, int | None]]:
     """Per MLflow run of an SQLite database (``cursor`` on it): whether every metric row is
-    one mlops keeps as it is, one value per step (several values at one step take the
-    ``every_value`` path), and the number of rows, first and last time (ms). Runs without
-    metrics are ``(True, 0, None, None)``."""
-    from mlops.values import MAX_NAME, MAX_TIMESTAMP
+    one mlops keeps as it is (names, steps, times, values; several values at one step are
+    found when the points are copied: see :class:`RepeatedSteps`), and the number of rows,
+    first and last time (ms). Runs without metrics are ``(True, 0, None, None)``."""
+    from mlops.values import MAX_TIMESTAMP
 
-    ok = _ROW_OK.format(max_name=MAX_NAME, max_ms=MAX_TIMESTAMP * 1000)
+    ok = _ROW_OK.format(max_ms=MAX_TIMESTAMP * 1000)
     found: dict[str, tuple[bool, int, int | None, int | None]] = {
         run_id: (True, 0, None, None) for run_id in run_ids
     }
@@ -227,14 +247,34 @@ def mlflow_metric_stats(
         chunk = list(run_ids[start : start + _IDS_PER_QUERY])
         marks = ", ".join("?" * len(chunk))
         cursor.execute(
-            f"SELECT run_uuid, sum(n), min(t0), max(t1), min(ok), max(n) FROM ("
-            f"SELECT run_uuid, count(*) AS n, min(timestamp) AS t0, max(timestamp) AS t1, "
-            f"min({ok}) AS ok FROM {schema}.metrics WHERE run_uuid IN ({marks}) "
-            "GROUP BY run_uuid, key, step) GROUP BY run_uuid",
+            f"SELECT run_uuid, count(*), min(timestamp), max(timestamp), min({ok}) "
+            f"FROM metrics WHERE run_uuid IN ({marks}) GROUP BY run_uuid",
             chunk,
         )
-        for run_id, count, first, last, good, most in cursor.fetchall():
-            found[run_id] = (bool(good) and most == 1, count, first, last)
+        for run_id, count, first, last, good in cursor.fetchall():
+            found[run_id] = (bool(good), count, first, last)
+        cursor.execute(
+            f"SELECT DISTINCT run_uuid, key FROM metrics WHERE run_uuid IN ({marks})", chunk
+        )
+        for run_id, key in cursor.fetchall():
+            if not _name_ok(key):
+                found[run_id] = (False, *found[run_id][1:])
+    return found
+
+
+def repeated_steps(cursor: Any, run_ids: Sequence[str]) -> set[str]:
+    """The runs of an MLflow SQLite database (``cursor`` on it) with several values at one
+    step of a metric."""
+    found: set[str] = set()
+    for start in range(0, len(run_ids), _IDS_PER_QUERY):
+        chunk = list(run_ids[start : start + _IDS_PER_QUERY])
+        marks = ", ".join("?" * len(chunk))
+        cursor.execute(
+            f"SELECT DISTINCT run_uuid FROM metrics WHERE run_uuid IN ({marks}) "
+            "GROUP BY run_uuid, key, step HAVING count(*) > 1",
+            chunk,
+        )
+        found.update(row[0] for row in cursor.fetchall())
     return found
 
 
@@ -244,19 +284,24 @@ def _copy_points(conn: Any, items: Sequence[NewIteration]) -> None:
     step, min and max without NaN) from the points just copied."""
     run = conn.exec_driver_sql
     by_experiment: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
     for item in items:
         by_experiment.setdefault(item.experiment_id, []).append(item.id)
+        counts[item.id] = item.points_in_source or 0
     for experiment_id, ids in by_experiment.items():
         for start in range(0, len(ids), _IDS_PER_QUERY):
             chunk = ids[start : start + _IDS_PER_QUERY]
             marks = ", ".join("?" * len(chunk))
-            run(
+            copied = run(
                 "INSERT INTO metric_points (iteration_id, name, step, seq, value, timestamp) "
                 f"SELECT run_uuid, key, step, 0, {_MLFLOW_VALUE}, "
                 f"CAST(timestamp AS REAL) / 1000 FROM {_SOURCE}.metrics "
-                f"WHERE run_uuid IN ({marks}) ORDER BY run_uuid, key, step",
+                f"WHERE run_uuid IN ({marks}) ORDER BY run_uuid, key, step "
+                "ON CONFLICT (iteration_id, name, step, seq) DO NOTHING",
                 tuple(chunk),
-            )
+            ).rowcount
+            if copied != sum(counts[i] for i in chunk):  # a step with several values
+                raise RepeatedSteps(f"{len(chunk)} runs")
             run(
                 "INSERT INTO metric_summaries "
                 "(iteration_id, name, last, last_step, min, max, experiment_id) "
