@@ -29,7 +29,7 @@ def _source(folder: Path) -> tuple[str, dict[str, str]]:
     """An MLflow database: runs of every shape the SQL path must copy like the Python path
     (NaN, +/-Inf, the same time for several steps, unordered logging, no metrics, running,
     deleted), and runs it must leave to the Python path (a step logged twice, a negative step,
-    a text value)."""
+    a text value, a blank metric name)."""
     os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
     from mlflow import MlflowClient
     from mlflow.entities import Metric
@@ -68,9 +68,11 @@ def _source(folder: Path) -> tuple[str, dict[str, str]]:
     run("repeated step", [Metric("loss", v, T0 + i, 0) for i, v in enumerate((3.0, 2.0, 1.0))])
     run("negative step", [Metric("loss", 1.0, T0, -1), Metric("loss", 2.0, T0, 1)])
     text = run("text value", [Metric("loss", 1.0, T0, 0)])
+    blank = run("blank name", [Metric("loss", 1.0, T0, 0), Metric("acc", 1.0, T0, 0)])
     db = sqlite3.connect(folder / "mlflow.db")
-    with db:  # a value MLflow's own store would refuse, as an old or hand-made database has it
+    with db:  # values MLflow's own store would refuse, as an old or hand-made database has them
         db.execute("UPDATE metrics SET value = 'oops' WHERE run_uuid = ?", (text,))
+        db.execute("UPDATE metrics SET key = ' \t' WHERE run_uuid = ? AND key = 'acc'", (blank,))
     db.close()
     return uri, ids
 
@@ -142,6 +144,7 @@ def test_sql_copy_stores_what_the_python_path_stores(
     assert by_sql.problems == by_python.problems
     assert any("negative step" in p for p in by_sql.problems)
     assert any(ids["text value"] in p for p in by_sql.problems)
+    assert any(ids["blank name"] in p and "a name mlops cannot keep" in p for p in by_sql.problems)
     assert (by_sql.runs_copied, by_sql.points) == (by_python.runs_copied, by_python.points)
     dumped_python, dumped_sql = _dump(python), _dump(in_sql)
     for table, rows in dumped_python.items():
@@ -169,8 +172,9 @@ def test_sql_copy_is_idempotent_and_resumes(
     def interrupted(store: Any, items: Any, mlflow_source: str | None = None) -> list[str]:
         if calls:
             raise KeyboardInterrupt
+        written = real(store, items, mlflow_source)  # may raise RepeatedSteps (nothing written)
         calls.append(1)
-        return real(store, items, mlflow_source)
+        return written
 
     with monkeypatch.context() as patch:
         patch.setattr(bulk, "write_iterations", interrupted)
