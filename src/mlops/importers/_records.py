@@ -45,9 +45,12 @@ def mlflow_status(value: object) -> str:
 
 
 def metric_value(value: float, is_nan: bool = False) -> float:
-    """A value as MLflow's SQL store kept it, with NaN and +/-Inf restored."""
+    """A value as MLflow's SQL store kept it, with NaN and +/-Inf restored; ``ValueError``
+    for one that is not a number (text in a hand-made or damaged database)."""
     if is_nan:
         return float("nan")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"value {value!r:.80} is not a number")
     if value >= DOUBLE_MAX:
         return float("inf")
     if value <= -DOUBLE_MAX:

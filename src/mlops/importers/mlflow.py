@@ -316,6 +316,9 @@ class _Importer:
         def new(run: MlflowRun) -> bool:
             return run.id not in states and not (run.deleted and self.skip_deleted)
 
+        source = self.sql_source()
+        if source is not None:
+            runs = self.copy_runs_in_sql(runs, experiment, new, source)
         for run, data in read_ahead(self.reader, runs, new):
             if data is None:
                 self.copy_run(run, experiment, existed=run.id in states)
@@ -338,11 +341,77 @@ class _Importer:
                 pending, points = [], 0
         self.write_pending(pending, experiment)
 
-    def new_iteration(self, run: MlflowRun, data: RunData, experiment: Experiment) -> Any:
+    def sql_source(self) -> str | None:
+        """The MLflow SQLite file when both the source and the store are SQLite: the metric
+        values are then copied by SQL from one database into the other."""
+        source = getattr(self.reader, "sqlite_file", None)
+        engine = getattr(self.store, "_engine", None)
+        if source is None or engine is None or engine.dialect.name != "sqlite":
+            return None
+        return str(source)
+
+    def copy_runs_in_sql(
+        self,
+        runs: list[MlflowRun],
+        experiment: Experiment,
+        new: Callable[[MlflowRun], bool],
+        source: str,
+    ) -> list[MlflowRun]:
+        """Copy the new runs whose every metric value mlops keeps as it is (checked in SQL)
+        with their values copied by SQL, many per transaction; returns the other runs (stored
+        already, or with a value the rules refuse or several values at one step), which go
+        the Python way (that names what is wrong, and keeps every value)."""
+        from mlops.store.sql.bulk import RepeatedSteps
+
+        fresh = [run for run in runs if new(run)]
+        handled: set[str] = set()
+        for start in range(0, len(fresh), RUNS_PER_WRITE):
+            chunk = fresh[start : start + RUNS_PER_WRITE]
+            stats = self.reader.metric_stats([run.id for run in chunk])  # type: ignore[attr-defined]
+            pending: list[tuple[MlflowRun, Any, list[str]]] = []
+            for run in chunk:
+                ok, count, first, last = stats[run.id]
+                if not ok:
+                    continue
+                handled.add(run.id)
+                try:
+                    data = self.reader.run_data(run, metrics=False)  # type: ignore[call-arg]
+                    item = self.new_iteration(run, data, experiment, (count, first, last))
+                except (MlopsError, OSError, ValueError) as exc:
+                    if isinstance(exc, Unavailable):
+                        raise
+                    self.problem(f"{describe(run)}: not copied: {exc}")
+                    self.tick()
+                    continue
+                pending.append((run, item, data.problems))
+            try:
+                self.write_pending(pending, experiment, source)
+            except RepeatedSteps:  # rare: those runs go the Python way (every_value)
+                repeated = self.reader.metric_stats(  # type: ignore[attr-defined]
+                    [run.id for run, _, _ in pending], repeats=True
+                )
+                handled -= set(repeated)
+                pending = [p for p in pending if p[0].id not in repeated]
+                self.write_pending(pending, experiment, source)
+        return [run for run in runs if run.id not in handled]
+
+    def new_iteration(
+        self,
+        run: MlflowRun,
+        data: RunData,
+        experiment: Experiment,
+        in_source: tuple[int, int | None, int | None] | None = None,
+    ) -> Any:
+        """The run as a NewIteration; ``in_source``: its metric values are left in the
+        source, (their number, first and last time in ms) told instead."""
         from mlops.store.sql.bulk import NewIteration
 
-        started = seconds(run.start_ms) or first_time(data) or time.time()
+        first = in_source[1] / 1000 if in_source and in_source[1] is not None else None
+        started = seconds(run.start_ms) or first or first_time(data) or time.time()
         run_ = Prepared(run, data, started, self.problem, check=False)
+        if in_source is not None:
+            last = in_source[2] / 1000 if in_source[2] is not None else started
+            run_.ended_at = max(seconds(run.end_ms) or last, started)
         name = run.name or data.tags.get("mlflow.runName") or run.id
         return NewIteration(
             id=run.id, name=name[:MAX_NAME], experiment_id=experiment.id, started_at=started,
@@ -351,10 +420,14 @@ class _Importer:
             deleted_at=time.time() if run.deleted else None, parameters=run_.parameters,
             metrics=run_.rows, dataset_ids=self.dataset_ids(run, data), tags=run_.tags,
             every_value=run_.every_value,
+            points_in_source=in_source[0] if in_source is not None else None,
         )  # fmt: skip
 
     def write_pending(
-        self, pending: list[tuple[MlflowRun, Any, list[str]]], experiment: Experiment
+        self,
+        pending: list[tuple[MlflowRun, Any, list[str]]],
+        experiment: Experiment,
+        source: str | None = None,
     ) -> None:
         from mlops.store.sql.bulk import write_iterations
 
@@ -362,7 +435,7 @@ class _Importer:
             return
         items = [item for _, item, _ in pending]
         try:
-            written = set(write_iterations(self.store, items))  # type: ignore[arg-type]
+            written = set(write_iterations(self.store, items, source))  # type: ignore[arg-type]
         except InvalidInput:  # a run with something mlops refuses: one at a time, to name it
             for run, _, _ in pending:
                 self.copy_run(run, experiment, existed=False)
@@ -372,7 +445,7 @@ class _Importer:
             if run.id in written:
                 self.report.problems += [f"{describe(run)}: {p}" for p in problems]
                 self.report.runs_copied += 1
-                self.report.points += len(item.metrics)
+                self.report.points += len(item.metrics) + (item.points_in_source or 0)
                 if self.files is not None:
                     self.copy_artifacts(run, set())
             else:  # another import wrote it meanwhile

@@ -63,10 +63,13 @@ class DatabaseReader:
 
         self.read_in_thread = False
         self.description = _hide_password(uri)
+        #: The database file of an SQLite source (an SQLite store can copy from it in SQL).
+        self.sqlite_file: str | None = None
         if uri.startswith("sqlite:///"):
             path = Path(uri[len("sqlite:///") :]).expanduser()
             if not path.is_file():
                 raise InvalidInput(f"MLflow database {str(path)!r} not found: check the path")
+            self.sqlite_file = str(path.absolute())
             uri = f"sqlite:///file:{path.absolute()}?mode=ro&uri=true"
         elif uri.startswith("postgres://"):
             uri = "postgresql://" + uri[len("postgres://") :]
@@ -163,7 +166,30 @@ class DatabaseReader:
             for run_id, run_name, status, start, end, stage, artifact_uri in rows
         ]
 
-    def run_data(self, run: MlflowRun) -> RunData:
+    def metric_stats(
+        self, run_ids: list[str], repeats: bool = False
+    ) -> dict[str, tuple[bool, int, int | None, int | None]]:
+        """Of an SQLite source: per run, whether its metric rows can be copied in SQL as they
+        are, their number, first and last time (see ``bulk.mlflow_metric_stats``);
+        ``repeats=True``: only the runs with several values at one step."""
+        from mlops.store.sql.bulk import mlflow_metric_stats, repeated_steps
+
+        cursor = self._conn.cursor()
+        try:
+            if repeats:
+                return {
+                    run_id: (False, 0, None, None) for run_id in repeated_steps(cursor, run_ids)
+                }
+            return mlflow_metric_stats(cursor, run_ids)
+        except Exception as exc:
+            raise Unavailable(
+                f"cannot read the MLflow database {self.description}: {exc}"
+            ) from None
+        finally:
+            cursor.close()
+
+    def run_data(self, run: MlflowRun, metrics: bool = True) -> RunData:
+        """The run's data; ``metrics=False``: without the metric values (copied otherwise)."""
         data = RunData(
             params=dict(self._rows("SELECT key, value FROM params WHERE run_uuid = ?", run.id)),
             tags={
@@ -171,6 +197,10 @@ class DatabaseReader:
                 for k, v in self._rows("SELECT key, value FROM tags WHERE run_uuid = ?", run.id)
             },
         )
+        if not metrics:
+            if self._has_inputs:
+                data.datasets = self._datasets(run.id)
+            return data
         # Converted by the database (NaN and +/-Inf are NULL here, seconds from ms): the
         # rows come back as log_batch takes them, and only the rare odd value is fixed below.
         rows = self._rows(
@@ -195,7 +225,11 @@ class DatabaseReader:
             f"(is_nan OR value >= ? OR value <= ?) ORDER BY key, step{self._ties}",
             run_id, DOUBLE_MAX, -DOUBLE_MAX,
         ):  # fmt: skip
-            odd.setdefault((key, step, ms / 1000), []).append(metric_value(value, bool(is_nan)))
+            try:
+                restored = metric_value(value, bool(is_nan))
+            except ValueError as exc:
+                raise ValueError(f"metric {key!r:.80} at step {step}: {exc}") from None
+            odd.setdefault((key, step, ms / 1000), []).append(restored)
         fixed = []
         for key, step, value, ts in rows:
             if value is None:

@@ -28,12 +28,20 @@ from mlops.store.sql.batch import (
     _sql,
     write_batch,
 )
+from mlops.store.sql.engine import transaction
 from mlops.store.sql.models import EXPERIMENTS, ITERATIONS
 from mlops.store.sql.rows import encode_parameter
 from mlops.store.sql.store import SqlStore
 from mlops.store.summaries import summarize_batch
 
-__all__ = ["NewIteration", "stored_states", "write_iterations"]
+__all__ = [
+    "NewIteration",
+    "RepeatedSteps",
+    "mlflow_metric_stats",
+    "repeated_steps",
+    "stored_states",
+    "write_iterations",
+]
 
 #: The page cache (KiB) of an SQLite connection that writes in bulk (SQLite's default is 2 MiB,
 #: and an import into a store of millions of points then waits on the disk).
@@ -61,6 +69,10 @@ class NewIteration:
     tags: Mapping[str, str] = field(default_factory=dict)
     #: Keep several values at one step (MLflow's way), as ``log_batch(every_value=True)``.
     every_value: bool = False
+    #: The metric values are not in ``metrics`` but in the MLflow SQLite database given to
+    #: :func:`write_iterations` as ``mlflow_source`` (run id = this id), checked already by
+    #: :func:`mlflow_metric_stats`; their number.
+    points_in_source: int | None = None
 
 
 def stored_states(
@@ -81,10 +93,16 @@ def _rows(conn: Any, query: Any) -> list[Any]:
     return list(conn.execute(query))
 
 
-def write_iterations(store: SqlStore, items: Sequence[NewIteration]) -> list[str]:
+def write_iterations(
+    store: SqlStore, items: Sequence[NewIteration], mlflow_source: str | None = None
+) -> list[str]:
     """Store new iterations in one transaction; returns the ids written. An id that is already
     stored is left as it is (and not returned). Raises ``InvalidInput`` as the one-at-a-time
-    methods do (nothing is written then), ``NotFound`` for an unknown experiment."""
+    methods do (nothing is written then), ``NotFound`` for an unknown experiment.
+
+    ``mlflow_source``: the file of an MLflow SQLite database, attached to the store's (SQLite)
+    connection: the points of the items with ``points_in_source`` are copied from it by one
+    ``INSERT ... SELECT`` and their summaries computed from the copied points in SQL."""
     for item in items:
         rules.check_iteration(item.id, item.name, item.started_at, item.system)
         rules.check_batch(item.parameters, item.metrics, item.dataset_ids, None, item.tags)
@@ -92,7 +110,9 @@ def write_iterations(store: SqlStore, items: Sequence[NewIteration]) -> list[str
             rules.check_end(item.status, item.ended_at, None, None)  # type: ignore[arg-type]
     if not items:
         return []
-    with store._write(f"import {len(items)} iterations") as conn:
+    attach = (_SOURCE, mlflow_source) if mlflow_source is not None else None
+    what = f"import {len(items)} iterations"
+    with transaction(store._engine, write=True, what=what, attach=attach) as conn:
         if conn.dialect.name == "sqlite":  # a bigger page cache for this connection's bulk
             conn.exec_driver_sql(f"PRAGMA cache_size = -{_CACHE_KIB}")
         wanted = sorted({item.experiment_id for item in items})
@@ -132,6 +152,9 @@ def write_iterations(store: SqlStore, items: Sequence[NewIteration]) -> list[str
                 ],
             )
         _write_fresh(conn, [i for i in fresh if not i.every_value])
+        in_source = [i for i in fresh if i.points_in_source]
+        if in_source:
+            _copy_points(conn, in_source)
         for i in fresh:
             if i.every_value:  # several values at one step: the seq rules of write_batch
                 write_batch(
@@ -170,3 +193,123 @@ def _write_fresh(conn: Any, items: Sequence[NewIteration]) -> None:
     tags = [(i.id, k, v) for i in items for k, v in i.tags.items()]
     if tags:
         run(_sql(conn, _TAGS), tags)
+
+
+# -- metric values straight from an attached MLflow SQLite database ---------------------------
+_SOURCE = "mlflow_source"
+#: MLflow keeps NaN as is_nan (value 0) and +/-Inf as the largest double: what the reader's
+#: rows turn into (NaN is NULL here, as every mlops writer stores it; 9e999 is SQLite's Inf).
+_MLFLOW_VALUE = (
+    "CASE WHEN is_nan THEN NULL WHEN value >= 1.7976931348623157e308 THEN 9e999 "
+    "WHEN value <= -1.7976931348623157e308 THEN -9e999 ELSE CAST(value AS REAL) END"
+)
+#: A row whose step, time and value mlops' rules (rules._check_metrics, the importer's
+#: metric_rows) take as they are: an integer step >= 0, an integer time in ms from 1970 to the
+#: year 9999, a numeric value or NaN. Names are checked once per run and name, in Python. A
+#: run with any other row goes the Python way, which names what is wrong.
+_ROW_OK = (
+    "(typeof(step) = 'integer' AND step >= 0 "
+    "AND typeof(timestamp) = 'integer' AND timestamp BETWEEN 0 AND {max_ms} "
+    "AND is_nan IN (0, 1) AND (is_nan = 1 OR typeof(value) IN ('integer', 'real')))"
+)
+
+
+class RepeatedSteps(Exception):
+    """A run copied by SQL has several values at one step (which take the ``every_value``
+    path): the transaction is rolled back; :func:`repeated_steps` names the runs."""
+
+
+def _name_ok(name: object) -> bool:
+    from mlops.values import MAX_NAME
+
+    return (
+        isinstance(name, str)
+        and bool(name.strip())
+        and len(name) <= MAX_NAME
+        and ("\x00" not in name)
+    )
+
+
+def mlflow_metric_stats(
+    cursor: Any, run_ids: Sequence[str]
+) -> dict[str, tuple[bool, int, int | None, int | None]]:
+    """Per MLflow run of an SQLite database (``cursor`` on it): whether every metric row is
+    one mlops keeps as it is (names, steps, times, values; several values at one step are
+    found when the points are copied: see :class:`RepeatedSteps`), and the number of rows,
+    first and last time (ms). Runs without metrics are ``(True, 0, None, None)``."""
+    from mlops.values import MAX_TIMESTAMP
+
+    ok = _ROW_OK.format(max_ms=MAX_TIMESTAMP * 1000)
+    found: dict[str, tuple[bool, int, int | None, int | None]] = {
+        run_id: (True, 0, None, None) for run_id in run_ids
+    }
+    for start in range(0, len(run_ids), _IDS_PER_QUERY):
+        chunk = list(run_ids[start : start + _IDS_PER_QUERY])
+        marks = ", ".join("?" * len(chunk))
+        cursor.execute(
+            f"SELECT run_uuid, count(*), min(timestamp), max(timestamp), min({ok}) "
+            f"FROM metrics WHERE run_uuid IN ({marks}) GROUP BY run_uuid",
+            chunk,
+        )
+        for run_id, count, first, last, good in cursor.fetchall():
+            found[run_id] = (bool(good), count, first, last)
+        cursor.execute(
+            f"SELECT DISTINCT run_uuid, key FROM metrics WHERE run_uuid IN ({marks})", chunk
+        )
+        for run_id, key in cursor.fetchall():
+            if not _name_ok(key):
+                found[run_id] = (False, *found[run_id][1:])
+    return found
+
+
+def repeated_steps(cursor: Any, run_ids: Sequence[str]) -> set[str]:
+    """The runs of an MLflow SQLite database (``cursor`` on it) with several values at one
+    step of a metric."""
+    found: set[str] = set()
+    for start in range(0, len(run_ids), _IDS_PER_QUERY):
+        chunk = list(run_ids[start : start + _IDS_PER_QUERY])
+        marks = ", ".join("?" * len(chunk))
+        cursor.execute(
+            f"SELECT DISTINCT run_uuid FROM metrics WHERE run_uuid IN ({marks}) "
+            "GROUP BY run_uuid, key, step HAVING count(*) > 1",
+            chunk,
+        )
+        found.update(row[0] for row in cursor.fetchall())
+    return found
+
+
+def _copy_points(conn: Any, items: Sequence[NewIteration]) -> None:
+    """The points of new iterations from the attached MLflow database, then their summaries
+    (what :func:`summarize_batch` gives for one value per step: the value at the highest
+    step, min and max without NaN) from the points just copied."""
+    run = conn.exec_driver_sql
+    by_experiment: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    for item in items:
+        by_experiment.setdefault(item.experiment_id, []).append(item.id)
+        counts[item.id] = item.points_in_source or 0
+    for experiment_id, ids in by_experiment.items():
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[start : start + _IDS_PER_QUERY]
+            marks = ", ".join("?" * len(chunk))
+            copied = run(
+                "INSERT INTO metric_points (iteration_id, name, step, seq, value, timestamp) "
+                f"SELECT run_uuid, key, step, 0, {_MLFLOW_VALUE}, "
+                f"CAST(timestamp AS REAL) / 1000 FROM {_SOURCE}.metrics "
+                f"WHERE run_uuid IN ({marks}) ORDER BY run_uuid, key, step "
+                "ON CONFLICT (iteration_id, name, step, seq) DO NOTHING",
+                tuple(chunk),
+            ).rowcount
+            if copied != sum(counts[i] for i in chunk):  # a step with several values
+                raise RepeatedSteps(f"{len(chunk)} runs")
+            run(
+                "INSERT INTO metric_summaries "
+                "(iteration_id, name, last, last_step, min, max, experiment_id) "
+                "SELECT g.iteration_id, g.name, p.value, g.last_step, g.low, g.high, ? FROM ("
+                "SELECT iteration_id, name, max(step) AS last_step, min(value) AS low, "
+                "max(value) AS high FROM metric_points "
+                f"WHERE iteration_id IN ({marks}) GROUP BY iteration_id, name) AS g "
+                "JOIN metric_points AS p ON p.iteration_id = g.iteration_id "
+                "AND p.name = g.name AND p.step = g.last_step AND p.seq = 0",
+                (experiment_id, *chunk),
+            )

@@ -142,10 +142,14 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 
 @contextlib.contextmanager
-def transaction(engine: Engine, write: bool, what: str) -> Iterator[Connection]:
+def transaction(
+    engine: Engine, write: bool, what: str, attach: tuple[str, str] | None = None
+) -> Iterator[Connection]:
     """One transaction: commit on success, roll back on error, database errors translated.
 
-    ``what`` names the operation for messages ("create project 'x'").
+    ``what`` names the operation for messages ("create project 'x'"). ``attach``: (schema,
+    file) of an SQLite database attached to the connection for the transaction (SQLite only:
+    ATTACH and DETACH cannot run inside a transaction, so they run around it).
     """
     if write and engine in _READ_ONLY:
         raise InvalidInput(f"cannot {what}: {_READ_ONLY[engine]}")
@@ -153,8 +157,15 @@ def transaction(engine: Engine, write: bool, what: str) -> Iterator[Connection]:
         with engine.connect() as conn:
             if write:
                 conn = conn.execution_options(mlops_write=True)
-            with conn.begin():
-                yield conn
+            raw = conn.connection.dbapi_connection if attach else None
+            if raw is not None and attach is not None:
+                raw.execute(f"ATTACH DATABASE ? AS {attach[0]}", (attach[1],))
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                if raw is not None and attach is not None:
+                    raw.execute(f"DETACH DATABASE {attach[0]}")
     except IntegrityError as exc:
         raise AlreadyExists(
             f"cannot {what}: it conflicts with existing data ({_short(exc)})"
