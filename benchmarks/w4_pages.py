@@ -239,8 +239,8 @@ def generate(db: Path, n_iterations: int, long_steps: int, compare_steps: int) -
                      "value_str) VALUES (?, ?, ?, ?, ?)", parameters),
                     (f"INSERT INTO metric_summaries ({', '.join(summary_columns)}) "
                      f"VALUES ({', '.join('?' * len(summary_columns))})", summaries),
-                    ("INSERT INTO metric_points (iteration_id, name, step, value, timestamp) "
-                     "VALUES (?, ?, ?, ?, ?)", points),
+                    ("INSERT INTO metric_points (iteration_id, name, step, seq, value, timestamp) "
+                     "VALUES (?, ?, ?, 0, ?, ?)", points),
                     ("INSERT INTO iteration_datasets (iteration_id, dataset_id) VALUES (?, ?)",
                      links),
                 ):  # fmt: skip

@@ -46,7 +46,7 @@ GET    /history/columns?iteration_id=&metric=         ``{"steps", "values", "tim
                                                       application/x-mlops-series`` (mlops.series)
 GET    /iterations?experiment_id=&project_id=&filter=&order_by=&limit=&cursor=&deleted=
                                                       ``{"iterations": [...], "next_cursor": c|null,
-                                                      "total": n}``
+                                                      "total": n, "total_exact": bool}``
 POST   /iterations/search           IterationSearch   same as GET /iterations
 ====== ============================================= ==============================================
 
@@ -89,6 +89,9 @@ MAX_BATCH_POINTS = 50_000
 FLOATS_HEADER = "X-Mlops-Floats"
 #: The most iterations one list/search page returns.
 MAX_PAGE = 1000
+#: A search's ``total`` stops counting here unless ``exact_total`` asks for every match
+#: (``total_exact`` in the answer says which): counting 100,000 matches costs more than the page.
+MAX_TOTAL = 10_000
 #: The most points one page of ``GET /history`` (a metric's history, page by page) returns.
 MAX_HISTORY_PAGE = 100_000
 #: The most iterations one page of ``POST /iterations/table`` (columns, for DataFrames) returns.
@@ -301,6 +304,8 @@ class IterationSearch:
     metric_names: list[str] | None = None
     #: False: live iterations only; True: deleted ones only; null: both.
     deleted: bool | None = False
+    #: Count every match in ``total`` (by default counting stops at ``MAX_TOTAL``).
+    exact_total: bool = False
 
 
 @dataclass

@@ -26,6 +26,7 @@ from mlops.wire import (
     MAX_HISTORY_PAGE,
     MAX_PAGE,
     MAX_TABLE_PAGE,
+    MAX_TOTAL,
     DatasetCreate,
     ExperimentCreate,
     IterationSearch,
@@ -165,13 +166,14 @@ class AppReads(AppCalls):
         parameter_names: Sequence[str] | None = None,
         metric_names: Sequence[str] | None = None,
         deleted: bool | None = False,
+        exact_total: bool = False,
     ) -> dict[str, Any]:
         order = order_by if order_by is None or isinstance(order_by, str) else list(order_by)
         deleted_param(deleted)
         search = IterationSearch(
             experiment_id, project_id, filter, order, limit, cursor,
             None if parameter_names is None else list(parameter_names),
-            None if metric_names is None else list(metric_names), deleted,
+            None if metric_names is None else list(metric_names), deleted, exact_total,
         )  # fmt: skip
         body = to_body(search)
         answer: dict[str, Any] = self._call("POST", "/iterations/search", body)
@@ -258,7 +260,10 @@ class AppReads(AppCalls):
         deleted: bool | None = False,
     ) -> int:
         rules.check_page(0 if limit is None else limit, 0)
-        page = self._search(experiment_id, project_id, filter, None, 1, None, deleted=deleted)
+        exact = limit is None or limit > MAX_TOTAL  # else the App's capped count is enough
+        page = self._search(
+            experiment_id, project_id, filter, None, 1, None, deleted=deleted, exact_total=exact
+        )
         total = int(page["total"])
         return total if limit is None else min(total, limit)
 

@@ -33,6 +33,7 @@ from mlops.wire import (
     MAX_HISTORY_PAGE,
     MAX_PAGE,
     MAX_TABLE_PAGE,
+    MAX_TOTAL,
     IterationBatch,
     IterationCreate,
     IterationEnd,
@@ -266,13 +267,17 @@ def _search(store: StoreDep, search: IterationSearch) -> dict[str, Any]:
         search.limit + 1, offset, search.parameter_names, search.metric_names, search.deleted,
     )  # fmt: skip
     more = len(iterations) > search.limit
+    if not isinstance(search.exact_total, bool):
+        raise InvalidInput(f"exact_total must be true or false, got {search.exact_total!r:.100}")
+    cap = None if search.exact_total else MAX_TOTAL + 1
     total = store.count_iterations(
-        search.experiment_id, search.project_id, search.filter, deleted=search.deleted
+        search.experiment_id, search.project_id, search.filter, cap, search.deleted
     )
     return {
         "iterations": [i.to_dict() for i in iterations[: search.limit]],
         "next_cursor": _encode_cursor(offset + search.limit) if more else None,
-        "total": total,
+        "total": min(total, MAX_TOTAL) if cap else total,
+        "total_exact": cap is None or total <= MAX_TOTAL,
     }
 
 
@@ -304,15 +309,18 @@ def list_iterations(
     parameter_names: Annotated[list[str] | None, Query()] = None,
     metric_names: Annotated[list[str] | None, Query()] = None,
     deleted: Deleted = "false",
+    exact_total: bool = False,
 ) -> dict[str, Any]:
     """Search iterations. ``filter`` is the query language, e.g.
     ``metrics.accuracy > 0.9 and params.model = "rf"``; ``order_by`` e.g.
     ``metrics.accuracy desc`` (repeatable); page with ``next_cursor``; ``parameter_names`` and
     ``metric_names`` (repeatable) load only those values of each iteration; ``deleted``:
-    ``false`` (live ones), ``true`` (deleted ones, or in a deleted experiment) or ``any``."""
+    ``false`` (live ones), ``true`` (deleted ones, or in a deleted experiment) or ``any``;
+    ``total`` counts up to 10,000 matches (``total_exact`` says whether that is all of them),
+    ``exact_total=true`` counts every one."""
     search = IterationSearch(
         experiment_id, project_id, filter, order_by, limit, cursor, parameter_names,
-        metric_names, DELETED[deleted],
+        metric_names, DELETED[deleted], exact_total,
     )  # fmt: skip
     return _search(store, search)
 

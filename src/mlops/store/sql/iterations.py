@@ -92,13 +92,13 @@ def load_iterations(
         p = PARAMETERS.c
         param_query = select(p.iteration_id, p.name, p.value_json).where(of(p.iteration_id))
         if parameter_names is not None:
-            param_query = param_query.where(p.name.in_(list(parameter_names)))
+            param_query = param_query.where(_by_key(p.name).in_(list(parameter_names)))
         for row in conn.execute(param_query.order_by(p.name)).all():
             params[row.iteration_id].append(row)
         m = METRIC_SUMMARIES.c
         summary_query = select(m.iteration_id, m.name, m.last, m.last_step, m.min, m.max)
         if metric_names is not None:
-            summary_query = summary_query.where(m.name.in_(list(metric_names)))
+            summary_query = summary_query.where(_by_key(m.name).in_(list(metric_names)))
         summary_query = summary_query.where(of(m.iteration_id)).order_by(m.name)
         for row in conn.execute(summary_query).all():
             summaries[row.iteration_id].append(row)
@@ -157,6 +157,17 @@ def _load_one(conn: Connection, iteration_id: str, now: float) -> list[Iteration
     datasets = [rows.dataset(row) for row in conn.execute(_ONE_DATASETS, key).all()]
     tags = conn.execute(_ONE_TAGS, key).all()
     return [rows.iteration(found, params, summaries, datasets, tags, now)]
+
+
+def _by_key(name: Any) -> Any:
+    """The ``name`` column of a fetch by iteration ids, as the condition on names should see it.
+
+    For ``iteration_id IN (...) AND name IN (...)`` both databases pick a ``(name, value)``
+    index over the primary key ``(iteration_id, name)`` (SQLite without statistics rates them
+    equal; PostgreSQL's statistics see few names): at 100,000 iterations that walks every
+    iteration with the name, 20 times slower than reading the page's ids. ``name || ''`` is
+    the same value that no index serves, so both take the primary key and filter the names."""
+    return name + ""
 
 
 def _scoped(
