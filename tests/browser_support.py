@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page
 
@@ -308,3 +310,30 @@ def is_dark(page: Page) -> bool:
         }"""
     )
     return luminance < 0.4
+
+
+#: What keeps Chromium from running here (None: it runs).
+PROBLEM = chromium_problem()
+#: ``pytestmark`` of a browser test module: skipped off CI when Chromium cannot run (CI fails
+#: instead, in the fixture), with a timeout for a real browser on a loaded machine.
+BROWSER_MARKS = [
+    pytest.mark.skipif(
+        PROBLEM is not None and not os.environ.get("CI"),
+        reason=f"browser tests skipped: {PROBLEM}",
+    ),
+    pytest.mark.timeout(180),
+]
+
+
+@pytest.fixture(scope="module", name="browser")
+def browser_fixture() -> Iterator[Browser]:
+    """One Chromium for a module's tests, as the fixture ``browser`` (import
+    ``browser_fixture`` into the test module)."""
+    if PROBLEM is not None:
+        pytest.fail(f"CI must run the browser tests: {PROBLEM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()

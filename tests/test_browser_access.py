@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
-
-from browser_support import chromium_problem, launch
+from browser_support import BROWSER_MARKS, browser_fixture  # noqa: F401 (the fixture)
 from conftest import AppProcess
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-PROBLEM = chromium_problem()
-pytestmark = [
-    pytest.mark.skipif(
-        PROBLEM is not None and not os.environ.get("CI"),
-        reason=f"browser tests skipped: {PROBLEM}",
-    ),
-    pytest.mark.timeout(180),
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if PROBLEM is not None:
-        pytest.fail(f"CI must run the browser tests: {PROBLEM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
+pytestmark = BROWSER_MARKS
 
 
 def test_the_activity_page_shows_who_changed_what(browser: Browser, tmp_path: Path) -> None:

@@ -3,39 +3,16 @@ HTML shown as text and no script run."""
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pytest
-
-from browser_support import browser_page, chromium_problem, launch, open_page
+from browser_support import BROWSER_MARKS, browser_fixture, browser_page, open_page  # noqa: F401 (the fixture)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-PROBLEM = chromium_problem()
-pytestmark = [
-    pytest.mark.skipif(
-        PROBLEM is not None and not os.environ.get("CI"),
-        reason=f"browser tests skipped: {PROBLEM}",
-    ),
-    pytest.mark.timeout(180),
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if PROBLEM is not None:
-        pytest.fail(f"CI must run the browser tests: {PROBLEM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
+pytestmark = BROWSER_MARKS
 
 
 def test_an_iteration_note_is_edited_rendered_and_escaped(

@@ -42,15 +42,27 @@ def test_a_migrated_database_matches_the_models(sql_store_uri: str) -> None:
 
 
 def _upgrade_to(uri: str, revision: str) -> None:
+    """Upgrade to ``revision`` as the migration runner does it (references checked after, on
+    SQLite)."""
     engine = make_engine(uri)
     try:
-        with engine.begin() as conn:
+        with engine.connect() as conn, migrate._references_checked_after(conn), conn.begin():
             config = Config()
             config.set_main_option(
                 "script_location", str(Path(migrate.__file__).with_name("migrations"))
             )
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def _assert_matches_models(uri: str) -> None:
+    """The database's tables are exactly the models' (nothing missing, nothing left over)."""
+    engine = make_engine(uri)
+    try:
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     finally:
         engine.dispose()
 
@@ -109,12 +121,7 @@ def test_exact_floats_upgrade_keeps_the_metrics_of_the_previous_schema(sql_store
         assert best.id == "i"
     finally:
         store.close()
-    engine = make_engine(sql_store_uri)
-    try:
-        with engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-    finally:
-        engine.dispose()
+    _assert_matches_models(sql_store_uri)
 
 
 def test_an_outdated_database_is_refused_with_the_fix(tmp_path: Path) -> None:
@@ -241,17 +248,7 @@ def test_the_registry_tags_upgrade_keeps_the_data_of_the_previous_schema(
     """0005 (tags of models and versions, the highest version given) on a database at 0004
     with a registry in it: every model, version and alias stays, and numbering goes on."""
     _old_database(sql_store_uri, "0003")
-    engine = make_engine(sql_store_uri)
-    try:  # to 0004 as the migration runner does it (references checked after, on SQLite)
-        with engine.connect() as conn, migrate._references_checked_after(conn), conn.begin():
-            config = Config()
-            config.set_main_option(
-                "script_location", str(Path(migrate.__file__).with_name("migrations"))
-            )
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0004")
-    finally:
-        engine.dispose()
+    _upgrade_to(sql_store_uri, "0004")
     engine = make_engine(sql_store_uri)
     with engine.begin() as conn:
         for statement in _ROWS_AT_0004:
@@ -281,12 +278,7 @@ def test_the_registry_tags_upgrade_keeps_the_data_of_the_previous_schema(
         assert store.get_model("vision").tags == {"team": "cv"}
     finally:
         store.close()
-    engine = make_engine(sql_store_uri)
-    try:
-        with engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-    finally:
-        engine.dispose()
+    _assert_matches_models(sql_store_uri)
 
 
 def test_the_team_access_upgrade_keeps_the_tokens_of_the_previous_schema(
@@ -295,17 +287,7 @@ def test_the_team_access_upgrade_keeps_the_tokens_of_the_previous_schema(
     """0008 (tokens limited to projects, expiring tokens, the audit trail) on a database at
     0005 with a token in it: the token keeps working, unscoped and never expiring."""
     _old_database(sql_store_uri, "0003")
-    engine = make_engine(sql_store_uri)
-    try:  # on to 0005 as the migration runner does it (references checked after, on SQLite)
-        with engine.connect() as conn, migrate._references_checked_after(conn), conn.begin():
-            config = Config()
-            config.set_main_option(
-                "script_location", str(Path(migrate.__file__).with_name("migrations"))
-            )
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0005")
-    finally:
-        engine.dispose()
+    _upgrade_to(sql_store_uri, "0005")
     import hashlib
 
     secret = "mlops_old-token-secret"
@@ -330,31 +312,20 @@ def test_the_team_access_upgrade_keeps_the_tokens_of_the_previous_schema(
         assert scoped.projects == ("p",)
     finally:
         store.close()
-    engine = make_engine(sql_store_uri)
-    try:
-        with engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-    finally:
-        engine.dispose()
+    _assert_matches_models(sql_store_uri)
 
 
 def test_the_notes_upgrade_keeps_the_data_of_the_previous_schema(sql_store_uri: str) -> None:
     """0007 (notes) on a database made by 0005 with data in it: every row stays, and the
     old objects take notes."""
     _old_database(sql_store_uri, "0003")
+    _upgrade_to(sql_store_uri, "0004")
     engine = make_engine(sql_store_uri)
-    config = Config()
-    config.set_main_option("script_location", str(Path(migrate.__file__).with_name("migrations")))
-    try:  # to 0004, rows, then 0005, as the migration runner does it
-        for revision, statements in (("0004", _ROWS_AT_0004), ("0005", [])):
-            with engine.connect() as conn, migrate._references_checked_after(conn), conn.begin():
-                config.attributes["connection"] = conn
-                command.upgrade(config, revision)
-            with engine.begin() as conn:
-                for statement in statements:
-                    conn.execute(text(statement))
-    finally:
-        engine.dispose()
+    with engine.begin() as conn:
+        for statement in _ROWS_AT_0004:
+            conn.execute(text(statement))
+    engine.dispose()
+    _upgrade_to(sql_store_uri, "0005")
     assert migrate.upgrade(sql_store_uri) == ("0005", SCHEMA_REVISION)
 
     store = SqlStore(sql_store_uri)
@@ -368,9 +339,4 @@ def test_the_notes_upgrade_keeps_the_data_of_the_previous_schema(sql_store_uri: 
         assert store.get_iteration("i") == iteration
     finally:
         store.close()
-    engine = make_engine(sql_store_uri)
-    try:
-        with engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-    finally:
-        engine.dispose()
+    _assert_matches_models(sql_store_uri)
