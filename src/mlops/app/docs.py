@@ -1,4 +1,5 @@
-"""Interactive API documentation served from the App itself (Swagger UI, vendored)."""
+"""Interactive API documentation served from the App itself (Swagger UI, vendored), with a
+bar leading back to the App's pages."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ _PAGE = f"""<!doctype html>
 <title>mlops API</title>
 <link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css">
 </head><body data-openapi="{API_PREFIX}/openapi.json">
-<div id="swagger-ui"></div>
+<nav class="docs-nav" aria-label="App" data-testid="docs-nav">
+<a href="/projects" data-testid="docs-back">← Back to the App</a>
+<a href="/projects">Projects</a>
+<a href="/datasets">Datasets</a>
+<a href="/models">Models</a>
+<a href="{API_PREFIX}/openapi.json">openapi.json</a>
+</nav>
+<main id="swagger-ui"></main>
 <script src="/static/vendor/swagger-ui/swagger-ui-bundle.js"></script>
 <script src="/static/api-docs.js"></script>
 </body></html>"""

@@ -1,19 +1,38 @@
 """REST routes for Markdown notes of projects, experiments and iterations, and for moving an
 iteration to another experiment of its project. The text is stored as given; pages render it
-(raw HTML escaped), the API hands it back verbatim."""
+(raw HTML escaped), the API hands it back verbatim; ``POST /notes/preview`` renders a text
+the way the pages will show it once saved (the notes editor's preview)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
 
 from mlops.app.deps import CanRead, CanWrite, StoreDep
 from mlops.app.responses import PlainRoute
 from mlops.app.schemas import ERRORS, IterationOut, NoteOut, ok
+from mlops.app.ui.markdown import render_note
 from mlops.wire import IterationMove, NoteText
 
 router = APIRouter(route_class=PlainRoute, responses=ERRORS)
+
+
+class NotePreviewOut(BaseModel):
+    """A note's Markdown rendered exactly as the pages show it once saved: raw HTML escaped,
+    unsafe links dropped, every link ``rel="noopener nofollow"``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    html: str
+
+
+@router.post("/notes/preview", dependencies=[CanRead], tags=["notes"], responses=ok(NotePreviewOut))
+def preview_note(body: NoteText) -> Any:
+    """Render a note's Markdown without saving it (what the notes editor's Preview shows);
+    nothing is stored, so a read token is enough."""
+    return {"html": str(render_note(body.text))}
 
 
 @router.post(

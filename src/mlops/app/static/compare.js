@@ -1,5 +1,6 @@
 // The compare page: one chart per metric with one curve per iteration, a colour legend, and a
-// parallel-coordinates chart (plain SVG) from the numeric parameters to a chosen metric.
+// parallel-coordinates chart (plain SVG) from the parameters that differ (numbers on a linear
+// or log axis, text as categories) to a chosen metric.
 "use strict";
 
 (function () {
@@ -110,24 +111,23 @@
     return node;
   }
 
-  function scaleFor(values) {
+  /** Where a number sits on a numeric axis (0 bottom, 1 top): a log axis when every value
+   *  is positive and they span at least two decades (lr 0.1 / 0.01 / 0.001). */
+  function numericScale(values) {
     const finite = values.filter(function (v) { return v !== null && Number.isFinite(v); });
     if (!finite.length) return null;
-    let low = Math.min.apply(null, finite);
-    let high = Math.max.apply(null, finite);
-    const log = low > 0 && high / low >= 1000;
-    if (log) {
-      low = Math.log10(low);
-      high = Math.log10(high);
-    }
+    const min = Math.min.apply(null, finite);
+    const max = Math.max.apply(null, finite);
+    const log = min > 0 && max / min >= 100;
+    let low = log ? Math.log10(min) : min;
+    let high = log ? Math.log10(max) : max;
     if (low === high) {
       low -= 1;
       high += 1;
     }
     return {
-      log: log,
-      min: Math.min.apply(null, finite),
-      max: Math.max.apply(null, finite),
+      kind: log ? "log" : "linear",
+      ticks: [{ at: 1, label: mlops.fmt(max) }, { at: 0, label: mlops.fmt(min) }],
       at: function (v) {
         if (v === null || !Number.isFinite(v)) return null;
         const x = log ? Math.log10(v) : v;
@@ -136,50 +136,90 @@
     };
   }
 
+  /** A categorical axis: each distinct value (text, boolean, list) at its own evenly spaced
+   *  place, in sorted order, labelled. */
+  function categoricalScale(values) {
+    const names = Array.from(new Set(values.filter(function (v) { return v !== null; }))).sort();
+    if (!names.length) return null;
+    const place = new Map();
+    names.forEach(function (name, i) { place.set(name, names.length === 1 ? 0.5 : i / (names.length - 1)); });
+    const shown = names.length <= 12 ? names : [names[0], names[names.length - 1]];
+    return {
+      kind: "categorical",
+      categories: names,
+      ticks: shown.map(function (name) { return { at: place.get(name), label: name }; }),
+      at: function (v) { return v === null || !place.has(v) ? null : place.get(v); },
+    };
+  }
+
+  function category(value) {
+    return typeof value === "string" ? value : JSON.stringify(value);
+  }
+
+  /** The axes of the parallel coordinates: parameters that differ (numeric or categorical;
+   *  those all iterations share are listed as "same in all" by the page instead), then the
+   *  chosen metric. */
+  function parallelAxes(metric) {
+    const axes = [];
+    for (const p of params) {
+      if (!p.axis) continue;
+      if (p.axis === "numeric") {
+        const values = p.values.map(function (v, i) { return p.present[i] ? mlops.toNumber(v) : null; });
+        axes.push({ label: p.name, values: values, scale: numericScale(values) });
+      } else {
+        const values = p.values.map(function (v, i) { return p.present[i] ? category(v) : null; });
+        axes.push({ label: p.name, values: values, scale: categoricalScale(values) });
+      }
+    }
+    if (metric) {
+      const values = iterations.map(function (it) {
+        const has = Object.prototype.hasOwnProperty.call(it.metrics || {}, metric);
+        return has ? mlops.toNumber(it.metrics[metric]) : null;
+      });
+      axes.push({ label: metric, metric: true, values: values, scale: numericScale(values) });
+    }
+    return axes.filter(function (a) { return a.scale !== null; });
+  }
+
   function drawParallel() {
     const box = document.querySelector("[data-testid=parallel-coordinates]");
     const note = document.querySelector("[data-testid=parallel-note]");
     const select = document.getElementById("parallel-metric");
     box.textContent = "";
-    const axes = params.filter(function (p) { return p.numeric; }).map(function (p) {
-      return { label: p.name, values: p.values.map(function (v, i) { return p.present[i] ? mlops.toNumber(v) : null; }) };
-    });
-    if (select) {
-      const metric = select.value;
-      axes.push({
-        label: metric,
-        metric: true,
-        values: iterations.map(function (it) {
-          const has = Object.prototype.hasOwnProperty.call(it.metrics || {}, metric);
-          return has ? mlops.toNumber(it.metrics[metric]) : null;
-        }),
-      });
-    }
-    const usable = axes.filter(function (a) { a.scale = scaleFor(a.values); return a.scale !== null; });
+    const usable = parallelAxes(select ? select.value : null);
+    box.dataset.axes = JSON.stringify(usable.map(function (a) {
+      return { name: a.label, kind: a.scale.kind, metric: Boolean(a.metric), categories: a.scale.categories || null };
+    }));
     if (usable.length < 2) {
-      note.textContent = "Parallel coordinates need at least one numeric parameter and a metric with finite values.";
+      note.textContent = "Parallel coordinates need a parameter that differs between the iterations and a metric with finite values.";
       note.hidden = false;
       return;
     }
     note.hidden = true;
     const spacing = 130;
-    const margin = { top: 34, bottom: 34, left: 60, right: 70 };
+    const margin = { top: 34, bottom: 34, left: 60, right: 90 };
     const width = Math.max(box.clientWidth - 16, margin.left + margin.right + spacing * (usable.length - 1));
     const height = 320;
     const step = (width - margin.left - margin.right) / (usable.length - 1);
     const plotHeight = height - margin.top - margin.bottom;
     const root = svg("svg", { width: width, height: height, viewBox: "0 0 " + width + " " + height });
-    root.appendChild(svg("title", {}, "Numeric parameters and " + usable[usable.length - 1].label));
+    root.appendChild(svg("title", {}, "Parameters that differ and " + usable[usable.length - 1].label));
     const lineLayer = svg("g", {});
     root.appendChild(lineLayer);
     usable.forEach(function (a, i) {
       const x = margin.left + i * step;
-      const g = svg("g", {});
+      const g = svg("g", { "data-axis": a.label, "data-kind": a.scale.kind });
       g.appendChild(svg("line", { class: "axis", x1: x, x2: x, y1: margin.top, y2: margin.top + plotHeight }));
-      const label = a.label + (a.scale.log ? " (log)" : "") + (a.metric ? " ★" : "");
+      const kind = a.scale.kind === "log" ? " (log)" : "";
+      const label = a.label + kind + (a.metric ? " ★" : "");
       g.appendChild(svg("text", { class: "axis-label", x: x, y: margin.top - 14, "text-anchor": "middle" }, label));
-      g.appendChild(svg("text", { class: "axis-tick", x: x + 5, y: margin.top + 4 }, mlops.fmt(a.scale.max)));
-      g.appendChild(svg("text", { class: "axis-tick", x: x + 5, y: margin.top + plotHeight }, mlops.fmt(a.scale.min)));
+      for (const tick of a.scale.ticks) {
+        const y = margin.top + (1 - tick.at) * plotHeight + (tick.at === 1 ? 4 : tick.at === 0 ? 0 : 3);
+        const text = tick.label.length > 18 ? tick.label.slice(0, 17) + "…" : tick.label;
+        const node = svg("text", { class: "axis-tick", x: x + 5, y: y }, text);
+        if (text !== tick.label) node.appendChild(svg("title", {}, tick.label));
+        g.appendChild(node);
+      }
       root.appendChild(g);
     });
     iterations.forEach(function (it, index) {
@@ -188,7 +228,7 @@
       usable.forEach(function (a, i) {
         const t = a.scale.at(a.values[index]);
         if (t === null) {
-          pen = false;
+          pen = false; // a missing value is a gap, never a point in the middle of an axis
           return;
         }
         const x = margin.left + i * step;

@@ -27,6 +27,7 @@ from jinja2 import ChainableUndefined, Environment, FileSystemLoader
 import mlops
 from mlops.app.auth import token_of
 from mlops.app.responses import JsonResponse, error_response
+from mlops.app.scope import token_for
 from mlops.display import human_duration, human_size
 from mlops.errors import MlopsError
 from mlops.wire import encode_floats
@@ -98,10 +99,12 @@ def render(
 ) -> HTMLResponse:
     """A template rendered with the page's context and the layout's globals."""
     auth_on = bool(request.app.state.settings.auth)
+    signed_in = auth_on and has_valid_token(request)
     html = ENV.get_template(template).render(
         **context,
         auth_on=auth_on,
-        signed_in=auth_on and has_valid_token(request),
+        signed_in=signed_in,
+        admin=not auth_on or (signed_in and is_admin(request)),
         version=mlops.__version__,
     )
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
@@ -128,6 +131,13 @@ def check_access(request: Request, as_json: bool) -> Response | None:
             "'Authorization: Bearer <token>'",
         )  # fmt: skip
     return RedirectResponse("/login?" + urlencode({"next": _here(request)}), status_code=303)
+
+
+def is_admin(request: Request) -> bool:
+    """True when the request's (valid) token may see the admin pages: scope ``admin`` and no
+    project limits (the rule of the Tokens and Activity pages)."""
+    token = token_for(request)
+    return token is not None and token.allows("admin") and not token.projects
 
 
 def has_valid_token(request: Request) -> bool:

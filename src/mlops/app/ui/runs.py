@@ -207,8 +207,20 @@ def compare(request: Request) -> Page:
         "same_datasets": all(row["same"] for row in datasets),
         "images": images,
     }
-    view = {"title": "Compare iterations", "crumbs": [("Compare", None)], "nav": "projects"}
+    crumbs = _compare_crumbs(store, found)
+    view = {"title": "Compare iterations", "crumbs": crumbs, "nav": "projects"}
     return Page("compare.html", data, view)
+
+
+def _compare_crumbs(store: Any, found: list[Any]) -> list[tuple[str, str | None]]:
+    """Back to the project (and the experiment, when all the iterations are of one)."""
+    experiment_ids = {i.experiment_id for i in found}
+    project_ids = {i.project_id for i in found}
+    if len(project_ids) != 1:
+        return [("Projects", "/projects"), ("Compare", None)]
+    project = store.get_project(found[0].project_id)
+    experiment = store.get_experiment(found[0].experiment_id) if len(experiment_ids) == 1 else None
+    return [*_crumbs(project, experiment), ("Compare", None)]
 
 
 def _summary(it: dict[str, Any]) -> dict[str, Any]:
@@ -227,12 +239,16 @@ def _param_row(name: str, iterations: list[dict[str, Any]]) -> dict[str, Any]:
         isinstance(v, int | float) and not isinstance(v, bool) for v in present
     )
     distinct = {repr(v) for v in values}
+    differs = len(distinct) > 1
     return {
         "name": name,
         "values": [None if v is missing else v for v in values],
         "present": [v is not missing for v in values],
-        "differs": len(distinct) > 1,
+        "differs": differs,
         "numeric": numeric,
+        # the parallel coordinates' axis: none for a value all share, numbers on a scale,
+        # anything else (text, booleans, lists) as categories
+        "axis": None if not differs else "numeric" if numeric else "categorical",
     }
 
 
