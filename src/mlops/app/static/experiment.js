@@ -1,5 +1,6 @@
 // The experiment page: remembers the chosen columns per experiment (localStorage) and turns
-// the row checkboxes into a link to /compare?ids=a,b,c (2 to 50 iterations).
+// the row checkboxes into a link to /compare?ids=a,b,c (2 to 50 iterations), and says when the
+// table is wider than the page (a hint and a shadow at the edge that scrolls).
 "use strict";
 
 (function () {
@@ -104,11 +105,31 @@
     update();
   }
 
+  function wireScrollHint() {
+    const wrap = document.querySelector("[data-testid=table-scroll]");
+    if (!wrap) return;
+    const hint = mlops.el("p", { class: "scroll-hint", "data-testid": "scroll-hint" },
+      "Scroll sideways for more columns →");
+    hint.hidden = true;
+    wrap.before(hint);
+    function update() {
+      const hidden = wrap.scrollWidth - wrap.clientWidth - wrap.scrollLeft;
+      const wide = wrap.scrollWidth > wrap.clientWidth + 1;
+      wrap.classList.toggle("scrolls-right", hidden > 1);
+      hint.hidden = !wide;
+      hint.textContent = hidden > 1 ? "Scroll sideways for more columns →" : "← Scrolled to the last column";
+    }
+    wrap.addEventListener("scroll", update, { passive: true });
+    window.addEventListener("resize", update);
+    update();
+  }
+
   function start() {
     try {
       if (restoreColumns()) return; // navigating to the remembered columns
       wireColumnPicker();
       wireCompare();
+      wireScrollHint();
     } catch (error) {
       window.console.error(error);
     }

@@ -1,5 +1,8 @@
-// The iteration page's "Rename, move, tag" form and its tags' remove buttons: each change is
-// one call of the REST API (a write token is needed), then the page reloads to show it.
+// The "Rename, describe, move, tag" form of the iteration and experiment pages and their
+// tags' remove buttons: each change is one call of the REST API on the form's data-url
+// (a write token is needed), then the page reloads to show it. The form has only the
+// fields its page offers: name, description (experiments), experiment_id (moving an
+// iteration), tag_key + tag_value.
 "use strict";
 
 (function () {
@@ -13,13 +16,17 @@
     });
   }
 
-  function start() {
-    const form = document.querySelector("form.manage-form");
-    if (!form) return;
+  /** The trimmed value of a field, or null when the form has no such field. */
+  function value(form, name) {
+    const field = form.elements.namedItem(name);
+    return field ? field.value.trim() : null;
+  }
+
+  function wire(form) {
     const url = form.dataset.url;
     const message = form.querySelector(".form-message");
     const button = form.querySelector("button[type=submit]");
-    const originalName = form.elements.name.value;
+    const original = { name: value(form, "name"), description: value(form, "description") };
 
     async function run(steps) {
       button.disabled = true;
@@ -39,11 +46,17 @@
 
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      const name = form.elements.name.value.trim();
-      const target = form.elements.experiment_id.value.trim();
-      const key = form.elements.tag_key.value.trim();
+      const change = {};
+      const name = value(form, "name");
+      if (name && name !== original.name) change.name = name;
+      const description = value(form, "description");
+      if (description !== null && description !== original.description) {
+        change.description = description; // "" clears it
+      }
+      const target = value(form, "experiment_id");
+      const key = value(form, "tag_key");
       const steps = [];
-      if (name && name !== originalName) steps.push(() => send(url, "PATCH", { name: name }));
+      if (Object.keys(change).length) steps.push(() => send(url, "PATCH", change));
       if (target) steps.push(() => send(url + "/move", "POST", { experiment_id: target }));
       if (key) {
         const tags = {};
@@ -58,11 +71,16 @@
       run(steps);
     });
 
-    document.querySelectorAll("button.tag-remove").forEach(function (remove) {
+    const scope = form.closest("[data-manage]") || document;
+    scope.querySelectorAll("button.tag-remove").forEach(function (remove) {
       remove.addEventListener("click", function () {
         run([() => send(url + "/tags", "PATCH", { tags: {}, delete: [remove.dataset.key] })]);
       });
     });
+  }
+
+  function start() {
+    document.querySelectorAll("form.manage-form").forEach(wire);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

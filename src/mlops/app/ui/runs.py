@@ -45,19 +45,21 @@ def _named(sorted_name: list[str] | None, kind: str) -> list[str]:
 @page_route(router, "/experiments/{experiment_id}")
 def experiment(request: Request) -> Page:
     """An experiment's iterations, 50 a page: ``?metrics=a,b&params=x,y`` pick the columns,
-    ``?order_by=metrics.acc desc`` sorts, ``?filter=`` filters (both in the store), ``?page=``."""
+    ``?order_by=metrics.acc desc`` sorts, ``?filter=`` filters (both in the store), ``?page=``;
+    ``?deleted=1`` shows its deleted iterations instead (to restore them)."""
     store = store_of(request)
     found = store.get_experiment(request.path_params["experiment_id"])
     project = store.get_project(found.project_id)
     filter_text = request.query_params.get("filter", "").strip()
     order_by = request.query_params.get("order_by", "").strip()
     page = query_int(request, "page", 1)
+    deleted = request.query_params.get("deleted", "") in ("1", "true")
     # Three independent reads at once (each on its own pooled connection): the page costs
     # the slowest of them, not their sum, when a filter makes counting as slow as listing.
     # Counting stops past COUNT_LIMIT: "10,000+" is as useful as an exact 100,000 and cheap.
     # It runs beside the listing on its own pooled connection: the page costs the slower one.
     count_read = _READS.submit(
-        store.count_iterations, found.id, None, filter_text or None, COUNT_LIMIT + 1
+        store.count_iterations, found.id, None, filter_text or None, COUNT_LIMIT + 1, deleted
     )
     metric_names, param_names = store.iteration_columns(found.id)
     metrics = query_list(request, "metrics", set(metric_names))
@@ -74,6 +76,7 @@ def experiment(request: Request) -> Page:
         filter=filter_text,
         order_by=order_by,
         page=page,
+        deleted=deleted,
     )
     error, status, total, shown, sort = None, 200, 0, [], None
     try:
@@ -90,6 +93,7 @@ def experiment(request: Request) -> Page:
             offset=(page - 1) * PAGE_SIZE,
             parameter_names=wanted_params,
             metric_names=wanted_metrics,
+            deleted=deleted,
         )
         total = count_read.result()
     except InvalidInput as exc:
@@ -115,6 +119,7 @@ def experiment(request: Request) -> Page:
         "filter": state.filter,
         "order_by": state.order_by,
         "page": state.page,
+        "deleted": deleted,
         "pages": pages,
         "page_size": PAGE_SIZE,
         "total": total,
@@ -132,6 +137,8 @@ def experiment(request: Request) -> Page:
         "next_url": base + state.query(page=state.page + 1) if state.page < pages else None,
         "first_url": base + state.query(page=1),
         "clear_url": base + state.query(filter="", page=1),
+        "live_url": base + state.query(deleted="", page=1),
+        "deleted_url": base + state.query(deleted="1", page=1),
         "base_url": base,
         "compare_min": COMPARE_MIN,
         "compare_max": COMPARE_MAX,

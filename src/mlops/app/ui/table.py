@@ -39,7 +39,8 @@ def quote_name(name: str) -> str:
 
 @dataclass
 class TableState:
-    """What the visitor asked for: columns (explicit or default), filter, order, page."""
+    """What the visitor asked for: columns (explicit or default), filter, order, page, and
+    whether the table shows the deleted iterations (``?deleted=1``) instead of the live ones."""
 
     experiment_id: str
     metrics: list[str]
@@ -48,6 +49,7 @@ class TableState:
     filter: str
     order_by: str
     page: int
+    deleted: bool = False
 
     def query(self, **changes: Any) -> str:
         """The page's query string with ``changes`` (columns stay only when chosen)."""
@@ -57,6 +59,7 @@ class TableState:
             "filter": self.filter,
             "order_by": self.order_by,
             "page": self.page,
+            "deleted": "1" if self.deleted else "",
         }
         values.update(changes)
         kept = {
@@ -122,6 +125,7 @@ def rows(found: Sequence[Iteration], state: TableState) -> list[dict[str, Any]]:
                 "status": iteration.status,
                 "started_at": iso(iteration.started_at),
                 "duration_seconds": iteration.duration_seconds,
+                "deleted_at": iso(iteration.deleted_at),
                 "metrics": metrics,
                 "params": params,
             }
