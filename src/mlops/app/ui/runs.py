@@ -246,16 +246,18 @@ def _param_row(name: str, iterations: list[dict[str, Any]]) -> dict[str, Any]:
         isinstance(v, int | float) and not isinstance(v, bool) for v in present
     )
     distinct = {repr(v) for v in values}
-    differs = len(distinct) > 1
+    varies = len({repr(v) for v in present}) > 1
     return {
         "name": name,
         "values": [None if v is missing else v for v in values],
         "present": [v is not missing for v in values],
-        "differs": differs,
+        "differs": len(distinct) > 1,
         "numeric": numeric,
-        # the parallel coordinates' axis: none for a value all share, numbers on a scale,
-        # anything else (text, booleans, lists) as categories
-        "axis": None if not differs else "numeric" if numeric else "categorical",
+        # the parallel coordinates' axis: none for a value all share (where it is set),
+        # numbers on a scale, anything else (text, booleans, lists) as categories
+        "axis": None if not varies else "numeric" if numeric else "categorical",
+        "shared": None if varies or not present else present[0],
+        "set_in": len(present),
     }
 
 
