@@ -23,21 +23,16 @@
   }
 
   function start() {
+    const result = document.querySelector("[data-testid=bulk-result]");
+    if (!result) return;
+    const storageKey = "mlops.selection." + result.dataset.experimentId;
     const bar = document.querySelector("[data-testid=selection-bar]");
     const form = document.getElementById("compare-form");
-    if (!bar || !form) return;
-    const storageKey = "mlops.selection." + bar.dataset.experimentId;
-    const all = bar.querySelector("[data-testid=select-all]");
-    const count = bar.querySelector("[data-testid=bulk-count]");
-    const keyInput = bar.querySelector("[data-testid=bulk-tag-key]");
-    const valueInput = bar.querySelector("[data-testid=bulk-tag-value]");
-    const result = document.querySelector("[data-testid=bulk-result]");
-    const buttons = Array.from(bar.querySelectorAll("button[data-action]"));
     let busy = false;
 
     // Rows may be redrawn by other parts of the page: always look the boxes up afresh.
     function boxes() {
-      return Array.from(form.querySelectorAll("input[type=checkbox][name=ids]"));
+      return form ? Array.from(form.querySelectorAll("input[type=checkbox][name=ids]")) : [];
     }
 
     function selected() {
@@ -156,10 +151,19 @@
       }
     }
 
+    restoreOutcome();
+    if (!bar || !form) return; // no rows on this page (all were deleted, say)
+    const all = bar.querySelector("[data-testid=select-all]");
+    const count = bar.querySelector("[data-testid=bulk-count]");
+    const keyInput = bar.querySelector("[data-testid=bulk-tag-key]");
+    const valueInput = bar.querySelector("[data-testid=bulk-tag-value]");
+    const buttons = Array.from(bar.querySelectorAll("button[data-action]"));
+
     all.addEventListener("change", function () {
+      const want = all.checked; // each box's change event updates the toolbar (and this box)
       for (const box of boxes()) {
-        if (box.checked !== all.checked) {
-          box.checked = all.checked;
+        if (box.checked !== want) {
+          box.checked = want;
           box.dispatchEvent(new Event("change", { bubbles: true })); // Compare counts too
         }
       }
@@ -177,7 +181,6 @@
         }
       });
     }
-    restoreOutcome();
     update();
   }
 
