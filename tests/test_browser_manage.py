@@ -32,6 +32,18 @@ METRICS = ("test_accuracy", "train_accuracy", "val_accuracy", "val_loss")
 NAMES = [f"resnet-50-lr-{lr}-seed-{n}" for n, lr in enumerate(("0.1", "0.01", "0.001", "0.1"))]
 
 
+class _App(AppProcess):
+    """The App process, given a minute to start on a loaded machine and stopped when it
+    does not (so that no process outlives the test)."""
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        try:
+            super().wait_ready(timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+
+
 @dataclass
 class Site:
     """One App for the module; each test adds an experiment of its own to its project."""
@@ -50,7 +62,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     project = store.create_project("vision", None, "active", False)
     store.create_experiment(project.id, "taken", None)
     store.close()
-    app = AppProcess(uri)
+    app = _App(uri)
     try:
         yield Site(app, uri, project.id)
     finally:
@@ -109,7 +121,10 @@ def test_selected_rows_are_deleted_and_restored_with_failures_named(
         page.get_by_test_id("select-del-1").check()
         assert page.get_by_test_id("bulk-count").inner_text() == "2 of 4 selected"
         _act(page, "bulk-delete")
-        assert "Deleted 2 of 2 iterations." in page.get_by_test_id("bulk-summary").inner_text()
+        assert (
+            "Deleted 2 of 2 iterations (restore them from"
+            in page.get_by_test_id("bulk-summary").inner_text()
+        )
         assert sorted(_rows(page)) == sorted(NAMES[2:])
         page.screenshot(path=str(tmp_path / "bulk-deleted.png"), full_page=True)
 
@@ -122,7 +137,8 @@ def test_selected_rows_are_deleted_and_restored_with_failures_named(
         store.close()
         _act(page, "bulk-delete")
         summary = page.get_by_test_id("bulk-summary").inner_text()
-        assert "Deleted 1 of 2 iterations; 1 failed:" in summary
+        assert summary.startswith("Deleted 1 of 2 iterations (restore them")
+        assert summary.endswith("; 1 failed:")
         failures = page.get_by_test_id("bulk-failure")
         assert failures.count() == 1
         assert failures.get_attribute("data-iteration-id") == "del-3"

@@ -116,8 +116,8 @@
       const done = chosen.length - failures.length;
       let text = spec.verb + " " + done + " of " + plural(chosen.length, "iteration");
       if (action === "tag" || action === "untag") text += " (tag " + keyInput.value.trim() + ")";
+      if (action === "delete" && done) text += " (restore them from “Show deleted” or the Trash)";
       text += failures.length ? "; " + failures.length + " failed:" : ".";
-      if (action === "delete" && done) text += " Deleted iterations can be restored from “Show deleted” or the Trash.";
       try {
         window.sessionStorage.setItem(storageKey, JSON.stringify({ text: text, failures: failures }));
       } catch (_) {
