@@ -82,8 +82,11 @@ class AppReads(AppCalls):
     def get_project(self, project_id: str) -> Project:
         return project_from(self._call("GET", f"/projects/{part(project_id)}"))
 
-    def list_projects(self, include_archived: bool = True) -> list[Project]:
-        answer = self._call("GET", "/projects", params={"include_archived": include_archived})
+    def list_projects(
+        self, include_archived: bool = True, deleted: bool | None = False
+    ) -> list[Project]:
+        params = {"include_archived": include_archived, "deleted": deleted_param(deleted)}
+        answer = self._call("GET", "/projects", params=params)
         return [project_from(p) for p in answer["projects"]]
 
     def update_project(
@@ -147,8 +150,11 @@ class AppReads(AppCalls):
             self._datasets[dataset_id] = known
         return known
 
-    def list_datasets(self, name: str | None = None) -> list[Dataset]:
-        answer = self._call("GET", "/datasets", params={} if name is None else {"name": name})
+    def list_datasets(self, name: str | None = None, deleted: bool | None = False) -> list[Dataset]:
+        params = {"deleted": deleted_param(deleted)}
+        if name is not None:
+            params["name"] = name
+        answer = self._call("GET", "/datasets", params=params)
         return [dataset_from(d) for d in answer["datasets"]]
 
     # -- iterations: reads -------------------------------------------------------------------

@@ -10,7 +10,18 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, not_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal,
+    not_,
+    select,
+    union_all,
+)
 
 from mlops.entities import Dataset, Iteration
 from mlops.errors import InvalidInput
@@ -25,6 +36,7 @@ from mlops.store.sql.models import (
     ITERATIONS,
     METRIC_SUMMARIES,
     PARAMETERS,
+    PROJECTS,
 )
 
 # SQLite allows 32,766 bound parameters per statement; stay well below it.
@@ -43,18 +55,29 @@ def visible(conn: Connection, deleted: bool | None) -> ColumnElement[bool] | Non
 
 
 def live(conn: Connection) -> ColumnElement[bool]:
-    """The iterations that are not deleted, nor in a deleted experiment.
+    """The iterations that are not deleted, nor in a deleted experiment or project.
 
-    Deleted experiments are few (usually none): they are read first, so that the condition
-    on each iteration stays inside the indexes that end in ``deleted_at``, and a count stays
-    a scan of one index."""
+    Deleted experiments and projects are few (usually none): they are read first (one query
+    for both), so that the condition on each iteration stays inside the indexes that end in
+    ``deleted_at``, and a count stays a scan of one index."""
     own = ITERATIONS.c.deleted_at.is_(None)
-    gone = select(EXPERIMENTS.c.id).where(EXPERIMENTS.c.deleted_at.is_not(None))
-    ids = list(conn.execute(gone.limit(_GONE + 1)).scalars())
-    if not ids:
-        return own
-    column = ITERATIONS.c.experiment_id
-    return and_(own, column.not_in(gone if len(ids) > _GONE else ids))
+    gone_experiments = select(EXPERIMENTS.c.id).where(EXPERIMENTS.c.deleted_at.is_not(None))
+    gone_projects = select(PROJECTS.c.id).where(PROJECTS.c.deleted_at.is_not(None))
+    both = union_all(
+        select(literal(0).label("kind"), gone_experiments.limit(_GONE + 1).subquery().c.id),
+        select(literal(1).label("kind"), gone_projects.limit(_GONE + 1).subquery().c.id),
+    )
+    found: tuple[list[str], list[str]] = ([], [])
+    for kind, object_id in conn.execute(both).all():
+        found[kind].append(object_id)
+    conditions = [own]
+    for ids, column, gone in (
+        (found[0], ITERATIONS.c.experiment_id, gone_experiments),
+        (found[1], ITERATIONS.c.project_id, gone_projects),
+    ):
+        if ids:
+            conditions.append(column.not_in(gone if len(ids) > _GONE else ids))
+    return and_(*conditions) if len(conditions) > 1 else own
 
 
 #: Up to this many deleted experiments are sent as values; past it, as a subquery.

@@ -90,9 +90,12 @@ class IterationRef:
 #: Above this many users, lineage walks iterations newest first instead of sorting the users.
 _POPULAR = 5000
 _LAST = func.max(func.coalesce(ITERATIONS.c.heartbeat_at, ITERATIONS.c.started_at))
-#: Pages show live experiments and iterations only (deleted ones wait in the trash): the
-#: condition on iterations is ``live(conn)``, read in each method's transaction.
+#: Pages show live projects, experiments, iterations and datasets only (deleted ones wait in
+#: the trash): the conditions on iterations and experiments are ``live(conn)`` and
+#: ``live_experiments(conn)``, read in each method's transaction.
 _LIVE_EXPERIMENT = EXPERIMENTS.c.deleted_at.is_(None)
+_LIVE_PROJECT = PROJECTS.c.deleted_at.is_(None)
+_LIVE_DATASET = DATASETS.c.deleted_at.is_(None)
 
 
 class OverviewMethods:
@@ -127,6 +130,7 @@ class OverviewMethods:
             select(PROJECTS, iterations.c.n, iterations.c.last, experiments.c.n.label("e"))
             .outerjoin(iterations, iterations.c.project_id == PROJECTS.c.id)
             .outerjoin(experiments, experiments.c.project_id == PROJECTS.c.id)
+            .where(_LIVE_PROJECT)
             .order_by(PROJECTS.c.created_at.desc())
         )
         if not include_archived:
@@ -186,7 +190,7 @@ class OverviewMethods:
                 )
                 .exists()
             )
-            query = select(DATASETS).where(used_here)
+            query = select(DATASETS).where(used_here, _LIVE_DATASET)
             query = query.order_by(DATASETS.c.name, DATASETS.c.version)
             return [rows.dataset(r) for r in conn.execute(query)]
 
@@ -199,7 +203,7 @@ class OverviewMethods:
         with transaction(self._engine, write=False, what="dataset lineage") as conn:
             versions = conn.execute(
                 select(DATASETS)
-                .where(DATASETS.c.name == dataset_name)
+                .where(DATASETS.c.name == dataset_name, _LIVE_DATASET)
                 .order_by(DATASETS.c.created_at.desc())
             ).all()
             return [(rows.dataset(v), self._users(conn, v.id, per_version, now)) for v in versions]
