@@ -87,18 +87,27 @@ class AppManagement(AppCalls):
     # -- datasets ---------------------------------------------------------------------------
     def delete_dataset(self, dataset_id: str, force: bool = False) -> Dataset:
         params = {"force": "true"} if force else None
-        return dataset_from(self._call("DELETE", f"/datasets/{part(dataset_id)}", params=params))
+        path = f"/datasets/{part(dataset_id)}"
+        return self._known(dataset_from(self._call("DELETE", path, params=params)))
+
+    def _known(self, dataset: Dataset) -> Dataset:
+        self._datasets[dataset.id] = dataset
+        return dataset
 
     def restore_dataset(self, dataset_id: str, version: str | None = None) -> Dataset:
         if version is not None:
             rules.check_name(version, "dataset version")
         path = f"/datasets/{part(dataset_id)}/restore"
-        return dataset_from(self._call("POST", path, to_body(Restore(version=version))))
+        return self._known(
+            dataset_from(self._call("POST", path, to_body(Restore(version=version))))
+        )
 
     def purge_dataset(self, dataset_id: str, force: bool = False) -> Dataset:
         path = f"/datasets/{part(dataset_id)}/purge"
         body = to_body(PurgeOptions(force))
-        return dataset_from(self._call("POST", path, body, repeatable=False))
+        purged = dataset_from(self._call("POST", path, body, repeatable=False))
+        self._datasets.pop(dataset_id, None)
+        return purged
 
     def _note_path(self, kind: str, owner_id: str) -> str:
         return f"/{_PLURAL[kind]}/{part(owner_id)}/note"

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 from mlops.entities import Dataset, Experiment, Iteration, MetricPoint, Project
-from mlops.errors import InvalidInput, MlopsError, NotFound
+from mlops.errors import InvalidInput, MlopsError, NotFound, Unavailable
 from mlops.series import SERIES_MEDIA_TYPE, MetricColumns
 from mlops.store import rules
 from mlops.store.base import IterationTable, Store
@@ -144,10 +144,18 @@ class AppReads(AppCalls):
         return dataset
 
     def get_dataset(self, dataset_id: str) -> Dataset:
-        known = self._datasets.get(dataset_id)  # a dataset version never changes
-        if known is None:
+        # a version's content never changes, but it may be deleted, restored or purged: ask
+        # the App, and answer what this process knows only while the App is away
+        try:
             known = dataset_from(self._call("GET", f"/datasets/{part(dataset_id)}"))
-            self._datasets[dataset_id] = known
+        except Unavailable:
+            if dataset_id in self._datasets:
+                return self._datasets[dataset_id]
+            raise
+        except NotFound:
+            self._datasets.pop(dataset_id, None)
+            raise
+        self._datasets[dataset_id] = known
         return known
 
     def list_datasets(self, name: str | None = None, deleted: bool | None = False) -> list[Dataset]:
