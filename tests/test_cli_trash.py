@@ -30,7 +30,7 @@ def test_a_project_is_deleted_restored_under_a_new_title_and_purged(
     assert "deleted project 'demo'" in deleted.stdout
     assert tracking.list_projects() == []
     assert tracking.list_iterations() == []
-    assert [p["deleted_by"] for p in tracking.list_projects(deleted=True)][0].startswith("local:")
+    assert next(p["deleted_by"] for p in tracking.list_projects(deleted=True)).startswith("local:")
 
     tracking.create_project("demo")
     taken = run("projects", "restore", active["project_id"][:8])

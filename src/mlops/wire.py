@@ -33,7 +33,7 @@ PATCH  /experiments/{id}/tags       TagChange         experiment
 GET    /datasets?name=&deleted=                       ``{"datasets": [dataset]}``
 POST   /datasets                    DatasetCreate     201 dataset (existing one: same content)
 GET    /datasets/{id}                                 dataset
-DELETE /datasets/{id}?force=                          dataset (400 naming live users unless force)
+DELETE /datasets/{id}?force=                          dataset (422 naming live users unless force)
 POST   /datasets/{id}/restore       Restore           dataset (``version``: under a new version)
 POST   /datasets/{id}/purge         PurgeOptions      dataset (as it was; its links removed)
 POST   /iterations                  IterationCreate   201 iteration (idempotent on ``id``)

@@ -40,7 +40,7 @@ def restore_project(project_id: str, store: StoreDep, body: RestoreBody = None) 
 
 @router.delete("/datasets/{dataset_id}", tags=["datasets"], responses=ok(DatasetOut))
 def delete_dataset(dataset_id: str, store: StoreDep, force: bool = False) -> Any:
-    """Delete a dataset version softly: it leaves dataset lists and lineage (400 naming the
+    """Delete a dataset version softly: it leaves dataset lists and lineage (422 naming the
     live iterations that use it, unless ``force``)."""
     return store.delete_dataset(dataset_id, force).to_dict()
 

@@ -46,7 +46,7 @@ def purge_project(
     project_id: str, body: PurgeOptions, store: StoreDep, artifacts: ArtifactsDep
 ) -> Any:
     """Remove a deleted project for good, with its experiments and iterations, in batches
-    (400 for a live one without ``force``)."""
+    (422 for a live one without ``force``)."""
     return store.purge_project(project_id, body.force, artifacts).to_dict()
 
 
@@ -55,7 +55,7 @@ def purge_project(
     dependencies=[CanWrite],
 )  # fmt: skip
 def purge_dataset(dataset_id: str, body: PurgeOptions, store: StoreDep) -> Any:
-    """Remove a deleted dataset version for good with its links to iterations (400 for a
+    """Remove a deleted dataset version for good with its links to iterations (422 for a
     live one without ``force``); answers it as it was."""
     return store.purge_dataset(dataset_id, body.force).to_dict()
 
