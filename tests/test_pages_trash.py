@@ -92,7 +92,9 @@ def team(tmp_path: Path) -> Iterator[dict[str, Any]]:
 def test_the_trash_lists_deleted_projects_and_datasets_with_who_and_when(
     team: dict[str, Any],
 ) -> None:
-    with TestClient(create_app(AppSettings(store_uri=team["uri"])), base_url="http://127.0.0.1") as c:
+    with TestClient(
+        create_app(AppSettings(store_uri=team["uri"])), base_url="http://127.0.0.1"
+    ) as c:
         data = c.get("/trash.json").json()
         assert [p["id"] for p in data["projects"]] == [team["old"]]
         assert data["projects"][0]["deleted_by"].startswith("local:")
@@ -112,7 +114,9 @@ def test_the_trash_lists_deleted_projects_and_datasets_with_who_and_when(
 def test_the_project_and_dataset_pages_offer_delete_and_the_api_restores_with_a_rename(
     team: dict[str, Any],
 ) -> None:
-    with TestClient(create_app(AppSettings(store_uri=team["uri"])), base_url="http://127.0.0.1") as c:
+    with TestClient(
+        create_app(AppSettings(store_uri=team["uri"])), base_url="http://127.0.0.1"
+    ) as c:
         page = c.get(f"/projects/{team['live']}")
         assert 'data-testid="project-delete"' in page.text
         assert f'data-delete="/api/v1/projects/{team["live"]}"' in page.text

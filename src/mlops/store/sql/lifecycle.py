@@ -27,7 +27,7 @@ from mlops.store.sql.runs import IterationMethods
 def _taken(experiment: Experiment, other: str, name: str) -> AlreadyExists:
     return AlreadyExists(
         f"project {experiment.project_id!r} already has a live experiment named {name!r} "
-        f"(id {other}): restore it under a new name, e.g. "
+        f"(id {other}): restore it under a new name (or rename the other first), e.g. "
         f"tracking.restore_experiment({experiment.id!r}, name={name + '-restored'!r}) "
         f"(`mlops experiments restore {experiment.id} --name {name}-restored`)"
     )

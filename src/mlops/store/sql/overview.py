@@ -95,6 +95,10 @@ _LAST = func.max(func.coalesce(ITERATIONS.c.heartbeat_at, ITERATIONS.c.started_a
 #: ``live_experiments(conn)``, read in each method's transaction.
 _LIVE_EXPERIMENT = EXPERIMENTS.c.deleted_at.is_(None)
 _LIVE_PROJECT = PROJECTS.c.deleted_at.is_(None)
+#: Per-experiment figures need only the iteration's own condition: they are joined to the
+#: live experiments of the page, so those of deleted experiments are never shown (and a
+#: ``NOT IN`` on the experiment would turn the project's index search into a scan).
+_OWN_LIVE = ITERATIONS.c.deleted_at.is_(None)
 _LIVE_DATASET = DATASETS.c.deleted_at.is_(None)
 
 
@@ -154,7 +158,7 @@ class OverviewMethods:
         with transaction(self._engine, write=False, what="list experiments") as conn:
             counts = (
                 select(ITERATIONS.c.experiment_id, func.count().label("n"), _LAST.label("last"))
-                .where(ITERATIONS.c.project_id == project_id, live(conn))
+                .where(ITERATIONS.c.project_id == project_id, _OWN_LIVE)
                 .group_by(ITERATIONS.c.experiment_id)
                 .subquery()
             )
@@ -186,7 +190,7 @@ class OverviewMethods:
                 .where(
                     links.dataset_id == DATASETS.c.id,
                     ITERATIONS.c.project_id == project_id,
-                    live(conn),
+                    live(conn, project_id=project_id),
                 )
                 .exists()
             )
@@ -261,7 +265,7 @@ class OverviewMethods:
         with transaction(self._engine, write=False, what="list columns") as conn:
             newest = (
                 select(ITERATIONS.c.id)
-                .where(ITERATIONS.c.experiment_id == experiment_id, live(conn))
+                .where(ITERATIONS.c.experiment_id == experiment_id, live(conn, experiment_id))
                 .order_by(ITERATIONS.c.started_at.desc())
                 .limit(sample)
                 .scalar_subquery()
@@ -303,7 +307,7 @@ def _best_per_experiment(
             ITERATIONS.c.project_id == project_id,
             summary.name == metric,
             value.is_not(None),
-            live(conn),
+            _OWN_LIVE,
         )
         .subquery()
     )
