@@ -143,3 +143,18 @@ def test_the_project_and_dataset_pages_offer_delete_and_the_api_restores_with_a_
         events = [(e.action, e.kind) for e in SqlStore(team["uri"]).list_audit_events()]
         assert ("purge", "project") in events and ("restore", "project") in events
         assert ("delete", "dataset") in events
+
+
+def test_the_iteration_page_shows_and_saves_the_description(team: dict[str, Any]) -> None:
+    with TestClient(
+        create_app(AppSettings(store_uri=team["uri"])), base_url="http://127.0.0.1"
+    ) as c:
+        saved = c.patch("/api/v1/iterations/b1", json={"description": "lr sweep " + XSS})
+        assert saved.status_code == 200 and saved.json()["description"] == "lr sweep " + XSS
+        page = c.get("/iterations/b1")
+        assert 'data-testid="iteration-description"' in page.text
+        assert "lr sweep" in page.text and XSS not in page.text
+        cleared = c.patch("/api/v1/iterations/b1", json={"description": ""})
+        assert cleared.json()["description"] is None
+        events = [(e.action, e.kind) for e in SqlStore(team["uri"]).list_audit_events()]
+        assert ("describe", "iteration") in events
