@@ -117,3 +117,41 @@ def test_a_read_token_sees_the_trash_and_is_told_restore_needs_write(
         assert "write" in message.inner_text()
         assert watch.errors == [] and watch.csp == []
     assert tracking.get_iteration(victim.id)["deleted_at"] is not None
+
+
+def test_delete_a_project_from_its_page_and_restore_it_under_a_new_title(
+    browser: Browser,
+    active: dict[str, str],
+    mlops_home: Path,
+    start_app: Callable[..., Any],
+) -> None:
+    from mlops import tracking
+
+    with tracking.start_iteration("run") as run:
+        run.log_metric("loss", 0.2)
+    project_id = active["project_id"]
+    app = start_app(f"sqlite:///{mlops_home / 'mlops.db'}")
+
+    with browser_page(browser) as (page, watch):
+        open_page(page, f"{app.url}/projects/{project_id}")
+        box = page.get_by_test_id("project-delete")
+        box.get_by_test_id("delete-button").click()
+        box.get_by_test_id("confirm-delete-button").click()
+        page.wait_for_selector('body[data-page="trash"][data-ready="1"]')
+        row = page.locator(f'[data-testid="trash-project"][data-id="{project_id}"]')
+        assert "demo" in row.inner_text() and "local:" in row.inner_text()
+        assert tracking.list_iterations() == []
+
+        tracking.create_project("demo")  # the title is taken meanwhile
+        row.get_by_test_id("restore-button").click()
+        rename = row.get_by_test_id("trash-rename")
+        rename.wait_for()
+        assert "taken" in page.get_by_test_id("trash-message").inner_text()
+        row.get_by_test_id("rename-input").fill("demo-2025")
+        row.get_by_test_id("restore-renamed-button").click()
+        page.get_by_test_id("trash-no-projects").wait_for()
+        screenshot(page, "trash-project-restored")
+        assert watch.errors == [] and watch.csp == [] and watch.dialogs == []
+
+    assert tracking.get_project(project_id)["title"] == "demo-2025"
+    assert [i["id"] for i in tracking.list_iterations(project_id=project_id)] == [run.id]

@@ -340,3 +340,44 @@ def test_the_notes_upgrade_keeps_the_data_of_the_previous_schema(sql_store_uri: 
     finally:
         store.close()
     _assert_matches_models(sql_store_uri)
+
+
+def test_the_trash_upgrade_keeps_the_data_of_the_previous_schema(sql_store_uri: str) -> None:
+    """0009 (deleted projects and datasets, deleted_by, iteration descriptions, names unique
+    among live rows) on a database made by 0008 with data in it: every row stays, nothing
+    reads as deleted, and a deleted project's title and dataset's version are free at once."""
+    _old_database(sql_store_uri, "0003")
+    _upgrade_to(sql_store_uri, "0008")
+    engine = make_engine(sql_store_uri)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO datasets (id, name, version, path, description, tags, digest, "
+                "size_bytes, file_count, created_at) VALUES ('d', 'mnist', 'v1', '/data', NULL, "
+                "'[]', NULL, NULL, NULL, 1.0)"
+            )
+        )
+        conn.execute(text("INSERT INTO iteration_datasets VALUES ('i', 'd')"))
+    engine.dispose()
+    assert migrate.upgrade(sql_store_uri) == ("0008", SCHEMA_REVISION)
+
+    store = SqlStore(sql_store_uri)
+    try:
+        project = store.get_project("p")
+        assert (project.title, project.deleted_at, project.deleted_by) == ("vision", None, None)
+        iteration = store.get_iteration("i")
+        assert iteration.parameters == {"lr": 0.5} and iteration.description is None
+        assert [d.id for d in iteration.datasets] == ["d"]
+        assert store.get_experiment("e").deleted_by is None
+        assert [d.id for d in store.list_datasets()] == ["d"]
+        with pytest.raises(AlreadyExists):
+            store.create_project("vision", None, "active", False)
+        store.delete_project("p")
+        assert store.create_project("vision", None, "active", False).id != "p"
+        store.delete_dataset("d", force=True)
+        fresh = store.create_dataset("mnist", "/other", None, (), "v1", None, None, None)
+        assert fresh.id != "d"
+        assert store.restore_dataset("d", version="v1-old").version == "v1-old"
+    finally:
+        store.close()
+    _assert_matches_models(sql_store_uri)

@@ -65,4 +65,96 @@ def test_restore_and_purge_need_a_write_token_under_auth(db: dict[str, Any]) -> 
         url = f"/api/v1/experiments/{db['gone']}"
         assert c.post(url + "/restore", headers=write).status_code == 200
         after = c.get("/trash.json", headers=read).json()
-        assert after == {"experiments": [], "iterations": [], "more": False}
+        empty = {"projects": [], "experiments": [], "iterations": [], "datasets": []}
+        assert after == {**empty, "more": False}
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A deleted project (with a run), a deleted dataset version and a live one in use."""
+    uri = f"sqlite:///{tmp_path / 'team.db'}"
+    store = SqlStore(uri)
+    old = store.create_project("audio " + XSS, None, "active", False)
+    experiment = store.create_experiment(old.id, "sweep", None)
+    store.create_iteration("a1", "run", experiment.id, None, time.time(), {})
+    used = store.create_dataset("mnist", "s3://b/m", None, (), "v1", None, None, None)
+    spare = store.create_dataset("mnist", "s3://b/m2", None, (), "v2", None, None, None)
+    live = store.create_project("vision", None, "active", False)
+    runs = store.create_experiment(live.id, "runs", None)
+    store.create_iteration("b1", "run", runs.id, None, time.time(), {})
+    store.log_batch("b1", dataset_ids=[used.id])
+    store.delete_project(old.id)
+    store.delete_dataset(spare.id)
+    store.close()
+    yield {"uri": uri, "old": old.id, "used": used.id, "spare": spare.id, "live": live.id}
+
+
+def test_the_trash_lists_deleted_projects_and_datasets_with_who_and_when(
+    team: dict[str, Any],
+) -> None:
+    with TestClient(
+        create_app(AppSettings(store_uri=team["uri"])), base_url="http://127.0.0.1"
+    ) as c:
+        data = c.get("/trash.json").json()
+        assert [p["id"] for p in data["projects"]] == [team["old"]]
+        assert data["projects"][0]["deleted_by"].startswith("local:")
+        assert [d["id"] for d in data["datasets"]] == [team["spare"]]
+        assert data["datasets"][0]["deleted_at"] is not None
+        assert data["experiments"] == []  # hidden with its project, not deleted itself
+        page = c.get("/trash")
+        assert page.status_code == 200 and XSS not in page.text
+        assert 'data-testid="trash-project"' in page.text
+        assert 'data-testid="trash-dataset"' in page.text
+        assert 'data-testid="deleted-by"' in page.text
+        # the deleted project is hidden from the projects page and the live one's counts
+        projects = c.get("/").text
+        assert "audio" not in projects and "vision" in projects
+
+
+def test_the_project_and_dataset_pages_offer_delete_and_the_api_restores_with_a_rename(
+    team: dict[str, Any],
+) -> None:
+    with TestClient(
+        create_app(AppSettings(store_uri=team["uri"])), base_url="http://127.0.0.1"
+    ) as c:
+        page = c.get(f"/projects/{team['live']}")
+        assert 'data-testid="project-delete"' in page.text
+        assert f'data-delete="/api/v1/projects/{team["live"]}"' in page.text
+        assert 'data-testid="project-deleted"' in c.get(f"/projects/{team['old']}").text
+        assert 'data-testid="dataset-delete"' in c.get("/datasets/mnist").text
+
+        refused = c.delete(f"/api/v1/datasets/{team['used']}")
+        assert refused.status_code == 422 and "b1" in refused.json()["error"]["message"]
+        assert c.delete(f"/api/v1/datasets/{team['used']}?force=true").status_code == 200
+        assert c.get("/api/v1/datasets").json()["datasets"] == []
+
+        c.post("/api/v1/projects", json={"title": "audio " + XSS})
+        taken = c.post(f"/api/v1/projects/{team['old']}/restore", json={})
+        assert taken.status_code == 409 and "name=" in taken.json()["error"]["message"]
+        back = c.post(f"/api/v1/projects/{team['old']}/restore", json={"name": "audio-old"})
+        assert back.status_code == 200 and back.json()["title"] == "audio-old"
+        assert back.json()["deleted_by"] is None
+        again = c.post(f"/api/v1/datasets/{team['spare']}/restore", json={"version": "v2b"})
+        assert again.status_code == 200 and again.json()["version"] == "v2b"
+        gone = c.delete(f"/api/v1/projects/{team['live']}")
+        assert gone.status_code == 200 and gone.json()["deleted_at"] is not None
+        purged = c.post(f"/api/v1/projects/{team['live']}/purge", json={})
+        assert purged.status_code == 200 and purged.json()["iterations"] == 1
+        events = [(e.action, e.kind) for e in SqlStore(team["uri"]).list_audit_events()]
+        assert ("purge", "project") in events and ("restore", "project") in events
+        assert ("delete", "dataset") in events
+
+
+def test_the_iteration_page_shows_and_saves_the_description(team: dict[str, Any]) -> None:
+    with TestClient(
+        create_app(AppSettings(store_uri=team["uri"])), base_url="http://127.0.0.1"
+    ) as c:
+        saved = c.patch("/api/v1/iterations/b1", json={"description": "lr sweep " + XSS})
+        assert saved.status_code == 200 and saved.json()["description"] == "lr sweep " + XSS
+        page = c.get("/iterations/b1")
+        assert 'data-testid="iteration-description"' in page.text
+        assert "lr sweep" in page.text and XSS not in page.text
+        cleared = c.patch("/api/v1/iterations/b1", json={"description": ""})
+        assert cleared.json()["description"] is None
+        events = [(e.action, e.kind) for e in SqlStore(team["uri"]).list_audit_events()]
+        assert ("describe", "iteration") in events

@@ -21,6 +21,8 @@ PUBLIC = {
     "restore_experiment", "restore_iteration", "set_experiment_tags", "set_iteration_tags",
     "get_note", "move_iteration", "rename_project", "set_note", "update_experiment",
     "purge_experiment", "purge_iterations",
+    "delete_project", "restore_project", "purge_project", "delete_dataset", "restore_dataset",
+    "purge_dataset", "update_iteration",
 }  # fmt: skip
 
 

@@ -196,3 +196,90 @@ def test_count_with_a_filter(populated: tuple[SqlStore, str]):
         ),
     )
     assert 0 < counted[0] < N_ITERATIONS
+
+
+@pytest.fixture
+def with_trash(populated: tuple[SqlStore, str]) -> tuple[SqlStore, str, str]:
+    """The populated store with a deleted project, a deleted experiment (each with a run)
+    and deleted iterations: the readers' conditions then name them."""
+    store, experiment_id = populated
+    project_id = store.get_experiment(experiment_id).project_id
+    other = store.create_project("gone", None, "active", False)
+    for owner, name in ((other.id, "in gone project"), (project_id, "gone experiment")):
+        experiment = store.create_experiment(owner, name, None)
+        store.create_iteration(uuid.uuid4().hex, "run", experiment.id, None, 1.0, {})
+        if owner == project_id:
+            store.delete_experiment(experiment.id)
+    store.delete_project(other.id)
+    for found in store.list_iterations(experiment_id, limit=3):
+        store.delete_iteration(found.id)
+    with store._engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    return store, experiment_id, project_id
+
+
+def _hot_reads(experiment_id: str, project_id: str) -> dict[str, Callable[[SqlStore], Any]]:
+    """The hot reads, with a token's project scope (a frozenset: mlops.app.scope) where the
+    App adds one to the SQL query."""
+    scope = frozenset({project_id})
+    search = {"filter": 'params.p8 = "adam" and metrics.m1 < 0.5', "order_by": "metrics.m0 desc"}
+    return {
+        "experiment page": lambda s: s.list_iterations(experiment_id, limit=50),
+        "experiment page columns": lambda s: s.list_iterations(
+            experiment_id, limit=50, parameter_names=["p0"], metric_names=["m0"]
+        ),
+        "experiment search": lambda s: s.list_iterations(experiment_id, limit=100, **search),
+        "experiment count": lambda s: s.count_iterations(
+            experiment_id, filter="metrics.m1 < 0.5", limit=10_000
+        ),
+        "scoped list": lambda s: s.list_iterations(project_id=scope, limit=50),
+        "scoped search": lambda s: s.list_iterations(project_id=scope, limit=100, **search),
+        "scoped count": lambda s: s.count_iterations(project_id=scope, limit=10_000),
+        "experiment columns": lambda s: s.iteration_columns(experiment_id),
+        "project overview": lambda s: s.experiment_overviews(project_id, "m0"),
+        "projects overview": lambda s: s.project_overviews(),
+    }
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        "experiment page",
+        "experiment page columns",
+        "experiment search",
+        "experiment count",
+        "scoped list",
+        "scoped search",
+        "scoped count",
+        "experiment columns",
+        "project overview",
+        "projects overview",
+    ],
+)
+def test_hot_reads_keep_their_indexes_with_deleted_projects_and_a_project_scope(
+    with_trash: tuple[SqlStore, str, str], read: str
+) -> None:
+    store, experiment_id, project_id = with_trash
+    call = _hot_reads(experiment_id, project_id)[read]
+    statements = captured(store, lambda: call(store))
+    # deleted projects and experiments are named in the condition, never joined on
+    assert not any("JOIN projects" in s for s, _ in statements if "iterations" in s)
+    if read.startswith("scoped"):  # the deleted project is outside the scope: not named
+        assert not any("project_id NOT IN" in s for s, _ in statements)
+    if read == "project overview":
+        # Its per-experiment counts group the project's iterations by experiment: here the
+        # one project holds every iteration, so SQLite rightly reads the experiment index
+        # whole (as it did before the trash: no deleted condition beyond the row's own).
+        assert not any("NOT IN" in s for s, _ in statements)
+        return
+    if read == "projects overview":
+        # counts every live iteration of every project: one pass over an iterations index
+        # is the plan (no table scan), with the deleted project named, not joined
+        assert any("project_id NOT IN" in s for s, _ in statements)
+        return
+    check(store, lambda: call(store))
+    if read == "experiment count":
+        counted = call(store)
+        assert 0 < counted < N_ITERATIONS - 2
+    if read == "scoped count":
+        assert call(store) == N_ITERATIONS - 3

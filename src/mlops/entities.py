@@ -73,7 +73,11 @@ def effective_status(status: str, heartbeat_at: float | None, now: float) -> str
 
 @dataclass(frozen=True, slots=True)
 class Project:
-    """A machine-learning project: it holds experiments."""
+    """A machine-learning project: it holds experiments.
+
+    ``deleted_at`` is set while the project is deleted (it, its experiments and iterations are
+    hidden until restored); ``deleted_by`` names who deleted it.
+    """
 
     id: str
     title: str
@@ -82,6 +86,8 @@ class Project:
     archived: bool
     created_at: float
     updated_at: float
+    deleted_at: float | None = None
+    deleted_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +98,8 @@ class Project:
             "archived": self.archived,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
+            "deleted_at": iso(self.deleted_at),
+            "deleted_by": self.deleted_by,
         }
 
 
@@ -100,7 +108,8 @@ class Experiment:
     """An experiment inside a project: it holds iterations (model runs).
 
     ``deleted_at`` is set while the experiment is deleted (it and its iterations are hidden
-    from lists until restored); ``tags`` are free-form text labels.
+    from lists until restored), ``deleted_by`` names who deleted it; ``tags`` are free-form
+    text labels.
     """
 
     id: str
@@ -110,6 +119,7 @@ class Experiment:
     created_at: float
     deleted_at: float | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    deleted_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,6 +129,7 @@ class Experiment:
             "project_id": self.project_id,
             "created_at": iso(self.created_at),
             "deleted_at": iso(self.deleted_at),
+            "deleted_by": self.deleted_by,
             "tags": dict(self.tags),
         }
 
@@ -143,7 +154,8 @@ class Note:
 
 @dataclass(frozen=True, slots=True)
 class Dataset:
-    """A named, versioned dataset. ``digest`` is None for data that is not on a local disk."""
+    """A named, versioned dataset. ``digest`` is None for data that is not on a local disk;
+    ``deleted_at`` (and ``deleted_by``) is set while the version is deleted."""
 
     id: str
     name: str
@@ -155,6 +167,8 @@ class Dataset:
     size_bytes: int | None
     file_count: int | None
     created_at: float
+    deleted_at: float | None = None
+    deleted_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -168,6 +182,8 @@ class Dataset:
             "size_bytes": self.size_bytes,
             "file_count": self.file_count,
             "created_at": iso(self.created_at),
+            "deleted_at": iso(self.deleted_at),
+            "deleted_by": self.deleted_by,
         }
 
 
@@ -212,7 +228,8 @@ class ModelFile:
 class Iteration:
     """One model run inside an experiment, with what it logged.
 
-    ``deleted_at`` is set while the iteration is deleted (hidden from lists until restored).
+    ``deleted_at`` is set while the iteration is deleted (hidden from lists until restored),
+    ``deleted_by`` names who deleted it; ``description`` is a free text about the run.
     """
 
     id: str
@@ -231,6 +248,8 @@ class Iteration:
     error: dict[str, str] | None = None
     tags: dict[str, str] = field(default_factory=dict)
     deleted_at: float | None = None
+    deleted_by: str | None = None
+    description: str | None = None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -258,6 +277,8 @@ class Iteration:
             "error": dict(self.error) if self.error else None,
             "tags": dict(self.tags),
             "deleted_at": iso(self.deleted_at),
+            "deleted_by": self.deleted_by,
+            "description": self.description,
         }
 
 

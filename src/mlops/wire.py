@@ -16,25 +16,32 @@ REST API (prefix ``/api/v1``; errors are ``{"error": {"code", "message"}}``):
 
 ====== ============================================= ==============================================
 GET    /health                                        ``{"status": "ok", "schema": rev}``
-GET    /projects?include_archived=                    ``{"projects": [project]}``
+GET    /projects?include_archived=&deleted=           ``{"projects": [project]}``
 POST   /projects                    ProjectCreate     201 project
 GET    /projects/{id}                                 project
 PATCH  /projects/{id}               ProjectUpdate     project
+DELETE /projects/{id}                                 project (deleted: it and all it holds hidden)
+POST   /projects/{id}/restore       Restore           project (409 when its title was taken)
+POST   /projects/{id}/purge         PurgeOptions      purged (the project and all it holds)
 GET    /experiments?project_id=&name=&deleted=        ``{"experiments": [experiment]}``
 POST   /experiments                 ExperimentCreate  201 experiment
 GET    /experiments/{id}                              experiment
 PATCH  /experiments/{id}            ExperimentUpdate  experiment (rename)
 DELETE /experiments/{id}                              experiment (deleted: hidden, restorable)
-POST   /experiments/{id}/restore                      experiment (409 when its name was taken)
+POST   /experiments/{id}/restore  Restore           experiment (409 when its name was taken)
 PATCH  /experiments/{id}/tags       TagChange         experiment
-GET    /datasets?name=                                ``{"datasets": [dataset]}``
+GET    /datasets?name=&deleted=                       ``{"datasets": [dataset]}``
 POST   /datasets                    DatasetCreate     201 dataset (existing one: same content)
 GET    /datasets/{id}                                 dataset
+DELETE /datasets/{id}?force=                          dataset (422 naming live users unless force)
+POST   /datasets/{id}/restore       Restore           dataset (``version``: under a new version)
+POST   /datasets/{id}/purge         PurgeOptions      dataset (as it was; its links removed)
 POST   /iterations                  IterationCreate   201 iteration (idempotent on ``id``)
 GET    /iterations/{id}                               iteration
-PATCH  /iterations/{id}             IterationUpdate   iteration (end state, heartbeat or name)
+PATCH  /iterations/{id}             IterationUpdate   iteration (end state, heartbeat, name or
+                                                      description)
 DELETE /iterations/{id}                               iteration (deleted: hidden, restorable)
-POST   /iterations/{id}/restore                       iteration
+POST   /iterations/{id}/restore     Restore           iteration
 PATCH  /iterations/{id}/tags        TagChange         iteration (ended ones too)
 POST   /iterations/{id}/end         IterationEnd      iteration (last batch and end state at once)
 POST   /iterations/{id}/batch       IterationBatch    ``{"points": n, "parameters": n}``
@@ -256,6 +263,18 @@ class IterationUpdate:
     error: dict[str, str] | None = None
     model: dict[str, Any] | None = None
     name: str | None = None
+    #: A new description (``""`` clears it); left out or null, it stays.
+    description: str | None = None
+
+
+@dataclass
+class Restore:
+    """Body of ``POST /{projects,experiments,iterations,datasets}/{id}/restore``: restore
+    under a new ``name`` (a project's title, an experiment's or iteration's name) or, for a
+    dataset, a new ``version``; left out, the old one."""
+
+    name: str | None = None
+    version: str | None = None
 
 
 @dataclass

@@ -81,6 +81,9 @@ class ProjectOut(_Shape):
     archived: bool
     created_at: Timestamp
     updated_at: Timestamp
+    deleted_at: Timestamp | None
+    #: Who deleted it (a token's name, or ``local:<user>``); null while it is live.
+    deleted_by: str | None
 
 
 class NoteOut(_Shape):
@@ -104,6 +107,8 @@ class ExperimentOut(_Shape):
     project_id: str
     created_at: Timestamp
     deleted_at: Timestamp | None
+    #: Who deleted it (a token's name, or ``local:<user>``); null while it is live.
+    deleted_by: str | None
     tags: dict[str, str]
 
 
@@ -140,6 +145,9 @@ class DatasetOut(_Shape):
     size_bytes: int | None
     file_count: int | None
     created_at: Timestamp
+    deleted_at: Timestamp | None
+    #: Who deleted it (a token's name, or ``local:<user>``); null while it is live.
+    deleted_by: str | None
 
 
 class MetricPointOut(_Shape):
@@ -192,6 +200,10 @@ class IterationOut(_Shape):
     error: dict[str, str] | None
     tags: dict[str, str]
     deleted_at: Timestamp | None
+    #: Who deleted it (a token's name, or ``local:<user>``); null while it is live.
+    deleted_by: str | None
+    #: A free text about the run (null: none).
+    description: str | None
 
 
 class ProjectList(_Shape):

@@ -11,14 +11,17 @@ so what it shows is exactly what a script calling the library would get.
                           [--limit N] [--json]
     mlops iterations show ID [--json]
     mlops iterations metric ID NAME [--json]
-    mlops iterations rename ID NAME | move ID EXPERIMENT
+    mlops iterations rename ID NAME | move ID EXPERIMENT | describe ID TEXT
+    mlops projects|experiments|iterations delete NAME_OR_ID | restore NAME_OR_ID [--name NEW]
     mlops datasets list [--json]
     mlops datasets show ID [--json]
+    mlops datasets delete ID [--force] | restore ID [--version NEW]
     mlops artifacts list ITERATION [--json] | download ITERATION [NAME] [-o DIR]
     mlops models list [--json] | show NAME [--json]
     mlops export --experiment ID [--format csv|json] [--output FILE] [--filter EXPR]
     mlops gc [--yes] [--min-age SECONDS] [--artifacts PATH]
     mlops purge --older-than 30d [--status S] [--experiment ID] [--include-live] [--yes]
+    mlops purge --project NAME_OR_ID | --dataset ID [--yes]
     mlops db upgrade [--store URI]
     mlops backup DEST | restore SRC
     mlops app [--host H] [--port P] [--store URI] [--workers N] [--auth] [--insecure]
@@ -35,6 +38,7 @@ characters of an id; every ID argument takes any unique prefix of one.
 
 from __future__ import annotations
 
+from mlops.cli import _trash  # noqa: F401 - adds the delete and restore subcommands
 from mlops.cli._app import app, audit, tokens
 from mlops.cli._artifacts import artifacts, gc, models
 from mlops.cli._backup import backup, restore

@@ -101,9 +101,25 @@ def resolve_project(ref: str) -> str:
     from mlops import tracking
 
     def candidates(prefix: str) -> list[str]:
-        return [p["id"] for p in tracking.list_projects()]
+        return [p["id"] for p in tracking.list_projects(deleted=None)]
 
     return _resolve("project", ref, tracking.get_project, candidates)
+
+
+def resolve_project_named(ref: str, deleted: bool | None = None) -> str:
+    """The id of the project titled ``ref`` (a live one first, else the newest deleted one
+    when ``deleted`` allows), or whose id is or starts with ``ref``."""
+    from mlops import tracking
+
+    titled = [p for p in tracking.list_projects(deleted=deleted) if p["title"] == ref]
+    titled.sort(key=lambda p: (p["deleted_at"] is not None, -_stamp(p["deleted_at"])))
+    return str(titled[0]["id"]) if titled else resolve_project(ref)
+
+
+def _stamp(iso: str | None) -> float:
+    import datetime as dt
+
+    return 0.0 if iso is None else dt.datetime.fromisoformat(iso).timestamp()
 
 
 def resolve_dataset(ref: str) -> str:
@@ -111,6 +127,6 @@ def resolve_dataset(ref: str) -> str:
     from mlops import tracking
 
     def candidates(prefix: str) -> list[str]:
-        return [d["id"] for d in tracking.list_datasets()]
+        return [d["id"] for d in tracking.list_datasets(deleted=None)]
 
     return _resolve("dataset", ref, tracking.get_dataset, candidates)

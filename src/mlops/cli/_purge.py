@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import click
 
 from mlops.cli._format import Column, console, fmt_time, print_table
-from mlops.cli._ids import resolve_experiment
+from mlops.cli._ids import resolve_dataset, resolve_experiment, resolve_project_named
 
 __all__ = ["parse_age", "purge"]
 
@@ -49,9 +49,12 @@ class _Age(click.ParamType):
     "--older-than",
     "age",
     type=_Age(),
-    required=True,
     help="Purge what was deleted longer ago than this, e.g. 30d, 12h, 2w.",
 )
+@click.option(
+    "--project", metavar="NAME", help="Purge this deleted project (title or id) with all it holds."
+)
+@click.option("--dataset", metavar="ID", help="Purge this deleted dataset version.")
 @click.option(
     "--status",
     type=click.Choice(["running", "finished", "failed", "killed"]),
@@ -65,13 +68,27 @@ class _Age(click.ParamType):
 )
 @click.option("--yes", is_flag=True, help="Purge for good (without it: only say what would go).")
 def purge(
-    age: float, status: str | None, experiment: str | None, include_live: bool, yes: bool
+    age: float | None,
+    project: str | None,
+    dataset: str | None,
+    status: str | None,
+    experiment: str | None,
+    include_live: bool,
+    yes: bool,
 ) -> None:
-    """Remove deleted iterations for good (rows, metric points, files nothing else uses).
+    """Remove deleted iterations (--older-than), a deleted project (--project) or a deleted
+    dataset version (--dataset) for good (rows, metric points, files nothing else uses).
     A dry run unless --yes."""
     from mlops import tracking
     from mlops.config import tracking_uri
     from mlops.store import open_store
+
+    if sum(x is not None for x in (age, project, dataset)) != 1:
+        raise click.UsageError("give one of --older-than AGE, --project NAME or --dataset ID")
+    if project is not None or dataset is not None:
+        _purge_one(project, dataset, yes)
+        return
+    assert age is not None
 
     experiment_id = resolve_experiment(experiment) if experiment else None
     store = open_store(tracking_uri())
@@ -108,6 +125,53 @@ def purge(
             "version first",
             err=True,
         )
+
+
+def _purge_one(project: str | None, dataset: str | None, yes: bool) -> None:
+    """Purge one deleted project or dataset version (a dry run unless ``yes``)."""
+    from mlops import tracking
+
+    if project is not None:
+        project_id = resolve_project_named(project, deleted=True)
+        found = tracking.get_project(project_id)
+        what = f"project {found['title']!r} ({project_id[:8]})"
+        if found["deleted_at"] is None:
+            raise click.ClickException(
+                f"{what} is not deleted: delete it first (`mlops projects delete {project_id[:8]}`)"
+            )
+        if not yes:
+            count = len(tracking.list_iterations(project_id=project_id, deleted=True, limit=10001))
+            many = "more than 10000" if count > 10000 else str(count)
+            click.echo(f"would purge {what} with {many} iteration(s)")
+            click.echo("run again with --yes to purge it for good", err=True)
+            return
+        done = tracking.purge_project(project_id)
+        click.echo(
+            f"purged {what}: {done['experiments']} experiment(s), {done['iterations']} "
+            f"iteration(s), {done['points']} metric point(s), {len(done['blobs'])} stored "
+            "file(s) freed"
+        )
+        if done["kept"]:
+            click.echo(
+                f"kept {len(done['kept'])} iteration(s) a registered model version uses (and "
+                "the project): delete the version first",
+                err=True,
+            )
+        return
+    assert dataset is not None
+    dataset_id = resolve_dataset(dataset)
+    found = tracking.get_dataset(dataset_id)
+    what = f"dataset {found['name']!r} {found['version']} ({dataset_id[:8]})"
+    if found["deleted_at"] is None:
+        raise click.ClickException(
+            f"{what} is not deleted: delete it first (`mlops datasets delete {dataset_id[:8]}`)"
+        )
+    if not yes:
+        click.echo(f"would purge {what}")
+        click.echo("run again with --yes to purge it for good", err=True)
+        return
+    tracking.purge_dataset(dataset_id)
+    click.echo(f"purged {what}")
 
 
 def _iso(epoch: float) -> str:

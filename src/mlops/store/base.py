@@ -12,10 +12,12 @@ parameter values nested at most 32 deep), a status is one of ``running``, ``fini
 ``failed``, ``killed``, and an ended iteration refuses writes (``IterationEnded``) until
 :meth:`Store.resume` reopens it.
 
-Experiments and iterations are deleted softly: ``delete_*`` sets ``deleted_at`` and hides them
-(and an experiment's iterations) from lists, counts and searches until ``restore_*``;
-``get_*`` still returns them. Experiment names are unique among the live experiments of a
-project, so a deleted experiment's name can be reused at once.
+Projects, experiments, iterations and datasets are deleted softly: ``delete_*`` sets
+``deleted_at`` (and ``deleted_by``, who did it) and hides them (and a project's or an
+experiment's iterations) from lists, counts and searches until ``restore_*``; ``get_*`` still
+returns them. Project titles, experiment names (in a project) and dataset versions (of a name)
+are unique among live ones, so a deleted one's name can be reused at once; restoring into a
+taken name raises ``AlreadyExists`` and ``restore_*(..., name=)`` restores under a new one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlops.entities import (
+    ApiToken,
     Artifact,
     Dataset,
     Experiment,
@@ -38,10 +41,12 @@ from mlops.entities import (
     Purged,
     RegisteredModel,
 )
+from mlops.errors import InvalidInput
 
 if TYPE_CHECKING:
     from mlops.artifacts import ArtifactStore
     from mlops.series import MetricColumns
+    from mlops.store.sql.audit import AuditEvent
 
 __all__ = ["IterationTable", "MetricRow", "Store"]
 
@@ -110,6 +115,14 @@ class IterationTable:
         return table
 
 
+def _unsupported(store: object, method: str) -> InvalidInput:
+    return InvalidInput(
+        f"{type(store).__name__} cannot {method.replace('_', ' ')}: run it on the App's own "
+        "store (`mlops tokens ...` / `mlops audit` on the App's machine, or with "
+        "MLOPS_TRACKING_URI set to its database)"
+    )
+
+
 class Store(abc.ABC):
     """What mlops needs from a place that keeps projects, experiments, datasets and iterations."""
 
@@ -127,8 +140,32 @@ class Store(abc.ABC):
         """The project with this id."""
 
     @abc.abstractmethod
-    def list_projects(self, include_archived: bool = True) -> list[Project]:
-        """All projects, most recently created first."""
+    def list_projects(
+        self, include_archived: bool = True, deleted: bool | None = False
+    ) -> list[Project]:
+        """Projects, most recently created first: live ones (``deleted=False``, the default),
+        deleted ones (``True``) or both (``None``)."""
+
+    @abc.abstractmethod
+    def delete_project(self, project_id: str) -> Project:
+        """Delete a project softly: ``deleted_at`` and ``deleted_by`` are set, it, its
+        experiments and iterations leave lists, counts, searches and the pages, and its title
+        is free at once. Deleting a deleted project returns it unchanged."""
+
+    @abc.abstractmethod
+    def restore_project(self, project_id: str, name: str | None = None) -> Project:
+        """Bring a deleted project (and so what it holds) back, under the title ``name`` when
+        given. Raises ``AlreadyExists`` naming the live project that has the title (restore
+        under a new ``name``). Restoring a live project returns it unchanged."""
+
+    @abc.abstractmethod
+    def purge_project(
+        self, project_id: str, force: bool = False, artifacts: ArtifactStore | None = None
+    ) -> Purged:
+        """Remove a deleted project for good with its experiments and iterations (as
+        :meth:`purge_experiment`, in batches). Raises ``InvalidInput`` for a live project
+        unless ``force``; while a model version uses one of its iterations, the project stays
+        (that iteration named in ``kept``)."""
 
     @abc.abstractmethod
     def update_project(
@@ -185,10 +222,10 @@ class Store(abc.ABC):
         deleted experiment returns it unchanged. Returns the experiment as it is now."""
 
     @abc.abstractmethod
-    def restore_experiment(self, experiment_id: str) -> Experiment:
-        """Bring a deleted experiment (and so its iterations) back. Raises ``AlreadyExists``
-        naming the live experiment that took its name meanwhile (rename one of them first).
-        Restoring a live experiment returns it unchanged."""
+    def restore_experiment(self, experiment_id: str, name: str | None = None) -> Experiment:
+        """Bring a deleted experiment (and so its iterations) back, named ``name`` when given.
+        Raises ``AlreadyExists`` naming the live experiment that took its name meanwhile
+        (restore under a new ``name``). Restoring a live experiment returns it unchanged."""
 
     @abc.abstractmethod
     def rename_experiment(self, experiment_id: str, name: str) -> Experiment:
@@ -234,8 +271,27 @@ class Store(abc.ABC):
         """The dataset with this id."""
 
     @abc.abstractmethod
-    def list_datasets(self, name: str | None = None) -> list[Dataset]:
-        """All datasets (or the versions of one name), newest first."""
+    def list_datasets(self, name: str | None = None, deleted: bool | None = False) -> list[Dataset]:
+        """All datasets (or the versions of one name), newest first: live ones
+        (``deleted=False``, the default), deleted ones (``True``) or both (``None``)."""
+
+    @abc.abstractmethod
+    def delete_dataset(self, dataset_id: str, force: bool = False) -> Dataset:
+        """Delete a dataset version softly: it leaves dataset lists and lineage, and its
+        ``(name, version)`` is free at once. Raises ``InvalidInput`` naming the live
+        iterations that use it unless ``force``. Deleting a deleted one returns it unchanged."""
+
+    @abc.abstractmethod
+    def restore_dataset(self, dataset_id: str, version: str | None = None) -> Dataset:
+        """Bring a deleted dataset version back, as ``version`` when given. Raises
+        ``AlreadyExists`` naming the live version of that name (restore under a new
+        ``version``)."""
+
+    @abc.abstractmethod
+    def purge_dataset(self, dataset_id: str, force: bool = False) -> Dataset:
+        """Remove a deleted dataset version for good, with its links to iterations (the
+        iterations stay); returns it as it was. Raises ``InvalidInput`` for a live one unless
+        ``force``."""
 
     # -- iterations -------------------------------------------------------------------------
     @abc.abstractmethod
@@ -346,9 +402,15 @@ class Store(abc.ABC):
         Allowed on running and ended iterations. Returns the iteration as it is now."""
 
     @abc.abstractmethod
-    def restore_iteration(self, iteration_id: str) -> Iteration:
-        """Bring a deleted iteration back (restoring a live one returns it unchanged). An
-        iteration of a deleted experiment stays hidden until its experiment is restored."""
+    def restore_iteration(self, iteration_id: str, name: str | None = None) -> Iteration:
+        """Bring a deleted iteration back, renamed ``name`` when given (restoring a live one
+        returns it unchanged). An iteration of a deleted experiment or project stays hidden
+        until that is restored."""
+
+    @abc.abstractmethod
+    def set_iteration_description(self, iteration_id: str, description: str | None) -> Iteration:
+        """Replace the description of an iteration (None or ``""`` clears it), running or
+        ended; returns the iteration as it is now."""
 
     # -- purge (removing deleted things for good) -------------------------------------------
     @abc.abstractmethod
@@ -640,6 +702,35 @@ class Store(abc.ABC):
     def delete_model_alias(self, name: str, alias: str) -> None:
         """Remove an alias of a model (its version stays). Raises ``NotFound`` for an unknown
         model or alias."""
+
+    # -- tokens and the audit trail (the App's; managed on its own store) -------------------
+    def create_token(
+        self,
+        name: str,
+        scope: str,
+        projects: Sequence[str] = (),
+        expires_at: float | None = None,
+    ) -> tuple[str, ApiToken]:
+        """Make an access token of the App named ``name`` with ``scope`` (read, write,
+        admin), limited to ``projects`` (titles or ids; empty: every project) and expiring
+        at ``expires_at`` (epoch seconds; None: never). Returns the secret (shown once) and
+        the token. Raises ``AlreadyExists`` for a taken name."""
+        raise _unsupported(self, "create_token")
+
+    def list_tokens(self) -> list[ApiToken]:
+        """Every token of the App (never their secrets), newest first."""
+        raise _unsupported(self, "list_tokens")
+
+    def revoke_token(self, name_or_id: str) -> ApiToken:
+        """Stop a token from working; returns it. Raises ``NotFound`` for an unknown one."""
+        raise _unsupported(self, "revoke_token")
+
+    def list_audit_events(
+        self, since: float | None = None, who: str | None = None, limit: int = 1000
+    ) -> list[AuditEvent]:
+        """The audit trail, newest first: changes since ``since`` (epoch seconds), by ``who``
+        (a token's name or ``local:<user>``), at most ``limit``."""
+        raise _unsupported(self, "list_audit_events")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the store must not be used afterwards."""

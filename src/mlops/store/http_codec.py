@@ -70,7 +70,7 @@ def project_from(data: Mapping[str, Any]) -> Project:
     return Project(
         data["id"], data["title"], data.get("description"), data["status"],
         bool(data["archived"]), _ts_required(data["created_at"]),
-        _ts_required(data["updated_at"]),
+        _ts_required(data["updated_at"]), _ts(data.get("deleted_at")), data.get("deleted_by"),
     )  # fmt: skip
 
 
@@ -79,7 +79,7 @@ def experiment_from(data: Mapping[str, Any]) -> Experiment:
     return Experiment(
         data["id"], data["name"], data.get("description"), data["project_id"],
         _ts_required(data["created_at"]), _ts(data.get("deleted_at")),
-        dict(data.get("tags") or {}),
+        dict(data.get("tags") or {}), data.get("deleted_by"),
     )  # fmt: skip
 
 
@@ -88,7 +88,8 @@ def dataset_from(data: Mapping[str, Any]) -> Dataset:
     return Dataset(
         data["id"], data["name"], data["version"], data["path"], data.get("description"),
         tuple(data.get("tags") or ()), data.get("digest"), data.get("size_bytes"),
-        data.get("file_count"), _ts_required(data["created_at"]),
+        data.get("file_count"), _ts_required(data["created_at"]), _ts(data.get("deleted_at")),
+        data.get("deleted_by"),
     )  # fmt: skip
 
 
@@ -124,6 +125,7 @@ def iteration_from(data: Mapping[str, Any]) -> Iteration:
         datasets=tuple(dataset_from(d) for d in data.get("datasets") or ()),
         system=dict(data.get("system") or {}), error=data.get("error"),
         tags=dict(data.get("tags") or {}), deleted_at=_ts(data.get("deleted_at")),
+        deleted_by=data.get("deleted_by"), description=data.get("description"),
     )  # fmt: skip
 
 
@@ -265,7 +267,8 @@ class Shadow:
             model=self.changes.get("model", base.model),
             datasets=tuple(d for d in self.datasets.values() if d is not None),
             system=dict(base.system), error=self.changes.get("error", base.error),
-            tags=dict(self.tags), deleted_at=base.deleted_at,
+            tags=dict(self.tags), deleted_at=base.deleted_at, deleted_by=base.deleted_by,
+            description=base.description,
         )  # fmt: skip
 
 

@@ -1,5 +1,5 @@
-"""The management calls of the HTTP store: delete, restore, rename and tag experiments and
-iterations after the fact.
+"""The management calls of the HTTP store: delete, restore, rename and tag projects,
+experiments, iterations and datasets after the fact.
 
 They are not part of the training path: each needs the App's answer (the object as it is now),
 so they raise ``Unavailable`` naming the App's URL when it cannot be reached, and are never
@@ -12,10 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mlops.entities import Experiment, Iteration, Note, Project, Purged
+from mlops.entities import Dataset, Experiment, Iteration, Note, Project, Purged
 from mlops.store import rules
 from mlops.store.http_client import part
-from mlops.store.http_codec import _ts, experiment_from, iteration_from, project_from
+from mlops.store.http_codec import (
+    _ts,
+    dataset_from,
+    experiment_from,
+    iteration_from,
+    project_from,
+)
 from mlops.store.http_reads import AppCalls
 from mlops.wire import (
     ExperimentUpdate,
@@ -24,6 +30,7 @@ from mlops.wire import (
     ProjectUpdate,
     PurgeOptions,
     PurgeRequest,
+    Restore,
     TagChange,
     to_body,
 )
@@ -62,6 +69,46 @@ class AppManagement(AppCalls):
         body = to_body(ProjectUpdate(title=title))
         return project_from(self._call("PATCH", f"/projects/{part(project_id)}", body))
 
+    def delete_project(self, project_id: str) -> Project:
+        return project_from(self._call("DELETE", f"/projects/{part(project_id)}"))
+
+    def restore_project(self, project_id: str, name: str | None = None) -> Project:
+        if name is not None:
+            rules.check_name(name, "project title")
+        path = f"/projects/{part(project_id)}/restore"
+        return project_from(self._call("POST", path, to_body(Restore(name))))
+
+    def purge_project(
+        self, project_id: str, force: bool = False, artifacts: ArtifactStore | None = None
+    ) -> Purged:
+        path = f"/projects/{part(project_id)}/purge"
+        return _purged(self._call("POST", path, to_body(PurgeOptions(force)), repeatable=False))
+
+    # -- datasets ---------------------------------------------------------------------------
+    def delete_dataset(self, dataset_id: str, force: bool = False) -> Dataset:
+        params = {"force": "true"} if force else None
+        path = f"/datasets/{part(dataset_id)}"
+        return self._known(dataset_from(self._call("DELETE", path, params=params)))
+
+    def _known(self, dataset: Dataset) -> Dataset:
+        self._datasets[dataset.id] = dataset
+        return dataset
+
+    def restore_dataset(self, dataset_id: str, version: str | None = None) -> Dataset:
+        if version is not None:
+            rules.check_name(version, "dataset version")
+        path = f"/datasets/{part(dataset_id)}/restore"
+        return self._known(
+            dataset_from(self._call("POST", path, to_body(Restore(version=version))))
+        )
+
+    def purge_dataset(self, dataset_id: str, force: bool = False) -> Dataset:
+        path = f"/datasets/{part(dataset_id)}/purge"
+        body = to_body(PurgeOptions(force))
+        purged = dataset_from(self._call("POST", path, body, repeatable=False))
+        self._datasets.pop(dataset_id, None)
+        return purged
+
     def _note_path(self, kind: str, owner_id: str) -> str:
         return f"/{_PLURAL[kind]}/{part(owner_id)}/note"
 
@@ -79,9 +126,11 @@ class AppManagement(AppCalls):
     def delete_experiment(self, experiment_id: str) -> Experiment:
         return experiment_from(self._call("DELETE", f"/experiments/{part(experiment_id)}"))
 
-    def restore_experiment(self, experiment_id: str) -> Experiment:
+    def restore_experiment(self, experiment_id: str, name: str | None = None) -> Experiment:
+        if name is not None:
+            rules.check_name(name, "experiment name")
         path = f"/experiments/{part(experiment_id)}/restore"
-        return experiment_from(self._call("POST", path, {}))
+        return experiment_from(self._call("POST", path, to_body(Restore(name))))
 
     def rename_experiment(self, experiment_id: str, name: str) -> Experiment:
         rules.check_name(name, "experiment name")
@@ -110,9 +159,16 @@ class AppManagement(AppCalls):
     def delete_iteration(self, iteration_id: str) -> Iteration:
         return iteration_from(self._call("DELETE", f"/iterations/{part(iteration_id)}"))
 
-    def restore_iteration(self, iteration_id: str) -> Iteration:
+    def restore_iteration(self, iteration_id: str, name: str | None = None) -> Iteration:
+        if name is not None:
+            rules.check_name(name, "iteration name")
         path = f"/iterations/{part(iteration_id)}/restore"
-        return iteration_from(self._call("POST", path, {}))
+        return iteration_from(self._call("POST", path, to_body(Restore(name))))
+
+    def set_iteration_description(self, iteration_id: str, description: str | None) -> Iteration:
+        rules.check_optional_text(description, "iteration description")
+        path = f"/iterations/{part(iteration_id)}"
+        return iteration_from(self._call("PATCH", path, {"description": description or ""}))
 
     def rename_iteration(self, iteration_id: str, name: str) -> Iteration:
         rules.check_name(name, "iteration name")

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 from mlops.entities import Dataset, Experiment, Iteration, MetricPoint, Project
-from mlops.errors import InvalidInput, MlopsError, NotFound
+from mlops.errors import InvalidInput, MlopsError, NotFound, Unavailable
 from mlops.series import SERIES_MEDIA_TYPE, MetricColumns
 from mlops.store import rules
 from mlops.store.base import IterationTable, Store
@@ -82,8 +82,11 @@ class AppReads(AppCalls):
     def get_project(self, project_id: str) -> Project:
         return project_from(self._call("GET", f"/projects/{part(project_id)}"))
 
-    def list_projects(self, include_archived: bool = True) -> list[Project]:
-        answer = self._call("GET", "/projects", params={"include_archived": include_archived})
+    def list_projects(
+        self, include_archived: bool = True, deleted: bool | None = False
+    ) -> list[Project]:
+        params = {"include_archived": include_archived, "deleted": deleted_param(deleted)}
+        answer = self._call("GET", "/projects", params=params)
         return [project_from(p) for p in answer["projects"]]
 
     def update_project(
@@ -141,14 +144,25 @@ class AppReads(AppCalls):
         return dataset
 
     def get_dataset(self, dataset_id: str) -> Dataset:
-        known = self._datasets.get(dataset_id)  # a dataset version never changes
-        if known is None:
+        # a version's content never changes, but it may be deleted, restored or purged: ask
+        # the App, and answer what this process knows only while the App is away
+        try:
             known = dataset_from(self._call("GET", f"/datasets/{part(dataset_id)}"))
-            self._datasets[dataset_id] = known
+        except Unavailable:
+            if dataset_id in self._datasets:
+                return self._datasets[dataset_id]
+            raise
+        except NotFound:
+            self._datasets.pop(dataset_id, None)
+            raise
+        self._datasets[dataset_id] = known
         return known
 
-    def list_datasets(self, name: str | None = None) -> list[Dataset]:
-        answer = self._call("GET", "/datasets", params={} if name is None else {"name": name})
+    def list_datasets(self, name: str | None = None, deleted: bool | None = False) -> list[Dataset]:
+        params = {"deleted": deleted_param(deleted)}
+        if name is not None:
+            params["name"] = name
+        answer = self._call("GET", "/datasets", params=params)
         return [dataset_from(d) for d in answer["datasets"]]
 
     # -- iterations: reads -------------------------------------------------------------------

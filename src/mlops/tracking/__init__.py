@@ -77,6 +77,15 @@ from mlops.tracking._manage import (
     set_note,
     update_experiment,
 )
+from mlops.tracking._trash import (
+    delete_dataset,
+    delete_project,
+    purge_dataset,
+    purge_project,
+    restore_dataset,
+    restore_project,
+    update_iteration,
+)
 
 __all__ = [
     "Iteration",
@@ -84,8 +93,10 @@ __all__ = [
     "create_experiment",
     "create_project",
     "delete_artifacts",
+    "delete_dataset",
     "delete_experiment",
     "delete_iteration",
+    "delete_project",
     "download_artifacts",
     "download_model",
     "get_dataset",
@@ -104,14 +115,18 @@ __all__ = [
     "list_iterations",
     "list_projects",
     "move_iteration",
+    "purge_dataset",
     "purge_experiment",
     "purge_iterations",
+    "purge_project",
     "register_model",
     "rename_experiment",
     "rename_iteration",
     "rename_project",
+    "restore_dataset",
     "restore_experiment",
     "restore_iteration",
+    "restore_project",
     "resume_iteration",
     "set_active_experiment",
     "set_active_project",
@@ -121,5 +136,6 @@ __all__ = [
     "set_note",
     "start_iteration",
     "update_experiment",
+    "update_iteration",
     "update_project",
 ]

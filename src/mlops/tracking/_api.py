@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from mlops.config import read_settings, tracking_uri, write_settings
-from mlops.errors import AlreadyExists, InvalidInput, NoActiveProject, NotFound
+from mlops.errors import AlreadyExists, InvalidInput, NoActiveProject, NotFound, Unavailable
 from mlops.store import Store, open_store
 from mlops.tracking._datasets import fingerprint
 from mlops.tracking._disabled import DisabledIteration
@@ -91,9 +91,13 @@ def get_project(project_id: str) -> dict[str, Any]:
     return ProjectDict(_store().get_project(check_id(project_id, "project_id")).to_dict())
 
 
-def list_projects(include_archived: bool = True) -> list[dict[str, Any]]:
-    """Every project, newest first."""
-    return ProjectList(ProjectDict(p.to_dict()) for p in _store().list_projects(include_archived))
+def list_projects(
+    include_archived: bool = True, *, deleted: bool | None = False
+) -> list[dict[str, Any]]:
+    """Every project, newest first (live ones: ``deleted=True`` lists the deleted ones,
+    ``None`` both)."""
+    found = _store().list_projects(include_archived, deleted)
+    return ProjectList(ProjectDict(p.to_dict()) for p in found)
 
 
 def update_project(
@@ -216,9 +220,10 @@ def get_dataset(dataset_id: str) -> dict[str, Any]:
     return _store().get_dataset(check_id(dataset_id, "dataset_id")).to_dict()
 
 
-def list_datasets(name: str | None = None) -> list[dict[str, Any]]:
-    """Every dataset version (or those of one name), by name, newest version first."""
-    return [d.to_dict() for d in _store().list_datasets(name)]
+def list_datasets(name: str | None = None, *, deleted: bool | None = False) -> list[dict[str, Any]]:
+    """Every dataset version (or those of one name), by name, newest version first (live
+    ones: ``deleted=True`` lists the deleted ones, ``None`` both)."""
+    return [d.to_dict() for d in _store().list_datasets(name, deleted)]
 
 
 # -- iterations -----------------------------------------------------------------------------
@@ -274,9 +279,11 @@ def start_iteration(
     experiment_id: str | None = None,
     *,
     system_metrics: bool | None = None,
+    description: str | None = None,
 ) -> Iteration:
     """Start an iteration (one model run) and return it; log to it, then end it with
-    ``end_iteration()`` or a ``with`` block.
+    ``end_iteration()`` or a ``with`` block. ``description`` is a short free text about the
+    run (changed later with ``it.set_description(text)``).
 
     It goes to ``experiment_id`` (default: the active experiment). With only a project (given or
     active) it goes to that project's ``default`` experiment, made when missing (said once per
@@ -292,6 +299,7 @@ def start_iteration(
     ``InvalidInput``.
     """
     check_name(iteration_name, "iteration name")
+    check_optional_text(description, "iteration description")
     interval = _system_metrics_interval(system_metrics)
     max_buffered_points()  # a bad MLOPS_MAX_BUFFERED_POINTS fails before anything is created
     buffer_points()  # and a bad MLOPS_BUFFER_POINTS
@@ -304,6 +312,11 @@ def start_iteration(
         uuid.uuid4().hex, iteration_name, experiment, project, time.time(), system_info()
     )
     iteration = Iteration(store, created.to_dict())
+    if description:
+        try:
+            iteration.set_description(description)
+        except Unavailable as exc:  # optional side effect: the run goes on without it
+            warnings.warn(f"the iteration's description was not stored: {exc}", stacklevel=2)
     SAMPLER.start(iteration, interval, {})
     return iteration
 

@@ -36,6 +36,7 @@ from mlops.tracking._writer import WRITER
 from mlops.values import (
     check_id,
     check_name,
+    check_optional_text,
     check_step,
     metric_value,
     parameter_value,
@@ -387,6 +388,17 @@ class Iteration(FileLogging, WritePath, Mapping[str, Any]):
             raise InvalidInput(f"iteration {self.id!r} has no store to write its note to")
         self._flush()
         self._store.set_note("iteration", self.id, text)
+
+    def set_description(self, text: str | None) -> None:
+        """Set the iteration's description (a short free text; ``""`` or None clears it),
+        also after the end: written at once (over HTTP the App must answer: ``Unavailable``
+        when it cannot be reached). The same as
+        ``tracking.update_iteration(it.id, description=text)``."""
+        check_optional_text(text, "iteration description")
+        if self._store is None:
+            raise InvalidInput(f"iteration {self.id!r} has no store to write its description to")
+        self._flush()
+        self._data["description"] = self._store.set_iteration_description(self.id, text).description
 
     def _retag(self, deleted: list[str], stored: Mapping[str, str] | None = None) -> None:
         """Forget ``deleted`` tags wherever this object keeps them (and take ``stored``, the

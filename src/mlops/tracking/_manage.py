@@ -44,11 +44,14 @@ def delete_experiment(experiment_id: str) -> dict[str, Any]:
     return _store().delete_experiment(check_id(experiment_id, "experiment_id")).to_dict()
 
 
-def restore_experiment(experiment_id: str) -> dict[str, Any]:
-    """Bring a deleted experiment and its iterations back. Raises ``AlreadyExists`` when a
-    live experiment of the project took its name meanwhile: rename one of them first with
-    :func:`rename_experiment`."""
-    return _store().restore_experiment(check_id(experiment_id, "experiment_id")).to_dict()
+def restore_experiment(experiment_id: str, name: str | None = None) -> dict[str, Any]:
+    """Bring a deleted experiment and its iterations back, named ``name`` when given. Raises
+    ``AlreadyExists`` when a live experiment of the project took its name meanwhile: pass a
+    new ``name``."""
+    if name is not None:
+        check_name(name, "experiment name")
+    experiment_id = check_id(experiment_id, "experiment_id")
+    return _store().restore_experiment(experiment_id, name).to_dict()
 
 
 def rename_experiment(experiment_id: str, name: str) -> dict[str, Any]:
@@ -75,9 +78,12 @@ def delete_iteration(iteration_id: str) -> dict[str, Any]:
     return _store().delete_iteration(check_id(iteration_id, "iteration_id")).to_dict()
 
 
-def restore_iteration(iteration_id: str) -> dict[str, Any]:
-    """Bring a deleted iteration back (it stays hidden while its experiment is deleted)."""
-    return _store().restore_iteration(check_id(iteration_id, "iteration_id")).to_dict()
+def restore_iteration(iteration_id: str, name: str | None = None) -> dict[str, Any]:
+    """Bring a deleted iteration back, renamed ``name`` when given (it stays hidden while
+    its experiment or project is deleted)."""
+    if name is not None:
+        check_name(name, "iteration name")
+    return _store().restore_iteration(check_id(iteration_id, "iteration_id"), name).to_dict()
 
 
 def rename_iteration(iteration_id: str, name: str) -> dict[str, Any]:

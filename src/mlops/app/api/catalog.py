@@ -26,9 +26,13 @@ router = APIRouter(route_class=PlainRoute, responses=ERRORS)
 
 
 @router.get("/projects", dependencies=[CanRead], tags=["projects"], responses=ok(ProjectList))
-def list_projects(store: StoreDep, include_archived: bool = True) -> dict[str, Any]:
-    """Every project, newest first."""
-    return {"projects": [p.to_dict() for p in store.list_projects(include_archived)]}
+def list_projects(
+    store: StoreDep, include_archived: bool = True, deleted: Deleted = "false"
+) -> dict[str, Any]:
+    """Every project, newest first. ``deleted``: ``false`` (live ones), ``true`` (deleted
+    ones) or ``any``."""
+    found = store.list_projects(include_archived, DELETED[deleted])
+    return {"projects": [p.to_dict() for p in found]}
 
 
 @router.post(
@@ -109,9 +113,12 @@ def get_experiment(experiment_id: str, store: StoreDep) -> dict[str, Any]:
 
 
 @router.get("/datasets", dependencies=[CanRead], tags=["datasets"], responses=ok(DatasetList))
-def list_datasets(store: StoreDep, name: str | None = None) -> dict[str, Any]:
-    """Every dataset version (or those of one name)."""
-    return {"datasets": [d.to_dict() for d in store.list_datasets(name)]}
+def list_datasets(
+    store: StoreDep, name: str | None = None, deleted: Deleted = "false"
+) -> dict[str, Any]:
+    """Every dataset version (or those of one name). ``deleted``: ``false`` (live ones),
+    ``true`` (deleted ones) or ``any``."""
+    return {"datasets": [d.to_dict() for d in store.list_datasets(name, DELETED[deleted])]}
 
 
 @router.post(

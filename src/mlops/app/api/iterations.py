@@ -136,13 +136,15 @@ def get_iteration(iteration_id: str, store: StoreDep) -> dict[str, Any]:
 
 @router.patch("/iterations/{iteration_id}", dependencies=[CanWrite], responses=ok(IterationOut))
 def update_iteration(iteration_id: str, body: IterationUpdate, store: StoreDep) -> dict[str, Any]:
-    """Change status, end time, error, model file or heartbeat; or the name (allowed after
-    the iteration ended)."""
+    """Change status, end time, error, model file or heartbeat; or the name or description
+    (``""`` clears it; both allowed after the iteration ended)."""
     ending = (body.status, body.ended_at, body.error, body.model, body.heartbeat_at)
+    if body.description is not None:
+        iteration = store.set_iteration_description(iteration_id, body.description)
     if body.name is not None:
         iteration = store.rename_iteration(iteration_id, body.name)
-        if all(v is None for v in ending):
-            return iteration.to_dict()
+    if (body.name is not None or body.description is not None) and all(v is None for v in ending):
+        return iteration.to_dict()
     iteration = store.update_iteration(
         iteration_id, body.status, body.ended_at, body.error, _model(body.model),
         body.heartbeat_at,

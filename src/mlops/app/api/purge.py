@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 
 from mlops.app.deps import ArtifactsDep, CanRead, CanWrite, StoreDep
 from mlops.app.responses import PlainRoute
-from mlops.app.schemas import ERRORS, PurgeableOut, PurgedOut, ok
+from mlops.app.schemas import ERRORS, DatasetOut, PurgeableOut, PurgedOut, ok
 from mlops.wire import PurgeOptions, PurgeRequest
 
 router = APIRouter(route_class=PlainRoute, responses=ERRORS)
@@ -36,6 +36,28 @@ def purge_experiment(
     """Remove a deleted experiment for good, with its iterations (400 for a live one without
     ``force``)."""
     return store.purge_experiment(experiment_id, body.force, artifacts).to_dict()
+
+
+@router.post(
+    "/projects/{project_id}/purge", tags=["projects"], responses=ok(PurgedOut),
+    dependencies=[CanWrite],
+)  # fmt: skip
+def purge_project(
+    project_id: str, body: PurgeOptions, store: StoreDep, artifacts: ArtifactsDep
+) -> Any:
+    """Remove a deleted project for good, with its experiments and iterations, in batches
+    (422 for a live one without ``force``)."""
+    return store.purge_project(project_id, body.force, artifacts).to_dict()
+
+
+@router.post(
+    "/datasets/{dataset_id}/purge", tags=["datasets"], responses=ok(DatasetOut),
+    dependencies=[CanWrite],
+)  # fmt: skip
+def purge_dataset(dataset_id: str, body: PurgeOptions, store: StoreDep) -> Any:
+    """Remove a deleted dataset version for good with its links to iterations (422 for a
+    live one without ``force``); answers it as it was."""
+    return store.purge_dataset(dataset_id, body.force).to_dict()
 
 
 @router.get(

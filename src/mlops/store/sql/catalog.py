@@ -8,10 +8,20 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    and_,
+    insert,
+    not_,
+    select,
+    update,
+)
 
 from mlops.entities import Dataset, Experiment, Project
-from mlops.errors import AlreadyExists, NotFound
+from mlops.errors import AlreadyExists, InvalidInput, NotFound
 from mlops.store import rules
 from mlops.store.sql import audit, rows
 from mlops.store.sql.engine import transaction
@@ -33,6 +43,20 @@ def live_experiment_named(project_id: str, name: str) -> Select[Any]:
     )
 
 
+def live_project_titled(title: str) -> Select[Any]:
+    """The id of the live project with that title (titles are unique among live projects)."""
+    return select(PROJECTS.c.id).where(PROJECTS.c.title == title, PROJECTS.c.deleted_at.is_(None))
+
+
+def live_experiments(conn: Connection) -> ColumnElement[bool]:
+    """The experiments that are not deleted, nor in a deleted project (deleted projects are
+    few: read first, so the condition stays on the experiments' own columns)."""
+    own = EXPERIMENTS.c.deleted_at.is_(None)
+    gone = select(PROJECTS.c.id).where(PROJECTS.c.deleted_at.is_not(None))
+    ids = list(conn.execute(gone).scalars())
+    return and_(own, EXPERIMENTS.c.project_id.not_in(ids)) if ids else own
+
+
 def experiments_with_tags(conn: Connection, found: Sequence[Any]) -> list[Experiment]:
     """Experiment rows as entities, with their tags (one query for all of them)."""
     if not found:
@@ -46,6 +70,19 @@ def experiments_with_tags(conn: Connection, found: Sequence[Any]) -> list[Experi
     for row in conn.execute(query):
         tags[row.experiment_id].append(row)
     return [rows.experiment(r, tags[r.id]) for r in found]
+
+
+def _check_deleted(deleted: object) -> None:
+    if deleted is not None and not isinstance(deleted, bool):
+        raise InvalidInput(f"deleted must be True, False or None, got {deleted!r:.100}")
+
+
+def _deleted_or_not(query: Select[Any], column: Any, deleted: bool | None) -> Select[Any]:
+    """``query`` limited to live rows (``False``), deleted ones (``True``) or not (``None``)."""
+    _check_deleted(deleted)
+    if deleted is None:
+        return query
+    return query.where(column.is_not(None) if deleted else column.is_(None))
 
 
 class CatalogMethods:
@@ -73,7 +110,7 @@ class CatalogMethods:
         rules.check_project(title, description, status, archived)
         now = time.time()
         with self._write(f"create project {title!r}") as conn:
-            existing = conn.execute(select(PROJECTS.c.id).where(PROJECTS.c.title == title)).scalar()
+            existing = conn.execute(live_project_titled(title)).scalar()
             if existing is not None:
                 raise AlreadyExists(
                     f"a project titled {title!r} already exists (id {existing}): "
@@ -106,8 +143,11 @@ class CatalogMethods:
             )
         return rows.project(row)
 
-    def list_projects(self, include_archived: bool = True) -> list[Project]:
+    def list_projects(
+        self, include_archived: bool = True, deleted: bool | None = False
+    ) -> list[Project]:
         query = select(PROJECTS).order_by(PROJECTS.c.created_at.desc(), PROJECTS.c.id)
+        query = _deleted_or_not(query, PROJECTS.c.deleted_at, deleted)
         if not include_archived:
             query = query.where(PROJECTS.c.archived.is_(False))
         with self._read("list projects") as conn:
@@ -185,10 +225,11 @@ class CatalogMethods:
         self, project_id: str | None = None, deleted: bool | None = False
     ) -> list[Experiment]:
         query = select(EXPERIMENTS).order_by(EXPERIMENTS.c.created_at.desc(), EXPERIMENTS.c.id)
-        if deleted is not None:
-            column = EXPERIMENTS.c.deleted_at
-            query = query.where(column.is_not(None) if deleted else column.is_(None))
+        _check_deleted(deleted)
         with self._read("list experiments") as conn:
+            if deleted is not None:
+                shown = live_experiments(conn)
+                query = query.where(not_(shown) if deleted else shown)
             if project_id is not None:
                 self._project(conn, project_id)
                 query = query.where(EXPERIMENTS.c.project_id == project_id)
@@ -214,16 +255,18 @@ class CatalogMethods:
             return row.digest == digest if digest is not None else row.path == path
 
         with self._write(f"create dataset {name!r}") as conn:
-            versions = conn.execute(
+            every = conn.execute(
                 select(DATASETS)
                 .where(DATASETS.c.name == name)
                 .order_by(DATASETS.c.created_at.desc())
             ).all()
+            versions = [r for r in every if r.deleted_at is None]
             if version is None:
                 for row in versions:
                     if same_content(row):
                         return rows.dataset(row)
-                taken = {r.version for r in versions}
+                # a deleted version keeps its number, so restoring it finds it free
+                taken = {r.version for r in every}
                 n = len(versions) + 1
                 while f"v{n}" in taken:
                     n += 1
@@ -269,8 +312,9 @@ class CatalogMethods:
             )
         return rows.dataset(row)
 
-    def list_datasets(self, name: str | None = None) -> list[Dataset]:
+    def list_datasets(self, name: str | None = None, deleted: bool | None = False) -> list[Dataset]:
         query = select(DATASETS).order_by(DATASETS.c.name, DATASETS.c.created_at.desc())
+        query = _deleted_or_not(query, DATASETS.c.deleted_at, deleted)
         if name is not None:
             query = query.where(DATASETS.c.name == name)
         with self._read("list datasets") as conn:

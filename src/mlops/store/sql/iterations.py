@@ -7,10 +7,21 @@ Filtering and sorting run on the iterations table joined to the per-iteration su
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, not_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal,
+    not_,
+    select,
+    union_all,
+)
 
 from mlops.entities import Dataset, Iteration
 from mlops.errors import InvalidInput
@@ -25,36 +36,72 @@ from mlops.store.sql.models import (
     ITERATIONS,
     METRIC_SUMMARIES,
     PARAMETERS,
+    PROJECTS,
 )
 
 # SQLite allows 32,766 bound parameters per statement; stay well below it.
 _CHUNK = 5000
 
 
-def visible(conn: Connection, deleted: bool | None) -> ColumnElement[bool] | None:
+def visible(
+    conn: Connection,
+    deleted: bool | None,
+    experiment_id: str | None = None,
+    project_id: str | Collection[str] | None = None,
+) -> ColumnElement[bool] | None:
     """Which iterations a read shows: ``False`` live ones only, ``True`` deleted ones only
-    (deleted themselves or in a deleted experiment), ``None`` all (no condition)."""
+    (deleted themselves or in a deleted experiment or project), ``None`` all (no condition).
+    ``experiment_id`` and ``project_id`` (ids the read is limited to already) keep the
+    condition to the deleted containers that matter (see :func:`live`)."""
     if deleted is None:
         return None
     if not isinstance(deleted, bool):
         raise InvalidInput(f"deleted must be True, False or None, got {deleted!r:.100}")
-    shown = live(conn)
+    shown = live(conn, experiment_id, project_id)
     return not_(shown) if deleted else shown
 
 
-def live(conn: Connection) -> ColumnElement[bool]:
-    """The iterations that are not deleted, nor in a deleted experiment.
+def live(
+    conn: Connection,
+    experiment_id: str | None = None,
+    project_id: str | Collection[str] | None = None,
+) -> ColumnElement[bool]:
+    """The iterations that are not deleted, nor in a deleted experiment or project.
 
-    Deleted experiments are few (usually none): they are read first, so that the condition
-    on each iteration stays inside the indexes that end in ``deleted_at``, and a count stays
-    a scan of one index."""
+    Deleted experiments and projects are few (usually none): they are read first (one query
+    for both) and named in the condition, so that it stays inside the indexes that end in
+    ``deleted_at`` and a count stays a scan of one index. A read limited to an experiment or
+    to projects names only the deleted ones among them (none, usually: then the condition is
+    the iteration's own ``deleted_at``, and the planner keeps the experiment's or project's
+    index)."""
     own = ITERATIONS.c.deleted_at.is_(None)
-    gone = select(EXPERIMENTS.c.id).where(EXPERIMENTS.c.deleted_at.is_not(None))
-    ids = list(conn.execute(gone.limit(_GONE + 1)).scalars())
-    if not ids:
-        return own
-    column = ITERATIONS.c.experiment_id
-    return and_(own, column.not_in(gone if len(ids) > _GONE else ids))
+    gone_experiments = select(EXPERIMENTS.c.id).where(EXPERIMENTS.c.deleted_at.is_not(None))
+    gone_projects = select(PROJECTS.c.id).where(PROJECTS.c.deleted_at.is_not(None))
+    both = union_all(
+        select(literal(0).label("kind"), gone_experiments.limit(_GONE + 1).subquery().c.id),
+        select(literal(1).label("kind"), gone_projects.limit(_GONE + 1).subquery().c.id),
+    )
+    found: tuple[list[str], list[str]] = ([], [])
+    for kind, object_id in conn.execute(both).all():
+        found[kind].append(object_id)
+    experiments, projects = found
+    if experiment_id is not None and len(experiments) <= _GONE:
+        experiments = [e for e in experiments if e == experiment_id]
+    if projects and len(projects) <= _GONE:
+        if experiment_id is not None and project_id is None:
+            owner = select(EXPERIMENTS.c.project_id).where(EXPERIMENTS.c.id == experiment_id)
+            project_id = conn.execute(owner).scalar()
+        if project_id is not None:
+            among = {project_id} if isinstance(project_id, str) else set(project_id)
+            projects = [p for p in projects if p in among]
+    conditions = [own]
+    for ids, column, gone in (
+        (experiments, ITERATIONS.c.experiment_id, gone_experiments),
+        (projects, ITERATIONS.c.project_id, gone_projects),
+    ):
+        if ids:
+            conditions.append(column.not_in(gone if len(ids) > _GONE else ids))
+    return and_(*conditions) if len(conditions) > 1 else own
 
 
 #: Up to this many deleted experiments are sent as values; past it, as a subquery.
@@ -226,7 +273,7 @@ def page_ids(
     """The ids of one page of iterations matching the filter, in the requested order
     (``deleted`` as in :func:`visible`)."""
     terms = parse_order_by(order_by)
-    shown = visible(conn, deleted)
+    shown = visible(conn, deleted, experiment_id, project_id)
     if terms[0].field.kind == "metric":
         return _page_by_metric(
             conn, experiment_id, project_id, filter, terms, limit, offset, now, shown
@@ -306,7 +353,7 @@ def count_iterations(
     deleted: bool | None = False,
 ) -> int:
     """How many iterations match (at most ``limit`` when given: counting stops there)."""
-    shown = visible(conn, deleted)
+    shown = visible(conn, deleted, experiment_id, project_id)
     if limit is None:
         query = _scoped(
             select(func.count()).select_from(ITERATIONS), experiment_id, project_id, filter,

@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from mlops.entities import Experiment, Iteration
-from mlops.errors import AlreadyExists, NotFound
+from mlops.errors import AlreadyExists, InvalidInput, NotFound
 from mlops.store import rules
+from mlops.store.sql import audit
 from mlops.store.sql.catalog import live_experiment_named
 from mlops.store.sql.iterations import load_iterations
 from mlops.store.sql.models import EXPERIMENT_TAGS, EXPERIMENTS, ITERATION_TAGS, ITERATIONS
@@ -26,8 +27,9 @@ from mlops.store.sql.runs import IterationMethods
 def _taken(experiment: Experiment, other: str, name: str) -> AlreadyExists:
     return AlreadyExists(
         f"project {experiment.project_id!r} already has a live experiment named {name!r} "
-        f"(id {other}): rename one of them first, e.g. "
-        f"tracking.rename_experiment({experiment.id!r}, {name + '-restored'!r})"
+        f"(id {other}): restore it under a new name (or rename the other first), e.g. "
+        f"tracking.restore_experiment({experiment.id!r}, name={name + '-restored'!r}) "
+        f"(`mlops experiments restore {experiment.id} --name {name}-restored`)"
     )
 
 
@@ -59,21 +61,31 @@ class LifecycleMethods(IterationMethods):
     def delete_experiment(self, experiment_id: str) -> Experiment:
         with self._write("delete experiment") as conn:
             if self._experiment(conn, experiment_id).deleted_at is None:
-                self._set_experiment(conn, experiment_id, deleted_at=time.time())
+                self._set_experiment(
+                    conn, experiment_id, deleted_at=time.time(), deleted_by=audit.actor()
+                )
                 self._audit(conn, "delete", "experiment", experiment_id)
             return self._experiment(conn, experiment_id)
 
-    def restore_experiment(self, experiment_id: str) -> Experiment:
+    def restore_experiment(self, experiment_id: str, name: str | None = None) -> Experiment:
+        if name is not None:
+            rules.check_name(name, "experiment name")
         with self._write("restore experiment") as conn:
             experiment = self._experiment(conn, experiment_id)
-            if experiment.deleted_at is None:
+            if experiment.deleted_at is None and name in (None, experiment.name):
                 return experiment
-            query = live_experiment_named(experiment.project_id, experiment.name)
-            other = conn.execute(query).scalar()
+            if experiment.deleted_at is None:
+                raise InvalidInput(
+                    f"experiment {experiment_id!r} ({experiment.name!r}) is not deleted: "
+                    f"rename it with tracking.rename_experiment({experiment_id!r}, {name!r})"
+                )
+            wanted = experiment.name if name is None else name
+            other = conn.execute(live_experiment_named(experiment.project_id, wanted)).scalar()
             if other is not None:
-                raise _taken(experiment, other, experiment.name)
-            self._set_experiment(conn, experiment_id, deleted_at=None)
-            self._audit(conn, "restore", "experiment", experiment_id)
+                raise _taken(experiment, other, wanted)
+            self._set_experiment(conn, experiment_id, deleted_at=None, deleted_by=None, name=wanted)
+            detail = None if name is None else {"from": experiment.name, "to": name}
+            self._audit(conn, "restore", "experiment", experiment_id, detail)
             return self._experiment(conn, experiment_id)
 
     def rename_experiment(self, experiment_id: str, name: str) -> Experiment:
@@ -114,13 +126,27 @@ class LifecycleMethods(IterationMethods):
             found = load_iterations(conn, [iteration_id], time.time())
             if not found:
                 raise self._unknown_iteration(iteration_id)
-            if "deleted_at" in values and (found[0].deleted_at is None) == (
-                values["deleted_at"] is None
+            if (
+                "deleted_at" in values
+                and (found[0].deleted_at is None) == (values["deleted_at"] is None)
+                and values.get("name", found[0].name) == found[0].name
             ):
                 return found[0]  # deleting a deleted one (or restoring a live one): no change
+            if (
+                "deleted_at" in values
+                and values["deleted_at"] is None
+                and found[0].deleted_at is None
+            ):
+                raise InvalidInput(
+                    f"iteration {iteration_id!r} is not deleted: rename it with "
+                    f"tracking.rename_iteration({iteration_id!r}, {values.get('name')!r})"
+                )
+            if "deleted_at" in values:
+                values["deleted_by"] = None if values["deleted_at"] is None else audit.actor()
             query = update(ITERATIONS).where(ITERATIONS.c.id == iteration_id)
             conn.execute(query.values(**values))
-            self._audit(conn, what.split()[0], "iteration", iteration_id, values)
+            detail = {k: v for k, v in values.items() if k != "deleted_by"}
+            self._audit(conn, what.split()[0], "iteration", iteration_id, detail)
             return load_iterations(conn, [iteration_id], time.time())[0]
 
     @staticmethod
@@ -133,8 +159,16 @@ class LifecycleMethods(IterationMethods):
     def delete_iteration(self, iteration_id: str) -> Iteration:
         return self._change_iteration(iteration_id, "delete iteration", deleted_at=time.time())
 
-    def restore_iteration(self, iteration_id: str) -> Iteration:
-        return self._change_iteration(iteration_id, "restore iteration", deleted_at=None)
+    def restore_iteration(self, iteration_id: str, name: str | None = None) -> Iteration:
+        if name is None:
+            return self._change_iteration(iteration_id, "restore iteration", deleted_at=None)
+        rules.check_name(name, "iteration name")
+        return self._change_iteration(iteration_id, "restore iteration", deleted_at=None, name=name)
+
+    def set_iteration_description(self, iteration_id: str, description: str | None) -> Iteration:
+        rules.check_optional_text(description, "iteration description")
+        text = description or None
+        return self._change_iteration(iteration_id, "describe iteration", description=text)
 
     def rename_iteration(self, iteration_id: str, name: str) -> Iteration:
         rules.check_name(name, "iteration name")

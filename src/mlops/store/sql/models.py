@@ -24,7 +24,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -32,7 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.compiler import TypeCompiler
 
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 NAME = String(250)
 ID = String(36)
@@ -62,20 +61,35 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=_naming)
 
 
+#: Names are unique among live rows only: a deleted project, experiment or dataset version
+#: frees its name at once.
+_LIVE = text("deleted_at IS NULL")
+
+
 class SqlProject(Base):
+    """A project; ``deleted_at`` (and who: ``deleted_by``) is set while it is deleted, which
+    hides its experiments and iterations too."""
+
     __tablename__ = "projects"
+    __table_args__ = (
+        Index(
+            "uq_projects_title_live",
+            "title",
+            unique=True,
+            sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
+        ),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
-    title: Mapped[str] = mapped_column(NAME, unique=True)
+    title: Mapped[str] = mapped_column(NAME)
     description: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(64))
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Double)
     updated_at: Mapped[float] = mapped_column(Double)
-
-
-#: Names are unique among the live experiments of a project: a deleted one frees its name.
-_LIVE = text("deleted_at IS NULL")
+    deleted_at: Mapped[float | None] = mapped_column(Double)
+    deleted_by: Mapped[str | None] = mapped_column(NAME)
 
 
 class SqlExperiment(Base):
@@ -99,6 +113,7 @@ class SqlExperiment(Base):
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Double)
     deleted_at: Mapped[float | None] = mapped_column(Double)
+    deleted_by: Mapped[str | None] = mapped_column(NAME)
 
 
 class SqlExperimentTag(Base):
@@ -114,8 +129,19 @@ class SqlExperimentTag(Base):
 
 
 class SqlDataset(Base):
+    """A dataset version; ``(name, version)`` is unique among live (not deleted) versions."""
+
     __tablename__ = "datasets"
-    __table_args__ = (UniqueConstraint("name", "version", name="uq_datasets_name_version"),)
+    __table_args__ = (
+        Index(
+            "uq_datasets_name_version_live",
+            "name",
+            "version",
+            unique=True,
+            sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
+        ),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(NAME)
@@ -127,6 +153,8 @@ class SqlDataset(Base):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     file_count: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[float] = mapped_column(Double)
+    deleted_at: Mapped[float | None] = mapped_column(Double)
+    deleted_by: Mapped[str | None] = mapped_column(NAME)
 
 
 class SqlIteration(Base):
@@ -153,6 +181,8 @@ class SqlIteration(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     system: Mapped[dict[str, Any]] = mapped_column(JSON)
     deleted_at: Mapped[float | None] = mapped_column(Double)
+    deleted_by: Mapped[str | None] = mapped_column(NAME)
+    description: Mapped[str | None] = mapped_column(Text)
 
 
 class SqlParameter(Base):

@@ -90,9 +90,16 @@ class IterationRef:
 #: Above this many users, lineage walks iterations newest first instead of sorting the users.
 _POPULAR = 5000
 _LAST = func.max(func.coalesce(ITERATIONS.c.heartbeat_at, ITERATIONS.c.started_at))
-#: Pages show live experiments and iterations only (deleted ones wait in the trash): the
-#: condition on iterations is ``live(conn)``, read in each method's transaction.
+#: Pages show live projects, experiments, iterations and datasets only (deleted ones wait in
+#: the trash): the conditions on iterations and experiments are ``live(conn)`` and
+#: ``live_experiments(conn)``, read in each method's transaction.
 _LIVE_EXPERIMENT = EXPERIMENTS.c.deleted_at.is_(None)
+_LIVE_PROJECT = PROJECTS.c.deleted_at.is_(None)
+#: Per-experiment figures need only the iteration's own condition: they are joined to the
+#: live experiments of the page, so those of deleted experiments are never shown (and a
+#: ``NOT IN`` on the experiment would turn the project's index search into a scan).
+_OWN_LIVE = ITERATIONS.c.deleted_at.is_(None)
+_LIVE_DATASET = DATASETS.c.deleted_at.is_(None)
 
 
 class OverviewMethods:
@@ -127,6 +134,7 @@ class OverviewMethods:
             select(PROJECTS, iterations.c.n, iterations.c.last, experiments.c.n.label("e"))
             .outerjoin(iterations, iterations.c.project_id == PROJECTS.c.id)
             .outerjoin(experiments, experiments.c.project_id == PROJECTS.c.id)
+            .where(_LIVE_PROJECT)
             .order_by(PROJECTS.c.created_at.desc())
         )
         if not include_archived:
@@ -150,7 +158,7 @@ class OverviewMethods:
         with transaction(self._engine, write=False, what="list experiments") as conn:
             counts = (
                 select(ITERATIONS.c.experiment_id, func.count().label("n"), _LAST.label("last"))
-                .where(ITERATIONS.c.project_id == project_id, live(conn))
+                .where(ITERATIONS.c.project_id == project_id, _OWN_LIVE)
                 .group_by(ITERATIONS.c.experiment_id)
                 .subquery()
             )
@@ -182,11 +190,11 @@ class OverviewMethods:
                 .where(
                     links.dataset_id == DATASETS.c.id,
                     ITERATIONS.c.project_id == project_id,
-                    live(conn),
+                    live(conn, project_id=project_id),
                 )
                 .exists()
             )
-            query = select(DATASETS).where(used_here)
+            query = select(DATASETS).where(used_here, _LIVE_DATASET)
             query = query.order_by(DATASETS.c.name, DATASETS.c.version)
             return [rows.dataset(r) for r in conn.execute(query)]
 
@@ -199,7 +207,7 @@ class OverviewMethods:
         with transaction(self._engine, write=False, what="dataset lineage") as conn:
             versions = conn.execute(
                 select(DATASETS)
-                .where(DATASETS.c.name == dataset_name)
+                .where(DATASETS.c.name == dataset_name, _LIVE_DATASET)
                 .order_by(DATASETS.c.created_at.desc())
             ).all()
             return [(rows.dataset(v), self._users(conn, v.id, per_version, now)) for v in versions]
@@ -257,7 +265,7 @@ class OverviewMethods:
         with transaction(self._engine, write=False, what="list columns") as conn:
             newest = (
                 select(ITERATIONS.c.id)
-                .where(ITERATIONS.c.experiment_id == experiment_id, live(conn))
+                .where(ITERATIONS.c.experiment_id == experiment_id, live(conn, experiment_id))
                 .order_by(ITERATIONS.c.started_at.desc())
                 .limit(sample)
                 .scalar_subquery()
@@ -299,7 +307,7 @@ def _best_per_experiment(
             ITERATIONS.c.project_id == project_id,
             summary.name == metric,
             value.is_not(None),
-            live(conn),
+            _OWN_LIVE,
         )
         .subquery()
     )

@@ -53,6 +53,8 @@ def project(row: Row[Any]) -> Project:
         archived=bool(row.archived),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        deleted_at=row.deleted_at,
+        deleted_by=row.deleted_by,
     )
 
 
@@ -65,6 +67,7 @@ def experiment(row: Row[Any], tags: Iterable[Row[Any]] = ()) -> Experiment:
         created_at=row.created_at,
         deleted_at=row.deleted_at,
         tags={t.key: t.value for t in tags},
+        deleted_by=row.deleted_by,
     )
 
 
@@ -80,6 +83,8 @@ def dataset(row: Row[Any]) -> Dataset:
         size_bytes=row.size_bytes,
         file_count=row.file_count,
         created_at=row.created_at,
+        deleted_at=row.deleted_at,
+        deleted_by=row.deleted_by,
     )
 
 
@@ -124,4 +129,6 @@ def iteration(
         error=error,
         tags={t.key: t.value for t in tags},
         deleted_at=row.deleted_at,
+        deleted_by=row.deleted_by,
+        description=row.description,
     )

@@ -9,13 +9,13 @@ from mlops.store.sql.columns import SeriesReads
 from mlops.store.sql.engine import make_engine
 from mlops.store.sql.migrate import ensure_schema
 from mlops.store.sql.overview import OverviewMethods
-from mlops.store.sql.purge import PurgeMethods
 from mlops.store.sql.registry_changes import RegistryChanges
 from mlops.store.sql.tokens import TokenMethods
+from mlops.store.sql.trash import TrashMethods
 
 
 class SqlStore(
-    PurgeMethods,
+    TrashMethods,
     SeriesReads,
     AnnotationMethods,
     RegistryChanges,
