@@ -180,9 +180,13 @@ class AppProcess:
             [*command, "--store", store_uri, *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop(9)  # never leave an App behind that did not come up
+            raise
 
-    def wait_ready(self, timeout: float = 20.0) -> None:
+    def wait_ready(self, timeout: float = 60.0) -> None:
         import time
 
         import httpx
@@ -196,7 +200,7 @@ class AppProcess:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError("the App did not answer within 20 s")
+        raise RuntimeError(f"the App did not answer within {timeout:.0f} s")
 
     def stop(self, sig: int = 15) -> int:
         if self.proc.poll() is None:
