@@ -163,10 +163,13 @@ def workload(root: Path, iterations: int, steps: int, points: int) -> list[Figur
     # machine; the figures are the sums over the blocks.
     blocks = 10
     size = max(iterations // blocks, 1)
-    mlops_seconds = raw_seconds = 0.0
+    mlops_seconds = raw_seconds = mlops_cpu = raw_cpu = 0.0
     phases = {"start": 0.0, "log": 0.0, "end": 0.0}
+    load_before = os.getloadavg()[0]
     for _ in range(blocks):
+        cpu = time.process_time()  # every thread of the process (the writer's, the end's)
         loop = w1_loop(size, "w1", 0.0)
+        mlops_cpu += time.process_time() - cpu
         mlops_seconds += loop[0].value
         for figure, phase in zip(loop[2:], phases, strict=True):
             phases[phase] += figure.value / blocks
@@ -174,7 +177,9 @@ def workload(root: Path, iterations: int, steps: int, points: int) -> list[Figur
             experiment_id, project_id = conn.execute(
                 "SELECT experiment_id, project_id FROM iterations LIMIT 1"
             ).fetchone()
+        cpu = time.process_time()
         raw_seconds += size / raw_ceiling(home / "mlops.db", experiment_id, project_id, size)
+        raw_cpu += time.process_time() - cpu
     done = size * blocks
     rate, ceiling = done / mlops_seconds, done / raw_seconds
     ratio = rate / ceiling
@@ -200,6 +205,11 @@ def workload(root: Path, iterations: int, steps: int, points: int) -> list[Figur
             f">= {TARGET_W1_VS_CEILING:g}",
             ratio >= TARGET_W1_VS_CEILING,
         ),
+        Figure("w1", "  CPU per iteration, mlops (all threads)", mlops_cpu / done * 1e3, "ms"),
+        Figure("w1", "  CPU per iteration, raw sqlite3", raw_cpu / done * 1e3, "ms"),
+        Figure("w1", "  CPU ratio, raw / mlops", raw_cpu / mlops_cpu, "x"),
+        Figure("w1", "  load average (1 min) before / after the W1 blocks", load_before, ""),
+        Figure("w1", "  (after)", os.getloadavg()[0], ""),
         Figure(
             "w1",
             "iterations stored, mlops + raw (check)",

@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select
 
 from mlops.store.base import MetricRow
-from mlops.store.sql.models import METRIC_POINTS, METRIC_SUMMARIES
+from mlops.store.sql.engine import DriverCursor
+from mlops.store.sql.models import METRIC_POINTS
 from mlops.store.sql.rows import encode_parameter
 from mlops.store.summaries import BatchSummary, summarize_batch
 
@@ -82,7 +83,7 @@ _sql = driver_sql  # the name other modules import
 
 
 def write_batch(
-    conn: Connection,
+    conn: Connection | DriverCursor,
     iteration_id: str,
     experiment_id: str,
     parameters: Mapping[str, Any] | None,
@@ -91,13 +92,14 @@ def write_batch(
     tags: Mapping[str, str] | None = None,
     every_value: bool = False,
 ) -> None:
-    """Write one iteration's batch on an open write transaction."""
-    cursor_exec = conn.exec_driver_sql
+    """Write one iteration's batch on an open write transaction (through the driver's cursor:
+    these statements are the write hot path)."""
+    cur = conn if isinstance(conn, DriverCursor) else DriverCursor(conn)
     if parameters:
         rows = [(iteration_id, name, *encode_parameter(v)) for name, v in parameters.items()]
-        cursor_exec(driver_sql(conn, _PARAMETERS), rows)
+        cur.run_many(_PARAMETERS, rows)
     if every_value and metrics:
-        points, metrics = _every_value(conn, iteration_id, metrics)
+        points, metrics = _every_value(cur.conn, iteration_id, metrics)
     elif metrics:
         # float(): an int would stay an integer in SQLite's value column (see ExactDouble)
         points = [
@@ -106,33 +108,39 @@ def write_batch(
         ]
     if metrics:
         summaries = summarize_batch(metrics)
-        stale = _rewritten(conn, iteration_id, summaries, every_value)
-        cursor_exec(driver_sql(conn, _POINTS), points)
+        stale = _rewritten(cur, iteration_id, summaries, every_value)
+        cur.run_many(_POINTS, points)
         merged = [
             (iteration_id, s.name, s.last, s.last_step, s.min, s.max, experiment_id)
             for s in summaries
         ]
-        cursor_exec(driver_sql(conn, _SUMMARIES), merged)
+        cur.run_many(_SUMMARIES, merged)
         if stale:
-            cursor_exec(driver_sql(conn, _RECOMPUTE), [(iteration_id, name) for name in stale])
+            cur.run_many(_RECOMPUTE, [(iteration_id, name) for name in stale])
     if dataset_ids:
-        cursor_exec(driver_sql(conn, _DATASET_LINKS), [(iteration_id, d) for d in dataset_ids])
+        cur.run_many(_DATASET_LINKS, [(iteration_id, d) for d in dataset_ids])
     if tags:
-        cursor_exec(driver_sql(conn, _TAGS), [(iteration_id, k, v) for k, v in tags.items()])
+        cur.run_many(_TAGS, [(iteration_id, k, v) for k, v in tags.items()])
+
+
+#: The stored last steps of some metrics of an iteration (the names bound, up to _NAMES).
+_LAST_STEPS = "SELECT name, last_step FROM metric_summaries WHERE iteration_id = {p} AND name IN "
+_NAMES = 500
 
 
 def _rewritten(
-    conn: Connection, iteration_id: str, summaries: Sequence[BatchSummary], every_value: bool
+    cur: DriverCursor, iteration_id: str, summaries: Sequence[BatchSummary], every_value: bool
 ) -> list[str]:
     """The metrics of a batch that write a step at or below their stored last step (or the
     same step twice): their summaries cannot be merged, they are recomputed. With
     ``every_value`` nothing is replaced: only a point before the stored last step (or steps
     going back within the batch) needs the recomputation."""
-    c = METRIC_SUMMARIES.c
-    query = select(c.name, c.last_step).where(
-        c.iteration_id == iteration_id, c.name.in_([s.name for s in summaries])
-    )
-    stored: dict[str, int] = {name: step for name, step in conn.execute(query)}
+    names = [s.name for s in summaries]
+    stored: dict[str, int] = {}
+    for start in range(0, len(names), _NAMES):
+        chunk = names[start : start + _NAMES]
+        marks = "(" + ", ".join(["{p}"] * len(chunk)) + ")"
+        stored.update(cur.rows(_LAST_STEPS + marks, (iteration_id, *chunk)))
     if every_value:
         return [
             s.name

@@ -8,9 +8,10 @@ of failing with "database is locked" when a read transaction tries to become a w
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -251,3 +252,66 @@ def driver_rows(conn: Connection, result: CursorResult[Any]) -> list[Any]:
         ) from exc
     finally:
         result.close()
+
+
+class DriverCursor:
+    """The driver's own cursor on the connection of an open transaction, for the statements
+    of the write hot path (an iteration's start, batches and end): SQLAlchemy's execution
+    layer (result objects, events, parameter processing) cost more than the database's work
+    for these small statements. ``template`` strings use ``{p}`` for a placeholder. An error
+    of the driver is raised as SQLAlchemy's, so that :func:`transaction` sorts it into a
+    storage error, ``AlreadyExists`` or ``Unavailable`` like any other."""
+
+    __slots__ = ("_cursor", "_dialect", "_error", "_placeholder", "conn")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._dialect = conn.dialect
+        self._error: type[Exception] = conn.dialect.loaded_dbapi.Error
+        self._placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        self._cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+    @property
+    def postgresql(self) -> bool:
+        """True on PostgreSQL (False on SQLite)."""
+        return self._dialect.name == "postgresql"
+
+    def sql(self, template: str) -> str:
+        """``template`` with the driver's placeholders."""
+        return _driver_sql(template, self._placeholder)
+
+    def rows(self, template: str, params: Sequence[Any] = ()) -> list[Any]:
+        """All rows of a query, as the driver's tuples."""
+        statement = _driver_sql(template, self._placeholder)
+        try:
+            cursor = self._cursor
+            cursor.execute(statement, params)
+            return list(cursor.fetchall())
+        except self._error as exc:
+            raise self._translated(statement, params, exc) from exc
+
+    def run(self, template: str, params: Sequence[Any] = ()) -> None:
+        """One statement without rows (an insert, an update)."""
+        statement = _driver_sql(template, self._placeholder)
+        try:
+            self._cursor.execute(statement, params)
+        except self._error as exc:
+            raise self._translated(statement, params, exc) from exc
+
+    def run_many(self, template: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement for each row of ``rows`` (the driver's ``executemany``)."""
+        statement = _driver_sql(template, self._placeholder)
+        try:
+            self._cursor.executemany(statement, rows)
+        except self._error as exc:
+            raise self._translated(statement, rows, exc) from exc
+
+    def _translated(self, statement: str, params: Any, exc: Exception) -> Exception:
+        return DBAPIError.instance(
+            statement, params, exc, self._error, dialect=self._dialect, ismulti=None
+        )
+
+
+@functools.lru_cache(maxsize=512)
+def _driver_sql(template: str, placeholder: str) -> str:
+    return template.format(p=placeholder)

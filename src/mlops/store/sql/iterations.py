@@ -6,11 +6,13 @@ Filtering and sorting run on the iterations table joined to the per-iteration su
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
+from collections import defaultdict, namedtuple
 from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Connection,
     Select,
@@ -27,6 +29,7 @@ from mlops.entities import Dataset, Iteration
 from mlops.errors import InvalidInput
 from mlops.query import MAX_NAMES, OrderTerm, parse_filter, parse_order_by
 from mlops.store.sql import rows
+from mlops.store.sql.engine import DriverCursor
 from mlops.store.sql.filters import order_clauses, where_clause
 from mlops.store.sql.models import (
     DATASETS,
@@ -204,6 +207,62 @@ def _load_one(conn: Connection, iteration_id: str, now: float) -> list[Iteration
     datasets = [rows.dataset(row) for row in conn.execute(_ONE_DATASETS, key).all()]
     tags = conn.execute(_ONE_TAGS, key).all()
     return [rows.iteration(found, params, summaries, datasets, tags, now)]
+
+
+class _DriverTable:
+    """Every column of a table read through the driver: the SELECT list, and a row class with
+    the columns as attributes (what :mod:`mlops.store.sql.rows` reads), JSON columns decoded
+    as SQLAlchemy would (SQLite hands back their text; psycopg, the value)."""
+
+    def __init__(self, table: Any, prefix: str = "") -> None:
+        names = [c.name for c in table.columns]
+        self.columns = ", ".join(prefix + n for n in names)
+        self._json = [i for i, c in enumerate(table.columns) if isinstance(c.type, JSON)]
+        self._row: Any = namedtuple(f"{table.name}_row", names)  # type: ignore[misc]
+
+    def row(self, values: Sequence[Any], decoded: bool) -> Any:
+        """The row of ``values``; ``decoded``: the driver has decoded the JSON columns."""
+        if self._json and not decoded:
+            values = list(values)
+            for i in self._json:
+                if values[i] is not None:
+                    values[i] = json.loads(values[i])
+        return self._row._make(values)
+
+
+_ITERATION_ROW = _DriverTable(ITERATIONS)
+_DATASET_ROW = _DriverTable(DATASETS, "d.")
+_Parameter = namedtuple("_Parameter", "name value_json")
+_Summary = namedtuple("_Summary", "name last last_step min max")
+_Tag = namedtuple("_Tag", "key value")
+_DRIVER_ONE = (
+    f"SELECT {_ITERATION_ROW.columns} FROM iterations WHERE id = {{p}}",
+    "SELECT name, value_json FROM parameters WHERE iteration_id = {p} ORDER BY name",
+    "SELECT name, last, last_step, min, max FROM metric_summaries WHERE iteration_id = {p} "
+    "ORDER BY name",
+    "SELECT key, value FROM iteration_tags WHERE iteration_id = {p} ORDER BY key",
+    f"SELECT {_DATASET_ROW.columns} FROM iteration_datasets AS l JOIN datasets AS d "
+    "ON d.id = l.dataset_id WHERE l.iteration_id = {p} ORDER BY d.name, d.version",
+)
+
+
+def load_one(cur: DriverCursor, iteration_id: str, now: float) -> Iteration | None:
+    """The iteration with this id and all it logged (None when unknown), read through the
+    driver: the end of every iteration returns it."""
+    one, parameters, summaries, tags, datasets = _DRIVER_ONE
+    key = (iteration_id,)
+    found = cur.rows(one, key)
+    if not found:
+        return None
+    decoded = cur.postgresql
+    return rows.iteration(
+        _ITERATION_ROW.row(found[0], decoded),
+        [_Parameter._make(r) for r in cur.rows(parameters, key)],
+        [_Summary._make(r) for r in cur.rows(summaries, key)],
+        [rows.dataset(_DATASET_ROW.row(r, decoded)) for r in cur.rows(datasets, key)],
+        [_Tag._make(r) for r in cur.rows(tags, key)],
+        now,
+    )
 
 
 def _by_key(name: Any) -> Any:

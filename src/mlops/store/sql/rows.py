@@ -88,7 +88,7 @@ def dataset(row: Row[Any]) -> Dataset:
     )
 
 
-def summary(row: Row[Any]) -> MetricSummary:
+def summary(row: Any) -> MetricSummary:
     return MetricSummary(
         last=nan_if_none(row.last), last_step=row.last_step, min=row.min, max=row.max
     )
@@ -96,12 +96,14 @@ def summary(row: Row[Any]) -> MetricSummary:
 
 def iteration(
     row: Row[Any],
-    parameters: Iterable[Row[Any]],
-    summaries: Iterable[Row[Any]],
+    parameters: Iterable[Any],
+    summaries: Iterable[Any],
     datasets: Iterable[Dataset],
-    tags: Iterable[Row[Any]],
+    tags: Iterable[Any],
     now: float,
 ) -> Iteration:
+    """The iteration of ``row`` (an ``iterations`` row: SQLAlchemy's, or a named tuple with its
+    columns) and its rows of parameters (name, value_json), summaries and tags (key, value)."""
     model = (
         ModelFile(row.model_path, row.model_size_bytes, row.model_sha256)
         if row.model_path is not None

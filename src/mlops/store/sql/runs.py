@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import time
+from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, insert, select, update
+from sqlalchemy import case, insert, select, update
 
 from mlops.entities import Iteration, MetricPoint, ModelFile
 from mlops.errors import InvalidInput, NotFound
 from mlops.store import rules
 from mlops.store.base import IterationTable, MetricRow
-from mlops.store.sql import rows
-from mlops.store.sql.batch import driver_sql, write_batch
+from mlops.store.sql import audit, rows
+from mlops.store.sql.batch import write_batch
 from mlops.store.sql.catalog import CatalogMethods, live_experiment_named, new_id
-from mlops.store.sql.iterations import count_iterations, list_iterations, load_iterations
+from mlops.store.sql.engine import DriverCursor
+from mlops.store.sql.iterations import (
+    count_iterations,
+    list_iterations,
+    load_iterations,
+    load_one,
+)
 from mlops.store.sql.models import (
     DATASETS,
     EXPERIMENTS,
@@ -28,14 +37,30 @@ from mlops.store.sql.table import iteration_table
 
 DEFAULT_EXPERIMENT = "default"
 
-# The statements of every iteration's start and end, as driver SQL: compiling them through
-# SQLAlchemy Core each time cost more than running them (see benchmarks/w1.py).
+# The statements of every iteration's start, batches and end, as driver SQL (DriverCursor):
+# running them through SQLAlchemy's execution layer cost more than the database's work (see
+# benchmarks/w1.py).
 _EXPERIMENT_OF = "SELECT id, project_id, name, deleted_at FROM experiments WHERE id = {p}"
 _ITERATION_EXISTS = "SELECT 1 FROM iterations WHERE id = {p}"
-# Built once: the values come as parameters, so SQLAlchemy compiles each shape once.
-_INSERT_ITERATION = insert(ITERATIONS)
-_UPDATE_ITERATION = update(ITERATIONS).where(ITERATIONS.c.id == bindparam("iteration_id_"))
+_INSERT_ITERATION = (
+    "INSERT INTO iterations (id, project_id, experiment_id, name, status, started_at, "
+    "ended_at, heartbeat_at, system) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+)
 _STORED = "SELECT experiment_id, status, ended_at FROM iterations WHERE id = {p}"
+
+
+@functools.lru_cache(maxsize=64)
+def _update_of(columns: tuple[str, ...]) -> str:
+    """The driver SQL that sets these columns of one iteration (the id bound last)."""
+    return (
+        "UPDATE iterations SET "
+        + ", ".join(f"{column} = {{p}}" for column in columns)
+        + " WHERE id = {p}"
+    )
+
+
+_Stored = namedtuple("_Stored", "experiment_id status ended_at")
+_Experiment = namedtuple("_Experiment", "id project_id name deleted_at")
 
 
 def _not_found(iteration_id: str) -> NotFound:
@@ -49,16 +74,16 @@ class IterationMethods(CatalogMethods):
     """Iterations on top of the catalog (projects, experiments, datasets)."""
 
     def _target_experiment(
-        self, conn: Connection, experiment_id: str | None, project_id: str | None
+        self, cur: DriverCursor, experiment_id: str | None, project_id: str | None
     ) -> tuple[str, str]:
         """(experiment id, project id) an iteration goes to."""
+        conn = cur.conn
         if experiment_id is not None:
             # only the columns the checks read (no tags): this runs for every new iteration
-            experiment: Any = conn.exec_driver_sql(
-                driver_sql(conn, _EXPERIMENT_OF), (experiment_id,)
-            ).first()
-            if experiment is None:
-                experiment = self._experiment(conn, experiment_id)  # raises NotFound
+            rows_ = cur.rows(_EXPERIMENT_OF, (experiment_id,))
+            if not rows_:
+                self._experiment(conn, experiment_id)  # raises NotFound
+            experiment: Any = _Experiment._make(rows_[0])
             if experiment.deleted_at is not None:
                 raise InvalidInput(
                     f"experiment {experiment_id!r} ({experiment.name!r}) is deleted: restore it "
@@ -100,34 +125,33 @@ class IterationMethods(CatalogMethods):
     ) -> Iteration:
         rules.check_iteration(iteration_id, name, started_at, system)
         with self._write(f"start iteration {name!r}") as conn:
-            exists = conn.exec_driver_sql(
-                driver_sql(conn, _ITERATION_EXISTS), (iteration_id,)
-            ).first()
-            if exists is not None:  # a retry of a create that went through
-                return load_iterations(conn, [iteration_id], time.time())[0]
-            experiment, project = self._target_experiment(conn, experiment_id, project_id)
+            cur = DriverCursor(conn)
+            if cur.rows(_ITERATION_EXISTS, (iteration_id,)):  # a retry of a create that got in
+                return _loaded(cur, iteration_id)
+            experiment, project = self._target_experiment(cur, experiment_id, project_id)
             values: dict[str, Any] = dict(
                 id=iteration_id, project_id=project, experiment_id=experiment, name=name,
                 status="running", started_at=started_at, ended_at=None,
                 heartbeat_at=started_at if heartbeat else None, system=dict(system),
             )  # fmt: skip
-            conn.execute(_INSERT_ITERATION, values)
-            self._audit(conn, "create", "iteration", iteration_id, {"name": name})
+            row = list(values.values())
+            row[-1] = json.dumps(row[-1])  # the JSON column, as SQLAlchemy writes it
+            cur.run(_INSERT_ITERATION, row)
+            audit.record_driver(cur, "create", "iteration", iteration_id, {"name": name})
         return Iteration(**values)
 
     @staticmethod
-    def _stored(conn: Connection, iteration_id: str) -> Any:
+    def _stored(cur: DriverCursor, iteration_id: str) -> Any:
         """(experiment_id, status, ended_at) of the iteration, locked for this transaction."""
         # two writers must not both see it running (SQLite: BEGIN IMMEDIATE already locks)
-        template = _STORED + (" FOR UPDATE" if conn.dialect.name == "postgresql" else "")
-        stored = conn.exec_driver_sql(driver_sql(conn, template), (iteration_id,)).first()
-        if stored is None:
+        stored = cur.rows(_STORED + (" FOR UPDATE" if cur.postgresql else ""), (iteration_id,))
+        if not stored:
             raise _not_found(iteration_id)
-        return stored
+        return _Stored._make(stored[0])
 
     def _write_batch(
         self,
-        conn: Connection,
+        cur: DriverCursor,
         iteration_id: str,
         experiment_id: str,
         parameters: Mapping[str, Any] | None,
@@ -139,15 +163,15 @@ class IterationMethods(CatalogMethods):
     ) -> None:
         """The batch and the iteration's own changes on an open transaction."""
         if changes:
-            conn.execute(_UPDATE_ITERATION, {**changes, "iteration_id_": iteration_id})
+            cur.run(_update_of(tuple(changes)), (*changes.values(), iteration_id))
         if dataset_ids:
             query = select(DATASETS.c.id).where(DATASETS.c.id.in_(list(dataset_ids)))
-            known = set(conn.execute(query).scalars())
+            known = set(cur.conn.execute(query).scalars())
             missing = [d for d in dataset_ids if d not in known]
             if missing:
                 raise NotFound(f"dataset {missing[0]!r} not found: register it first")
         write_batch(
-            conn, iteration_id, experiment_id, parameters, metrics, dataset_ids, tags, every_value
+            cur, iteration_id, experiment_id, parameters, metrics, dataset_ids, tags, every_value
         )
 
     def log_batch(
@@ -166,10 +190,11 @@ class IterationMethods(CatalogMethods):
         has_data = bool(parameters or metrics or dataset_ids or tags)
         changes = {} if heartbeat_at is None else {"heartbeat_at": heartbeat_at}
         with self._write("log to iteration") as conn:
-            stored = self._stored(conn, iteration_id)
+            cur = DriverCursor(conn)
+            stored = self._stored(cur, iteration_id)
             if rules.check_batch_of(iteration_id, stored.status, stored.ended_at, has_data):
                 self._write_batch(
-                    conn, iteration_id, stored.experiment_id, parameters, metrics, dataset_ids,
+                    cur, iteration_id, stored.experiment_id, parameters, metrics, dataset_ids,
                     tags, changes, every_value,
                 )  # fmt: skip
 
@@ -185,16 +210,17 @@ class IterationMethods(CatalogMethods):
         rules.check_update(status, ended_at, error, model, heartbeat_at)
         changes = _changes(status, ended_at, error, model, heartbeat_at)
         with self._write("update iteration") as conn:
-            stored = self._stored(conn, iteration_id)
+            cur = DriverCursor(conn)
+            stored = self._stored(cur, iteration_id)
             rules.check_update_of(
                 iteration_id, stored.status, stored.ended_at, status, ended_at, heartbeat_at
             )
             self._write_batch(
-                conn, iteration_id, stored.experiment_id, None, None, None, None, changes
+                cur, iteration_id, stored.experiment_id, None, None, None, None, changes
             )
             if status is not None and status != stored.status:  # not heartbeats
                 self._audit(conn, "update", "iteration", iteration_id, {"status": status})
-            return load_iterations(conn, [iteration_id], time.time())[0]
+            return _loaded(cur, iteration_id)
 
     def end_iteration(
         self,
@@ -213,20 +239,23 @@ class IterationMethods(CatalogMethods):
         has_batch = bool(parameters or metrics or dataset_ids or tags)
         changes = _changes(status, ended_at, error, model, None)
         with self._write("end iteration") as conn:
-            stored = self._stored(conn, iteration_id)
+            # one transaction: the last batch, the end state, its audit event and the re-read
+            # of the ended iteration that end_iteration returns (the store's summaries)
+            cur = DriverCursor(conn)
+            stored = self._stored(cur, iteration_id)
             if rules.check_end_of(
                 iteration_id, stored.status, stored.ended_at, status, ended_at, has_batch
             ):
                 self._write_batch(
-                    conn, iteration_id, stored.experiment_id, parameters, metrics, dataset_ids,
+                    cur, iteration_id, stored.experiment_id, parameters, metrics, dataset_ids,
                     tags, changes,
                 )  # fmt: skip
-                self._audit(conn, "end", "iteration", iteration_id, {"status": status})
-            return load_iterations(conn, [iteration_id], time.time())[0]
+                audit.record_driver(cur, "end", "iteration", iteration_id, {"status": status})
+            return _loaded(cur, iteration_id)
 
     def resume(self, iteration_id: str) -> Iteration:
         with self._write("resume iteration") as conn:
-            stored = self._stored(conn, iteration_id)
+            stored = self._stored(DriverCursor(conn), iteration_id)
             if stored.status != rules.RUNNING:
                 # an iteration without heartbeats (an MLflow client's) stays without
                 beat = case((ITERATIONS.c.heartbeat_at.is_(None), None), else_=time.time())
@@ -366,6 +395,14 @@ class IterationMethods(CatalogMethods):
                     f"(its metrics: {known})"
                 )
         return [MetricPoint(s, rows.nan_if_none(v), t) for s, v, t in points]
+
+
+def _loaded(cur: DriverCursor, iteration_id: str) -> Iteration:
+    """The iteration just written in ``cur``'s transaction, as stored."""
+    found = load_one(cur, iteration_id, time.time())
+    if found is None:
+        raise _not_found(iteration_id)
+    return found
 
 
 def _changes(
