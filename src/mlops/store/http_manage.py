@@ -63,6 +63,8 @@ _PLURAL = {"project": "projects", "experiment": "experiments", "iteration": "ite
 class AppManagement(AppCalls):
     """Delete, restore, rename and tag (mixed into :class:`~mlops.store.http.HttpStore`)."""
 
+    _datasets: dict[str, Dataset]  # the client's dataset cache, kept by HttpStore
+
     # -- projects and notes -----------------------------------------------------------------
     def rename_project(self, project_id: str, title: str) -> Project:
         rules.check_name(title, "project title")
