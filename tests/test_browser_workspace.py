@@ -236,6 +236,7 @@ def test_parallel_coordinates_brush_filters_the_table(browser: Browser, demo: De
         assert box.get_by_test_id("ws-table").locator("tbody tr").count() == COUNT
         page.get_by_test_id("ws-pc-as-table").click()
         canvas = box.locator("canvas")
+        canvas.scroll_into_view_if_needed()
         area = canvas.bounding_box()
         assert area is not None
         # The model axis (the second of three) is categorical: "gb" low, "rf" high; brush "rf".
@@ -256,11 +257,12 @@ def test_parallel_coordinates_numeric_brush_and_log_axis(browser: Browser, demo:
         open_page(page, demo.url("pc=lr&pc_metric=acc"))
         ready(page, "ws-pc-box")
         box = page.get_by_test_id("ws-pc-box")
+        box.locator("canvas").scroll_into_view_if_needed()
         area = box.locator("canvas").bounding_box()
         assert area is not None
         x = area["x"] + 70  # the lr axis, first from the left
         with page.expect_navigation():
-            page.mouse.move(x, area["y"] + 30)
+            page.mouse.move(x, area["y"] + 40)
             page.mouse.down()
             page.mouse.move(x, area["y"] + 120, steps=4)
             page.mouse.up()

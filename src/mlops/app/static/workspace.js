@@ -941,7 +941,7 @@
     };
     this.holder.addEventListener("mousedown", function (event) {
       const p = point(event);
-      const i = self.dims.findIndex(function (d) { return Math.abs(d.x - p.x) < 14 && p.y >= d.top - 4 && p.y <= d.bottom + 4; });
+      const i = self.dims.findIndex(function (d) { return Math.abs(d.x - p.x) < 14 && p.y >= d.top - 12 && p.y <= d.bottom + 12; });
       if (i < 0) return;
       event.preventDefault();
       dragging = { dim: i, start: p.y };
