@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+
 from browser_support import (  # noqa: F401 (the fixture)
     BROWSER_MARKS,
     browser_fixture,
@@ -65,7 +66,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         start = now + n * 10
         store.create_iteration(iteration_id, f"run-{n:02d}", experiment.id, None, start, {})
         loss = [
-            ("loss", step, 2.0 / (1 + step * (n + 1) / 10) + 0.01, start + step) for step in range(40)
+            ("loss", step, 2.0 / (1 + step * (n + 1) / 10) + 0.01, start + step)
+            for step in range(40)
         ]
         if n == 0:
             loss[10] = ("loss", 10, math.nan, start + 10)
@@ -78,9 +80,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         params: dict[str, Any] = {"model": "rf" if n % 2 else "gb", "seed": n}
         if n != 11:
             params["lr"] = LRS[n % len(LRS)]
-        store.end_iteration(
-            iteration_id, "finished", start + 41, parameters=params, metrics=points
-        )
+        store.end_iteration(iteration_id, "finished", start + 41, parameters=params, metrics=points)
         ids.append(iteration_id)
     store.close()
     app = PatientApp(uri)
@@ -308,3 +308,33 @@ def test_points_from_live_updates_extend_a_curve(browser: Browser, demo: Demo) -
         assert watch.errors == []
 
 
+def test_iteration_page_charts_have_axis_titles_log_scale_x_choice_and_nan_marks(
+    browser: Browser, demo: Demo
+) -> None:
+    with browser_page(browser) as (page, watch):
+        open_page(page, f"{demo.app.url}/iterations/{demo.ids[0]}")
+        loss = page.locator('figure.chart[data-metric="loss"]')
+        plot = loss.locator(".chart-plot")
+        assert plot.get_attribute("data-nan") == "1"
+        assert "1 NaN value" in loss.locator(".chart-note").inner_text()
+        assert plot.get_attribute("data-x-title") == "Step"  # drawn on the canvas
+        page.get_by_test_id("chart-log").check()
+        page.wait_for_selector('figure.chart[data-metric="loss"] .chart-plot[data-log="1"]')
+        assert plot.get_attribute("data-y-title") == "loss (log scale)"
+        page.get_by_test_id("chart-x").select_option("relative")
+        page.wait_for_selector('figure.chart[data-metric="loss"] .chart-plot[data-x="relative"]')
+        assert plot.get_attribute("data-x-title") == "Time since start"
+        assert query_of(page) == {"x": ["relative"], "log": ["1"]}
+        screenshot(page, "iteration-charts-log-relative")
+        assert watch.errors == []
+
+
+def test_compare_page_charts_take_the_same_settings(browser: Browser, demo: Demo) -> None:
+    with browser_page(browser) as (page, watch):
+        open_page(page, f"{demo.app.url}/compare?ids={demo.ids[0]},{demo.ids[1]}&x=time&log=1")
+        plot = page.locator('figure.chart[data-metric="loss"] .chart-plot')
+        assert plot.get_attribute("data-x") == "time" and plot.get_attribute("data-log") == "1"
+        assert plot.get_attribute("data-nan") == "1"
+        assert plot.get_attribute("data-x-title") == "Wall time (local)"
+        assert page.get_by_test_id("chart-log").is_checked()
+        assert watch.errors == []

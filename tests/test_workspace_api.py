@@ -30,13 +30,15 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
     for n in range(COUNT):
         iteration_id = f"it{n:03d}" + "0" * 27
         store.create_iteration(iteration_id, f"run-{n:03d}", experiment.id, None, now + n, {})
-        params: dict[str, Any] = {"lr": 10.0**-(n % 4), "model": "rf" if n % 2 else "gb"}
+        params: dict[str, Any] = {"lr": 10.0 ** -(n % 4), "model": "rf" if n % 2 else "gb"}
         if n == 0:
             del params["lr"]
         metrics = [("acc", s, n / 100 + s / 1000, now + s) for s in range(3)]
         if n == 1:
             metrics.append(("loss", 0, math.nan, now))
-        store.end_iteration(iteration_id, "finished", now + n + 1, parameters=params, metrics=metrics)
+        store.end_iteration(
+            iteration_id, "finished", now + n + 1, parameters=params, metrics=metrics
+        )
         ids.append(iteration_id)
     store.close()
     with TestClient(create_app(AppSettings(store_uri=uri)), base_url="http://127.0.0.1") as client:

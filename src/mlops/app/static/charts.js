@@ -38,14 +38,18 @@
   function toSeries(points) {
     const steps = new Array(points.length);
     const values = new Array(points.length);
+    const times = new Array(points.length);
     const infinite = [];
+    const nan = [];
     let finite = 0;
     for (let i = 0; i < points.length; i++) {
       const step = Number(points[i].step);
       const value = mlops.toNumber(points[i].value);
       steps[i] = step;
+      times[i] = seconds(points[i].timestamp);
       if (value === null || Number.isNaN(value)) {
         values[i] = null;
+        if (value !== null) nan.push(i);
       } else if (!Number.isFinite(value)) {
         values[i] = null;
         infinite.push({ step: step, positive: value > 0 });
@@ -54,7 +58,20 @@
         finite++;
       }
     }
-    return { steps: steps, values: values, infinite: infinite, finite: finite };
+    return { steps: steps, values: values, times: times, infinite: infinite, nan: nan, finite: finite };
+  }
+
+  /** The x of each point of a series for an x axis mode (step, wall time, time since its
+   *  first point), and its values for a y scale (log: values <= 0 become gaps). */
+  function axes(series, mode, log) {
+    const start = series.times.length ? series.times[0] : 0;
+    const xs = series.steps.map(function (step, i) {
+      if (mode === "time") return series.times[i];
+      if (mode === "relative") return series.times[i] - start;
+      return step;
+    });
+    const ys = log ? series.values.map(function (v) { return v !== null && v > 0 ? v : null; }) : series.values;
+    return { steps: xs, values: ys, nanAt: series.nan.map(function (i) { return xs[i]; }) };
   }
 
   /** One x array for several series with their own steps: a step a series lacks is
@@ -74,8 +91,9 @@
   }
 
   /** The sentence under a chart: infinite values not drawn, downsampling, no data. */
-  function noteText(infinite, shown, total) {
+  function noteText(infinite, shown, total, nanCount) {
     const parts = [];
+    if (nanCount) parts.push(nanCount + " NaN value" + (nanCount === 1 ? "" : "s") + " (× on the chart, a gap in the line)");
     if (infinite.length) {
       const where = infinite.slice(0, 3).map(function (p) {
         return (p.positive ? "+∞" : "−∞") + " at step " + p.step;
@@ -108,20 +126,55 @@
   }
 
   /** A uPlot in ``container`` that follows the container's width. */
-  function plot(container, series, data, legend) {
+  function plot(container, series, data, legend, opts) {
+    opts = opts || {};
     const colors = theme();
     const width = Math.max(container.clientWidth || 0, 240);
+    const mode = opts.x || "step";
+    const xAxis = Object.assign(axis(colors), { label: xTitle(mode), labelSize: 18 });
+    if (mode === "relative") xAxis.values = function (u, splits) { return splits.map(duration); };
+    const yAxis = Object.assign(axis(colors), { size: 56, label: (opts.yLabel || "") + (opts.log ? " (log scale)" : ""), labelSize: 18 });
+    const markers = opts.nanAt || [];
     const options = {
       width: width,
       height: HEIGHT,
-      scales: { x: { time: false } },
-      axes: [axis(colors), Object.assign(axis(colors), { size: 56 })],
-      series: [{ label: "step" }].concat(series),
+      scales: { x: { time: mode === "time" }, y: opts.log ? { distr: 3 } : {} },
+      axes: [xAxis, yAxis],
+      series: [{ label: xTitle(mode) }].concat(series),
       legend: { show: legend !== false },
       cursor: { drag: { x: true, y: false } },
+      hooks: {
+        draw: [function (u) {
+          // NaN points: a cross on the floor of the plot, where the gap is.
+          if (!markers.length) return;
+          const ctx = u.ctx;
+          const r = 4 * (window.devicePixelRatio || 1);
+          const y = u.bbox.top + u.bbox.height - r - 2;
+          ctx.save();
+          ctx.strokeStyle = "#e15759";
+          ctx.lineWidth = 1.5 * (window.devicePixelRatio || 1);
+          for (const x of markers) {
+            const px = u.valToPos(x, "x", true);
+            if (!(px >= u.bbox.left && px <= u.bbox.left + u.bbox.width)) continue;
+            ctx.beginPath();
+            ctx.moveTo(px - r, y - r); ctx.lineTo(px + r, y + r);
+            ctx.moveTo(px + r, y - r); ctx.lineTo(px - r, y + r);
+            ctx.stroke();
+          }
+          ctx.restore();
+        }],
+      },
     };
+    if (container.uplot) container.uplot.destroy();
     container.textContent = "";
     const chart = new uPlot(options, data, container);
+    container.uplot = chart;
+    container.dataset.x = mode;
+    container.dataset.xTitle = xAxis.label;
+    container.dataset.yTitle = yAxis.label;
+    container.setAttribute("aria-label", "Chart of " + (yAxis.label || "values") + " against " + xAxis.label);
+    container.dataset.log = opts.log ? "1" : "0";
+    container.dataset.nan = String(markers.length);
     if (window.ResizeObserver) {
       let last = width;
       new ResizeObserver(function () {
@@ -344,7 +397,47 @@
     return axis;
   }
 
+  /** The x axis and log scale of a page's uPlot charts, from the address (``x=``, ``log=``). */
+  function settings() {
+    const query = new URLSearchParams(window.location.search);
+    const x = query.get("x");
+    return { x: ["step", "time", "relative"].includes(x) ? x : "step", log: query.get("log") === "1" };
+  }
+
+  /** An x axis choice and a log-scale box before ``node``; ``changed(settings)`` redraws.
+   *  The choice goes into the address (other keys kept). */
+  function toolbar(node, changed) {
+    const now = settings();
+    const bar = mlops.el("div", { class: "chart-toolbar", "data-testid": "chart-toolbar" });
+    const label = mlops.el("label", {}, "X axis ");
+    const select = mlops.el("select", { "data-testid": "chart-x" });
+    for (const mode of ["step", "time", "relative"]) {
+      select.appendChild(mlops.el("option", { value: mode, selected: mode === now.x ? "selected" : null }, xTitle(mode)));
+    }
+    label.appendChild(select);
+    const logLabel = mlops.el("label", { class: "check" });
+    const box = mlops.el("input", { type: "checkbox", "data-testid": "chart-log", checked: now.log ? "checked" : null });
+    logLabel.appendChild(box);
+    logLabel.appendChild(document.createTextNode(" Log scale (y)"));
+    bar.appendChild(label);
+    bar.appendChild(logLabel);
+    node.parentNode.insertBefore(bar, node);
+    function update() {
+      const query = new URLSearchParams(window.location.search);
+      if (select.value === "step") query.delete("x"); else query.set("x", select.value);
+      if (box.checked) query.set("log", "1"); else query.delete("log");
+      const text = query.toString();
+      window.history.replaceState(window.history.state, "", window.location.pathname + (text ? "?" + text : ""));
+      changed(settings());
+    }
+    select.addEventListener("change", update);
+    box.addEventListener("change", update);
+  }
+
   mlops.charts = {
+    settings: settings,
+    toolbar: toolbar,
+    axes: axes,
     theme: theme,
     ticks: ticks,
     scale: scale,

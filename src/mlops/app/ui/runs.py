@@ -124,7 +124,7 @@ def experiment(request: Request) -> Page:
         "note": note.to_dict(),
     }
     data["workspace"] = workspace.chart_state(
-        request, data["available"]["metrics"], data["available"]["params"]
+        request, training_first({*metric_names, *state.metrics}), sorted(param_names)
     )
     base = "/experiments/" + path_part(found.id)
     view = {

@@ -3,8 +3,9 @@
 ``?charts=loss,acc`` (the metrics charted), ``x=step|time|relative``, ``smooth=0..0.99``,
 ``log=1``, ``curves=10`` (how many of the table's iterations get a curve, 1 to 100),
 ``pc=lr,model`` and ``pc_metric=acc`` (parallel coordinates), ``sx=params.lr`` and
-``sy=acc`` (scatter; either opens its panel). The browser draws the charts (static/workspace.js); this module only
-says what the address asks for, so the page and its JSON twin agree.
+``sy=acc`` (scatter; either opens its panel). The browser draws the charts
+(static/workspace.js); this module only says what the address asks for, so the page and its
+JSON twin agree.
 """
 
 from __future__ import annotations
