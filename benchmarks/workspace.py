@@ -109,6 +109,7 @@ def main() -> None:
             f"populated {args.iterations:,} iterations ({args.curves} with 5 x {args.steps:,} "
             f"steps) through the store's methods in {took:.1f} s"
         )
+        (Path(tmp) / "home").mkdir()
         with AppProcess(uri, Path(tmp) / "home") as app, httpx.Client(timeout=120) as client:
             page = f"{app.url}/experiments/{experiment_id}"
             search = {"experiment_id": experiment_id, "filter": "name <= 'run-000099'",
