@@ -24,6 +24,7 @@ from mlops.app.api import (
     notes,
     purge,
     tokens,
+    workspace,
 )
 from mlops.app.mlflow.errors import MlflowError, is_mlflow_path, mlflow_response
 from mlops.app.responses import JsonResponse, error_response, from_error, reported
@@ -70,6 +71,7 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     app.include_router(blobs.router, prefix=API_PREFIX)
     app.include_router(models.router, prefix=API_PREFIX)
     app.include_router(tokens.router, prefix=API_PREFIX)
+    app.include_router(workspace.router, prefix=API_PREFIX)
     app.include_router(mlflow.router)
     app.include_router(docs.router)
     app.include_router(ui.router)

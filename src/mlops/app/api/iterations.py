@@ -228,10 +228,10 @@ def get_metric_page(
 def get_metric_series(
     store: StoreDep,
     metric: str,
-    iteration_ids: Annotated[list[str], Query(min_length=1, max_length=50)],
+    iteration_ids: Annotated[list[str], Query(min_length=1, max_length=100)],
     max_points: Annotated[int, Query(ge=4, le=100_000)] = 1000,
 ) -> dict[str, Any]:
-    """One metric of up to 50 iterations at once, each downsampled to ``max_points`` (for
+    """One metric of up to 100 iterations at once, each downsampled to ``max_points`` (for
     comparing runs): ``{"series": {iteration_id: {"points", "downsampled", "total"}}}``."""
     series = {}
     for iteration_id in dict.fromkeys(iteration_ids):

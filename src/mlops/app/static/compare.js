@@ -14,6 +14,7 @@
   const iterations = JSON.parse(holder.dataset.iterations);
   const params = JSON.parse(holder.dataset.params);
   const colors = charts.palette(iterations.length);
+  let view = charts.settings();
 
   function paintSwatches() {
     for (const item of document.querySelectorAll(".legend li[data-index]")) {
@@ -70,6 +71,8 @@
     const seriesList = [];
     const lines = [];
     let infinite = 0;
+    let nanCount = 0;
+    const nanAt = [];
     let downsampled = 0;
     let failed = 0;
     let finite = 0;
@@ -83,7 +86,10 @@
       infinite += series.infinite.length;
       finite += series.finite;
       if (answer.downsampled) downsampled++;
-      seriesList.push(series);
+      const xy = charts.axes(series, view.x, view.log);
+      nanCount += xy.nanAt.length;
+      nanAt.push.apply(nanAt, xy.nanAt);
+      seriesList.push(xy);
       lines.push({
         label: iterations[entry.index].name,
         stroke: colors[entry.index],
@@ -91,15 +97,17 @@
       });
     }
     const notes = [];
+    if (nanCount) notes.push(nanCount + " NaN value" + (nanCount === 1 ? "" : "s") + " (× on the chart)");
     if (infinite) notes.push(infinite + " infinite value" + (infinite === 1 ? "" : "s") + " not drawn");
     if (failed) notes.push(failed + " series could not be loaded");
     if (downsampled) notes.push(downsampled + " series downsampled to " + MAX_POINTS + " points (min and max kept)");
-    charts.setNote(figure.querySelector(".chart-note"), notes, infinite > 0 || failed > 0);
+    charts.setNote(figure.querySelector(".chart-note"), notes, infinite > 0 || failed > 0 || nanCount > 0);
     if (!finite) {
       charts.showMessage(container, "No finite value to draw.");
       return;
     }
-    charts.plot(container, lines, charts.join(seriesList), false);
+    const options = { x: view.x, log: view.log, yLabel: figure.dataset.metric, nanAt: nanAt };
+    charts.plot(container, lines, charts.join(seriesList), false, options);
     figure.dataset.series = String(seriesList.length);
   }
 
@@ -271,6 +279,13 @@
     }
     const select = document.getElementById("parallel-metric");
     if (select) select.addEventListener("change", drawParallel);
+    const grid = document.querySelector("figure.chart[data-metric]");
+    if (grid) {
+      charts.toolbar(grid.parentNode, function (next) {
+        view = next;
+        drawCurves();
+      });
+    }
     drawCurves().finally(mlops.ready);
   }
 

@@ -9,6 +9,7 @@
   const body = document.body;
   const iterationId = body.dataset.iterationId;
   const drawn = new Map();
+  let view = charts.settings();
 
   function figures() {
     return Array.from(document.querySelectorAll("figure.chart[data-metric]"));
@@ -22,8 +23,8 @@
       const answer = await mlops.fetchJson(charts.metricUrl(iterationId, name, 1000));
       const series = charts.toSeries(answer.points || []);
       charts.setNote(
-        note, charts.noteText(series.infinite, series.steps.length, answer.total),
-        series.infinite.length > 0
+        note, charts.noteText(series.infinite, series.steps.length, answer.total, series.nan.length),
+        series.infinite.length + series.nan.length > 0
       );
       container.classList.remove("loading");
       if (series.finite === 0) {
@@ -31,13 +32,15 @@
         charts.showMessage(container, "No finite value to draw yet.");
         return;
       }
-      const data = [series.steps, series.values];
+      const xy = charts.axes(series, view.x, view.log);
+      const data = [xy.steps, xy.values];
       const existing = drawn.get(name);
-      if (existing) {
+      if (existing && !xy.nanAt.length) {
         existing.setData(data);
       } else {
         const line = { label: name, stroke: charts.palette(1)[0], width: 1.75 };
-        drawn.set(name, charts.plot(container, [line], data, false));
+        const options = { x: view.x, log: view.log, yLabel: name, nanAt: xy.nanAt };
+        drawn.set(name, charts.plot(container, [line], data, false, options));
       }
     } catch (error) {
       charts.showMessage(container, "Could not load this chart: " + error.message);
@@ -94,6 +97,14 @@
   }
 
   function start() {
+    const first = document.querySelector(".charts");
+    if (first && figures().length) {
+      charts.toolbar(first, function (next) {
+        view = next;
+        drawn.clear();
+        drawAll();
+      });
+    }
     for (const figure of figures()) figure.querySelector(".chart-plot").classList.add("loading");
     drawAll().finally(function () {
       mlops.ready();

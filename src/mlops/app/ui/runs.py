@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from mlops.app.ui import table
+from mlops.app.ui import table, workspace
 from mlops.app.ui.markdown import render_note
 from mlops.app.ui.pages import store_of
 from mlops.app.ui.previews import artifact_tree, preview, shared_images
@@ -128,6 +128,9 @@ def experiment(request: Request) -> Page:
         "error": error,
         "note": note.to_dict(),
     }
+    data["workspace"] = workspace.chart_state(
+        request, training_first({*metric_names, *state.metrics}), sorted(param_names)
+    )
     base = "/experiments/" + path_part(found.id)
     view = {
         "title": found.name,
