@@ -12,6 +12,7 @@ from mlops.store.sql.overview import OverviewMethods
 from mlops.store.sql.purge import PurgeMethods
 from mlops.store.sql.registry_changes import RegistryChanges
 from mlops.store.sql.tokens import TokenMethods
+from mlops.store.sql.views import ViewMethods
 
 
 class SqlStore(
@@ -22,6 +23,7 @@ class SqlStore(
     OverviewMethods,
     AuditMethods,
     TokenMethods,
+    ViewMethods,
     Store,
 ):
     """A store in one SQL database, reached through SQLAlchemy (see :class:`Store`).
