@@ -13,6 +13,7 @@ _PAGE = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>mlops API</title>
 <link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css">
+<link rel="stylesheet" href="/static/api-docs.css">
 </head><body data-openapi="{API_PREFIX}/openapi.json">
 <div id="swagger-ui"></div>
 <script src="/static/vendor/swagger-ui/swagger-ui-bundle.js"></script>
