@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
 from browser_support import BROWSER_MARKS, browser_fixture, browser_page  # noqa: F401 (the fixture)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
+
+from live_support import patient_start_app  # noqa: F401 (the fixture start_app)
 
 pytestmark = BROWSER_MARKS
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"

@@ -24,6 +24,8 @@ from conftest import child_environ
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
+from live_support import patient_start_app  # noqa: F401 (the fixture start_app)
+
 pytestmark = BROWSER_MARKS
 HERE = Path(__file__).resolve().parent
 
@@ -127,7 +129,7 @@ def test_live_updates_follow_a_real_training_process(
             live_api: list[str] = []
             page.on("request", lambda r: live_api.append(r.url) if "/live?" in r.url else None)
             open_page(page, f"{app.url}/experiments/{experiment_id}?metrics=loss,acc&params=lr")
-            row = page.locator('[data-testid=iteration-row][data-iteration-id]').filter(
+            row = page.locator("[data-testid=iteration-row][data-iteration-id]").filter(
                 has_text="live-run"
             )
             indicator = row.get_by_test_id("live-indicator")
