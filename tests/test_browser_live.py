@@ -68,8 +68,8 @@ def test_a_view_is_saved_restored_and_opened_by_its_short_url(
         wait_ready(page)
         assert "view=" in page.url
         short = page.get_by_test_id("view-item").get_attribute("data-short-id")
-        assert short and page.get_by_test_id("view-apply").inner_text() == "good runs"
-        assert page.get_by_test_id("view-short-url").inner_text() == f"/v/{short}"
+        assert short and page.get_by_test_id("view-apply").text_content() == "good runs"
+        assert page.get_by_test_id("view-short-url").text_content() == f"/v/{short}"
         screenshot(page, "workspace-saved-view")
 
         page.reload()  # the view survives a reload
@@ -145,7 +145,7 @@ def test_live_updates_follow_a_real_training_process(
                 timeout=15_000,
             )
             appended = page.evaluate("window.__points.filter(p => !p.replace)")
-            steps = [s for p in appended for s in p.steps]
+            steps = [s for p in appended for s in p["steps"]]
             assert steps == sorted(set(steps)), "only points after the last step, each once"
             assert all(p["metric"] == "loss" for p in appended)
             duration = row.locator("td").nth(3)
