@@ -16,6 +16,7 @@ from mlops.store.sql.views import ViewMethods
 
 
 class SqlStore(
+    ViewMethods,
     PurgeMethods,
     SeriesReads,
     AnnotationMethods,
@@ -23,7 +24,6 @@ class SqlStore(
     OverviewMethods,
     AuditMethods,
     TokenMethods,
-    ViewMethods,
     Store,
 ):
     """A store in one SQL database, reached through SQLAlchemy (see :class:`Store`).
