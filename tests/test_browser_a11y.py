@@ -107,6 +107,7 @@ def test_every_page_has_no_serious_accessibility_violation(
         page.fill("input[name=token]", ids["token"])
         page.click("button[type=submit]")
         page.wait_for_url("**/projects")
+        _settle(page)  # the sign-in's own navigation has finished
         for name, path in pages.items():
             page.goto(app.url + path)
             _settle(page)
