@@ -381,3 +381,27 @@ def test_the_trash_upgrade_keeps_the_data_of_the_previous_schema(sql_store_uri: 
     finally:
         store.close()
     _assert_matches_models(sql_store_uri)
+
+
+def test_the_saved_views_upgrade_keeps_the_data_of_the_previous_schema(
+    sql_store_uri: str,
+) -> None:
+    """0010 (saved views, the series' change marker) on a database made by 0009 with data in
+    it: every row stays, the old summaries start with marker 0 and take views and writes."""
+    _old_database(sql_store_uri, "0003")
+    _upgrade_to(sql_store_uri, "0009")
+    assert migrate.upgrade(sql_store_uri) == ("0009", SCHEMA_REVISION)
+
+    store = SqlStore(sql_store_uri)
+    try:
+        iteration = store.get_iteration("i")
+        assert iteration.parameters == {"lr": 0.5}
+        assert iteration.metrics["loss"].last == 5e-324
+        assert len(store.get_metric_history("i", "loss")) == 5
+        live = store.get_live_iterations("e", ["i"])[0]
+        assert (live.metrics["loss"].last_step, live.metrics["loss"].rewrites) == (4, 0)
+        view = store.create_view("e", "old data", {"filter": "params.lr > 0.1"})
+        assert store.get_view(view.short_id).state == {"filter": "params.lr > 0.1"}
+    finally:
+        store.close()
+    _assert_matches_models(sql_store_uri)

@@ -24,6 +24,7 @@ from mlops.app.api import (
     notes,
     purge,
     tokens,
+    views,
     workspace,
 )
 from mlops.app.mlflow.errors import MlflowError, is_mlflow_path, mlflow_response
@@ -66,6 +67,7 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     app.include_router(columns.router, prefix=API_PREFIX)
     app.include_router(lifecycle.router, prefix=API_PREFIX)
     app.include_router(notes.router, prefix=API_PREFIX)
+    app.include_router(views.router, prefix=API_PREFIX)
     app.include_router(purge.router, prefix=API_PREFIX)
     app.include_router(artifacts.router, prefix=API_PREFIX)
     app.include_router(blobs.router, prefix=API_PREFIX)

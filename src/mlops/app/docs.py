@@ -14,6 +14,7 @@ _PAGE = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>mlops API</title>
 <link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css">
+<link rel="stylesheet" href="/static/api-docs.css">
 </head><body data-openapi="{API_PREFIX}/openapi.json">
 <nav class="docs-nav" aria-label="App" data-testid="docs-nav">
 <a href="/projects" data-testid="docs-back">← Back to the App</a>

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from mlops.artifacts import ArtifactStore
     from mlops.series import MetricColumns
     from mlops.store.sql.audit import AuditEvent
+    from mlops.views import LiveIteration, SavedView
 
 __all__ = ["IterationTable", "MetricRow", "Store"]
 
@@ -586,6 +587,50 @@ class Store(abc.ABC):
         in step order (and logging order within a step). (A series with NaN may give 5 points
         for ``max_points=4``.) Raises
         ``NotFound`` like :meth:`get_metric_history`."""
+
+    # -- saved views and live state of experiment pages (see mlops.views) ------------------
+    @abc.abstractmethod
+    def list_views(self, experiment_id: str) -> list[SavedView]:
+        """The saved views of an experiment, by name. Raises ``NotFound`` for an unknown
+        experiment."""
+
+    @abc.abstractmethod
+    def create_view(self, experiment_id: str, name: str, state: Mapping[str, str]) -> SavedView:
+        """Save a view of an experiment page: ``state`` is its address parameters as text
+        (unknown keys kept; ``page`` and ``view`` left out). ``created_by`` is who makes the
+        change (as the audit trail names it). Raises ``AlreadyExists`` naming the view that has
+        the name in this experiment, ``InvalidInput`` for a bad name or state."""
+
+    @abc.abstractmethod
+    def update_view(
+        self,
+        experiment_id: str,
+        view_id: str,
+        name: str | None = None,
+        state: Mapping[str, str] | None = None,
+    ) -> SavedView:
+        """Rename a view and/or replace its state (what is None stays); ``view_id`` is its id
+        or short id. Raises ``NotFound`` for a view not in that experiment, ``AlreadyExists``
+        for a name another view of the experiment has. Returns the view as it is now."""
+
+    @abc.abstractmethod
+    def delete_view(self, experiment_id: str, view_id: str) -> None:
+        """Delete a view (by id or short id) of an experiment; ``NotFound`` when absent."""
+
+    @abc.abstractmethod
+    def get_view(self, short_id: str) -> SavedView:
+        """The view with this short id (or id), whatever its experiment: what its short URL
+        opens. Raises ``NotFound`` for an unknown one."""
+
+    @abc.abstractmethod
+    def get_live_iterations(
+        self, experiment_id: str, iteration_ids: Sequence[str]
+    ) -> list[LiveIteration]:
+        """Where the given iterations of an experiment stand, in the order asked (ids not in
+        the experiment are left out): status as shown, times, and per metric its last value,
+        last step and change marker (``rewrites``: grows when a write replaced a step at or
+        before the last one). One cheap read for a page's live tick; at most 200 ids
+        (``InvalidInput`` beyond). Raises ``NotFound`` for an unknown experiment."""
 
     # -- artifacts (the bytes live in an ArtifactStore; these are the records) ---------------
     @abc.abstractmethod

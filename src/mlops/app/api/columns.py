@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from mlops.app.deps import CanRead, StoreDep
 from mlops.app.responses import JsonResponse, PlainRoute
 from mlops.app.schemas import ERRORS, MetricColumnsOut
-from mlops.series import SERIES_MEDIA_TYPE
+from mlops.series import SERIES_MEDIA_TYPE, MetricColumns
 from mlops.values import check_name
+from mlops.wire import MAX_HISTORY_PAGE
 
 router = APIRouter(tags=["iterations"], route_class=PlainRoute, responses=ERRORS)
 
@@ -46,13 +47,23 @@ def wants_binary(accept: str | None) -> bool:
 
 @router.get("/history/columns", dependencies=[CanRead], responses=_ANSWERS)
 def get_metric_columns(
-    request: Request, store: StoreDep, iteration_id: str, metric: str
+    request: Request,
+    store: StoreDep,
+    iteration_id: str,
+    metric: str,
+    after_step: Annotated[int | None, Query(ge=-(2**63), le=2**63 - 1)] = None,
 ) -> Response:
     """Every point of one metric of one iteration, by step, in columns: JSON
     ``{"steps", "values", "timestamps"}`` (the default), or packed little-endian arrays for
-    ``Accept: application/x-mlops-series`` (every bit of every value, NaN and ±Inf too)."""
+    ``Accept: application/x-mlops-series`` (every bit of every value, NaN and ±Inf too).
+    ``after_step``: only the points after that step (what a live page asks for; empty when
+    nothing new came)."""
     check_name(metric, "metric name")
-    columns = store.get_metric_columns(iteration_id, metric)
+    if after_step is None:
+        columns = store.get_metric_columns(iteration_id, metric)
+    else:
+        points = store.get_metric_page(iteration_id, metric, after_step, MAX_HISTORY_PAGE)
+        columns = MetricColumns.of_points(points)
     if wants_binary(request.headers.get("accept")):
         return Response(columns.to_bytes(), media_type=SERIES_MEDIA_TYPE)
     return JsonResponse(columns.to_json())

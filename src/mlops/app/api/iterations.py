@@ -230,11 +230,22 @@ def get_metric_series(
     metric: str,
     iteration_ids: Annotated[list[str], Query(min_length=1, max_length=100)],
     max_points: Annotated[int, Query(ge=4, le=100_000)] = 1000,
+    after_step: Annotated[int | None, Query(ge=-(2**63), le=2**63 - 1)] = None,
 ) -> dict[str, Any]:
     """One metric of up to 100 iterations at once, each downsampled to ``max_points`` (for
-    comparing runs): ``{"series": {iteration_id: {"points", "downsampled", "total"}}}``."""
+    comparing runs): ``{"series": {iteration_id: {"points", "downsampled", "total"}}}``.
+    ``after_step``: only the points after that step, at most ``max_points`` of them and not
+    downsampled (a live page's increment; ``total`` counts what is sent)."""
     series = {}
     for iteration_id in dict.fromkeys(iteration_ids):
+        if after_step is not None:
+            points = store.get_metric_page(iteration_id, metric, after_step, max_points)
+            series[iteration_id] = {
+                "points": [p.to_dict() for p in points],
+                "downsampled": False,
+                "total": len(points),
+            }
+            continue
         points, total = store.get_metric_series(iteration_id, metric, max_points)
         series[iteration_id] = {
             "points": [p.to_dict() for p in points],

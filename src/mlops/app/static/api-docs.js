@@ -21,7 +21,9 @@
     window.ui = SwaggerUIBundle({
       url: document.body.dataset.openapi,
       dom_id: "#swagger-ui",
-      deepLinking: true,
+      // no deep links: their anchors would sit inside each operation's toggle button (a
+      // control nested in a control, which screen readers cannot reach)
+      deepLinking: false,
     });
   });
 })();

@@ -126,6 +126,8 @@
 
   function start() {
     try {
+      // the last saved view used here comes first (views.js), then the remembered columns
+      if (mlops.restoreView && mlops.restoreView()) return;
       if (restoreColumns()) return; // navigating to the remembered columns
       wireColumnPicker();
       wireCompare();
@@ -136,6 +138,7 @@
     mlops.ready();
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  // after every deferred script (views.js among them) has run
+  if (document.readyState === "complete") start();
+  else document.addEventListener("DOMContentLoaded", start);
 })();

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mlops.app.ui import admin, login, models, pages, runs, trash
+from mlops.app.ui import admin, login, models, pages, runs, trash, views
 
 __all__ = ["router"]
 
@@ -35,3 +35,4 @@ router.include_router(runs.router)
 router.include_router(models.router)
 router.include_router(admin.router)
 router.include_router(trash.router)
+router.include_router(views.router)

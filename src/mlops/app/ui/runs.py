@@ -13,6 +13,7 @@ from mlops.app.ui.markdown import render_note
 from mlops.app.ui.pages import store_of
 from mlops.app.ui.previews import artifact_tree, preview, shared_images
 from mlops.app.ui.render import PAGE_SIZE, Page, page_route, path_part, query_int, query_list
+from mlops.app.ui.views import workspace_views
 from mlops.entities import Artifact, is_system_metric, training_first
 from mlops.errors import InvalidInput
 
@@ -127,6 +128,7 @@ def experiment(request: Request) -> Page:
         "iterations": table.rows(shown, state),
         "error": error,
         "note": note.to_dict(),
+        **workspace_views(store, found.id, request),
     }
     data["workspace"] = workspace.chart_state(
         request, training_first({*metric_names, *state.metrics}), sorted(param_names)

@@ -52,7 +52,8 @@ _SUMMARIES = (
     "WHEN excluded.max IS NULL THEN metric_summaries.max "
     "WHEN excluded.max > metric_summaries.max THEN excluded.max ELSE metric_summaries.max END"
 )
-# The summary of a metric as its stored points tell it (after a step was written again).
+# The summary of a metric as its stored points tell it (after a step was written again); the
+# series' change marker grows, so a live page refetches it (see mlops.views).
 _POINTS_OF = (
     "FROM metric_points AS p WHERE p.iteration_id = metric_summaries.iteration_id "
     "AND p.name = metric_summaries.name"
@@ -60,8 +61,8 @@ _POINTS_OF = (
 _RECOMPUTE = (
     f"UPDATE metric_summaries SET last_step = (SELECT max(p.step) {_POINTS_OF}), "
     f"last = (SELECT p.value {_POINTS_OF} ORDER BY p.step DESC, p.seq DESC LIMIT 1), "
-    f"min = (SELECT min(p.value) {_POINTS_OF}), max = (SELECT max(p.value) {_POINTS_OF}) "
-    "WHERE iteration_id = {p} AND name = {p}"
+    f"min = (SELECT min(p.value) {_POINTS_OF}), max = (SELECT max(p.value) {_POINTS_OF}), "
+    "rewrites = rewrites + 1 WHERE iteration_id = {p} AND name = {p}"
 )
 _TAGS = (
     "INSERT INTO iteration_tags (iteration_id, key, value) VALUES ({p}, {p}, {p}) "

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -31,7 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.compiler import TypeCompiler
 
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 
 NAME = String(250)
 ID = String(36)
@@ -228,6 +229,9 @@ class SqlMetricSummary(Base):
     last_step: Mapped[int] = mapped_column(BigInteger)
     min: Mapped[float | None] = mapped_column(ExactDouble)
     max: Mapped[float | None] = mapped_column(ExactDouble)
+    #: The series' change marker: how many batches wrote a step at or before its last step
+    #: (an earlier point replaced); a live page refetches the series when it changes.
+    rewrites: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class SqlMetricPoint(Base):
@@ -410,6 +414,25 @@ class SqlNote(Base):
     updated_at: Mapped[float] = mapped_column(Double)
 
 
+class SqlSavedView(Base):
+    """A saved view of an experiment page: its address parameters (``state``, JSON), a name
+    unique in the experiment, and ``short_id`` for its short URL (``/v/{short_id}``)."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (
+        UniqueConstraint("experiment_id", "name", name="uq_saved_views_experiment_name"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    short_id: Mapped[str] = mapped_column(String(16), unique=True)
+    experiment_id: Mapped[str] = mapped_column(ID, ForeignKey("experiments.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(NAME)
+    state: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(NAME)
+    created_at: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[float] = mapped_column(Double)
+
+
 PROJECTS = cast(Table, SqlProject.__table__)
 EXPERIMENTS = cast(Table, SqlExperiment.__table__)
 EXPERIMENT_TAGS = cast(Table, SqlExperimentTag.__table__)
@@ -429,3 +452,4 @@ MODEL_ALIASES = cast(Table, SqlModelAlias.__table__)
 MODEL_TAGS = cast(Table, SqlRegisteredModelTag.__table__)
 MODEL_VERSION_TAGS = cast(Table, SqlModelVersionTag.__table__)
 NOTES = cast(Table, SqlNote.__table__)
+SAVED_VIEWS = cast(Table, SqlSavedView.__table__)

@@ -12,9 +12,11 @@ from mlops.store.sql.overview import OverviewMethods
 from mlops.store.sql.registry_changes import RegistryChanges
 from mlops.store.sql.tokens import TokenMethods
 from mlops.store.sql.trash import TrashMethods
+from mlops.store.sql.views import ViewMethods
 
 
 class SqlStore(
+    ViewMethods,
     TrashMethods,
     SeriesReads,
     AnnotationMethods,
