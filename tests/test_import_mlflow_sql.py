@@ -114,9 +114,10 @@ def _import(uri: str, path: Path, monkeypatch: pytest.MonkeyPatch, in_sql: bool)
     copied: list[str] = []
     real = bulk._copy_points
 
-    def spy(conn: Any, items: Any) -> None:
-        real(conn, items)  # raises RepeatedSteps for a step with several values (rolled back)
+    def spy(conn: Any, items: Any) -> int:
+        count = real(conn, items)  # raises NotCopyable for a row it cannot copy (rolled back)
         copied.extend(i.id for i in items)
+        return count
 
     with monkeypatch.context() as patch:
         patch.setattr(bulk, "_copy_points", spy)
@@ -169,10 +170,12 @@ def test_sql_copy_is_idempotent_and_resumes(
     real = bulk.write_iterations
     calls: list[int] = []
 
-    def interrupted(store: Any, items: Any, mlflow_source: str | None = None) -> list[str]:
+    def interrupted(
+        store: Any, items: Any, mlflow_source: str | None = None, copied: Any = None
+    ) -> list[str]:
         if calls:
             raise KeyboardInterrupt
-        written = real(store, items, mlflow_source)  # may raise RepeatedSteps (nothing written)
+        written = real(store, items, mlflow_source, copied)  # may raise NotCopyable
         calls.append(1)
         return written
 
@@ -196,3 +199,45 @@ def test_sql_copy_is_idempotent_and_resumes(
     _import(uri, fresh, monkeypatch, in_sql=True)
     assert _dump(fresh)["points"] == once["points"]
     assert _dump(fresh)["summaries"] == once["summaries"]
+
+
+def test_unchecked_copy_falls_back_per_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One run per transaction: each good run is copied unchecked (its rows checked by the
+    copy itself), each bad one (a text value, a negative step, a step logged twice, a blank
+    name) makes its unchecked copy fail and goes the checked way; the store is the same."""
+    uri, ids = _source(tmp_path)
+    unchecked: list[str] = []
+    failed: list[str] = []
+    real = bulk._copy_points
+
+    def spy(conn: Any, items: Any) -> int:
+        try:
+            count = real(conn, items)
+        except bulk.NotCopyable:
+            failed.extend(i.id for i in items if i.points_in_source == -1)
+            raise
+        unchecked.extend(i.id for i in items if i.points_in_source == -1)
+        return count
+
+    python, in_sql = tmp_path / "python.db", tmp_path / "sql.db"
+    by_python, _ = _import(uri, python, monkeypatch, in_sql=False)
+    with monkeypatch.context() as patch:
+        patch.setattr(mlflow_importer, "RUNS_PER_WRITE", 1)
+        patch.setattr(bulk, "_copy_points", spy)
+        store = SqlStore(f"sqlite:///{in_sql}")
+        try:
+            by_sql = import_mlflow(uri, store, artifacts=False)
+        finally:
+            store.close()
+    good = ("odd values", "same times, unordered", "running", "deleted", "no metrics")
+    assert sorted(unchecked) == sorted(ids[r] for r in good)
+    bad = ("repeated step", "negative step", "text value", "blank name")
+    assert sorted(failed) == sorted(ids[r] for r in bad)
+    # the same problems (one run per transaction lists them in another order)
+    assert sorted(by_sql.problems) == sorted(by_python.problems)
+    assert (by_sql.runs_copied, by_sql.points) == (by_python.runs_copied, by_python.points)
+    dumped_python, dumped_sql = _dump(python), _dump(in_sql)
+    for table, rows in dumped_python.items():
+        assert dumped_sql[table] == rows, table

@@ -32,6 +32,7 @@ from typing import Any
 from mlops.entities import Artifact, Experiment
 from mlops.errors import AlreadyExists, InvalidInput, MlopsError, NotFound, Unavailable
 from mlops.importers._convert import (
+    ENDED,
     Prepared,
     choose_experiments,
     dataset_path,
@@ -360,40 +361,86 @@ class _Importer:
         """Copy the new runs whose every metric value mlops keeps as it is (checked in SQL)
         with their values copied by SQL, many per transaction; returns the other runs (stored
         already, or with a value the rules refuse or several values at one step), which go
-        the Python way (that names what is wrong, and keeps every value)."""
-        from mlops.store.sql.bulk import RepeatedSteps
+        the Python way (that names what is wrong, and keeps every value).
 
-        fresh = [run for run in runs if new(run)]
+        The runs are copied in the order of their ids: the points' key starts with the run id,
+        so each transaction appends to the end of the points' b-tree instead of splitting
+        pages all over it (a third less CPU per run into a fresh store). A transaction of
+        runs that all have a start (and an end when ended) is copied optimistically: the rows
+        checked by the copy itself in one pass over the source; should one fail, nothing is
+        written and the same runs are checked first (``metric_stats``), then copied."""
+        from mlops.store.sql.bulk import NotCopyable
+
+        fresh = sorted((run for run in runs if new(run)), key=lambda run: run.id)
         handled: set[str] = set()
         for start in range(0, len(fresh), RUNS_PER_WRITE):
             chunk = fresh[start : start + RUNS_PER_WRITE]
+            data = {run.id: self.read_without_metrics(run) for run in chunk}
+            if all(_plain(run) for run in chunk):
+                try:
+                    handled |= self.write_in_sql(chunk, data, experiment, source, None)
+                    continue
+                except NotCopyable:  # rare: check the runs, then copy those that pass
+                    pass
             stats = self.reader.metric_stats([run.id for run in chunk])  # type: ignore[attr-defined]
-            pending: list[tuple[MlflowRun, Any, list[str]]] = []
-            for run in chunk:
+            try:
+                handled |= self.write_in_sql(chunk, data, experiment, source, stats)
+            except NotCopyable:  # several values at one step: those runs go the Python way
+                repeated = self.reader.metric_stats(  # type: ignore[attr-defined]
+                    [run.id for run in chunk], repeats=True
+                )
+                stats = {k: (False, *v[1:]) if k in repeated else v for k, v in stats.items()}
+                handled |= self.write_in_sql(chunk, data, experiment, source, stats)
+        return [run for run in runs if run.id not in handled]
+
+    def read_without_metrics(self, run: MlflowRun) -> RunData | Exception:
+        """The run's params, tags and datasets (its metric values are copied by SQL)."""
+        try:
+            return self.reader.run_data(run, metrics=False)  # type: ignore[call-arg]
+        except (MlopsError, OSError, ValueError) as exc:
+            if isinstance(exc, Unavailable):
+                raise
+            return exc
+
+    def write_in_sql(
+        self,
+        chunk: list[MlflowRun],
+        data: dict[str, RunData | Exception],
+        experiment: Experiment,
+        source: str,
+        stats: dict[str, tuple[bool, int, int | None, int | None]] | None,
+    ) -> set[str]:
+        """Write the runs of one transaction with their values copied by SQL: all of them
+        unchecked (``stats`` None: raises ``NotCopyable`` when one fails the copy's checks),
+        or those whose ``stats`` say they can be; returns the runs handled (written, or
+        listed as not copied)."""
+        handled: set[str] = set()
+        pending: list[tuple[MlflowRun, Any, list[str]]] = []
+        failed: list[str] = []
+        for run in chunk:
+            in_source: tuple[int, int | None, int | None] = (-1, None, None)
+            if stats is not None:
                 ok, count, first, last = stats[run.id]
                 if not ok:
                     continue
-                handled.add(run.id)
-                try:
-                    data = self.reader.run_data(run, metrics=False)  # type: ignore[call-arg]
-                    item = self.new_iteration(run, data, experiment, (count, first, last))
-                except (MlopsError, OSError, ValueError) as exc:
-                    if isinstance(exc, Unavailable):
-                        raise
-                    self.problem(f"{describe(run)}: not copied: {exc}")
-                    self.tick()
-                    continue
-                pending.append((run, item, data.problems))
+                in_source = (count, first, last)
+            handled.add(run.id)
+            found = data[run.id]
             try:
-                self.write_pending(pending, experiment, source)
-            except RepeatedSteps:  # rare: those runs go the Python way (every_value)
-                repeated = self.reader.metric_stats(  # type: ignore[attr-defined]
-                    [run.id for run, _, _ in pending], repeats=True
-                )
-                handled -= set(repeated)
-                pending = [p for p in pending if p[0].id not in repeated]
-                self.write_pending(pending, experiment, source)
-        return [run for run in runs if run.id not in handled]
+                if isinstance(found, Exception):
+                    raise found
+                item = self.new_iteration(run, found, experiment, in_source)
+            except (MlopsError, OSError, ValueError) as exc:
+                if isinstance(exc, Unavailable):
+                    raise
+                failed.append(f"{describe(run)}: not copied: {exc}")
+                continue
+            pending.append((run, item, found.problems))
+        self.write_pending(pending, experiment, source)
+        for message in failed:  # told once the write held (a NotCopyable retries the chunk)
+            self.problem(message)
+            self.tick()
+        return handled
 
     def new_iteration(
         self,
@@ -434,8 +481,9 @@ class _Importer:
         if not pending:
             return
         items = [item for _, item, _ in pending]
+        copied: list[int] = []
         try:
-            written = set(write_iterations(self.store, items, source))  # type: ignore[arg-type]
+            written = set(write_iterations(self.store, items, source, copied))  # type: ignore[arg-type]
         except InvalidInput:  # a run with something mlops refuses: one at a time, to name it
             for run, _, _ in pending:
                 self.copy_run(run, experiment, existed=False)
@@ -445,11 +493,13 @@ class _Importer:
             if run.id in written:
                 self.report.problems += [f"{describe(run)}: {p}" for p in problems]
                 self.report.runs_copied += 1
-                self.report.points += len(item.metrics) + (item.points_in_source or 0)
+                self.report.points += len(item.metrics) + max(item.points_in_source or 0, 0)
                 if self.files is not None:
                     self.copy_artifacts(run, set())
             else:  # another import wrote it meanwhile
                 self.copy_run(run, experiment, existed=True)
+        if any(item.points_in_source == -1 for item in items):  # counted by the copy
+            self.report.points += sum(copied)
         self.tick(len(pending))
 
     # -- datasets and files -----------------------------------------------------------------
@@ -507,6 +557,14 @@ class _Importer:
         for start in range(0, len(rows), ARTIFACTS_PER_CALL):
             self.store.log_artifacts(run.id, rows[start : start + ARTIFACTS_PER_CALL])
         self.report.artifacts += len(rows)
+
+
+def _plain(run: MlflowRun) -> bool:
+    """Whether a run's times are its own (a start, and an end when it ended): else the
+    first and last metric times stand in, which the checking pass reads."""
+    return bool(seconds(run.start_ms)) and (
+        ENDED.get(run.status) is None or bool(seconds(run.end_ms))
+    )
 
 
 def _is_sql(store: Store) -> bool:

@@ -79,6 +79,28 @@ def _metric(item: Any, where: str) -> MetricRow:
     return (key, step, value, timestamp)
 
 
+def _plain_metric(item: Any) -> MetricRow | None:
+    """The metric of a log-batch as MLflow's client sends it (a text key, a float value, an
+    integer timestamp and step in range), or None for anything else, which ``_metric`` reads
+    and names: the common case without the per-field checks and messages (a third of the
+    App's time for a batch of 1,000 metrics)."""
+    if type(item) is not dict:
+        return None
+    key, value, ms_ = item.get("key"), item.get("value"), item.get("timestamp")
+    step = item.get("step", 0)
+    if (
+        type(key) is str
+        and key
+        and type(value) is float
+        and type(ms_) is int
+        and type(step) is int
+        and 0 <= ms_ < 2**53
+        and -(2**63) <= step < 2**63
+    ):
+        return (key, step, value, ms_ / 1000.0)
+    return None
+
+
 def _limit(count: int, limit: int, what: str) -> None:
     if count > limit:
         raise invalid(
@@ -110,7 +132,7 @@ def log_batch(body: JsonBody, store: StoreDep) -> dict[str, Any]:
     _limit(len(tags_in), MAX_PARAMS_TAGS, "tags")
     total = len(metrics_in) + len(params_in) + len(tags_in)
     _limit(total, MAX_ENTITIES, "metrics, params, and tags")
-    metrics = [_metric(m, f"metrics[{i}]") for i, m in enumerate(metrics_in)]
+    metrics = [_plain_metric(m) or _metric(m, f"metrics[{i}]") for i, m in enumerate(metrics_in)]
     params = pairs(body, "params", MAX_PARAM_VALUE, "Param")
     tags = pairs(body, "tags", MAX_TAG_VALUE, "Tag")
     if metrics or params:

@@ -36,6 +36,7 @@ from mlops.store.summaries import summarize_batch
 
 __all__ = [
     "NewIteration",
+    "NotCopyable",
     "RepeatedSteps",
     "mlflow_metric_stats",
     "repeated_steps",
@@ -71,7 +72,8 @@ class NewIteration:
     every_value: bool = False
     #: The metric values are not in ``metrics`` but in the MLflow SQLite database given to
     #: :func:`write_iterations` as ``mlflow_source`` (run id = this id), checked already by
-    #: :func:`mlflow_metric_stats`; their number.
+    #: :func:`mlflow_metric_stats`; their number. ``-1``: not checked nor counted (the copy
+    #: checks them itself: see ``write_iterations(checked=False)``).
     points_in_source: int | None = None
 
 
@@ -94,7 +96,10 @@ def _rows(conn: Any, query: Any) -> list[Any]:
 
 
 def write_iterations(
-    store: SqlStore, items: Sequence[NewIteration], mlflow_source: str | None = None
+    store: SqlStore,
+    items: Sequence[NewIteration],
+    mlflow_source: str | None = None,
+    copied: list[int] | None = None,
 ) -> list[str]:
     """Store new iterations in one transaction; returns the ids written. An id that is already
     stored is left as it is (and not returned). Raises ``InvalidInput`` as the one-at-a-time
@@ -102,7 +107,16 @@ def write_iterations(
 
     ``mlflow_source``: the file of an MLflow SQLite database, attached to the store's (SQLite)
     connection: the points of the items with ``points_in_source`` are copied from it by one
-    ``INSERT ... SELECT`` and their summaries computed from the copied points in SQL."""
+    ``INSERT ... SELECT`` and their summaries computed from the copied points in SQL; the
+    number of values copied is appended to ``copied`` (when given). Items with
+    ``points_in_source=-1`` are checked by the copy itself: a value, step, time or name mlops
+    would not keep as it is, or a step with several values, raises :class:`NotCopyable`
+    (nothing written: the caller checks those runs with :func:`mlflow_metric_stats`).
+
+    The copy runs with SQLite's foreign-key checks off: every row it writes belongs to an
+    iteration written in the same transaction (or to the experiment and project read in it),
+    so the parent exists by construction; the check would look up the parent for each of
+    the millions of points (a quarter of the copy's time)."""
     for item in items:
         rules.check_iteration(item.id, item.name, item.started_at, item.system)
         rules.check_batch(item.parameters, item.metrics, item.dataset_ids, None, item.tags)
@@ -112,7 +126,9 @@ def write_iterations(
         return []
     attach = (_SOURCE, mlflow_source) if mlflow_source is not None else None
     what = f"import {len(items)} iterations"
-    with transaction(store._engine, write=True, what=what, attach=attach) as conn:
+    with transaction(
+        store._engine, write=True, what=what, attach=attach, foreign_keys=attach is None
+    ) as conn:
         if conn.dialect.name == "sqlite":  # a bigger page cache for this connection's bulk
             conn.exec_driver_sql(f"PRAGMA cache_size = -{_CACHE_KIB}")
         wanted = sorted({item.experiment_id for item in items})
@@ -154,7 +170,9 @@ def write_iterations(
         _write_fresh(conn, [i for i in fresh if not i.every_value])
         in_source = [i for i in fresh if i.points_in_source]
         if in_source:
-            _copy_points(conn, in_source)
+            count = _copy_points(conn, in_source)
+            if copied is not None:
+                copied.append(count)
         for i in fresh:
             if i.every_value:  # several values at one step: the seq rules of write_batch
                 write_batch(
@@ -214,7 +232,13 @@ _ROW_OK = (
 )
 
 
-class RepeatedSteps(Exception):
+class NotCopyable(Exception):
+    """A run copied by SQL without a check beforehand has a row mlops would not keep as it
+    is, or several values at one step: the transaction is rolled back; the caller checks the
+    runs with :func:`mlflow_metric_stats` and copies them the checked way."""
+
+
+class RepeatedSteps(NotCopyable):
     """A run copied by SQL has several values at one step (which take the ``every_value``
     path): the transaction is rolled back; :func:`repeated_steps` names the runs."""
 
@@ -278,31 +302,49 @@ def repeated_steps(cursor: Any, run_ids: Sequence[str]) -> set[str]:
     return found
 
 
-def _copy_points(conn: Any, items: Sequence[NewIteration]) -> None:
+def _copy_points(conn: Any, items: Sequence[NewIteration]) -> int:
     """The points of new iterations from the attached MLflow database, then their summaries
     (what :func:`summarize_batch` gives for one value per step: the value at the highest
-    step, min and max without NaN) from the points just copied."""
+    step, min and max without NaN) from the points just copied; returns the number copied.
+
+    Items with ``points_in_source=-1`` are not checked yet: their step is copied as NULL
+    when the row is not one mlops keeps as it is (``_ROW_OK``), which the NOT NULL step
+    refuses, a repeated step breaks the primary key, and a name is checked from the
+    summaries' ``RETURNING``: each raises :class:`NotCopyable` (the transaction is rolled
+    back). One pass over the source instead of a checking pass and a copying pass."""
+    from sqlalchemy.exc import IntegrityError
+
+    from mlops.values import MAX_TIMESTAMP
+
     run = conn.exec_driver_sql
-    by_experiment: dict[str, list[str]] = {}
+    by_experiment: dict[tuple[str, bool], list[str]] = {}
     counts: dict[str, int] = {}
     for item in items:
-        by_experiment.setdefault(item.experiment_id, []).append(item.id)
+        checked = (item.points_in_source or 0) >= 0
+        by_experiment.setdefault((item.experiment_id, checked), []).append(item.id)
         counts[item.id] = item.points_in_source or 0
-    for experiment_id, ids in by_experiment.items():
+    total = 0
+    ok = _ROW_OK.format(max_ms=MAX_TIMESTAMP * 1000)
+    for (experiment_id, checked), ids in by_experiment.items():
         for start in range(0, len(ids), _IDS_PER_QUERY):
             chunk = ids[start : start + _IDS_PER_QUERY]
             marks = ", ".join("?" * len(chunk))
-            copied = run(
-                "INSERT INTO metric_points (iteration_id, name, step, seq, value, timestamp) "
-                f"SELECT run_uuid, key, step, 0, {_MLFLOW_VALUE}, "
-                f"CAST(timestamp AS REAL) / 1000 FROM {_SOURCE}.metrics "
-                f"WHERE run_uuid IN ({marks}) ORDER BY run_uuid, key, step "
-                "ON CONFLICT (iteration_id, name, step, seq) DO NOTHING",
-                tuple(chunk),
-            ).rowcount
-            if copied != sum(counts[i] for i in chunk):  # a step with several values
+            step = "step" if checked else f"CASE WHEN {ok} THEN step END"
+            conflict = " ON CONFLICT (iteration_id, name, step, seq) DO NOTHING" if checked else ""
+            try:
+                copied = run(
+                    "INSERT INTO metric_points (iteration_id, name, step, seq, value, timestamp) "
+                    f"SELECT run_uuid, key, {step}, 0, {_MLFLOW_VALUE}, "
+                    f"CAST(timestamp AS REAL) / 1000 FROM {_SOURCE}.metrics "
+                    f"WHERE run_uuid IN ({marks}) ORDER BY run_uuid, key, step{conflict}",
+                    tuple(chunk),
+                ).rowcount
+            except IntegrityError as exc:  # unchecked only: a bad row or a repeated step
+                raise NotCopyable(f"{len(chunk)} runs: {exc.orig}") from None
+            if checked and copied != sum(counts[i] for i in chunk):  # several values a step
                 raise RepeatedSteps(f"{len(chunk)} runs")
-            run(
+            total += copied
+            names = run(
                 "INSERT INTO metric_summaries "
                 "(iteration_id, name, last, last_step, min, max, experiment_id) "
                 "SELECT g.iteration_id, g.name, p.value, g.last_step, g.low, g.high, ? FROM ("
@@ -310,6 +352,12 @@ def _copy_points(conn: Any, items: Sequence[NewIteration]) -> None:
                 "max(value) AS high FROM metric_points "
                 f"WHERE iteration_id IN ({marks}) GROUP BY iteration_id, name) AS g "
                 "JOIN metric_points AS p ON p.iteration_id = g.iteration_id "
-                "AND p.name = g.name AND p.step = g.last_step AND p.seq = 0",
+                "AND p.name = g.name AND p.step = g.last_step AND p.seq = 0"
+                + ("" if checked else " RETURNING name"),
                 (experiment_id, *chunk),
             )
+            if not checked:
+                bad = next((n for (n,) in set(names.fetchall()) if not _name_ok(n)), None)
+                if bad is not None:
+                    raise NotCopyable(f"{len(chunk)} runs: metric name {bad!r:.80}")
+    return total

@@ -144,13 +144,20 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 @contextlib.contextmanager
 def transaction(
-    engine: Engine, write: bool, what: str, attach: tuple[str, str] | None = None
+    engine: Engine,
+    write: bool,
+    what: str,
+    attach: tuple[str, str] | None = None,
+    foreign_keys: bool = True,
 ) -> Iterator[Connection]:
     """One transaction: commit on success, roll back on error, database errors translated.
 
     ``what`` names the operation for messages ("create project 'x'"). ``attach``: (schema,
     file) of an SQLite database attached to the connection for the transaction (SQLite only:
     ATTACH and DETACH cannot run inside a transaction, so they run around it).
+    ``foreign_keys=False`` (SQLite, with ``attach``: the bulk copy of an import, which writes
+    only rows whose parents it wrote or read in the same transaction) skips SQLite's lookup of
+    the parent row for every child row; the pragma is set around the transaction, like ATTACH.
     """
     if write and engine in _READ_ONLY:
         raise InvalidInput(f"cannot {what}: {_READ_ONLY[engine]}")
@@ -161,11 +168,15 @@ def transaction(
             raw = conn.connection.dbapi_connection if attach else None
             if raw is not None and attach is not None:
                 raw.execute(f"ATTACH DATABASE ? AS {attach[0]}", (attach[1],))
+                if not foreign_keys:
+                    raw.execute("PRAGMA foreign_keys=OFF")
             try:
                 with conn.begin():
                     yield conn
             finally:
                 if raw is not None and attach is not None:
+                    if not foreign_keys:
+                        raw.execute("PRAGMA foreign_keys=ON")
                     raw.execute(f"DETACH DATABASE {attach[0]}")
     except IntegrityError as exc:
         raise AlreadyExists(
