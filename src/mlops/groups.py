@@ -31,6 +31,7 @@ __all__ = [
     "MAX_IDS_PER_GROUP",
     "GroupCurve",
     "GroupOrder",
+    "GroupSearch",
     "GroupSeries",
     "IterationGroup",
     "IterationGroups",
@@ -354,12 +355,11 @@ class GroupCurve:
             others=bool(data["others"]),
             groups=int(data["groups"]),
         )
-        return cls(
-            group,
-            [int(s) for s in data["steps"]],
-            *([decode_float(v) for v in data[name]] for name in ("mean", "std", "min", "max")),
-            [int(c) for c in data["counts"]],
+        mean, std, low, high = (
+            [decode_float(v) for v in data[name]] for name in ("mean", "std", "min", "max")
         )
+        steps = [int(s) for s in data["steps"]]
+        return cls(group, steps, mean, std, low, high, [int(c) for c in data["counts"]])
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,3 +388,16 @@ class GroupSeries:
             [GroupCurve.from_dict(c) for c in data["curves"]],
             bool(data["downsampled"]),
         )
+
+
+@dataclass
+class GroupSearch:
+    """Body of ``POST /experiments/{experiment_id}/groups`` (the arguments of
+    :meth:`mlops.store.base.Store.group_iterations`)."""
+
+    group_by: list[str] | str
+    filter: str | None = None
+    metrics: list[str] = field(default_factory=list)
+    order: str | None = None
+    limit: int = 20
+    ids_per_group: int = 100

@@ -56,8 +56,8 @@ from mlops.values import check_name
 
 __all__ = ["group_iterations", "group_series"]
 
-_ONE = literal_column("1")
-_ZERO = literal_column("0")
+_ONE: ColumnElement[int] = literal_column("1")
+_ZERO: ColumnElement[int] = literal_column("0")
 
 
 def _check(metrics: Sequence[str], limit: int, ids_per_group: int) -> list[str]:
@@ -190,9 +190,9 @@ def _group(
         order_by.append(g.n.desc() if ordering.descending else g.n.asc())
     else:
         k = names.index(ordering.metric)
-        count = g[f"c{k}"]
+        valued = g[f"c{k}"]
         measure = {
-            "mean": case((count > 0, g[f"s{k}"] / count)),
+            "mean": case((valued > 0, g[f"s{k}"] / valued)),
             "min": g[f"lo{k}"],
             "max": g[f"hi{k}"],
         }[ordering.by]
