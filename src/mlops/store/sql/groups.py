@@ -56,6 +56,9 @@ from mlops.values import check_name
 
 __all__ = ["group_iterations", "group_series"]
 
+#: Up to this many listed groups, their ids are read one group at a time.
+_FEW_GROUPS = 10
+
 _ONE: ColumnElement[int] = literal_column("1")
 _ZERO: ColumnElement[int] = literal_column("0")
 
@@ -291,8 +294,19 @@ def _first_ids(
     raw_keys: list[tuple[Any, ...]],
     cap: int,
 ) -> dict[tuple[Any, ...], list[str]]:
-    """The first ``cap`` iteration ids (newest first) of each listed group, by raw key."""
+    """The first ``cap`` iteration ids (newest first) of each listed group, by raw key.
+
+    For a few groups, one query each reads the experiment's iterations newest first and
+    stops at ``cap`` matches (a big group costs ``cap`` rows, not its size); for many, one
+    query ranks every member (a window per group)."""
     keys = [*plan.keys, *plan.flags]
+    if len(raw_keys) <= _FEW_GROUPS:
+        out: dict[tuple[Any, ...], list[str]] = {}
+        for raw_key in raw_keys:
+            newest = _members(conn, experiment_id, plan, filter, now, [raw_key])
+            newest = newest.order_by(ITERATIONS.c.started_at.desc(), ITERATIONS.c.id)
+            out[raw_key] = list(conn.execute(newest.limit(cap)).scalars())
+        return out
     rank = func.row_number().over(
         partition_by=keys, order_by=(ITERATIONS.c.started_at.desc(), ITERATIONS.c.id)
     )
