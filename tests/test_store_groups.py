@@ -175,3 +175,17 @@ def test_group_by_and_order_parse_as_the_query_language_does() -> None:
     assert parse_group_order("metrics.acc desc").text() == "mean(metrics.acc) desc"
     assert parse_group_order(None).text() == "count desc"
     assert parse_group_order("MIN(metrics.`val loss`)").text() == "min(metrics.`val loss`) desc"
+
+
+def test_ids_of_many_groups_come_from_one_ranked_query(
+    sql_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past a few groups the ids are ranked in one query: the same ids as one query a group."""
+    from mlops.store.sql import groups
+
+    experiment_id, _ = _experiment(sql_store)
+    one_each = sql_store.group_iterations(experiment_id, "params.lr, params.opt", ids_per_group=2)
+    monkeypatch.setattr(groups, "_FEW_GROUPS", 0)
+    ranked = sql_store.group_iterations(experiment_id, "params.lr, params.opt", ids_per_group=2)
+    assert [g.iteration_ids for g in ranked.groups] == [g.iteration_ids for g in one_each.groups]
+    assert [len(g.iteration_ids) for g in ranked.groups] == [2, 2, 1, 1, 1]
