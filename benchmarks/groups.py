@@ -78,7 +78,7 @@ def median_ms(call: Callable[[], Any], runs: int = 5) -> float:
     return statistics.median(times)
 
 
-def measure(uri: str, n_iterations: int, reuse: bool = False) -> None:
+def measure(uri: str, n_iterations: int, reuse: bool = False, runs: int = 5) -> None:
     from mlops.store.sql.store import SqlStore
 
     begin = time.perf_counter()
@@ -112,7 +112,7 @@ def measure(uri: str, n_iterations: int, reuse: bool = False) -> None:
              lambda: store.group_series(experiment_id, "params.config", "loss")),
         ]  # fmt: skip
         for label, call in cases:
-            print(f"  {label:58s} {median_ms(call):8.1f} ms")
+            print(f"  {label:58s} {median_ms(call, runs):8.1f} ms", flush=True)
     finally:
         store.close()
 
@@ -121,10 +121,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--iterations", type=int, default=100_000)
     parser.add_argument("--postgres", help="also measure on this PostgreSQL database")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs of each call")
     parser.add_argument("--db", type=Path, help="keep the SQLite file here (reused if there)")
     args = parser.parse_args()
     if args.db is not None:
-        measure(f"sqlite:///{args.db}", args.iterations, reuse=args.db.exists())
+        measure(f"sqlite:///{args.db}", args.iterations, args.db.exists(), args.runs)
     else:
         with tempfile.TemporaryDirectory() as folder:
             measure(f"sqlite:///{Path(folder) / 'groups.db'}", args.iterations)
