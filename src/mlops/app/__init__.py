@@ -18,6 +18,7 @@ from mlops.app.api import (
     blobs,
     catalog,
     columns,
+    groups,
     iterations,
     lifecycle,
     models,
@@ -74,6 +75,7 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     app.include_router(models.router, prefix=API_PREFIX)
     app.include_router(tokens.router, prefix=API_PREFIX)
     app.include_router(workspace.router, prefix=API_PREFIX)
+    app.include_router(groups.router, prefix=API_PREFIX)
     app.include_router(mlflow.router)
     app.include_router(docs.router)
     app.include_router(ui.router)

@@ -45,6 +45,7 @@ from mlops.errors import InvalidInput
 
 if TYPE_CHECKING:
     from mlops.artifacts import ArtifactStore
+    from mlops.groups import GroupSeries, IterationGroups
     from mlops.series import MetricColumns
     from mlops.store.sql.audit import AuditEvent
     from mlops.views import LiveIteration, SavedView
@@ -631,6 +632,52 @@ class Store(abc.ABC):
         last step and change marker (``rewrites``: grows when a write replaced a step at or
         before the last one). One cheap read for a page's live tick; at most 200 ids
         (``InvalidInput`` beyond). Raises ``NotFound`` for an unknown experiment."""
+
+    # -- groups ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def group_iterations(
+        self,
+        experiment_id: str,
+        group_by: str | Sequence[str],
+        filter: str | None = None,
+        metrics: Sequence[str] = (),
+        order: str | None = None,
+        limit: int = 20,
+        ids_per_group: int = 100,
+    ) -> IterationGroups:
+        """The live iterations of an experiment matching ``filter`` (the query language of
+        :mod:`mlops.query`), grouped by ``group_by``: one or more parameters or tags as one
+        comma-separated string or a list (``"params.config, params.lr"``, ``tags.model``; a
+        name holding a comma in backticks). Iterations without a key form a group whose key is
+        missing. Per group: the key values, the count, for each of ``metrics`` the mean,
+        standard deviation (n - 1), min and max of its final values (NaN left out), and the
+        first ``ids_per_group`` iteration ids (newest first, 0 to 1,000).
+
+        Groups come in ``order``: ``count desc`` (the default; ties by key, numbers by value),
+        ``count asc``, ``mean(metrics.NAME) desc``, ``min(...)``, ``max(...)`` (an ordering
+        metric is aggregated too). The first ``limit`` (1 to 1,000) are listed; the rest are
+        gathered into one last "others" group (``others=True``, ``groups`` = how many).
+        Raises ``NotFound`` for an unknown experiment, ``InvalidInput`` for a bad key, order,
+        metric name or limit, ``QuerySyntaxError`` for a filter that does not parse."""
+
+    @abc.abstractmethod
+    def group_series(
+        self,
+        experiment_id: str,
+        group_by: str | Sequence[str],
+        metric: str,
+        filter: str | None = None,
+        order: str | None = None,
+        limit: int = 10,
+        max_points: int = 500,
+    ) -> GroupSeries:
+        """The mean curve of ``metric`` of each group :meth:`group_iterations` lists (with the
+        same ``group_by``, ``filter``, ``order`` and ``limit``; "others" last): at each step
+        the mean of the group's iterations' values there, their standard deviation, min, max
+        and how many had a value. Over ``max_points`` (2 to 100,000) steps, the steps are cut
+        into ``max_points`` buckets of equal width; each gives its last step, the average of
+        its steps' means and variances, its min and its max. Groups without a point of the
+        metric have no curve. Raises like :meth:`group_iterations`."""
 
     # -- artifacts (the bytes live in an ArtifactStore; these are the records) ---------------
     @abc.abstractmethod

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from mlops.app.ui import table, workspace
+from mlops.app.ui.groups import group_context
 from mlops.app.ui.markdown import render_note
 from mlops.app.ui.pages import store_of
 from mlops.app.ui.previews import artifact_tree, preview, shared_images
@@ -108,6 +109,9 @@ def experiment(request: Request) -> Page:
     if capped:  # the last page is not known: offer "next" while pages come back full
         pages = max(pages, page + 1 if len(shown) == PAGE_SIZE else page)
     note = store.get_note("experiment", found.id)
+    grouping = group_context(
+        request, store, found.id, filter_text, state.metrics, param_names, shown
+    )
     data = {
         "experiment": found.to_dict(),
         "project": project.to_dict(),
@@ -129,6 +133,7 @@ def experiment(request: Request) -> Page:
         "error": error,
         "note": note.to_dict(),
         **workspace_views(store, found.id, request),
+        **grouping,
     }
     data["workspace"] = workspace.chart_state(
         request, training_first({*metric_names, *state.metrics}), sorted(param_names)

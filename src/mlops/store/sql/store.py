@@ -7,6 +7,7 @@ from mlops.store.sql.annotate import AnnotationMethods
 from mlops.store.sql.audit import AuditMethods
 from mlops.store.sql.columns import SeriesReads
 from mlops.store.sql.engine import make_engine
+from mlops.store.sql.grouping import GroupMethods
 from mlops.store.sql.migrate import ensure_schema
 from mlops.store.sql.overview import OverviewMethods
 from mlops.store.sql.registry_changes import RegistryChanges
@@ -16,6 +17,7 @@ from mlops.store.sql.views import ViewMethods
 
 
 class SqlStore(
+    GroupMethods,
     ViewMethods,
     TrashMethods,
     SeriesReads,

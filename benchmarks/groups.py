@@ -1,0 +1,137 @@
+"""Grouping at scale (issue 14): an experiment of 100,000 iterations with 5 final metrics each,
+of which 100 also have a ``loss`` series of 1,000 steps; grouping it by one and by two
+parameters (target: under 300 ms), and the groups' mean curves. Prints the median of a few
+runs of each call, in milliseconds, on SQLite (and PostgreSQL with ``--postgres URI``).
+
+    .venv/bin/python benchmarks/groups.py [--iterations 100000] [--postgres postgresql://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+METRICS = ("loss", "acc", "f1", "precision", "recall")
+CONFIGS = ("small", "base", "large", "xl")
+RATES = (0.1, 0.01, 0.001)
+
+
+def fill(uri: str, n_iterations: int, with_series: int, steps: int) -> str:
+    """Write the experiment through the SQL store's write path, in one transaction."""
+    from sqlalchemy import Table, insert
+
+    from mlops.store.sql.batch import write_batch
+    from mlops.store.sql.engine import transaction
+    from mlops.store.sql.models import SqlIteration
+    from mlops.store.sql.store import SqlStore
+
+    rng = random.Random(14)
+    store = SqlStore(uri)
+    try:
+        project = store.create_project(
+            f"bench-groups-{uuid.uuid4().hex[:6]}", None, "active", False
+        )
+        experiment = store.create_experiment(project.id, "sweep", None)
+        t0 = time.time() - n_iterations * 60.0
+        rows, batches = [], []
+        for n in range(n_iterations):
+            iteration_id = uuid.uuid4().hex
+            started = t0 + n * 60.0
+            rows.append(
+                {
+                    "id": iteration_id, "project_id": project.id,
+                    "experiment_id": experiment.id, "name": f"run-{n:06d}",
+                    "status": "finished", "started_at": started, "ended_at": started + 50.0,
+                    "heartbeat_at": started + 50.0, "system": {},
+                }
+            )  # fmt: skip
+            params = {"config": rng.choice(CONFIGS), "lr": rng.choice(RATES), "seed": n % 5}
+            last = [(m, steps - 1, rng.random(), started + 50.0) for m in METRICS]
+            if n < with_series:
+                series = [("loss", s, 2.0 / (1 + s * 0.01) + rng.random() * 0.1, started)
+                          for s in range(steps - 1)]  # fmt: skip
+                last = series + last
+            batches.append((iteration_id, params, last))
+        with transaction(store._engine, True, "write the iterations") as conn:
+            conn.execute(insert(cast(Table, SqlIteration.__table__)), rows)
+            for iteration_id, params, metrics in batches:
+                write_batch(conn, iteration_id, experiment.id, params, metrics, None)
+        return experiment.id
+    finally:
+        store.close()
+
+
+def median_ms(call: Callable[[], Any], runs: int = 5) -> float:
+    call()  # warm the caches and the statement cache
+    times = []
+    for _ in range(runs):
+        begin = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - begin) * 1000)
+    return statistics.median(times)
+
+
+def measure(uri: str, n_iterations: int, reuse: bool = False, runs: int = 5) -> None:
+    from mlops.store.sql.store import SqlStore
+
+    begin = time.perf_counter()
+    backend = uri.split(":", 1)[0]
+    if reuse:
+        store = SqlStore(uri)
+        experiment_id = store.list_experiments()[0].id
+        print(f"{backend}: the iterations of {uri}")
+    else:
+        experiment_id = fill(uri, n_iterations, 100, 1000)
+        seconds = time.perf_counter() - begin
+        print(f"{backend}: wrote {n_iterations:,} iterations in {seconds:.1f} s")
+        store = SqlStore(uri)
+    try:
+        cases: list[tuple[str, Callable[[], Any]]] = [
+            ("group by params.config, 5 metrics, 100 ids a group",
+             lambda: store.group_iterations(experiment_id, "params.config", metrics=METRICS)),
+            ("group by params.config, 5 metrics, no ids",
+             lambda: store.group_iterations(
+                 experiment_id, "params.config", metrics=METRICS, ids_per_group=0)),
+            ("group by params.config, params.lr, 5 metrics",
+             lambda: store.group_iterations(
+                 experiment_id, "params.config, params.lr", metrics=METRICS)),
+            ("group by params.seed, by mean(metrics.acc)",
+             lambda: store.group_iterations(
+                 experiment_id, "params.seed", order="mean(metrics.acc) desc")),
+            ("group by params.config, filter metrics.acc > 0.5",
+             lambda: store.group_iterations(
+                 experiment_id, "params.config", "metrics.acc > 0.5", METRICS)),
+            ("mean curves of loss by params.config (100 with series)",
+             lambda: store.group_series(experiment_id, "params.config", "loss")),
+        ]  # fmt: skip
+        for label, call in cases:
+            print(f"  {label:58s} {median_ms(call, runs):8.1f} ms", flush=True)
+    finally:
+        store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--iterations", type=int, default=100_000)
+    parser.add_argument("--postgres", help="also measure on this PostgreSQL database")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs of each call")
+    parser.add_argument("--db", type=Path, help="keep the SQLite file here (reused if there)")
+    args = parser.parse_args()
+    if args.db is not None:
+        measure(f"sqlite:///{args.db}", args.iterations, args.db.exists(), args.runs)
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            measure(f"sqlite:///{Path(folder) / 'groups.db'}", args.iterations)
+    if args.postgres:
+        measure(args.postgres, args.iterations)
+
+
+if __name__ == "__main__":
+    main()

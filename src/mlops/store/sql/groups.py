@@ -1,0 +1,436 @@
+"""Grouping iterations in SQL: one GROUP BY over the iterations joined to the grouping keys'
+parameter/tag rows and the chosen metrics' summary rows (each an outer join on its primary
+key), ranked by a window function, with every group past the first ``limit`` gathered into one
+"others" row by the same statement. Mean and standard deviation come from sums of the values
+shifted by a per-metric reference (read from the summaries' index), so the variance stays exact
+to many digits. A second statement lists the first iteration ids of each listed group; a third
+(for curves) averages the groups' metric points per step and buckets the steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy.sql import FromClause
+
+from mlops.errors import InvalidInput
+from mlops.groups import (
+    MAX_GROUP_LIMIT,
+    MAX_GROUP_METRICS,
+    MAX_IDS_PER_GROUP,
+    GroupCurve,
+    GroupSeries,
+    IterationGroup,
+    IterationGroups,
+    field_name,
+    parse_group_by,
+    parse_group_order,
+    spread,
+)
+from mlops.query import Field
+from mlops.store.sql.iterations import _scoped, live
+from mlops.store.sql.models import (
+    ITERATION_TAGS,
+    ITERATIONS,
+    METRIC_POINTS,
+    METRIC_SUMMARIES,
+    PARAMETERS,
+)
+from mlops.store.sql.rows import decode_parameter
+from mlops.values import check_name
+
+__all__ = ["group_iterations", "group_series"]
+
+#: Up to this many listed groups, their ids are read one group at a time.
+_FEW_GROUPS = 10
+
+_ONE: ColumnElement[int] = literal_column("1")
+_ZERO: ColumnElement[int] = literal_column("0")
+
+
+def _check(metrics: Sequence[str], limit: int, ids_per_group: int) -> list[str]:
+    if isinstance(metrics, str):
+        raise InvalidInput(f"metrics must be a list of metric names, not the string {metrics!r}")
+    names = list(dict.fromkeys(metrics))
+    if len(names) > MAX_GROUP_METRICS:
+        raise InvalidInput(f"a grouping aggregates at most {MAX_GROUP_METRICS} metrics")
+    for name in names:
+        check_name(name, "metric name")
+    for what, value, top in (("limit", limit, MAX_GROUP_LIMIT),
+                             ("ids_per_group", ids_per_group, MAX_IDS_PER_GROUP)):  # fmt: skip
+        low = 1 if what == "limit" else 0
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
+            raise InvalidInput(f"{what} must be a whole number from {low} to {top}, got {value!r}")
+    return names
+
+
+class _Plan:
+    """The FROM clause of a grouping (iterations outer-joined to each key's rows and each
+    metric's summary) and its key and value columns."""
+
+    def __init__(self, fields: list[Field], metrics: list[str]) -> None:
+        source: FromClause = ITERATIONS
+        self.keys: list[ColumnElement[Any]] = []
+        self.flags: list[ColumnElement[Any]] = []
+        self.numbers: list[ColumnElement[Any] | None] = []
+        for n, found in enumerate(fields):
+            if found.kind == "param":
+                row = PARAMETERS.alias(f"group_key_{n}")
+                on = and_(row.c.iteration_id == ITERATIONS.c.id, row.c.name == found.name)
+                value, number = row.c.value_json, row.c.value_num
+            else:
+                row = ITERATION_TAGS.alias(f"group_key_{n}")
+                on = and_(row.c.iteration_id == ITERATIONS.c.id, row.c.key == found.name)
+                value, number = row.c.value, None
+            source = source.outerjoin(row, on)
+            # '' is never a parameter's JSON; a tag may be '': the flag tells missing apart
+            self.keys.append(func.coalesce(value, ""))
+            self.flags.append(case((row.c.iteration_id.is_(None), _ONE), else_=_ZERO))
+            self.numbers.append(number)
+        self.values: list[ColumnElement[Any]] = []
+        for n, name in enumerate(metrics):
+            summary = METRIC_SUMMARIES.alias(f"group_metric_{n}")
+            on = and_(summary.c.iteration_id == ITERATIONS.c.id, summary.c.name == name)
+            source = source.outerjoin(summary, on)
+            self.values.append(summary.c.last)
+        self.source = source
+
+
+def _references(conn: Connection, experiment_id: str, metrics: list[str]) -> list[float]:
+    """A value near each metric's values (the middle of its range in the experiment, from the
+    summaries' index): the sums are taken of the values minus it."""
+    s = METRIC_SUMMARIES.c
+    refs = []
+    for name in metrics:
+        where = (s.experiment_id == experiment_id, s.name == name, s.last.is_not(None))
+        low = conn.execute(select(s.last).where(*where).order_by(s.last.asc()).limit(1)).scalar()
+        high = conn.execute(select(s.last).where(*where).order_by(s.last.desc()).limit(1)).scalar()
+        middle = 0.0 if low is None or high is None else (float(low) + float(high)) / 2
+        refs.append(middle if middle - middle == 0 else 0.0)  # not for ±inf
+    return refs
+
+
+def group_iterations(
+    conn: Connection,
+    experiment_id: str,
+    group_by: str | Sequence[str],
+    filter: str | None,
+    metrics: Sequence[str],
+    order: str | None,
+    limit: int,
+    ids_per_group: int,
+    now: float,
+) -> IterationGroups:
+    """The groups of the live iterations of an experiment matching ``filter`` (see
+    :meth:`mlops.store.base.Store.group_iterations`)."""
+    args = (conn, experiment_id, group_by, filter, metrics, order, limit, ids_per_group, now)
+    return _group(*args)[0]
+
+
+def _group(
+    conn: Connection,
+    experiment_id: str,
+    group_by: str | Sequence[str],
+    filter: str | None,
+    metrics: Sequence[str],
+    order: str | None,
+    limit: int,
+    ids_per_group: int,
+    now: float,
+) -> tuple[IterationGroups, list[tuple[Any, ...]]]:
+    """:func:`group_iterations`, and the stored keys of the listed groups, in order."""
+    fields = parse_group_by(group_by)
+    names = _check(metrics, limit, ids_per_group)
+    ordering = parse_group_order(order)
+    if ordering.metric is not None and ordering.metric not in names:
+        names.append(ordering.metric)
+    plan = _Plan(fields, names)
+    refs = _references(conn, experiment_id, names)
+    keys = [k.label(f"k{n}") for n, k in enumerate(plan.keys)]
+    flags = [f.label(f"x{n}") for n, f in enumerate(plan.flags)]
+    numbers = [
+        func.min(number).label(f"num{n}")
+        for n, number in enumerate(plan.numbers)
+        if number is not None
+    ]
+    sums: list[ColumnElement[Any]] = []
+    for n, (value, ref) in enumerate(zip(plan.values, refs, strict=True)):
+        shifted = value - literal(ref)
+        sums += [
+            func.count(value).label(f"c{n}"),
+            func.sum(shifted).label(f"s{n}"),
+            func.sum(shifted * shifted).label(f"q{n}"),
+            func.min(value).label(f"lo{n}"),
+            func.max(value).label(f"hi{n}"),
+        ]
+    grouped_query = select(*keys, *flags, *numbers, func.count().label("n"), *sums)
+    grouped_query = _scoped(
+        grouped_query.select_from(plan.source), experiment_id, None, filter, now, live(conn)
+    )
+    grouped = grouped_query.group_by(*plan.keys, *plan.flags).cte("grouped")
+    g = grouped.c
+
+    def nulls_last(column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return case((column.is_(None), _ONE), else_=_ZERO)
+
+    order_by: list[ColumnElement[Any]] = []
+    if ordering.metric is None:
+        order_by.append(g.n.desc() if ordering.descending else g.n.asc())
+    else:
+        k = names.index(ordering.metric)
+        valued = g[f"c{k}"]
+        measure = {
+            "mean": case((valued > 0, g[f"s{k}"] / valued)),
+            "min": g[f"lo{k}"],
+            "max": g[f"hi{k}"],
+        }[ordering.by]
+        order_by += [nulls_last(measure), measure.desc() if ordering.descending else measure]
+    for n in range(len(fields)):  # ties: missing last, numbers by value, then the text
+        order_by.append(g[f"x{n}"])
+        if f"num{n}" in g:
+            order_by += [nulls_last(g[f"num{n}"]), g[f"num{n}"]]
+        order_by.append(g[f"k{n}"])
+    rank = func.row_number().over(order_by=order_by)
+    bucket = case((rank <= limit, rank), else_=literal(limit + 1)).label("bucket")
+    ranked = select(grouped, bucket).subquery("ranked")
+    r = ranked.c
+    gathered: list[ColumnElement[Any]] = [r.bucket, func.count().label("groups"), func.sum(r.n)]
+    gathered += [func.min(r[f"k{n}"]) for n in range(len(fields))]
+    gathered += [func.min(r[f"x{n}"]) for n in range(len(fields))]
+    for n in range(len(names)):
+        gathered += [
+            func.sum(r[f"c{n}"]),
+            func.sum(r[f"s{n}"]),
+            func.sum(r[f"q{n}"]),
+            func.min(r[f"lo{n}"]),
+            func.max(r[f"hi{n}"]),
+        ]
+    rows = conn.execute(select(*gathered).group_by(r.bucket).order_by(r.bucket)).all()
+    width = len(fields)
+    groups: list[IterationGroup] = []
+    raw_keys: list[tuple[Any, ...]] = []
+    for row in rows:
+        bucket_no, count_groups, count = int(row[0]), int(row[1]), int(row[2])
+        texts, missing = row[3 : 3 + width], [bool(int(x)) for x in row[3 + width : 3 + 2 * width]]
+        spreads = {}
+        for n, name in enumerate(names):
+            c, s, q, lo, hi = row[3 + 2 * width + 5 * n : 3 + 2 * width + 5 * (n + 1)]
+            spreads[name] = spread(int(c or 0), _f(s), _f(q), lo, hi, refs[n])
+        if bucket_no > limit:
+            groups.append(IterationGroup((), (), count, spreads, (), True, count_groups))
+            continue
+        values = tuple(
+            None if gone else _decode(found, text)
+            for found, text, gone in zip(fields, texts, missing, strict=True)
+        )
+        raw_keys.append((*texts, *(int(m) for m in missing)))
+        groups.append(IterationGroup(values, tuple(missing), count, spreads))
+    if ids_per_group and raw_keys:
+        ids = _first_ids(conn, experiment_id, plan, filter, now, raw_keys, ids_per_group)
+        groups = [
+            _with_ids(group, ids.get(raw_keys[n], ())) if not group.others else group
+            for n, group in enumerate(groups)
+        ]
+    found = IterationGroups(
+        tuple(field_name(f) for f in fields),
+        tuple(names),
+        ordering.text(),
+        groups,
+        sum(g.count for g in groups),
+        sum(g.groups for g in groups),
+    )
+    return found, raw_keys
+
+
+def _f(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _decode(found: Field, text: str) -> Any:
+    return decode_parameter(text) if found.kind == "param" else text
+
+
+def _with_ids(group: IterationGroup, ids: Sequence[str]) -> IterationGroup:
+    return IterationGroup(group.key, group.missing, group.count, group.metrics, tuple(ids))
+
+
+def _members(
+    conn: Connection,
+    experiment_id: str,
+    plan: _Plan,
+    filter: str | None,
+    now: float,
+    raw_keys: list[tuple[Any, ...]],
+    *columns: ColumnElement[Any],
+) -> Any:
+    """The iterations of the listed groups: their id, key columns and ``columns``."""
+    keys = [*plan.keys, *plan.flags]
+    query = select(ITERATIONS.c.id, *(k.label(f"k{n}") for n, k in enumerate(keys)), *columns)
+    query = _scoped(query.select_from(plan.source), experiment_id, None, filter, now, live(conn))
+    return query.where(tuple_(*keys).in_(raw_keys))
+
+
+def _first_ids(
+    conn: Connection,
+    experiment_id: str,
+    plan: _Plan,
+    filter: str | None,
+    now: float,
+    raw_keys: list[tuple[Any, ...]],
+    cap: int,
+) -> dict[tuple[Any, ...], list[str]]:
+    """The first ``cap`` iteration ids (newest first) of each listed group, by raw key.
+
+    For a few groups, one query each reads the experiment's iterations newest first and
+    stops at ``cap`` matches (a big group costs ``cap`` rows, not its size); for many, one
+    query ranks every member (a window per group)."""
+    keys = [*plan.keys, *plan.flags]
+    if len(raw_keys) <= _FEW_GROUPS:
+        out: dict[tuple[Any, ...], list[str]] = {}
+        for raw_key in raw_keys:
+            newest = _members(conn, experiment_id, plan, filter, now, [raw_key])
+            newest = newest.order_by(ITERATIONS.c.started_at.desc(), ITERATIONS.c.id)
+            out[raw_key] = list(conn.execute(newest.limit(cap)).scalars())
+        return out
+    rank = func.row_number().over(
+        partition_by=keys, order_by=(ITERATIONS.c.started_at.desc(), ITERATIONS.c.id)
+    )
+    members = _members(conn, experiment_id, plan, filter, now, raw_keys, rank.label("rn"))
+    members = members.subquery("members")
+    width = len(keys)
+    query = select(members.c.id, *(members.c[f"k{n}"] for n in range(width)))
+    query = query.where(members.c.rn <= cap).order_by(*(members.c[f"k{n}"] for n in range(width)))
+    found: dict[tuple[Any, ...], list[str]] = {}
+    for row in conn.execute(query.order_by(members.c.rn)).all():
+        found.setdefault(_raw(row[1:]), []).append(row[0])
+    return found
+
+
+def _raw(values: Sequence[Any]) -> tuple[Any, ...]:
+    half = len(values) // 2
+    return (*values[:half], *(int(v) for v in values[half:]))
+
+
+def group_series(
+    conn: Connection,
+    experiment_id: str,
+    group_by: str | Sequence[str],
+    metric: str,
+    filter: str | None,
+    order: str | None,
+    limit: int,
+    max_points: int,
+    now: float,
+) -> GroupSeries:
+    """Each group's mean curve of ``metric`` (see :meth:`mlops.store.base.Store.group_series`)."""
+    check_name(metric, "metric name")
+    if (
+        isinstance(max_points, bool)
+        or not isinstance(max_points, int)
+        or not 2 <= max_points <= 100_000
+    ):
+        raise InvalidInput(
+            f"max_points must be a whole number from 2 to 100000, got {max_points!r}"
+        )
+    found, raw_keys = _group(conn, experiment_id, group_by, filter, [metric], order, limit, 0, now)
+    plan = _Plan(parse_group_by(group_by), [])
+    listed = [g for g in found.groups if not g.others]
+    index = {key: n for n, key in enumerate(raw_keys)}
+    others = len(listed)
+    # which group (its position) each iteration of the experiment belongs to
+    keys = [*plan.keys, *plan.flags]
+    whens = [(tuple_(*keys) == tuple_(*map(literal, key)), literal(n)) for key, n in index.items()]
+    position = case(*whens, else_=literal(others)) if whens else literal(others)
+    members = select(ITERATIONS.c.id.label("iteration_id"), cast(position, Integer).label("g"))
+    members = _scoped(
+        members.select_from(plan.source), experiment_id, None, filter, now, live(conn)
+    )
+    if not any(g.others for g in found.groups):
+        if not raw_keys:
+            return GroupSeries(found.group_by, metric, [], False)
+        members = members.where(tuple_(*keys).in_(raw_keys))
+    member = members.cte("members")
+    ref = _references(conn, experiment_id, [metric])[0]
+    p = METRIC_POINTS.c
+    shifted = p.value - literal(ref)
+    per_step = (
+        select(
+            member.c.g,
+            p.step,
+            func.count(p.value).label("n"),
+            func.sum(shifted).label("s"),
+            func.sum(shifted * shifted).label("q"),
+            func.min(p.value).label("lo"),
+            func.max(p.value).label("hi"),
+        )
+        .select_from(member.join(METRIC_POINTS, p.iteration_id == member.c.iteration_id))
+        .where(p.name == metric)
+        .group_by(member.c.g, p.step)
+        .cte("per_step")
+    )
+    c = per_step.c
+    bounds = select(func.min(c.step).label("low"), func.max(c.step).label("high")).cte("bounds")
+    span = bounds.c.high - bounds.c.low + 1
+    bucket = ((c.step - bounds.c.low) * literal(max_points) // span).label("bucket")
+    # the step's variance (no square root in SQL: SQLite may lack it); averaged per bucket
+    variance = case(
+        (c.n > 1, (c.q - c.s * c.s / c.n) / (c.n - 1)),
+    )
+    stepped = select(
+        c.g, c.step, c.n, (c.s / case((c.n > 0, c.n))).label("mean"), variance.label("var"),
+        c.lo, c.hi, bucket,
+    ).select_from(per_step.join(bounds, true()))  # fmt: skip
+    stepped_sq = stepped.subquery("stepped")
+    t = stepped_sq.c
+    query = (
+        select(
+            t.g,
+            func.max(t.step),
+            func.avg(t.mean),
+            func.avg(t.var),
+            func.min(t.lo),
+            func.max(t.hi),
+            func.max(t.n),
+            func.count(),
+        )
+        .group_by(t.g, t.bucket)
+        .order_by(t.g, t.bucket)
+    )
+    curves: dict[int, dict[str, list[Any]]] = {}
+    downsampled = False
+    for g, step, mean, var, lo, hi, n, steps in conn.execute(query).all():
+        curve = curves.setdefault(
+            int(g), {k: [] for k in ("steps", "mean", "std", "min", "max", "n")}
+        )
+        downsampled = downsampled or steps > 1
+        curve["steps"].append(int(step))
+        curve["mean"].append(None if mean is None else ref + float(mean))
+        curve["std"].append(None if var is None else max(float(var), 0.0) ** 0.5)
+        curve["min"].append(_f(lo))
+        curve["max"].append(_f(hi))
+        curve["n"].append(int(n))
+    out = []
+    for n, group in enumerate(found.groups):
+        data = curves.get(n if not group.others else others)
+        if data is None:
+            continue
+        out.append(
+            GroupCurve(group, data["steps"], data["mean"], data["std"], data["min"], data["max"],
+                       data["n"])
+        )  # fmt: skip
+    return GroupSeries(found.group_by, metric, out, downsampled)
