@@ -287,3 +287,36 @@ def test_the_trash_of_a_project_token_holds_only_its_projects(
     assert client.get(f"{API_PREFIX}/iterations/{p1['iteration']}/note").json()["text"] == (
         "alpha-note"
     )
+
+
+def test_a_project_token_deletes_its_own_datasets_but_not_one_another_project_uses(
+    tmp_path: Path,
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'app.db'}"
+    store = SqlStore(uri)
+    p1 = _fill(store, "alpha-team", "alpha")
+    p2 = _fill(store, "bravo-secret", "bravo")
+    shared = store.create_dataset("shared-data", "/data", None, [], None, None, None, None)
+    for n, owner in enumerate((p1, p2)):
+        user = f"shared-user-{n}"
+        store.create_iteration(user, user, owner["experiment"], None, time.time(), {})
+        store.log_batch(user, dataset_ids=[shared.id])
+        store.end_iteration(user, "finished", time.time())
+    secret, _ = store.create_token("alpha-writer", "write", [p1["project"]])
+    store.close()
+    app = create_app(AppSettings(uri, auth=True))
+    headers = {"Authorization": f"Bearer {secret}"}
+    with TestClient(app, base_url="http://127.0.0.1", headers=headers) as client:
+        for how, path in (
+            ("DELETE", f"{API_PREFIX}/datasets/{shared.id}"),
+            ("POST", f"{API_PREFIX}/datasets/{shared.id}/purge"),
+        ):
+            answer = client.request(how, path, params={"force": "true"}, json={"force": True})
+            assert answer.status_code == 403, answer.text
+            message = answer.json()["error"]["message"]
+            assert "also used by iterations of projects this token cannot see" in message
+            assert p2["project"] not in message and "bravo" not in message
+        assert client.get(f"{API_PREFIX}/datasets/{shared.id}").status_code == 200
+        own = client.delete(f"{API_PREFIX}/datasets/{p1['dataset']}", params={"force": "true"})
+        assert own.status_code == 200, own.text
+        assert own.json()["deleted_at"] is not None

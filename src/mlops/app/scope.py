@@ -67,6 +67,9 @@ REFUSED = {
     "revoke_token": "a token limited to projects cannot manage tokens",
     "list_audit_events": "a token limited to projects cannot read the audit trail",
 }
+#: Changes to a dataset that every project using it would feel: a limited token may make them
+#: only when no iteration outside its projects uses the dataset.
+SHARED_CHANGES = {"delete_dataset", "purge_dataset"}
 #: Methods that answer plain ids (not entities), with the kind of thing they name.
 ID_LISTS = {"purgeable_iterations": "iteration"}
 #: Iteration queries whose project condition goes into the SQL query.
@@ -176,6 +179,18 @@ class ScopedStore:
                 self._datasets = {r[0] for r in conn.execute(query)}
         return self._datasets
 
+    def _shared(self, dataset_id: str) -> bool:
+        """True when an iteration outside the token's projects uses the dataset."""
+        links, its = ITERATION_DATASETS.c, ITERATIONS.c
+        query = (
+            select(links.iteration_id)
+            .join_from(ITERATION_DATASETS, ITERATIONS, its.id == links.iteration_id)
+            .where(links.dataset_id == dataset_id, its.project_id.not_in(sorted(self.projects)))
+            .limit(1)
+        )
+        with transaction(self._store._engine, write=False, what="dataset users") as conn:
+            return conn.execute(query).first() is not None
+
     def _visible_models(self) -> set[str]:
         if self._models is None:
             versions, its = MODEL_VERSIONS.c, ITERATIONS.c
@@ -211,6 +226,11 @@ class ScopedStore:
         dataset = arguments.get("dataset_id")
         if isinstance(dataset, str) and dataset not in self._visible_datasets():
             raise _hidden("dataset", dataset)
+        if isinstance(dataset, str) and method in SHARED_CHANGES and self._shared(dataset):
+            raise Forbidden(
+                f"dataset {dataset!r} is also used by iterations of projects this token cannot "
+                f"see: {method.replace('_', ' ')} it with a token without --project limits"
+            )
         for many, kind in (("iteration_ids", "iteration"), ("dataset_ids", "dataset")):
             values = arguments.get(many)
             if isinstance(values, list | tuple):

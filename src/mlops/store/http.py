@@ -63,6 +63,7 @@ from mlops.store.http_files import AppFiles
 from mlops.store.http_groups import AppGroups
 from mlops.store.http_manage import AppManagement
 from mlops.store.http_reads import AppReads
+from mlops.store.http_tokens import AppTokens
 from mlops.store.http_views import AppViews
 from mlops.store.journal import JournalFile
 from mlops.wire import (
@@ -81,7 +82,9 @@ Op = tuple[str, str, dict[str, Any]]  # (journal operation, iteration id, reques
 MAX_ENDED = 10_000
 
 
-class HttpStore(JournalDrain, AppManagement, AppViews, AppReads, AppFiles, AppGroups, Store):
+class HttpStore(
+    JournalDrain, AppManagement, AppViews, AppTokens, AppReads, AppFiles, AppGroups, Store
+):
     """The store of an mlops App at ``uri`` (see the module docstring). ``offline=True`` is
     ``MLOPS_MODE=offline``: everything the training path writes goes to the journal."""
 
