@@ -109,8 +109,10 @@ def test_a_dataset_a_live_iteration_uses_is_deleted_only_with_force(store: Store
     assert deleted.deleted_at is not None and deleted.deleted_by
     assert [d.id for d in store.list_datasets()] == [used]
     assert [d.id for d in store.list_datasets(deleted=True)] == [spare]
+    assert store.count_iterations(filter='dataset.name = "mnist"') == 1
     forced = store.delete_dataset(used, force=True)
     assert forced.deleted_at is not None
+    assert store.count_iterations(filter='dataset.name = "mnist"') == 0  # hidden from queries
     assert store.list_datasets() == []
     assert {d.id for d in store.list_datasets(deleted=None)} == {used, spare}
 

@@ -238,8 +238,8 @@ def _condition(node: Node, now: float, experiment_id: str | None, seq: Iterator[
         rows = (
             select(_ONE)
             .select_from(used.join(d, d.c.id == used.c.dataset_id))
-            .where(used.c.iteration_id == iterations.c.id)
-        )
+            .where(used.c.iteration_id == iterations.c.id, d.c.deleted_at.is_(None))
+        )  # a deleted dataset matches no condition: it is hidden from the query language too
     else:
         raise InvalidInput(f"Unknown field kind {field.kind!r}.")
     rows = rows.where(cond).correlate(iterations)
