@@ -31,3 +31,16 @@ def test_a_token_is_created_listed_and_revoked(store: Store) -> None:
     assert {t.name: t for t in store.list_tokens()}["ci-bot"].revoked_at is not None
     with pytest.raises(NotFound):
         store.revoke_token("no-such-token")
+
+
+def test_the_audit_trail_is_read_by_time_and_by_who(store: Store) -> None:
+    before = time.time() - 1
+    project = store.create_project("vision-audit", None, "active", False)
+    store.rename_project(project.id, "vision-audited")
+    events = store.list_audit_events(since=before)
+    mine = [e for e in events if e.object_id == project.id]
+    assert [e.action for e in mine] == ["rename", "create"]  # newest first
+    assert mine[0].detail == {"from": "vision-audit", "to": "vision-audited"}
+    assert mine[0].at >= before and mine[0].actor
+    assert store.list_audit_events(since=before, who="nobody-at-all") == []
+    assert len(store.list_audit_events(since=before, limit=1)) == 1

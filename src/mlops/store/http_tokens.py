@@ -1,4 +1,5 @@
-"""Token management through the App (mixed into :class:`~mlops.store.http.HttpStore`).
+"""Token management and the audit trail through the App (mixed into
+:class:`~mlops.store.http.HttpStore`).
 
 The App's ``/tokens`` routes need an ``admin`` token when it runs with ``--auth``; the answers
 carry a token's record, and its secret once, in the answer to its creation."""
@@ -7,12 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops.entities import ApiToken
 from mlops.store.http_client import part
 from mlops.store.http_codec import _ts, _ts_required
 from mlops.store.http_reads import AppCalls
+
+if TYPE_CHECKING:
+    from mlops.store.sql.audit import AuditEvent
 
 
 def token_from(data: Mapping[str, Any]) -> ApiToken:
@@ -30,7 +34,7 @@ def token_from(data: Mapping[str, Any]) -> ApiToken:
 
 
 class AppTokens(AppCalls):
-    """Create, list and revoke the App's tokens over its REST API."""
+    """Create, list and revoke the App's tokens, and read its audit trail, over its REST API."""
 
     def create_token(
         self,
@@ -51,3 +55,22 @@ class AppTokens(AppCalls):
 
     def revoke_token(self, name_or_id: str) -> ApiToken:
         return token_from(self._call("DELETE", f"/tokens/{part(name_or_id)}"))
+
+    def list_audit_events(
+        self, since: float | None = None, who: str | None = None, limit: int = 1000
+    ) -> list[AuditEvent]:
+        params: dict[str, Any] = {"limit": limit}
+        if since is not None:
+            params["since"] = since
+        if who is not None:
+            params["who"] = who
+        from mlops.store.sql.audit import AuditEvent  # the SQL layer, only when asked
+
+        events = self._call("GET", "/audit", params=params)["events"]
+        return [
+            AuditEvent(
+                id=e["id"], at=_ts_required(e["at"]), actor=e["actor"], action=e["action"],
+                kind=e["kind"], object_id=e["object_id"], detail=e["detail"],
+            )
+            for e in events
+        ]  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops.app.auth import require
@@ -85,3 +85,33 @@ def create_token(body: TokenCreate, store: StoreDep) -> dict[str, Any]:
 def revoke_token(name_or_id: str, store: StoreDep) -> dict[str, Any]:
     """Revoke a token: it is refused from the next request on."""
     return store.revoke_token(name_or_id).to_dict()
+
+
+class AuditEventOut(BaseModel):
+    """One recorded change: who (a token's name, or ``local:<user>``), what, which object."""
+
+    id: int
+    at: Timestamp
+    actor: str
+    action: str
+    kind: str
+    object_id: str | None
+    detail: Any = None
+
+
+class AuditList(BaseModel):
+    """Recorded changes, newest first."""
+
+    events: list[AuditEventOut]
+
+
+@router.get("/audit", dependencies=[CanAdmin], tags=["tokens"], responses=ok(AuditList))
+def list_audit_events(
+    store: StoreDep,
+    since: Annotated[float | None, Query(ge=0, description="epoch seconds")] = None,
+    who: Annotated[str | None, Query(max_length=250)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    """The audit trail (as ``mlops audit`` and the Activity page show it): changes since
+    ``since``, by ``who``, at most ``limit``, newest first."""
+    return {"events": [e.to_dict() for e in store.list_audit_events(since, who, limit)]}
