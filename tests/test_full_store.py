@@ -24,6 +24,7 @@ from mlops import tracking
 from mlops.config import tracking_uri
 from mlops.errors import InvalidInput, IterationEnded, NotFound, Unavailable
 from mlops.store import Store, open_store
+from mlops.store.sql.engine import DriverCursor
 from mlops.tracking._outbox import Outbox
 
 NO_LIMIT = 1_073_741_823  # SQLite's default max_page_count
@@ -62,8 +63,18 @@ class Disk:
 
 
 @pytest.fixture
-def disk(active: dict[str, str]) -> Iterator[Disk]:
-    yield Disk(open_store(tracking_uri()))
+def disk(active: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Disk]:
+    found = Disk(open_store(tracking_uri()))
+    translated = DriverCursor._translated
+
+    def counted(self: DriverCursor, statement: str, params: Any, exc: Exception) -> Exception:
+        # the write hot path runs on the driver's cursor, past SQLAlchemy's error events
+        if "full" in str(exc):
+            found.refused += 1
+        return translated(self, statement, params, exc)
+
+    monkeypatch.setattr(DriverCursor, "_translated", counted)
+    yield found
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0) -> None:

@@ -123,9 +123,9 @@ def test_the_app_answers_422_naming_the_limit(client: TestClient) -> None:
         client.post(f"{API}/iterations/search", json={"order_by": [k for _, k in many_keys]}),
         client.post(f"{API}/iterations/search", json={"filter": _conditions(200)}),
         client.post(f"{API}/iterations/search", json={"metric_names": ["m"] * 5000}),
-        client.get(f"{API}/series", params=[("metric", "m")] + [("iteration_ids", "i")] * 51),
+        client.get(f"{API}/series", params=[("metric", "m")] + [("iteration_ids", "i")] * 101),
     ]
-    for answer, limit in zip(answers, ["10", "10", "100", "1000", "50"], strict=True):
+    for answer, limit in zip(answers, ["10", "10", "100", "1000", "100"], strict=True):
         assert answer.status_code == 422, answer.text
         error = answer.json()["error"]
         assert error["code"] == "invalid_input" and limit in error["message"], error

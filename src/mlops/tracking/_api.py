@@ -306,7 +306,7 @@ def start_iteration(
     rank = _rank()
     experiment, project = _target(project_id, experiment_id)
     if rank != 0:
-        return DisabledIteration(iteration_name, rank, project, experiment)
+        return DisabledIteration(iteration_name, rank, project, experiment, description)
     store = _store()
     created = store.create_iteration(
         uuid.uuid4().hex, iteration_name, experiment, project, time.time(), system_info()

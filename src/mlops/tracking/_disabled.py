@@ -29,13 +29,15 @@ class DisabledIteration(Iteration):
         rank: int,
         project_id: str | None = None,
         experiment_id: str | None = None,
+        description: str | None = None,
     ) -> None:
         data: dict[str, Any] = {
             "id": None, "name": name, "project_id": project_id, "experiment_id": experiment_id,
             "status": "disabled", "started_at": iso(time.time()), "ended_at": None,
             "heartbeat_at": None, "duration_seconds": None, "parameters": {}, "metrics": {},
             "metric_summaries": {}, "path_to_model": None, "model": None, "datasets": [],
-            "system": {}, "error": None, "tags": {}, "deleted_at": None, "rank": rank,
+            "system": {}, "error": None, "tags": {}, "deleted_at": None, "deleted_by": None,
+            "description": description or None, "rank": rank,
         }  # fmt: skip
         self._setup(None, data)
         self.rank = rank
