@@ -103,7 +103,24 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
         )
     app.add_middleware(Guard, settings=settings, store=store)
     app.router.add_event_handler("shutdown", store.close)
+    _document_errors(app)
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Put the error shape the routes refer to into the OpenAPI document's components."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            found = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in schemas.error_schemas().items():
+                found.setdefault(name, schema)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -350,7 +350,22 @@ def errors(*statuses: int) -> Responses:
     """``responses=`` entries for error statuses (all of them when none are named), each with
     the one error shape ``{"error": {"code", "message"}}``."""
     chosen = statuses or tuple(ERROR_STATUSES)
-    return {s: {"model": ErrorOut, "description": ERROR_STATUSES[s]} for s in chosen}
+    return {s: {"description": ERROR_STATUSES[s], "content": _ERROR_CONTENT} for s in chosen}
+
+
+#: The error answer's content by reference to its schema rather than as a ``model``: FastAPI
+#: would build a pydantic field for each status of each route (about 1,200, a third of the
+#: App's start-up); :func:`error_schemas` puts the schema itself into the OpenAPI components.
+_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+
+
+def error_schemas() -> dict[str, Any]:
+    """The OpenAPI component schemas of the error shape (``ErrorOut`` and what it holds)."""
+    schema = ErrorOut.model_json_schema(
+        ref_template="#/components/schemas/{model}", mode="serialization"
+    )
+    found: dict[str, Any] = schema.pop("$defs", {})
+    return {**found, "ErrorOut": schema}
 
 
 #: Every error status of an API operation: routers declare them for each of their routes.
