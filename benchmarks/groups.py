@@ -13,6 +13,7 @@ is reused too (``--fresh`` writes a new one).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
@@ -76,14 +77,18 @@ def fill(uri: str, n_iterations: int, with_series: int, steps: int) -> str:
         store.close()
 
 
-def median_ms(call: Callable[[], Any], runs: int = 5) -> float:
+def median_ms(call: Callable[[], Any], runs: int = 5) -> tuple[float, float]:
+    """The median wall time of ``call`` and the median CPU time of this process during it, in
+    ms (on SQLite the store runs in this process, so the CPU time is the query's own work,
+    which the machine's other load does not stretch)."""
     call()  # warm the caches and the statement cache
-    times = []
+    walls, cpus = [], []
     for _ in range(runs):
-        begin = time.perf_counter()
+        begin, cpu = time.perf_counter(), time.process_time()
         call()
-        times.append((time.perf_counter() - begin) * 1000)
-    return statistics.median(times)
+        walls.append((time.perf_counter() - begin) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def measure(uri: str, n_iterations: int, reuse: bool = False, runs: int = 5) -> None:
@@ -124,10 +129,16 @@ def measure(uri: str, n_iterations: int, reuse: bool = False, runs: int = 5) -> 
             ("mean curves of loss by params.config (100 with series)",
              lambda: store.group_series(experiment_id, "params.config", "loss")),
         ]  # fmt: skip
+        load = os.getloadavg()[0]
+        print(f"  (load {load:.1f}; median of {runs} runs, wall and this process's CPU)")
         for label, call in cases:
-            ms = median_ms(call, runs)
+            ms, cpu = median_ms(call, runs)
             verdict = "under" if ms < TARGET_MS else "OVER"
-            print(f"  {label:58s} {ms:8.1f} ms  ({verdict} {TARGET_MS:.0f} ms)", flush=True)
+            print(
+                f"  {label:58s} {ms:8.1f} ms  ({verdict} {TARGET_MS:.0f} ms)  cpu {cpu:7.1f} ms",
+                flush=True,
+            )
+        print(f"  (load {os.getloadavg()[0]:.1f} at the end)")
     finally:
         store.close()
 

@@ -167,6 +167,10 @@ def test_group_mean_curves_by_step_checked_by_hand(store: Store) -> None:
     assert small.curves[0].steps == [1, 2] and small.curves[0].mean == pytest.approx([3.0, 4.0])
     others = small.curves[-1]  # steps 0 and 1 share a bucket; the NaN adds no value
     assert others.group.others and others.steps == [1] and others.mean == [7.0]
+    # ordered by a metric's final values (lr 0.2 ends on a NaN: no mean, so it comes last)
+    by_loss = store.group_series(experiment.id, "params.lr", "loss", order="max(metrics.loss)")
+    assert [c.group.key for c in by_loss.curves] == [(0.1,), (0.2,)]
+    assert by_loss.curves[0].mean == first.mean
 
 
 def test_group_by_and_order_parse_as_the_query_language_does() -> None:

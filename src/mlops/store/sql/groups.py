@@ -351,7 +351,8 @@ def group_series(
         raise InvalidInput(
             f"max_points must be a whole number from 2 to 100000, got {max_points!r}"
         )
-    found, raw_keys = _group(conn, experiment_id, group_by, filter, [metric], order, limit, 0, now)
+    # the groups only (their curves carry no final values): a metric only to order them by
+    found, raw_keys = _group(conn, experiment_id, group_by, filter, [], order, limit, 0, now)
     plan = _Plan(parse_group_by(group_by), [])
     listed = [g for g in found.groups if not g.others]
     index = {key: n for n, key in enumerate(raw_keys)}
