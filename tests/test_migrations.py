@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 import mlops.store.sql.migrate as migrate
 from mlops.errors import AlreadyExists, SchemaOutdated
@@ -404,4 +404,37 @@ def test_the_saved_views_upgrade_keeps_the_data_of_the_previous_schema(
         assert store.get_view(view.short_id).state == {"filter": "params.lr > 0.1"}
     finally:
         store.close()
+    _assert_matches_models(sql_store_uri)
+
+
+def test_the_group_indexes_upgrade_keeps_the_data_and_groups_it(sql_store_uri: str) -> None:
+    """0011 (the indexes of groupings) on a database made by 0010 with data in it: every row
+    stays, the old iteration groups with its metric read from the new index."""
+    _old_database(sql_store_uri, "0003")
+    _upgrade_to(sql_store_uri, "0010")
+    assert migrate.upgrade(sql_store_uri) == ("0010", SCHEMA_REVISION)
+
+    store = SqlStore(sql_store_uri)
+    try:
+        iteration = store.get_iteration("i")
+        assert iteration.parameters == {"lr": 0.5}
+        assert iteration.metrics["loss"].last == 5e-324
+        assert len(store.get_metric_history("i", "loss")) == 5
+        found = store.group_iterations("e", "params.lr", metrics=["loss"])
+        (group,) = found.groups
+        assert (group.key, group.count, group.iteration_ids) == ((0.5,), 1, ("i",))
+        assert (group.metrics["loss"].count, group.metrics["loss"].min) == (1, 5e-324)
+    finally:
+        store.close()
+    engine = make_engine(sql_store_uri)
+    try:
+        with engine.connect() as conn:
+            names = {
+                index["name"]
+                for table in ("iterations", "metric_summaries")
+                for index in inspect(conn).get_indexes(table)
+            }
+    finally:
+        engine.dispose()
+    assert {"ix_iterations_experiment_id", "ix_metric_summaries_iteration_last"} <= names
     _assert_matches_models(sql_store_uri)

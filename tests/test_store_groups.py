@@ -167,6 +167,10 @@ def test_group_mean_curves_by_step_checked_by_hand(store: Store) -> None:
     assert small.curves[0].steps == [1, 2] and small.curves[0].mean == pytest.approx([3.0, 4.0])
     others = small.curves[-1]  # steps 0 and 1 share a bucket; the NaN adds no value
     assert others.group.others and others.steps == [1] and others.mean == [7.0]
+    # ordered by a metric's final values (lr 0.2 ends on a NaN: no mean, so it comes last)
+    by_loss = store.group_series(experiment.id, "params.lr", "loss", order="max(metrics.loss)")
+    assert [c.group.key for c in by_loss.curves] == [(0.1,), (0.2,)]
+    assert by_loss.curves[0].mean == first.mean
 
 
 def test_group_by_and_order_parse_as_the_query_language_does() -> None:
@@ -177,15 +181,43 @@ def test_group_by_and_order_parse_as_the_query_language_does() -> None:
     assert parse_group_order("MIN(metrics.`val loss`)").text() == "min(metrics.`val loss`) desc"
 
 
-def test_ids_of_many_groups_come_from_one_ranked_query(
-    sql_store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Past a few groups the ids are ranked in one query: the same ids as one query a group."""
-    from mlops.store.sql import groups
+def test_ids_of_each_group_are_its_newest_from_one_query(sql_store: Store) -> None:
+    """Each listed group's ids are its newest iterations (the filter applied, the deleted one
+    left out, at most ``ids_per_group``), read by one query for all the groups."""
+    from sqlalchemy import event
 
-    experiment_id, _ = _experiment(sql_store)
-    one_each = sql_store.group_iterations(experiment_id, "params.lr, params.opt", ids_per_group=2)
-    monkeypatch.setattr(groups, "_FEW_GROUPS", 0)
-    ranked = sql_store.group_iterations(experiment_id, "params.lr, params.opt", ids_per_group=2)
-    assert [g.iteration_ids for g in ranked.groups] == [g.iteration_ids for g in one_each.groups]
-    assert [len(g.iteration_ids) for g in ranked.groups] == [2, 2, 1, 1, 1]
+    from mlops.store.sql.store import SqlStore
+
+    assert isinstance(sql_store, SqlStore)
+    experiment_id, ids = _experiment(sql_store)
+    started = {name: n for n, (name, *_rest) in enumerate(RUNS)}
+
+    def newest(names: list[str], cap: int) -> tuple[str, ...]:
+        return tuple(ids[n] for n in sorted(names, key=started.__getitem__, reverse=True)[:cap])
+
+    selects: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "ORDER BY iterations.started_at DESC" in statement:
+            selects.append(statement)
+
+    event.listen(sql_store._engine, "before_cursor_execute", count)
+    try:
+        found = sql_store.group_iterations(experiment_id, "params.lr, params.opt", ids_per_group=2)
+        filtered = sql_store.group_iterations(
+            experiment_id, "params.opt", "metrics.acc >= 0.5", ids_per_group=3
+        )
+    finally:
+        event.remove(sql_store._engine, "before_cursor_execute", count)
+    assert len(selects) == 2  # one query of ids per grouping, whatever the number of groups
+    assert {(g.key, g.iteration_ids) for g in found.groups} == {
+        ((0.01, "adam"), newest(["b1", "b2", "b3"], 2)),
+        ((0.1, "adam"), newest(["a1", "a2"], 2)),
+        ((0.01, "sgd"), newest(["bn"], 2)),
+        ((0.1, "sgd"), newest(["s1"], 2)),
+        ((None, "adam"), newest(["no-lr"], 2)),
+    }
+    assert [(g.key, g.count, g.iteration_ids) for g in filtered.groups] == [
+        (("adam",), 5, newest(["a1", "a2", "b1", "b2", "b3"], 3)),
+        (("sgd",), 1, newest(["s1"], 3)),
+    ]

@@ -43,6 +43,7 @@ from mlops.groups import (
     spread,
 )
 from mlops.query import Field
+from mlops.store.sql.hints import indexed_alias
 from mlops.store.sql.iterations import _scoped, live
 from mlops.store.sql.models import (
     ITERATION_TAGS,
@@ -56,8 +57,8 @@ from mlops.values import check_name
 
 __all__ = ["group_iterations", "group_series"]
 
-#: Up to this many listed groups, their ids are read one group at a time.
-_FEW_GROUPS = 10
+#: (iteration_id, name, last): a metric's final value of an iteration without its row.
+_SUMMARY_INDEX = "ix_metric_summaries_iteration_last"
 
 _ONE: ColumnElement[int] = literal_column("1")
 _ZERO: ColumnElement[int] = literal_column("0")
@@ -104,7 +105,8 @@ class _Plan:
             self.numbers.append(number)
         self.values: list[ColumnElement[Any]] = []
         for n, name in enumerate(metrics):
-            summary = METRIC_SUMMARIES.alias(f"group_metric_{n}")
+            # the final value from the covering index, not the row behind the primary key
+            summary = indexed_alias(METRIC_SUMMARIES, _SUMMARY_INDEX, f"group_metric_{n}")
             on = and_(summary.c.iteration_id == ITERATIONS.c.id, summary.c.name == name)
             source = source.outerjoin(summary, on)
             self.values.append(summary.c.last)
@@ -241,7 +243,7 @@ def _group(
         raw_keys.append((*texts, *(int(m) for m in missing)))
         groups.append(IterationGroup(values, tuple(missing), count, spreads))
     if ids_per_group and raw_keys:
-        ids = _first_ids(conn, experiment_id, plan, filter, now, raw_keys, ids_per_group)
+        ids = _first_ids(conn, experiment_id, fields, filter, now, raw_keys, ids_per_group)
         groups = [
             _with_ids(group, ids.get(raw_keys[n], ())) if not group.others else group
             for n, group in enumerate(groups)
@@ -281,14 +283,17 @@ def _members(
     """The iterations of the listed groups: their id, key columns and ``columns``."""
     keys = [*plan.keys, *plan.flags]
     query = select(ITERATIONS.c.id, *(k.label(f"k{n}") for n, k in enumerate(keys)), *columns)
-    query = _scoped(query.select_from(plan.source), experiment_id, None, filter, now, live(conn))
+    # the filter is checked on each row read (newest first, stopping early), not by listing
+    # all of the experiment's matches first: no experiment for where_clause's range form
+    query = _scoped(query.select_from(plan.source), None, None, filter, now, live(conn))
+    query = query.where(ITERATIONS.c.experiment_id == experiment_id)
     return query.where(tuple_(*keys).in_(raw_keys))
 
 
 def _first_ids(
     conn: Connection,
     experiment_id: str,
-    plan: _Plan,
+    fields: list[Field],
     filter: str | None,
     now: float,
     raw_keys: list[tuple[Any, ...]],
@@ -296,28 +301,27 @@ def _first_ids(
 ) -> dict[tuple[Any, ...], list[str]]:
     """The first ``cap`` iteration ids (newest first) of each listed group, by raw key.
 
-    For a few groups, one query each reads the experiment's iterations newest first and
-    stops at ``cap`` matches (a big group costs ``cap`` rows, not its size); for many, one
-    query ranks every member (a window per group)."""
-    keys = [*plan.keys, *plan.flags]
-    if len(raw_keys) <= _FEW_GROUPS:
-        out: dict[tuple[Any, ...], list[str]] = {}
-        for raw_key in raw_keys:
-            newest = _members(conn, experiment_id, plan, filter, now, [raw_key])
-            newest = newest.order_by(ITERATIONS.c.started_at.desc(), ITERATIONS.c.id)
-            out[raw_key] = list(conn.execute(newest.limit(cap)).scalars())
-        return out
-    rank = func.row_number().over(
-        partition_by=keys, order_by=(ITERATIONS.c.started_at.desc(), ITERATIONS.c.id)
-    )
-    members = _members(conn, experiment_id, plan, filter, now, raw_keys, rank.label("rn"))
-    members = members.subquery("members")
-    width = len(keys)
-    query = select(members.c.id, *(members.c[f"k{n}"] for n in range(width)))
-    query = query.where(members.c.rn <= cap).order_by(*(members.c[f"k{n}"] for n in range(width)))
-    found: dict[tuple[Any, ...], list[str]] = {}
-    for row in conn.execute(query.order_by(members.c.rn)).all():
-        found.setdefault(_raw(row[1:]), []).append(row[0])
+    One query reads the listed groups' members newest first (their keys only, no metric) and
+    is read row by row until every group has ``cap`` ids: big groups cost ``cap`` rows each,
+    and the filter's conditions are evaluated once, not once per group. On PostgreSQL the rows
+    come from a server-side cursor, so they are not all sent when reading stops early."""
+    plan = _Plan(fields, [])
+    newest = _members(conn, experiment_id, plan, filter, now, raw_keys)
+    newest = newest.order_by(ITERATIONS.c.started_at.desc(), ITERATIONS.c.id)
+    found: dict[tuple[Any, ...], list[str]] = {key: [] for key in raw_keys}
+    waiting = len(found)
+    result = conn.execution_options(stream_results=True, max_row_buffer=1000).execute(newest)
+    try:
+        for row in result:
+            ids = found[_raw(row[1:])]
+            if len(ids) < cap:
+                ids.append(row[0])
+                if len(ids) == cap:
+                    waiting -= 1
+                    if not waiting:
+                        break
+    finally:
+        result.close()
     return found
 
 
@@ -347,7 +351,8 @@ def group_series(
         raise InvalidInput(
             f"max_points must be a whole number from 2 to 100000, got {max_points!r}"
         )
-    found, raw_keys = _group(conn, experiment_id, group_by, filter, [metric], order, limit, 0, now)
+    # the groups only (their curves carry no final values): a metric only to order them by
+    found, raw_keys = _group(conn, experiment_id, group_by, filter, [], order, limit, 0, now)
     plan = _Plan(parse_group_by(group_by), [])
     listed = [g for g in found.groups if not g.others]
     index = {key: n for n, key in enumerate(raw_keys)}

@@ -32,7 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.compiler import TypeCompiler
 
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 
 NAME = String(250)
 ID = String(36)
@@ -165,6 +165,9 @@ class SqlIteration(Base):
         Index("ix_iterations_experiment_started", "experiment_id", "started_at", "deleted_at"),
         Index("ix_iterations_project_started", "project_id", "started_at", "deleted_at"),
         Index("ix_iterations_started", "started_at", "deleted_at"),
+        # a grouping reads an experiment's live iterations in id order from this index alone,
+        # so its lookups in the tables keyed by iteration id walk their indexes in order
+        Index("ix_iterations_experiment_id", "experiment_id", "id", "deleted_at"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -218,6 +221,8 @@ class SqlMetricSummary(Base):
         Index("ix_metric_summaries_experiment_min", "experiment_id", "name", "min"),
         Index("ix_metric_summaries_experiment_max", "experiment_id", "name", "max"),
         Index("ix_metric_summaries_name_last", "name", "last"),
+        # a metric's final value per iteration without reading the row (groupings)
+        Index("ix_metric_summaries_iteration_last", "iteration_id", "name", "last"),
     )
 
     iteration_id: Mapped[str] = mapped_column(
