@@ -301,6 +301,21 @@ class DriverCursor:
         except self._error as exc:
             raise self._translated(statement, params, exc) from exc
 
+    def chunks(
+        self, template: str, params: Sequence[Any] = (), size: int = 8192
+    ) -> Iterator[list[Any]]:
+        """The rows of a query as the driver's tuples, ``size`` at a time: a long result
+        (a million points of a series) never becomes a million live tuples at once, which
+        the cyclic garbage collector would walk again and again while they pile up."""
+        statement = _driver_sql(template, self._placeholder)
+        cursor = self._cursor
+        try:
+            cursor.execute(statement, params)
+            while rows := cursor.fetchmany(size):
+                yield rows
+        except self._error as exc:
+            raise self._translated(statement, params, exc) from exc
+
     def run(self, template: str, params: Sequence[Any] = ()) -> None:
         """One statement without rows (an insert, an update)."""
         statement = _driver_sql(template, self._placeholder)
