@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import math
 import struct
-from operator import itemgetter
 import sys
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, cast, overload
 
 from mlops.entities import MetricPoint, iso
