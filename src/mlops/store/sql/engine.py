@@ -291,9 +291,16 @@ class DriverCursor:
         """``template`` with the driver's placeholders."""
         return _driver_sql(template, self._placeholder)
 
+    def marks(self, count: int) -> str:
+        """``count`` of the driver's placeholders, comma-separated (an ``IN (...)`` list)."""
+        return ", ".join([self._placeholder] * count)
+
     def rows(self, template: str, params: Sequence[Any] = ()) -> list[Any]:
         """All rows of a query, as the driver's tuples."""
-        statement = _driver_sql(template, self._placeholder)
+        return self.fetch(_driver_sql(template, self._placeholder), params)
+
+    def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        """All rows of a query written with the driver's own placeholders (see :meth:`marks`)."""
         try:
             cursor = self._cursor
             cursor.execute(statement, params)
