@@ -310,7 +310,7 @@ class DriverCursor:
 
     def chunks(
         self, template: str, params: Sequence[Any] = (), size: int = 8192
-    ) -> Iterator[list[Any]]:
+    ) -> Iterator[Sequence[Any]]:
         """The rows of a query as the driver's tuples, ``size`` at a time: a long result
         (a million points of a series) never becomes a million live tuples at once, which
         the cyclic garbage collector would walk again and again while they pile up."""
