@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
             home = root / f"s{steps}"
             home.mkdir()
             os.environ["MLOPS_HOME"] = str(home)
-            data = generate_w3(home / "store.db", 1000 if steps == 10_000 else 0, steps)
+            data = generate_w3(home / "store.db", 1000 if steps == 10_000 else 1, steps)
             with AppProcess(data.uri, home) as app:
                 if "histories" in only:
                     print(f"one {steps:,}-step series (written in {data.seconds:.1f} s)")
