@@ -134,7 +134,7 @@ def load_iterations(
         chunk = list(ids[start : start + _CHUNK])
         among = f"IN ({cur.marks(len(chunk))})"
         for values in cur.fetch(
-            f"SELECT {_ITERATION_ROW.columns} FROM iterations WHERE id {among}", chunk
+            f"SELECT {_ITERATION_ROW.columns} FROM iterations WHERE iterations.id {among}", chunk
         ):
             row = _ITERATION_ROW.row(values, decoded)
             found[row.id] = row
@@ -142,8 +142,8 @@ def load_iterations(
             continue
         named, names = _named(cur, parameter_names)
         texts = cur.fetch(
-            f"SELECT iteration_id, name, value_json FROM parameters WHERE iteration_id {among}"
-            f"{named} ORDER BY name",
+            "SELECT iteration_id, name, value_json FROM parameters "
+            f"WHERE parameters.iteration_id {among}{named} ORDER BY name",
             chunk + names,
         )
         for (iteration_id, name, _), value in zip(
@@ -153,7 +153,7 @@ def load_iterations(
         named, names = _named(cur, metric_names)
         for iteration_id, name, last, last_step, low, high in cur.fetch(
             "SELECT iteration_id, name, last, last_step, min, max FROM metric_summaries "
-            f"WHERE iteration_id {among}{named} ORDER BY name",
+            f"WHERE metric_summaries.iteration_id {among}{named} ORDER BY name",
             chunk + names,
         ):
             summaries[iteration_id][name] = MetricSummary(
@@ -167,7 +167,8 @@ def load_iterations(
         ):
             datasets[values[0]].append(rows.dataset(_DATASET_ROW.row(values[1:], decoded)))
         for iteration_id, key, value in cur.fetch(
-            f"SELECT iteration_id, key, value FROM iteration_tags WHERE iteration_id {among} "
+            f"SELECT iteration_id, key, value FROM iteration_tags "
+            f"WHERE iteration_tags.iteration_id {among} "
             "ORDER BY key",
             chunk,
         ):
