@@ -21,7 +21,8 @@ import math
 import struct
 import sys
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, cast, overload
 
 from mlops.entities import MetricPoint, iso
@@ -44,6 +45,21 @@ def _doubles(values: Sequence[float | None]) -> array[float]:
         return array("d", cast("Sequence[float]", values))
     except TypeError:
         return array("d", [math.nan if v is None else v for v in values])
+
+
+def _extend_doubles(
+    column: array[float], rows: Sequence[Sequence[Any]], pick: itemgetter[int]
+) -> None:
+    """``column`` extended with one field of each row; None (SQLite's stored NaN) is NaN."""
+    size = len(column)
+    try:
+        column.extend(map(pick, rows))
+    except TypeError:  # a None: the chunk again, the slow way
+        del column[size:]
+        column.extend([math.nan if v is None else v for v in map(pick, rows)])
+
+
+_STEP, _VALUE, _TIMESTAMP = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
 class MetricColumns(Sequence[dict[str, Any]]):
@@ -81,6 +97,22 @@ class MetricColumns(Sequence[dict[str, Any]]):
             return cls()
         steps, values, timestamps = zip(*rows, strict=True)
         return cls(array("q", steps), _doubles(values), _doubles(timestamps))
+
+    @classmethod
+    def of_chunks(cls, chunks: Iterable[Sequence[Sequence[Any]]]) -> MetricColumns:
+        """Columns of ``(step, value, timestamp)`` rows that come in chunks (a cursor's
+        ``fetchmany``; a NULL value is NaN): each chunk is packed and dropped before the next
+        one is fetched."""
+        steps: array[int] = array("q")
+        values: array[float] = array("d")
+        timestamps: array[float] = array("d")
+        for rows in chunks:
+            # map + itemgetter packs a column in C without a tuple per column (zip(*rows) is
+            # slower on rows scattered in memory as a cursor makes them)
+            steps.extend(map(_STEP, rows))
+            _extend_doubles(values, rows, _VALUE)
+            _extend_doubles(timestamps, rows, _TIMESTAMP)
+        return cls(steps, values, timestamps)
 
     @classmethod
     def of_points(cls, points: Sequence[MetricPoint]) -> MetricColumns:

@@ -229,6 +229,14 @@ def _text(pd: Any, values: Any) -> Any:
     return pd.Series(values, dtype=pd.Series(["x"]).dtype)
 
 
+def _repeated_text(pd: Any, np: Any, texts: list[str], sizes: list[int]) -> Any:
+    """A text column holding ``texts[k]`` ``sizes[k]`` times each, in pandas' own string type:
+    the few distinct texts converted once, then taken by position (converting a million
+    repeated Python strings one by one costs more than reading the series)."""
+    distinct = pd.array(texts, dtype=pd.Series(["x"]).dtype)
+    return pd.Series(distinct.take(np.repeat(np.arange(len(texts)), sizes)))
+
+
 def _times(pd: Any, seconds: Any) -> Any:
     """Epoch seconds as pandas datetimes in UTC, to the microsecond, rounded as the dicts'
     ISO times are (``datetime.fromtimestamp``: the fraction of a second, half to even)."""
@@ -288,7 +296,7 @@ def history_frame(
         df.pivot(index="step", columns="iteration_id", values="value").plot()
 
     Each series is read in one go, in columns (through the App, one request answered with
-    packed arrays). Needs
+    packed arrays); named metrics are read without reading the iterations first. Needs
     pandas: ``pip install "mlops-library[pandas]"`` (else
     :class:`~mlops.errors.MissingDependency`, an ``ImportError``).
     """
@@ -306,14 +314,20 @@ def history_frame(
     have: set[str] = set()
     for iteration_id in dict.fromkeys(ids):
         _flush_if_running(iteration_id)
-        logged = store.get_iteration(iteration_id).metrics
-        have.update(logged)
         if names is None:
+            logged = store.get_iteration(iteration_id).metrics
             wanted = sorted(n for n in logged if keep_system or not n.startswith(SYSTEM_PREFIX))
-        else:
-            wanted = [n for n in names if n in logged]
+        else:  # named metrics are read straight away (one request each through the App)
+            wanted = names
         for name in wanted:
-            series = store.get_metric_columns(iteration_id, name)
+            try:
+                series = store.get_metric_columns(iteration_id, name)
+            except NotFound:
+                if names is None:
+                    raise
+                store.get_iteration(iteration_id)  # an unknown iteration raises NotFound
+                continue  # this iteration has no such metric
+            have.add(name)
             parts.append(
                 (
                     iteration_id,
@@ -326,6 +340,8 @@ def history_frame(
     if names is not None:
         unknown = [n for n in names if n not in have]
         if unknown:
+            for iteration_id in dict.fromkeys(ids):
+                have.update(store.get_iteration(iteration_id).metrics)
             known = ", ".join(sorted(have)) or "none"
             raise NotFound(
                 f"no metric {', '.join(map(repr, unknown))} in iterations "
@@ -338,8 +354,8 @@ def history_frame(
 
     return pd.DataFrame(
         {
-            "iteration_id": _text(pd, np.repeat(np.array([p[0] for p in parts], object), sizes)),
-            "metric": _text(pd, np.repeat(np.array([p[1] for p in parts], object), sizes)),
+            "iteration_id": _repeated_text(pd, np, [p[0] for p in parts], sizes),
+            "metric": _repeated_text(pd, np, [p[1] for p in parts], sizes),
             "step": joined(2, np.int64),
             "value": joined(3, np.float64),
             "timestamp": _times(pd, joined(4, np.float64)),

@@ -291,13 +291,37 @@ class DriverCursor:
         """``template`` with the driver's placeholders."""
         return _driver_sql(template, self._placeholder)
 
+    def marks(self, count: int) -> str:
+        """``count`` of the driver's placeholders, comma-separated (an ``IN (...)`` list)."""
+        return ", ".join([self._placeholder] * count)
+
     def rows(self, template: str, params: Sequence[Any] = ()) -> list[Any]:
         """All rows of a query, as the driver's tuples."""
-        statement = _driver_sql(template, self._placeholder)
+        return self.fetch(_driver_sql(template, self._placeholder), params)
+
+    def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        """All rows of a query written with the driver's own placeholders (see :meth:`marks`)."""
+        self._announce(statement, params)
         try:
             cursor = self._cursor
             cursor.execute(statement, params)
             return list(cursor.fetchall())
+        except self._error as exc:
+            raise self._translated(statement, params, exc) from exc
+
+    def chunks(
+        self, template: str, params: Sequence[Any] = (), size: int = 8192
+    ) -> Iterator[Sequence[Any]]:
+        """The rows of a query as the driver's tuples, ``size`` at a time: a long result
+        (a million points of a series) never becomes a million live tuples at once, which
+        the cyclic garbage collector would walk again and again while they pile up."""
+        statement = _driver_sql(template, self._placeholder)
+        self._announce(statement, params)
+        cursor = self._cursor
+        try:
+            cursor.execute(statement, params)
+            while rows := cursor.fetchmany(size):
+                yield rows
         except self._error as exc:
             raise self._translated(statement, params, exc) from exc
 
@@ -316,6 +340,13 @@ class DriverCursor:
             self._cursor.executemany(statement, rows)
         except self._error as exc:
             raise self._translated(statement, rows, exc) from exc
+
+    def _announce(self, statement: str, params: Any) -> None:
+        """A query goes to the engine's ``before_cursor_execute`` listeners, when it has any
+        (tracing, the tests that explain every read's plan): reads are not hidden from them."""
+        listeners = self.conn.dispatch.before_cursor_execute
+        if listeners:
+            listeners(self.conn, self._cursor, statement, params, None, False)
 
     def _translated(self, statement: str, params: Any, exc: Exception) -> Exception:
         return DBAPIError.instance(

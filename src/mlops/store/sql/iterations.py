@@ -7,6 +7,7 @@ Filtering and sorting run on the iterations table joined to the per-iteration su
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict, namedtuple
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -25,7 +26,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from mlops.entities import Dataset, Iteration
+from mlops.entities import Dataset, Iteration, MetricSummary
 from mlops.errors import InvalidInput
 from mlops.query import MAX_NAMES, OrderTerm, parse_filter, parse_order_by
 from mlops.store.sql import rows
@@ -122,55 +123,83 @@ def load_iterations(
     their parameters and metrics or only the named ones."""
     if len(ids) == 1 and parameter_names is None and metric_names is None:
         return _load_one(conn, ids[0], now)
+    cur = DriverCursor(conn)
+    decoded = cur.postgresql
     found: dict[str, Any] = {}
-    params: dict[str, list[Any]] = defaultdict(list)
-    summaries: dict[str, list[Any]] = defaultdict(list)
+    params: dict[str, dict[str, Any]] = defaultdict(dict)
+    summaries: dict[str, dict[str, MetricSummary]] = defaultdict(dict)
     datasets: dict[str, list[Dataset]] = defaultdict(list)
-    tags: dict[str, list[Any]] = defaultdict(list)
+    tags: dict[str, dict[str, str]] = defaultdict(dict)
     for start in range(0, len(ids), _CHUNK):
         chunk = list(ids[start : start + _CHUNK])
-
-        def of(column: Any, chunk: list[str] = chunk) -> Any:
-            # one id is the common case (get, end): "=" compiles once and stays cached
-            return column == chunk[0] if len(chunk) == 1 else column.in_(chunk)
-
-        # .all() fetches in one call; iterating a result fetches row by row (twice as slow)
-        for row in conn.execute(select(ITERATIONS).where(of(ITERATIONS.c.id))).all():
+        among = f"IN ({cur.marks(len(chunk))})"
+        for values in cur.fetch(
+            f"SELECT {_ITERATION_ROW.columns} FROM iterations WHERE iterations.id {among}", chunk
+        ):
+            row = _ITERATION_ROW.row(values, decoded)
             found[row.id] = row
         if not found:
             continue
-        p = PARAMETERS.c
-        param_query = select(p.iteration_id, p.name, p.value_json).where(of(p.iteration_id))
-        if parameter_names is not None:
-            param_query = param_query.where(_by_key(p.name).in_(list(parameter_names)))
-        for row in conn.execute(param_query.order_by(p.name)).all():
-            params[row.iteration_id].append(row)
-        m = METRIC_SUMMARIES.c
-        summary_query = select(m.iteration_id, m.name, m.last, m.last_step, m.min, m.max)
-        if metric_names is not None:
-            summary_query = summary_query.where(_by_key(m.name).in_(list(metric_names)))
-        summary_query = summary_query.where(of(m.iteration_id)).order_by(m.name)
-        for row in conn.execute(summary_query).all():
-            summaries[row.iteration_id].append(row)
-        query = (
-            select(ITERATION_DATASETS.c.iteration_id, DATASETS)
-            .join(DATASETS, DATASETS.c.id == ITERATION_DATASETS.c.dataset_id)
-            .where(of(ITERATION_DATASETS.c.iteration_id))
-            .order_by(DATASETS.c.name, DATASETS.c.version)
+        named, names = _named(cur, parameter_names)
+        texts = cur.fetch(
+            "SELECT iteration_id, name, value_json FROM parameters "
+            f"WHERE parameters.iteration_id {among}{named} ORDER BY name",
+            chunk + names,
         )
-        for row in conn.execute(query):
-            datasets[row.iteration_id].append(rows.dataset(row))
-        for row in conn.execute(
-            select(ITERATION_TAGS)
-            .where(of(ITERATION_TAGS.c.iteration_id))
-            .order_by(ITERATION_TAGS.c.key)
+        for (iteration_id, name, _), value in zip(
+            texts, _decoded([t[2] for t in texts]), strict=True
         ):
-            tags[row.iteration_id].append(row)
+            params[iteration_id][name] = value
+        named, names = _named(cur, metric_names)
+        for iteration_id, name, last, last_step, low, high in cur.fetch(
+            "SELECT iteration_id, name, last, last_step, min, max FROM metric_summaries "
+            f"WHERE metric_summaries.iteration_id {among}{named} ORDER BY name",
+            chunk + names,
+        ):
+            summaries[iteration_id][name] = MetricSummary(
+                math.nan if last is None else last, last_step, low, high
+            )
+        for values in cur.fetch(
+            f"SELECT l.iteration_id, {_DATASET_ROW.columns} FROM iteration_datasets AS l "
+            f"JOIN datasets AS d ON d.id = l.dataset_id WHERE l.iteration_id {among} "
+            "ORDER BY d.name, d.version",
+            chunk,
+        ):
+            datasets[values[0]].append(rows.dataset(_DATASET_ROW.row(values[1:], decoded)))
+        for iteration_id, key, value in cur.fetch(
+            f"SELECT iteration_id, key, value FROM iteration_tags "
+            f"WHERE iteration_tags.iteration_id {among} "
+            "ORDER BY key",
+            chunk,
+        ):
+            tags[iteration_id][key] = value
     return [
-        rows.iteration(found[i], params[i], summaries[i], datasets[i], tags[i], now)
+        rows.iteration_of(found[i], params[i], summaries[i], datasets[i], tags[i], now)
         for i in ids
         if i in found
     ]
+
+
+def _named(cur: DriverCursor, names: Sequence[str] | None) -> tuple[str, list[str]]:
+    """The condition on ``name`` of a fetch by iteration ids limited to ``names`` (see
+    :func:`_by_key`), and its parameters; nothing for every name."""
+    if names is None:
+        return "", []
+    if not names:
+        return " AND 1 = 0", []
+    return f" AND (name || '') IN ({cur.marks(len(names))})", list(names)
+
+
+def _decoded(texts: list[str]) -> list[Any]:
+    """Parameter values of their stored JSON texts, decoded in one call of the JSON parser
+    (one call per value costs more than the rest of a page of iterations)."""
+    try:
+        values = json.loads("[" + ",".join(texts) + "]")
+    except ValueError:
+        values = None
+    if not isinstance(values, list) or len(values) != len(texts):  # a damaged text: one by one
+        values = [rows.decode_parameter(text) for text in texts]
+    return values
 
 
 def _one(table: Any, column: Any, *columns: Any) -> Select[Any]:

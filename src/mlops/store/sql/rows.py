@@ -104,6 +104,26 @@ def iteration(
 ) -> Iteration:
     """The iteration of ``row`` (an ``iterations`` row: SQLAlchemy's, or a named tuple with its
     columns) and its rows of parameters (name, value_json), summaries and tags (key, value)."""
+    return iteration_of(
+        row,
+        {p.name: decode_parameter(p.value_json) for p in parameters},
+        {s.name: summary(s) for s in summaries},
+        datasets,
+        {t.key: t.value for t in tags},
+        now,
+    )
+
+
+def iteration_of(
+    row: Any,
+    parameters: dict[str, Any],
+    metrics: dict[str, MetricSummary],
+    datasets: Iterable[Dataset],
+    tags: dict[str, str],
+    now: float,
+) -> Iteration:
+    """The iteration of ``row`` (as in :func:`iteration`) with its parameters (decoded), metric
+    summaries and tags already in dicts."""
     model = (
         ModelFile(row.model_path, row.model_size_bytes, row.model_sha256)
         if row.model_path is not None
@@ -123,13 +143,13 @@ def iteration(
         started_at=row.started_at,
         ended_at=row.ended_at,
         heartbeat_at=row.heartbeat_at,
-        parameters={p.name: decode_parameter(p.value_json) for p in parameters},
-        metrics={s.name: summary(s) for s in summaries},
+        parameters=parameters,
+        metrics=metrics,
         model=model,
         datasets=tuple(datasets),
         system=dict(row.system or {}),
         error=error,
-        tags={t.key: t.value for t in tags},
+        tags=tags,
         deleted_at=row.deleted_at,
         deleted_by=row.deleted_by,
         description=row.description,
