@@ -16,18 +16,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sqlite3
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _app_data import HISTORY_METRIC, generate_w3
 from _app_server import AppProcess
+from reads import best, raw_fetch
 
 TARGETS = {  # (steps, where) -> ms
     (10_000, "sqlite"): 10.0,
@@ -35,27 +32,6 @@ TARGETS = {  # (steps, where) -> ms
     (1_000_000, "sqlite"): 1000.0,
     (1_000_000, "App"): 2000.0,
 }
-
-
-def _best(repeat: int, read: Callable[[], Any]) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        begin = time.perf_counter()
-        read()
-        best = min(best, time.perf_counter() - begin)
-    return best * 1e3
-
-
-def _raw(db: Path, iteration_id: str) -> Callable[[], Any]:
-    def read() -> Any:
-        with sqlite3.connect(db) as conn:
-            return conn.execute(
-                "SELECT step, value, timestamp FROM metric_points "
-                "WHERE iteration_id = ? AND name = ? ORDER BY step, seq",
-                (iteration_id, HISTORY_METRIC),
-            ).fetchall()
-
-    return read
 
 
 def _measure(
@@ -75,7 +51,7 @@ def _measure(
     }
     for name, read in reads.items():
         try:
-            spent = _best(repeat, read)
+            spent = best(repeat, read)
         except Exception as exc:  # a loaded machine: the App's answer may miss the read timeout
             print(f"  {steps:>9,} steps {label:<6} {name:<34} failed: {exc}"[:200])
             continue
@@ -100,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
             os.environ["MLOPS_HOME"] = str(home)
             data = generate_w3(home / "store.db", 1, steps)
             print(f"one {steps:,}-point series (written in {data.seconds:.1f} s, not timed)")
-            limit = _best(args.repeat, _raw(home / "store.db", data.history_id))
+            limit = best(args.repeat, raw_fetch(home / "store.db", data.history_id))
             _measure("sqlite", data.uri, steps, data.history_id, args.repeat, limit)
             with AppProcess(data.uri, home) as app:
                 _measure("App", app.url, steps, data.history_id, args.repeat, limit)

@@ -383,6 +383,15 @@ def test_the_trash_upgrade_keeps_the_data_of_the_previous_schema(sql_store_uri: 
     _assert_matches_models(sql_store_uri)
 
 
+def _assert_old_rows_kept(store: SqlStore) -> None:
+    """The iteration ``_old_database`` wrote reads back whole: its parameter, its subnormal
+    final loss and the five points of its history."""
+    iteration = store.get_iteration("i")
+    assert iteration.parameters == {"lr": 0.5}
+    assert iteration.metrics["loss"].last == 5e-324
+    assert len(store.get_metric_history("i", "loss")) == 5
+
+
 def test_the_saved_views_upgrade_keeps_the_data_of_the_previous_schema(
     sql_store_uri: str,
 ) -> None:
@@ -394,10 +403,7 @@ def test_the_saved_views_upgrade_keeps_the_data_of_the_previous_schema(
 
     store = SqlStore(sql_store_uri)
     try:
-        iteration = store.get_iteration("i")
-        assert iteration.parameters == {"lr": 0.5}
-        assert iteration.metrics["loss"].last == 5e-324
-        assert len(store.get_metric_history("i", "loss")) == 5
+        _assert_old_rows_kept(store)
         live = store.get_live_iterations("e", ["i"])[0]
         assert (live.metrics["loss"].last_step, live.metrics["loss"].rewrites) == (4, 0)
         view = store.create_view("e", "old data", {"filter": "params.lr > 0.1"})
@@ -416,10 +422,7 @@ def test_the_group_indexes_upgrade_keeps_the_data_and_groups_it(sql_store_uri: s
 
     store = SqlStore(sql_store_uri)
     try:
-        iteration = store.get_iteration("i")
-        assert iteration.parameters == {"lr": 0.5}
-        assert iteration.metrics["loss"].last == 5e-324
-        assert len(store.get_metric_history("i", "loss")) == 5
+        _assert_old_rows_kept(store)
         found = store.group_iterations("e", "params.lr", metrics=["loss"])
         (group,) = found.groups
         assert (group.key, group.count, group.iteration_ids) == ((0.5,), 1, ("i",))
