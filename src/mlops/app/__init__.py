@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 
 import mlops
 from mlops.app import docs, mlflow, schemas, ui
@@ -30,6 +32,7 @@ from mlops.app.api import (
 )
 from mlops.app.mlflow.errors import MlflowError, is_mlflow_path, mlflow_response
 from mlops.app.responses import JsonResponse, error_response, from_error, reported
+from mlops.app.routing import flat_routes
 from mlops.app.security import Guard
 from mlops.app.settings import AppSettings
 from mlops.artifacts import open_artifact_store
@@ -42,6 +45,37 @@ __all__ = ["AppSettings", "create_app"]
 
 log = logging.getLogger("mlops.app")
 STATIC = Path(__file__).with_name("static")
+
+
+#: The REST API's routers, in the order their routes are matched (and listed in OpenAPI).
+_API_ROUTERS = (
+    catalog.router,
+    iterations.router,
+    columns.router,
+    lifecycle.router,
+    notes.router,
+    views.router,
+    purge.router,
+    artifacts.router,
+    blobs.router,
+    models.router,
+    tokens.router,
+    workspace.router,
+    groups.router,
+)
+
+
+@functools.cache
+def _routes() -> tuple[BaseRoute, ...]:
+    """Every route of the App but its health check and static files, flat
+    (:mod:`mlops.app.routing`): MLflow's behind one prefix test, then the REST API's, the API
+    docs' and the pages'. Made once per process: the routes hold no state of an App."""
+    return (
+        mlflow.routes(),
+        *flat_routes(_API_ROUTERS, API_PREFIX),
+        *flat_routes([docs.router]),
+        *flat_routes(ui.ROUTERS),
+    )
 
 
 def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
@@ -63,22 +97,7 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.artifacts = open_artifact_store(settings.artifacts_location())
-    app.include_router(catalog.router, prefix=API_PREFIX)
-    app.include_router(iterations.router, prefix=API_PREFIX)
-    app.include_router(columns.router, prefix=API_PREFIX)
-    app.include_router(lifecycle.router, prefix=API_PREFIX)
-    app.include_router(notes.router, prefix=API_PREFIX)
-    app.include_router(views.router, prefix=API_PREFIX)
-    app.include_router(purge.router, prefix=API_PREFIX)
-    app.include_router(artifacts.router, prefix=API_PREFIX)
-    app.include_router(blobs.router, prefix=API_PREFIX)
-    app.include_router(models.router, prefix=API_PREFIX)
-    app.include_router(tokens.router, prefix=API_PREFIX)
-    app.include_router(workspace.router, prefix=API_PREFIX)
-    app.include_router(groups.router, prefix=API_PREFIX)
-    app.include_router(mlflow.router)
-    app.include_router(docs.router)
-    app.include_router(ui.router)
+    app.router.routes.extend(_routes())
 
     @app.get(
         f"{API_PREFIX}/health",

@@ -83,6 +83,8 @@ class PlainRoute(APIRoute):
 
         kwargs["response_model"] = None
         super().__init__(path, respond, **kwargs)
+        #: The endpoint as declared, to declare the route again at another path.
+        self.declared_endpoint = endpoint
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()

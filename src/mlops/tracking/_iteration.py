@@ -104,6 +104,9 @@ class Iteration(FileLogging, WritePath, Mapping[str, Any]):
         self._buffer_points = buffer_points()
         self._throttled = threading.Event()  # set while a log call waits for the writer
         self._throttles = 0  # how many times a log call has waited for the writer
+        # points logged since the last check of the bound: the writer takes points out of
+        # self._points while the script logs, so its length cannot tell when a batch is full
+        self._unchecked = 0
         self._not_kept = 0  # points dropped by log_metric past the bound, not yet counted
         self._model_path: str | None = None
         self._model: ModelFile | None = None
@@ -209,13 +212,15 @@ class Iteration(FileLogging, WritePath, Mapping[str, Any]):
                 if step >= next_step:
                     self._next_step[metric_name] = step + 1
                 self._last[metric_name] = value
-        points = self._points
-        points.append((metric_name, step, value, _time()))
-        if len(points) % BATCH_SIZE == 0:
+        self._points.append((metric_name, step, value, _time()))
+        unchecked = self._unchecked + 1
+        self._unchecked = unchecked
+        if unchecked >= BATCH_SIZE:
             self._batch_full()
 
     def _batch_full(self) -> None:
         """Every BATCH_SIZE points: wake the writer, and keep no more than the bound."""
+        self._unchecked = 0
         WRITER.wake()
         points, outbox = self._points, self._outbox
         if outbox.error is None and len(points) + outbox.points > self._buffer_points:
@@ -281,7 +286,6 @@ class Iteration(FileLogging, WritePath, Mapping[str, Any]):
             self._check_open()
         next_steps, last = self._next_step, self._last
         points = self._points
-        before = len(points)
         if step is None:  # the common case: known metrics, floats, the next step of each
             get, now = next_steps.get, _time()
             rows: list[MetricRow] = []
@@ -297,7 +301,8 @@ class Iteration(FileLogging, WritePath, Mapping[str, Any]):
                 for row in rows:
                     next_steps[row[0]] = row[1] + 1
                 last.update(metrics)
-                if (before + len(rows)) // BATCH_SIZE > before // BATCH_SIZE:
+                self._unchecked += len(rows)
+                if self._unchecked >= BATCH_SIZE:
                     self._batch_full()
                 return
         if not next_steps.keys() >= metrics.keys():  # a new metric: check its name
@@ -324,7 +329,8 @@ class Iteration(FileLogging, WritePath, Mapping[str, Any]):
                         next_steps[name] = step + 1
                     last[name] = value
                 points.append((name, step, value, now))
-        if (before + len(checked)) // BATCH_SIZE > before // BATCH_SIZE:
+        self._unchecked += len(checked)
+        if self._unchecked >= BATCH_SIZE:
             self._batch_full()
 
     def log_parameter(self, parameter_name: str, value: Any) -> None:

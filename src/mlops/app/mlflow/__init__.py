@@ -14,24 +14,45 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from mlops.app.mlflow import artifacts, experiments, metrics, models, runs
+from mlops.app.mlflow import (
+    artifacts,
+    experiments,
+    logged_models,
+    metrics,
+    model_changes,
+    models,
+    runs,
+)
 from mlops.app.mlflow.errors import MlflowError
 from mlops.app.mlflow.mapping import mlflow_project
+from mlops.app.routing import PrefixGroup, flat_routes
 
-__all__ = ["PREFIXES", "MlflowError", "mlflow_project", "router"]
+__all__ = ["PREFIXES", "MlflowError", "mlflow_project", "routes"]
 
 #: Where MLflow clients (``/api``) and MLflow's web UI (``/ajax-api``) call the tracking API.
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 
-router = APIRouter(include_in_schema=False)
-for _prefix in PREFIXES:
-    router.include_router(experiments.router, prefix=_prefix)
-    router.include_router(runs.router, prefix=_prefix)
-    router.include_router(metrics.router, prefix=_prefix)
-# MLflow's artifact proxy (/api/2.0/mlflow-artifacts/...), logged models and the registry
-for _prefix in ("/api/2.0", "/ajax-api/2.0"):
-    router.include_router(artifacts.router, prefix=_prefix)
-    router.include_router(models.router, prefix=_prefix)
+#: The tracking API's routers, the busiest first (they are matched in this order).
+_TRACKING = (runs.router, metrics.router, experiments.router)
+#: MLflow's artifact proxy (``/api/2.0/mlflow-artifacts/...``), logged models and registry.
+_FILES_AND_MODELS = (
+    artifacts.router,
+    logged_models.router,
+    model_changes.router,
+    models.router,
+)
+
+info = APIRouter(include_in_schema=False)
+
+
+def routes() -> PrefixGroup:
+    """Every MLflow route, behind one test of the path's prefix (:mod:`mlops.app.routing`)."""
+    found = flat_routes(_TRACKING, PREFIXES[0]) + flat_routes(_TRACKING, PREFIXES[1])
+    for root in ("/api/2.0", "/ajax-api/2.0"):
+        found += flat_routes(_FILES_AND_MODELS, root)
+    found += flat_routes([info])
+    return PrefixGroup((*PREFIXES, "/api/3.0/mlflow", "/ajax-api/3.0/mlflow"), found)
+
 
 #: What ``/api/3.0/mlflow/server-info`` tells MLflow clients about this server.
 SERVER_INFO: dict[str, Any] = {
@@ -46,8 +67,8 @@ SERVER_INFO: dict[str, Any] = {
 }
 
 
-@router.get("/api/3.0/mlflow/server-info")
-@router.get("/ajax-api/3.0/mlflow/server-info")
+@info.get("/api/3.0/mlflow/server-info")
+@info.get("/ajax-api/3.0/mlflow/server-info")
 async def server_info() -> dict[str, Any]:
     """How this server is set up, as MLflow clients ask before some calls (no token needed)."""
     return SERVER_INFO

@@ -20,7 +20,6 @@ from fastapi.responses import JSONResponse
 
 from mlops.app.auth import actor
 from mlops.app.deps import ArtifactsDep, CanRead, CanWrite, StoreDep
-from mlops.app.mlflow import logged_models, model_changes
 from mlops.app.mlflow.artifacts import RunPath, artifact_uri
 from mlops.app.mlflow.errors import MlflowError
 from mlops.app.mlflow.logged_models import (
@@ -49,8 +48,6 @@ from mlops.store.base import Store
 __all__ = ["router"]
 
 router = APIRouter(tags=["mlflow"], include_in_schema=False)
-router.include_router(logged_models.router)
-router.include_router(model_changes.router)
 
 
 @router.post("/mlflow/registered-models/create", dependencies=[CanWrite])

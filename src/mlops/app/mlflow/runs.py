@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from typing import Any
@@ -78,8 +79,9 @@ def create_run(body: JsonBody, store: StoreDep, view: ViewDep) -> dict[str, Any]
     iteration = store.create_iteration(
         run_id, name, experiment_id, None, started_at, {}, heartbeat=False
     )
-    if tags:
-        iteration = store.set_iteration_tags(run_id, tags)
+    if tags:  # logged as its first batch: what a fresh run shows needs no read back
+        store.log_batch(run_id, tags=tags)
+        iteration = dataclasses.replace(iteration, tags={**iteration.tags, **tags})
     return {"run": run_json(iteration, view)}
 
 

@@ -22,17 +22,17 @@ from the REST API's downsampled series. No inline script or style (the App's CSP
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from mlops.app.ui import admin, login, models, pages, runs, trash, views
 
-__all__ = ["router"]
+__all__ = ["ROUTERS"]
 
-router = APIRouter(include_in_schema=False)
-router.include_router(login.router)
-router.include_router(pages.router)
-router.include_router(runs.router)
-router.include_router(models.router)
-router.include_router(admin.router)
-router.include_router(trash.router)
-router.include_router(views.router)
+#: The pages' routers, in the order their routes are matched.
+ROUTERS = (
+    login.router,
+    pages.router,
+    runs.router,
+    models.router,
+    admin.router,
+    trash.router,
+    views.router,
+)

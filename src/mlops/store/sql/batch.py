@@ -99,8 +99,9 @@ def write_batch(
     if parameters:
         rows = [(iteration_id, name, *encode_parameter(v)) for name, v in parameters.items()]
         cur.run_many(_PARAMETERS, rows)
+    stored: dict[str, int] | None = None
     if every_value and metrics:
-        points, metrics = _every_value(cur.conn, iteration_id, metrics)
+        points, metrics, stored = _every_value(cur, iteration_id, metrics)
     elif metrics:
         # float(): an int would stay an integer in SQLite's value column (see ExactDouble)
         points = [
@@ -109,7 +110,9 @@ def write_batch(
         ]
     if metrics:
         summaries = summarize_batch(metrics)
-        stale = _rewritten(cur, iteration_id, summaries, every_value)
+        if stored is None:
+            stored = _last_steps(cur, iteration_id, [s.name for s in summaries])
+        stale = _rewritten(summaries, stored, every_value)
         cur.run_many(_POINTS, points)
         merged = [
             (iteration_id, s.name, s.last, s.last_step, s.min, s.max, experiment_id)
@@ -129,19 +132,23 @@ _LAST_STEPS = "SELECT name, last_step FROM metric_summaries WHERE iteration_id =
 _NAMES = 500
 
 
-def _rewritten(
-    cur: DriverCursor, iteration_id: str, summaries: Sequence[BatchSummary], every_value: bool
-) -> list[str]:
-    """The metrics of a batch that write a step at or below their stored last step (or the
-    same step twice): their summaries cannot be merged, they are recomputed. With
-    ``every_value`` nothing is replaced: only a point before the stored last step (or steps
-    going back within the batch) needs the recomputation."""
-    names = [s.name for s in summaries]
+def _last_steps(cur: DriverCursor, iteration_id: str, names: Sequence[str]) -> dict[str, int]:
+    """The stored last step (the greatest step stored) of each of ``names`` that has points."""
     stored: dict[str, int] = {}
     for start in range(0, len(names), _NAMES):
         chunk = names[start : start + _NAMES]
         marks = "(" + ", ".join(["{p}"] * len(chunk)) + ")"
         stored.update(cur.rows(_LAST_STEPS + marks, (iteration_id, *chunk)))
+    return stored
+
+
+def _rewritten(
+    summaries: Sequence[BatchSummary], stored: Mapping[str, int], every_value: bool
+) -> list[str]:
+    """The metrics of a batch that write a step at or below their stored last step (or the
+    same step twice): their summaries cannot be merged, they are recomputed. With
+    ``every_value`` nothing is replaced: only a point before the stored last step (or steps
+    going back within the batch) needs the recomputation."""
     if every_value:
         return [
             s.name
@@ -161,20 +168,52 @@ def _value_key(value: float | None) -> str | None:
 
 
 def _every_value(
-    conn: Connection, iteration_id: str, metrics: Sequence[MetricRow]
-) -> tuple[list[tuple[Any, ...]], list[MetricRow]]:
-    """(rows to insert, the batch's points that are new) for an ``every_value`` batch: each
-    new point goes after the points stored at its step; one whose (step, timestamp, value) is
-    stored already, or came earlier in this batch, is a retry and is left out."""
+    cur: DriverCursor, iteration_id: str, metrics: Sequence[MetricRow]
+) -> tuple[list[tuple[Any, ...]], list[MetricRow], dict[str, int]]:
+    """(rows to insert, the batch's points that are new, the stored last steps) for an
+    ``every_value`` batch: each new point goes after the points stored at its step; one whose
+    (step, timestamp, value) is stored already, or came earlier in this batch, is a retry and
+    is left out. Only a metric whose stored steps reach into the batch's (its last step, the
+    greatest stored, at or after the batch's first) is looked up: a new metric, or one logged
+    on past its last step (every batch of a training loop), costs no query."""
     spans: dict[str, tuple[int, int]] = {}
     for name, step, _value, _ts in metrics:
         low, high = spans.get(name, (step, step))
         spans[name] = (min(low, step), max(high, step))
-    stamps = sorted({ts for _n, _s, _v, ts in metrics})
-    c = METRIC_POINTS.c
+    last_steps = _last_steps(cur, iteration_id, list(spans))
+    names = [n for n, (low, _high) in spans.items() if last_steps.get(n, low - 1) >= low]
     next_seq: dict[tuple[str, int], int] = {}
     seen: set[tuple[str, int, float, str | None]] = set()
-    names = list(spans)
+    if names:
+        _stored_points(cur.conn, iteration_id, metrics, spans, names, next_seq, seen)
+    rows: list[tuple[Any, ...]] = []
+    kept: list[MetricRow] = []
+    for name, step, value, ts in metrics:
+        number = None if value != value else float(value)
+        key = (name, step, ts, _value_key(number))
+        if key in seen:
+            continue
+        seen.add(key)
+        seq = next_seq.get((name, step), 0)
+        next_seq[(name, step)] = seq + 1
+        rows.append((iteration_id, name, step, seq, number, ts))
+        kept.append((name, step, value, ts))
+    return rows, kept, last_steps
+
+
+def _stored_points(
+    conn: Connection,
+    iteration_id: str,
+    metrics: Sequence[MetricRow],
+    spans: Mapping[str, tuple[int, int]],
+    names: Sequence[str],
+    next_seq: dict[tuple[str, int], int],
+    seen: set[tuple[str, int, float, str | None]],
+) -> None:
+    """Fill ``next_seq`` (the next sequence number at each stored (name, step)) and ``seen``
+    (the stored points at the batch's timestamps) for ``names`` within their ``spans``."""
+    stamps = sorted({ts for _n, _s, _v, ts in metrics})
+    c = METRIC_POINTS.c
     for start in range(0, len(names), 500):
         chunk = names[start : start + 500]
         where = and_(
@@ -189,16 +228,3 @@ def _every_value(
             query = select(c.name, c.step, c.timestamp, c.value).where(where, same_time)
             for name, step, ts, value in conn.execute(query):
                 seen.add((name, step, ts, _value_key(value)))
-    rows: list[tuple[Any, ...]] = []
-    kept: list[MetricRow] = []
-    for name, step, value, ts in metrics:
-        stored = None if value != value else float(value)
-        key = (name, step, ts, _value_key(stored))
-        if key in seen:
-            continue
-        seen.add(key)
-        seq = next_seq.get((name, step), 0)
-        next_seq[(name, step)] = seq + 1
-        rows.append((iteration_id, name, step, seq, stored, ts))
-        kept.append((name, step, value, ts))
-    return rows, kept
