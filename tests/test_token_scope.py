@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from mlops.app import AppSettings, create_app
+from mlops.app.routing import every_route
 from mlops.entities import Artifact
 from mlops.store.sql.store import SqlStore
 from mlops.wire import API_PREFIX
@@ -103,7 +104,7 @@ def _routes(client: TestClient) -> list[tuple[str, str]]:
     document = client.get(f"{API_PREFIX}/openapi.json").json()
     found = {(m.upper(), p) for p, item in document["paths"].items() for m in item}
     app: Any = client.app
-    for route in app.routes:
+    for route in every_route(app.routes):
         if isinstance(route, APIRoute):
             found |= {(m, route.path) for m in route.methods or () if m != "HEAD"}
     assert len(found) > 50

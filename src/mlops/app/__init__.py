@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
@@ -21,6 +22,7 @@ from mlops.app.api import (
     catalog,
     columns,
     groups,
+    health,
     iterations,
     lifecycle,
     models,
@@ -32,13 +34,12 @@ from mlops.app.api import (
 )
 from mlops.app.mlflow.errors import MlflowError, is_mlflow_path, mlflow_response
 from mlops.app.responses import JsonResponse, error_response, from_error, reported
-from mlops.app.routing import flat_routes
+from mlops.app.routing import PrefixGroup, every_route, flat_routes
 from mlops.app.security import Guard
 from mlops.app.settings import AppSettings
 from mlops.artifacts import open_artifact_store
 from mlops.errors import MlopsError
 from mlops.store.base import Store
-from mlops.store.sql.models import SCHEMA_REVISION
 from mlops.wire import API_PREFIX
 
 __all__ = ["AppSettings", "create_app"]
@@ -62,20 +63,17 @@ _API_ROUTERS = (
     tokens.router,
     workspace.router,
     groups.router,
+    health.router,
 )
 
 
 @functools.cache
 def _routes() -> tuple[BaseRoute, ...]:
-    """Every route of the App but its health check and static files, flat
-    (:mod:`mlops.app.routing`): MLflow's behind one prefix test, then the REST API's, the API
-    docs' and the pages'. Made once per process: the routes hold no state of an App."""
-    return (
-        mlflow.routes(),
-        *flat_routes(_API_ROUTERS, API_PREFIX),
-        *flat_routes([docs.router]),
-        *flat_routes(ui.ROUTERS),
-    )
+    """Every route of the App but its static files, flat (:mod:`mlops.app.routing`): MLflow's
+    and the REST API's (with its docs page), each behind one test of the path's prefix, then
+    the pages'. Made once per process: the routes hold no state of an App."""
+    api = flat_routes(_API_ROUTERS, API_PREFIX) + flat_routes([docs.router])
+    return (mlflow.routes(), PrefixGroup((API_PREFIX + "/",), api), *flat_routes(ui.ROUTERS))
 
 
 def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
@@ -99,16 +97,6 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     app.state.artifacts = open_artifact_store(settings.artifacts_location())
     app.router.routes.extend(_routes())
 
-    @app.get(
-        f"{API_PREFIX}/health",
-        tags=["health"],
-        response_model=None,
-        responses={**schemas.ok(schemas.Health), **schemas.errors(400, 500, 503)},
-    )
-    def health() -> dict[str, Any]:
-        """Liveness and the schema revision; needs no token."""
-        return {"status": "ok", "version": mlops.__version__, "schema": SCHEMA_REVISION}
-
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_handlers(app)
     if settings.cors_origins:
@@ -127,12 +115,27 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
 
 
 def _document_errors(app: FastAPI) -> None:
-    """Put the error shape the routes refer to into the OpenAPI document's components."""
-    build = app.openapi
+    """Build the OpenAPI document from every route (:func:`mlops.app.routing.every_route`),
+    with the error shape the routes refer to in its components."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document = build()
+            document = get_openapi(  # FastAPI's own call, on the routes inside the groups too
+                title=app.title,
+                version=app.version,
+                openapi_version=app.openapi_version,
+                summary=app.summary,
+                description=app.description,
+                terms_of_service=app.terms_of_service,
+                contact=app.contact,
+                license_info=app.license_info,
+                routes=list(every_route(app.routes)),
+                webhooks=app.webhooks.routes,
+                tags=app.openapi_tags,
+                servers=app.servers,
+                separate_input_output_schemas=app.separate_input_output_schemas,
+                external_docs=app.openapi_external_docs,
+            )
             found = document.setdefault("components", {}).setdefault("schemas", {})
             for name, schema in schemas.error_schemas().items():
                 found.setdefault(name, schema)

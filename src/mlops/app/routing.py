@@ -12,16 +12,19 @@ passes with one ``startswith``. Routes, dependencies, OpenAPI and names stay as 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.datastructures import DefaultPlaceholder
 from fastapi.routing import APIRoute
 from starlette.datastructures import URLPath
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["PrefixGroup", "flat_routes"]
+from mlops.app.responses import JsonResponse
+
+__all__ = ["PrefixGroup", "every_route", "flat_routes"]
 
 #: What an APIRoute keeps of its declaration, by the names its constructor takes.
 _SETTINGS = tuple(
@@ -32,8 +35,12 @@ _SETTINGS = tuple(
 
 
 def _declared(route: APIRoute) -> dict[str, Any]:
-    """The keyword arguments that declare ``route`` again (at another path)."""
-    return {name: getattr(route, name) for name in _SETTINGS if hasattr(route, name)}
+    """The keyword arguments that declare ``route`` again (at another path), with the App's
+    response class where the route names none (as including its router in the App did)."""
+    declared = {name: getattr(route, name) for name in _SETTINGS if hasattr(route, name)}
+    if isinstance(declared.get("response_class"), DefaultPlaceholder):
+        declared["response_class"] = JsonResponse
+    return declared
 
 
 def flat_routes(routers: Iterable[APIRouter], prefix: str = "") -> list[APIRoute]:
@@ -61,14 +68,14 @@ def _route_path(scope: Scope) -> str:
 
 class PrefixGroup(BaseRoute):
     """Routes whose paths all start with one of ``prefixes``: matched in order when the
-    request's path starts with one, skipped at once otherwise. For routes left out of the
-    OpenAPI document (it lists top-level routes only)."""
+    request's path starts with one, skipped at once otherwise. FastAPI's OpenAPI document
+    lists top-level routes only: build it from :func:`every_route`."""
 
     def __init__(self, prefixes: Sequence[str], routes: Sequence[APIRoute]) -> None:
         self.prefixes = tuple(prefixes)
         self.routes = list(routes)
         for route in self.routes:
-            if route.include_in_schema or not route.path.startswith(self.prefixes):
+            if not route.path.startswith(self.prefixes):
                 raise ValueError(f"{route.path} cannot be in a group under {self.prefixes}")
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
@@ -94,3 +101,12 @@ class PrefixGroup(BaseRoute):
             except NoMatchFound:
                 continue
         raise NoMatchFound(name, path_params)
+
+
+def every_route(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """``routes`` with the routes of each :class:`PrefixGroup` in its place."""
+    for route in routes:
+        if isinstance(route, PrefixGroup):
+            yield from route.routes
+        else:
+            yield route
