@@ -15,6 +15,9 @@ never touched; ``MLOPS_TRACKING_URI`` is ignored):
 - **w1-app, w2-app, w3, latency**: W1 and W2 through a real App on loopback, W3 (search among
   10,000 iterations, a 10,000-step history, the App's memory) and keep-alive request latency
   (see ``benchmarks/app_workloads.py``).
+- **reads**: the read targets (10,000- and 1,000,000-step histories, search, the JSON of 1,000
+  iterations, W1 through the App beside embedded, alternating), printed as it goes (see
+  ``benchmarks/reads.py``).
 - **w4**: the App's web pages at 100,000 iterations, on the server and in Chromium (see
   ``benchmarks/w4_pages.py``; ``--keep`` reuses its generated database).
 
@@ -47,7 +50,7 @@ from types import ModuleType
 TARGET_US_PER_CALL = 2.0
 TARGET_DURABLE_VS_RAW = 0.5
 
-WORKLOADS = ("w1", "w2", "w1-app", "w2-app", "w3", "latency", "w4")
+WORKLOADS = ("w1", "w2", "w1-app", "w2-app", "w3", "latency", "reads", "w4")
 
 
 @dataclass(frozen=True)
@@ -293,6 +296,14 @@ def _app() -> ModuleType:
     return app_workloads
 
 
+def _reads(quick: bool) -> list[Figure]:
+    """The read targets (``benchmarks/reads.py``): it prints its own table of figures."""
+    import reads
+
+    reads.main(["--quick"] if quick else [])
+    return []
+
+
 def _w4() -> ModuleType:
     """The W4 module (web pages at 100,000 iterations; see ``benchmarks/w4_pages.py``)."""
     import w4_pages
@@ -377,6 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "w2-app": lambda: _app().run_workloads(["w2"], args.quick, args.workers),
         "w3": lambda: _app().run_workloads(["w3"], args.quick, args.workers),
         "latency": lambda: _app().run_workloads(["latency"], args.quick, args.workers),
+        "reads": lambda: _reads(args.quick),
     }
     saved = {k: os.environ.get(k) for k in ("MLOPS_HOME", "MLOPS_TRACKING_URI")}
     try:

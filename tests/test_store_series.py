@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from mlops.entities import MetricPoint
+from mlops.errors import NotFound
 from mlops.store.base import MetricRow, Store
 
 LARGEST = 1.7976931348623157e308
@@ -103,6 +104,22 @@ def test_a_downsampled_series_keeps_the_first_and_last_point(store: Store) -> No
     assert total == 1_500 and len(points) <= 10
     assert (points[0].step, points[0].value) == (500, 500 / 1e6)
     assert (points[-1].step, points[-1].value) == (1_999, 1_999 / 1e6)
+
+
+def test_a_series_in_columns_is_the_series(store: Store) -> None:
+    iteration_id = _iteration(store)
+    now = time.time()
+    values = [math.nan if s == 7 else 1 / (s + 1) for s in range(300)]
+    store.log_batch(iteration_id, metrics=[("m", s, v, now + s) for s, v in enumerate(values)])
+    for max_points in (1000, 20):  # whole, downsampled
+        points, total = store.get_metric_series(iteration_id, "m", max_points)
+        columns, counted = store.get_metric_series_columns(iteration_id, "m", max_points)
+        assert counted == total == 300
+        assert list(columns.steps) == [p.step for p in points]
+        assert [_bits(v) for v in columns.values] == [_bits(p.value) for p in points]
+        assert list(columns.timestamps) == pytest.approx([p.timestamp for p in points])
+    with pytest.raises(NotFound, match="m"):
+        store.get_metric_series_columns(iteration_id, "nope", 100)
 
 
 # -- summaries follow the stored series -----------------------------------------------------

@@ -151,7 +151,8 @@ def test_a_project_token_sees_nothing_of_another_project_on_any_route(
         path = _path(template, p1)
         for params in ({}, query):
             answer = client.get(path, params=params)
-            if answer.status_code >= 500:
+            # 501: an MLflow endpoint mlops answers NOT_IMPLEMENTED on purpose (presigned URLs)
+            if answer.status_code >= 500 and answer.status_code != 501:
                 problems.append(f"GET {path} {params} failed: {answer.text[:200]}")
             leaked = _leaks(answer.text, p2, str(params))
             if leaked:

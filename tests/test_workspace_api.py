@@ -111,6 +111,33 @@ def test_series_takes_100_iterations(seeded: tuple[TestClient, str, list[str]]) 
     assert set(answer.json()["series"]) == set(ids)
 
 
+def test_series_in_columns_match_the_points(seeded: tuple[TestClient, str, list[str]]) -> None:
+    client, _, ids = seeded
+    for extra in ({}, {"max_points": 4}, {"after_step": 0}):
+        params: dict[str, Any] = {"metric": "acc", "iteration_ids": ids[:5], **extra}
+        points = client.get("/api/v1/series", params=params).json()["series"]
+        columns = client.get("/api/v1/series", params={**params, "format": "columns"}).json()
+        for iteration_id in ids[:5]:
+            want, got = points[iteration_id], columns["series"][iteration_id]
+            assert got["steps"] == [p["step"] for p in want["points"]]
+            assert got["values"] == [p["value"] for p in want["points"]]
+            assert len(got["timestamps"]) == len(got["steps"])
+            assert all(isinstance(t, float) for t in got["timestamps"])  # epoch seconds
+            assert (got["downsampled"], got["total"]) == (want["downsampled"], want["total"])
+    nan = client.get(
+        "/api/v1/series", params={"metric": "loss", "iteration_ids": [ids[1]], "format": "columns"}
+    ).json()["series"][ids[1]]
+    assert nan["values"] == ["NaN"] and nan["total"] == 1
+    missing = client.get(
+        "/api/v1/series", params={"metric": "nope", "iteration_ids": [ids[1]], "format": "columns"}
+    )
+    assert missing.status_code == 404 and "acc" in missing.json()["error"]["message"]
+    wrong = client.get(
+        "/api/v1/series", params={"metric": "acc", "iteration_ids": [ids[1]], "format": "rows"}
+    )
+    assert wrong.status_code == 422 and "format" in wrong.text
+
+
 def test_the_json_twin_carries_the_chart_settings(
     seeded: tuple[TestClient, str, list[str]],
 ) -> None:

@@ -313,11 +313,20 @@ class MetricColumnsOut(_Shape):
     timestamps: list[float]
 
 
+class SeriesColumns(MetricColumnsOut):
+    """A metric's series in columns (``format=columns``): ``downsampled`` when fewer than
+    ``total`` points are sent."""
+
+    downsampled: bool
+    total: int
+
+
 class MetricSeries(_Shape):
-    """One metric of several iterations, keyed by iteration id."""
+    """One metric of several iterations, keyed by iteration id: each a list of points, or in
+    columns with ``format=columns`` (no object per point: what a chart of 100 curves asks)."""
 
     metric: str
-    series: dict[str, MetricHistory]
+    series: dict[str, MetricHistory | SeriesColumns]
 
 
 class Health(_Shape):

@@ -589,6 +589,16 @@ class Store(abc.ABC):
         for ``max_points=4``.) Raises
         ``NotFound`` like :meth:`get_metric_history`."""
 
+    def get_metric_series_columns(
+        self, iteration_id: str, metric_name: str, max_points: int
+    ) -> tuple[MetricColumns, int]:
+        """:meth:`get_metric_series` in columns: (the chart's points, how many the full
+        series has). Raises ``NotFound`` like :meth:`get_metric_history`."""
+        from mlops.series import MetricColumns
+
+        points, total = self.get_metric_series(iteration_id, metric_name, max_points)
+        return MetricColumns.of_points(points), total
+
     # -- saved views and live state of experiment pages (see mlops.views) ------------------
     @abc.abstractmethod
     def list_views(self, experiment_id: str) -> list[SavedView]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
 from starlette.convertors import Convertor, register_url_convertor
@@ -24,8 +24,9 @@ from mlops.app.schemas import (
     MetricSeries,
     ok,
 )
-from mlops.entities import ModelFile
+from mlops.entities import MetricPoint, ModelFile
 from mlops.errors import InvalidInput, TooLarge
+from mlops.series import MetricColumns
 from mlops.store.base import IterationTable, MetricRow
 from mlops.values import check_name
 from mlops.wire import (
@@ -231,28 +232,39 @@ def get_metric_series(
     iteration_ids: Annotated[list[str], Query(min_length=1, max_length=100)],
     max_points: Annotated[int, Query(ge=4, le=100_000)] = 1000,
     after_step: Annotated[int | None, Query(ge=-(2**63), le=2**63 - 1)] = None,
+    format: Literal["points", "columns"] = "points",
 ) -> dict[str, Any]:
     """One metric of up to 100 iterations at once, each downsampled to ``max_points`` (for
-    comparing runs): ``{"series": {iteration_id: {"points", "downsampled", "total"}}}``.
+    comparing runs): ``{"series": {iteration_id: {"points", "downsampled", "total"}}}``, or
+    with ``format=columns`` each series as ``{"steps", "values", "timestamps" (epoch
+    seconds), "downsampled", "total"}`` (no object per point: a chart of 100 curves).
     ``after_step``: only the points after that step, at most ``max_points`` of them and not
     downsampled (a live page's increment; ``total`` counts what is sent)."""
     series = {}
     for iteration_id in dict.fromkeys(iteration_ids):
         if after_step is not None:
-            points = store.get_metric_page(iteration_id, metric, after_step, max_points)
-            series[iteration_id] = {
-                "points": [p.to_dict() for p in points],
-                "downsampled": False,
-                "total": len(points),
-            }
+            page = store.get_metric_page(iteration_id, metric, after_step, max_points)
+            columns, total = MetricColumns.of_points(page), len(page)
+        elif format == "columns":
+            columns, total = store.get_metric_series_columns(iteration_id, metric, max_points)
+        else:
+            points, total = store.get_metric_series(iteration_id, metric, max_points)
+            series[iteration_id] = _series_answer(points, total)
             continue
-        points, total = store.get_metric_series(iteration_id, metric, max_points)
-        series[iteration_id] = {
-            "points": [p.to_dict() for p in points],
-            "downsampled": len(points) < total,
-            "total": total,
-        }
+        if format == "columns":
+            series[iteration_id] = {**columns.to_json(), "downsampled": len(columns) < total}
+            series[iteration_id]["total"] = total
+        else:
+            series[iteration_id] = _series_answer(columns.points(), total)
     return {"metric": metric, "series": series}
+
+
+def _series_answer(points: Sequence[MetricPoint], total: int) -> dict[str, Any]:
+    return {
+        "points": [p.to_dict() for p in points],
+        "downsampled": len(points) < total,
+        "total": total,
+    }
 
 
 def _encode_cursor(offset: int) -> str:
