@@ -182,6 +182,13 @@ def _every_value(
         spans[name] = (min(low, step), max(high, step))
     last_steps = _last_steps(cur, iteration_id, list(spans))
     names = [n for n, (low, _high) in spans.items() if last_steps.get(n, low - 1) >= low]
+    if not names and len({(m[0], m[1]) for m in metrics}) == len(metrics):
+        # nothing stored within reach and one point a (metric, step): no retry to look for
+        fresh = [
+            (iteration_id, name, step, 0, None if value != value else float(value), ts)
+            for name, step, value, ts in metrics
+        ]
+        return fresh, list(metrics), last_steps
     next_seq: dict[tuple[str, int], int] = {}
     seen: set[tuple[str, int, float, str | None]] = set()
     if names:
