@@ -411,6 +411,7 @@ def app_with_limit(store_uri: str, port: int, max_in_flight: int) -> Iterator[st
 
 _STANDBY = """
 import sys
+import mlops.app  # the App's code and its route table
 from mlops.app.server import serve
 from mlops.app.settings import AppSettings
 print("loaded", flush=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -67,13 +66,15 @@ _API_ROUTERS = (
 )
 
 
-@functools.cache
 def _routes() -> tuple[BaseRoute, ...]:
     """Every route of the App but its static files, flat (:mod:`mlops.app.routing`): MLflow's
     and the REST API's (with its docs page), each behind one test of the path's prefix, then
-    the pages'. Made once per process: the routes hold no state of an App."""
+    the pages'. The routes hold no state of an App: made once, when this module loads."""
     api = flat_routes(_API_ROUTERS, API_PREFIX) + flat_routes([docs.router])
     return (mlflow.routes(), PrefixGroup((API_PREFIX + "/",), api), *flat_routes(ui.ROUTERS))
+
+
+_ROUTES = _routes()
 
 
 def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
@@ -95,7 +96,7 @@ def create_app(settings: AppSettings, store: Store | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.artifacts = open_artifact_store(settings.artifacts_location())
-    app.router.routes.extend(_routes())
+    app.router.routes.extend(_ROUTES)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_handlers(app)
