@@ -244,27 +244,28 @@ def get_metric_series(
     for iteration_id in dict.fromkeys(iteration_ids):
         if after_step is not None:
             page = store.get_metric_page(iteration_id, metric, after_step, max_points)
-            columns, total = MetricColumns.of_points(page), len(page)
+            if format == "columns":
+                series[iteration_id] = _columns_answer(MetricColumns.of_points(page), len(page))
+            else:
+                series[iteration_id] = _series_answer(page, len(page))
         elif format == "columns":
-            columns, total = store.get_metric_series_columns(iteration_id, metric, max_points)
+            found = store.get_metric_series_columns(iteration_id, metric, max_points)
+            series[iteration_id] = _columns_answer(*found)
         else:
             points, total = store.get_metric_series(iteration_id, metric, max_points)
             series[iteration_id] = _series_answer(points, total)
-            continue
-        if format == "columns":
-            series[iteration_id] = {**columns.to_json(), "downsampled": len(columns) < total}
-            series[iteration_id]["total"] = total
-        else:
-            series[iteration_id] = _series_answer(columns.points(), total)
     return {"metric": metric, "series": series}
 
 
 def _series_answer(points: Sequence[MetricPoint], total: int) -> dict[str, Any]:
-    return {
-        "points": [p.to_dict() for p in points],
-        "downsampled": len(points) < total,
-        "total": total,
-    }
+    """One series as a list of points (the default format)."""
+    answer = [p.to_dict() for p in points]
+    return {"points": answer, "downsampled": len(points) < total, "total": total}
+
+
+def _columns_answer(columns: MetricColumns, total: int) -> dict[str, Any]:
+    """One series in columns (``format=columns``)."""
+    return {**columns.to_json(), "downsampled": len(columns) < total, "total": total}
 
 
 def _encode_cursor(offset: int) -> str:
