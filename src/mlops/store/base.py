@@ -45,6 +45,7 @@ from mlops.errors import InvalidInput
 
 if TYPE_CHECKING:
     from mlops.artifacts import ArtifactStore
+    from mlops.charts import IterationValues
     from mlops.groups import GroupSeries, IterationGroups
     from mlops.series import MetricColumns
     from mlops.store.sql.audit import AuditEvent
@@ -494,6 +495,40 @@ class Store(abc.ABC):
         (deleted themselves or in a deleted experiment), None both.
         Raises ``QuerySyntaxError`` for a filter that does not parse, ``InvalidInput`` for a
         negative (or wider than 64-bit) ``limit`` or ``offset``."""
+
+    def get_iteration_values(
+        self,
+        experiment_id: str,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int = 10_000,
+        parameter_names: Sequence[str] = (),
+        metric_names: Sequence[str] = (),
+    ) -> IterationValues:
+        """The first ``limit`` (at most 10,000) live iterations of an experiment matching
+        ``filter``, in ``order_by`` order, in columns: their ids, names, the named parameters'
+        values and the named metrics' last values (:class:`~mlops.charts.IterationValues`;
+        what the experiment page's parallel coordinates and scatter draw). Raises ``NotFound``
+        for an unknown experiment, ``InvalidInput`` for a bad limit or name or more than 50
+        names, ``QuerySyntaxError`` for a filter that does not parse."""
+        from mlops.charts import IterationValues, check_value_request
+
+        parameters, metrics = check_value_request(limit, parameter_names, metric_names)
+        self.get_experiment(experiment_id)  # NotFound names an unknown experiment
+        found = self.list_iterations(
+            experiment_id, None, filter, order_by, limit + 1, 0, parameters, metrics
+        )
+        shown = found[:limit]
+        return IterationValues(
+            ids=[it.id for it in shown],
+            names=[it.name for it in shown],
+            parameters={name: [it.parameters.get(name) for it in shown] for name in parameters},
+            metrics={
+                name: [s.last if (s := it.metrics.get(name)) is not None else None for it in shown]
+                for name in metrics
+            },
+            more=len(found) > limit,
+        )
 
     def iteration_tables(
         self,

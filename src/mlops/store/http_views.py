@@ -8,6 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mlops.charts import IterationValues, check_value_request
 from mlops.store.http_client import part
 from mlops.store.http_codec import _ts
 from mlops.store.http_reads import AppCalls
@@ -113,3 +114,27 @@ class AppViews(AppCalls):
             "GET", f"/experiments/{part(experiment_id)}/live", params={"ids": ",".join(ids)}
         )
         return [live_from(i) for i in data["iterations"]]
+
+    def get_iteration_values(
+        self,
+        experiment_id: str,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int = 10_000,
+        parameter_names: Sequence[str] = (),
+        metric_names: Sequence[str] = (),
+    ) -> IterationValues:
+        parameters, metrics = check_value_request(limit, parameter_names, metric_names)
+        order = order_by if order_by is None or isinstance(order_by, str) else list(order_by)
+        body = {"filter": filter, "order_by": order, "parameters": parameters,
+                "metrics": metrics, "limit": limit}  # fmt: skip
+        data = self._call("POST", f"/experiments/{part(experiment_id)}/points", body)
+        return IterationValues(
+            ids=list(data["ids"]),
+            names=list(data["names"]),
+            parameters={name: list(values) for name, values in data["parameters"].items()},
+            metrics={
+                name: [decode_float(v) for v in values] for name, values in data["metrics"].items()
+            },
+            more=bool(data["more"]),
+        )

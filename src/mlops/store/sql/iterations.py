@@ -108,6 +108,11 @@ def live(
     return and_(*conditions) if len(conditions) > 1 else own
 
 
+#: The order of a fetch by iteration ids: by id first, so the database walks the table's
+#: primary key (iteration_id, name) in order. Ordered by name alone, SQLite walks the name
+#: index of every iteration in the database instead (10,000 ids of 100,000: 209 ms, not 27).
+_IN_KEY_ORDER = "ORDER BY iteration_id"
+
 #: Up to this many deleted experiments are sent as values; past it, as a subquery.
 _GONE = 500
 
@@ -143,17 +148,17 @@ def load_iterations(
         named, names = _named(cur, parameter_names)
         texts = cur.fetch(
             "SELECT iteration_id, name, value_json FROM parameters "
-            f"WHERE parameters.iteration_id {among}{named} ORDER BY name",
+            f"WHERE parameters.iteration_id {among}{named} {_IN_KEY_ORDER}, name",
             chunk + names,
         )
         for (iteration_id, name, _), value in zip(
-            texts, _decoded([t[2] for t in texts]), strict=True
+            texts, decoded_parameters([t[2] for t in texts]), strict=True
         ):
             params[iteration_id][name] = value
         named, names = _named(cur, metric_names)
         for iteration_id, name, last, last_step, low, high in cur.fetch(
             "SELECT iteration_id, name, last, last_step, min, max FROM metric_summaries "
-            f"WHERE metric_summaries.iteration_id {among}{named} ORDER BY name",
+            f"WHERE metric_summaries.iteration_id {among}{named} {_IN_KEY_ORDER}, name",
             chunk + names,
         ):
             summaries[iteration_id][name] = MetricSummary(
@@ -162,14 +167,13 @@ def load_iterations(
         for values in cur.fetch(
             f"SELECT l.iteration_id, {_DATASET_ROW.columns} FROM iteration_datasets AS l "
             f"JOIN datasets AS d ON d.id = l.dataset_id WHERE l.iteration_id {among} "
-            "ORDER BY d.name, d.version",
+            "ORDER BY l.iteration_id, d.name, d.version",
             chunk,
         ):
             datasets[values[0]].append(rows.dataset(_DATASET_ROW.row(values[1:], decoded)))
         for iteration_id, key, value in cur.fetch(
             f"SELECT iteration_id, key, value FROM iteration_tags "
-            f"WHERE iteration_tags.iteration_id {among} "
-            "ORDER BY key",
+            f"WHERE iteration_tags.iteration_id {among} {_IN_KEY_ORDER}, key",
             chunk,
         ):
             tags[iteration_id][key] = value
@@ -190,7 +194,7 @@ def _named(cur: DriverCursor, names: Sequence[str] | None) -> tuple[str, list[st
     return f" AND (name || '') IN ({cur.marks(len(names))})", list(names)
 
 
-def _decoded(texts: list[str]) -> list[Any]:
+def decoded_parameters(texts: list[str]) -> list[Any]:
     """Parameter values of their stored JSON texts, decoded in one call of the JSON parser
     (one call per value costs more than the rest of a page of iterations)."""
     try:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import case, insert, select, update
 
+from mlops.charts import IterationValues, check_value_request
 from mlops.entities import Iteration, MetricPoint, ModelFile
 from mlops.errors import InvalidInput, NotFound
 from mlops.store import rules
@@ -33,7 +34,7 @@ from mlops.store.sql.models import (
     METRIC_SUMMARIES,
 )
 from mlops.store.sql.series import downsample
-from mlops.store.sql.table import iteration_table
+from mlops.store.sql.table import iteration_table, iteration_values
 
 DEFAULT_EXPERIMENT = "default"
 
@@ -320,6 +321,22 @@ class IterationMethods(CatalogMethods):
             if len(page.ids) < want:
                 return
             got += want
+
+    def get_iteration_values(
+        self,
+        experiment_id: str,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int = 10_000,
+        parameter_names: Sequence[str] = (),
+        metric_names: Sequence[str] = (),
+    ) -> IterationValues:
+        parameters, metrics = check_value_request(limit, parameter_names, metric_names)
+        self.get_experiment(experiment_id)  # NotFound names an unknown experiment
+        with self._read("read the values of iterations") as conn:
+            return iteration_values(
+                conn, experiment_id, filter, order_by, limit, parameters, metrics, time.time()
+            )
 
     def count_iterations(
         self,
