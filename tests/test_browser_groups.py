@@ -34,6 +34,7 @@ def _sweep(uri: str) -> str:
         lr = (0.1, 0.01, 0.001)[n % 3]
         store.create_iteration(iteration_id, f"run-{n}", experiment.id, None, now + n, {})
         points = [("loss", s, (1 + n % 3) / (1 + s) + 0.05 * (n // 3), now) for s in range(40)]
+        points.append(("acc", 39, 0.5 + 0.1 * (n % 3) + 0.01 * (n // 3), now))  # logged once
         store.log_batch(iteration_id, parameters={"lr": lr, "seed": n // 3}, metrics=points)
         store.end_iteration(iteration_id, "finished", now + n + 1)
     store.close()
@@ -78,6 +79,15 @@ def test_group_rows_expand_switch_spread_and_draw_bands(
         assert page.get_by_test_id("group-band").count() == 3
         band = page.get_by_test_id("group-band").first.get_attribute("points") or ""
         assert len(band.split()) == 80  # 40 steps above the mean, 40 below
+        # acc, logged once: a bar per group with its spread, not an empty line chart
+        bars = page.get_by_test_id("group-bar")
+        assert bars.count() == 3 and page.get_by_test_id("group-whisker").count() == 3
+        heights = [float(bars.nth(i).get_attribute("height") or 0) for i in range(3)]
+        assert heights[0] > heights[1] > heights[2] > 0  # lr=0.001 scores highest
+        swatches = page.locator(".group-legend .swatch")
+        colours = {swatches.nth(i).evaluate("s => getComputedStyle(s).backgroundColor")
+                   for i in range(3)}  # fmt: skip
+        assert len(colours) == 3  # each group's colour, as its curve
         screenshot(page, "groups-by-lr")
         rows.nth(0).get_by_test_id("group-expand").click()
         assert members.count() == 0

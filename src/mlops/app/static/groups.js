@@ -193,6 +193,65 @@
       figure.querySelector("figcaption").textContent = metric + ": no points in any group";
       return;
     }
+    const frame = { svg: svg, width: width, height: height, left: left, right: right, top: top, bottom: bottom };
+    if (bands.every((points) => points.length <= 1)) {
+      // a metric logged once (a final score): each group's mean as a bar, its spread as a whisker
+      figure.querySelector("figcaption").textContent = metric + ": mean of each group (logged once)";
+      svg.setAttribute("aria-label", "Mean " + metric + " of each group, with a whisker of " +
+        (showRange ? "min to max" : "one standard deviation"));
+      drawBars(frame, bands, series, lows, highs);
+    } else {
+      drawLines(frame, bands, steps, lows, highs);
+    }
+    figure.insertBefore(svg, figure.querySelector(".group-legend"));
+  }
+
+  function yAxis(frame, y0, y1, sy) {
+    const { svg, left, top, height, bottom } = frame;
+    svg.appendChild(el("line", { class: "axis", x1: left, y1: top, x2: left, y2: height - bottom }));
+    for (const value of [y0, (y0 + y1) / 2, y1]) {
+      const text = el("text", { x: left - 4, y: sy(value) + 4, "text-anchor": "end" });
+      text.textContent = mlops.fmt(Number(value.toPrecision(3)));
+      svg.appendChild(text);
+    }
+  }
+
+  function drawBars(frame, bands, series, lows, highs) {
+    const { svg, width, height, left, right, top, bottom } = frame;
+    let y0 = Math.min(0, ...lows), y1 = Math.max(0, ...highs);
+    if (y0 === y1) y1 = y0 + 1;
+    const sy = (v) => top + (1 - (v - y0) / (y1 - y0)) * (height - top - bottom);
+    yAxis(frame, y0, y1, sy);
+    svg.appendChild(el("line", { class: "axis", x1: left, y1: sy(0), x2: width - right, y2: sy(0) }));
+    const slot = (width - left - right) / bands.length;
+    bands.forEach(function (points, i) {
+      if (!points.length) return;
+      const p = points[0], x = left + slot * i + slot * 0.15, w = slot * 0.7;
+      const colour = color(i);
+      svg.appendChild(el("rect", {
+        x: x.toFixed(1), y: Math.min(sy(p.mean), sy(0)).toFixed(1), width: w.toFixed(1),
+        height: Math.abs(sy(0) - sy(p.mean)).toFixed(1), fill: colour, "fill-opacity": 0.85,
+        "data-testid": "group-bar",
+      }));
+      const mid = x + w / 2;
+      svg.appendChild(el("path", {
+        d: "M" + mid.toFixed(1) + " " + sy(p.low).toFixed(1) + " L" + mid.toFixed(1) + " " +
+          sy(p.high).toFixed(1) + " M" + (mid - 5).toFixed(1) + " " + sy(p.low).toFixed(1) +
+          " h10 M" + (mid - 5).toFixed(1) + " " + sy(p.high).toFixed(1) + " h10",
+        stroke: "currentColor", "stroke-width": 1.5, fill: "none", "data-testid": "group-whisker",
+      }));
+      const name = el("text", { x: mid.toFixed(1), y: height - bottom + 14, "text-anchor": "middle" });
+      const text = label(series.curves[i], series.group_by);
+      name.textContent = text.length > 16 ? text.slice(0, 15) + "…" : text;
+      const full = el("title", {});
+      full.textContent = text + ": " + mlops.fmt(p.mean);
+      name.appendChild(full);
+      svg.appendChild(name);
+    });
+  }
+
+  function drawLines(frame, bands, steps, lows, highs) {
+    const { svg, width, height, left, right, top, bottom } = frame;
     let x0 = Math.min(...steps), x1 = Math.max(...steps);
     let y0 = Math.min(...lows), y1 = Math.max(...highs);
     if (x0 === x1) x1 = x0 + 1;
@@ -200,13 +259,7 @@
     const sx = (s) => left + ((s - x0) / (x1 - x0)) * (width - left - right);
     const sy = (v) => top + (1 - (v - y0) / (y1 - y0)) * (height - top - bottom);
     svg.appendChild(el("line", { class: "axis", x1: left, y1: height - bottom, x2: width - right, y2: height - bottom }));
-    svg.appendChild(el("line", { class: "axis", x1: left, y1: top, x2: left, y2: height - bottom }));
-    const ticks = [[y0, sy(y0)], [y1, sy(y1)], [(y0 + y1) / 2, sy((y0 + y1) / 2)]];
-    for (const [value, y] of ticks) {
-      const text = el("text", { x: left - 4, y: y + 4, "text-anchor": "end" });
-      text.textContent = mlops.fmt(Number(value.toPrecision(3)));
-      svg.appendChild(text);
-    }
+    yAxis(frame, y0, y1, sy);
     for (const step of [x0, x1]) {
       const text = el("text", { x: sx(step), y: height - bottom + 14, "text-anchor": "middle" });
       text.textContent = String(step);
@@ -218,6 +271,18 @@
     bands.forEach(function (points, i) {
       if (!points.length) return;
       const colour = color(i);
+      if (points.length === 1) { // one step only: a dot with its spread, not an invisible line
+        const p = points[0];
+        svg.appendChild(el("path", {
+          d: "M" + sx(p.step).toFixed(1) + " " + sy(p.low).toFixed(1) + " V" + sy(p.high).toFixed(1),
+          stroke: colour, "stroke-width": 1.5, "data-testid": "group-band",
+        }));
+        svg.appendChild(el("circle", {
+          cx: sx(p.step).toFixed(1), cy: sy(p.mean).toFixed(1), r: 4, fill: colour,
+          "data-testid": "group-mean",
+        }));
+        return;
+      }
       const upper = points.map((p) => sx(p.step).toFixed(1) + "," + sy(p.high).toFixed(1));
       const lower = points.slice().reverse().map((p) => sx(p.step).toFixed(1) + "," + sy(p.low).toFixed(1));
       svg.appendChild(el("polygon", {
@@ -230,7 +295,6 @@
         "data-testid": "group-mean",
       }));
     });
-    figure.insertBefore(svg, figure.querySelector(".group-legend"));
   }
 
   async function chart(target, metric, before) {
@@ -264,7 +328,9 @@
     const legend = cell("div", null, { class: "group-legend" });
     series.curves.forEach(function (curve, i) {
       const item = cell("span", null);
-      item.appendChild(cell("span", "", { class: "swatch", style: "background:" + color(i) }));
+      const swatch = cell("span", "", { class: "swatch" });
+      swatch.style.background = color(i); // CSSOM: the CSP blocks style attributes
+      item.appendChild(swatch);
       item.appendChild(document.createTextNode(label(curve, series.group_by)));
       legend.appendChild(item);
     });
