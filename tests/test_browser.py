@@ -56,6 +56,7 @@ SGD_HINGE = "sgd-hinge-alpha=0.001"
 SGD_LOG = "sgd-log_loss-alpha=0.001"
 GBOOST = "gboost-10"
 CURVES = ("train_accuracy", "val_accuracy", "val_loss")  # metrics logged at several steps
+ONCE = "test_accuracy"  # logged once, after training
 
 
 @dataclass
@@ -277,6 +278,13 @@ def test_iteration_chart(browser: Browser, site: Site) -> None:
             assert ink["painted"] > 500, f"chart of {name} is blank: {ink}"
             wanted = f"/api/v1/iterations/{iteration_id}/metrics/{name}?max_points=1000"
             assert any(url.endswith(wanted) for url in requested), f"{wanted} not fetched"
+        # a metric logged once is its value, not a lone dot on an empty line chart
+        value = page.locator(by_testid(f"chart-{ONCE}")).get_by_test_id("chart-value")
+        value.wait_for()
+        assert "logged once" in value.inner_text()
+        summary = httpx.get(f"{site.url}/api/v1/iterations/{iteration_id}").json()
+        shown = float(value.inner_text().splitlines()[0])
+        assert shown == pytest.approx(summary["metrics"][ONCE], rel=1e-5)
         screenshot(page, "iteration")
         assert_clean(watch, "iteration")
 
@@ -308,6 +316,10 @@ def test_compare_three(browser: Browser, site: Site) -> None:
             assert figure.get_attribute("data-series") == "3", name
             ink = canvas_ink(page, by_testid(f"chart-{name}"))
             assert ink["width"] > 100 and ink["painted"] > 500, (name, ink)
+        # a metric logged once per iteration: a bar each, tallest for the best
+        once = page.locator(by_testid(f"chart-{ONCE}"))
+        once.get_by_test_id("chart-bars").wait_for()
+        assert once.get_by_test_id("chart-bar").count() == 3
         # the parameters table marks what differs
         params = page.get_by_test_id("compare-params")
         assert params.is_visible()

@@ -200,6 +200,61 @@
   }
 
 
+  /** A metric logged once per iteration (a final score), drawn as what it is: one value
+   *  (``items`` of one) or a bar per iteration, never a lone dot on an empty line chart.
+   *  ``items``: [{label, value, step, color}]; NaN is marked ×, infinities with an arrow. */
+  function values(container, items) {
+    container.classList.remove("loading");
+    container.textContent = "";
+    container.dataset.kind = items.length === 1 ? "value" : "bars";
+    if (items.length === 1) {
+      const item = items[0];
+      const box = mlops.el("div", { class: "chart-value", "data-testid": "chart-value" });
+      box.appendChild(mlops.el("span", { class: "chart-value-number" }, mlops.fmt(item.value)));
+      box.appendChild(mlops.el("span", { class: "muted small" }, "logged once, at step " + item.step));
+      container.appendChild(box);
+      return;
+    }
+    const NS = "http://www.w3.org/2000/svg";
+    const make = function (tag, attrs, text) {
+      const node = document.createElementNS(NS, tag);
+      for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+      if (text !== undefined) node.textContent = text;
+      return node;
+    };
+    const width = 480, height = 220, left = 56, right = 10, top = 12, bottom = 40;
+    const finite = items.map((i) => i.value).filter((v) => typeof v === "number" && Number.isFinite(v));
+    let lo = Math.min(0, ...finite), hi = Math.max(0, ...finite);
+    if (lo === hi) hi = lo + 1;
+    const y = scale(lo, hi, false, height - bottom, top);
+    const svg = make("svg", { viewBox: "0 0 " + width + " " + height, role: "img", class: "chart-bars",
+      "aria-label": "One value per iteration, as bars", "data-testid": "chart-bars" });
+    svg.appendChild(make("line", { class: "axis", x1: left, y1: top, x2: left, y2: height - bottom }));
+    for (const t of y.ticks(4)) {
+      svg.appendChild(make("text", { x: left - 4, y: y.to(t) + 4, "text-anchor": "end" }, mlops.fmt(t)));
+    }
+    svg.appendChild(make("line", { class: "axis", x1: left, y1: y.to(0), x2: width - right, y2: y.to(0) }));
+    const slot = (width - left - right) / items.length;
+    items.forEach(function (item, i) {
+      const x = left + slot * i + slot * 0.15, w = Math.max(2, slot * 0.7), mid = x + w / 2;
+      const v = item.value;
+      let bar;
+      if (typeof v !== "number" || Number.isNaN(v)) {
+        bar = make("text", { x: mid, y: y.to(0) - 4, "text-anchor": "middle", class: "nan-mark" }, "×");
+      } else if (!Number.isFinite(v)) {
+        bar = make("text", { x: mid, y: v > 0 ? top + 10 : height - bottom - 2, "text-anchor": "middle" }, v > 0 ? "↑ ∞" : "↓ −∞");
+      } else {
+        bar = make("rect", { x: x.toFixed(1), y: Math.min(y.to(v), y.to(0)).toFixed(1), width: w.toFixed(1),
+          height: Math.abs(y.to(0) - y.to(v)).toFixed(1), "data-testid": "chart-bar" });
+        bar.style.fill = item.color; // CSSOM: the CSP blocks style attributes
+      }
+      bar.appendChild(make("title", {}, item.label + ": " + mlops.fmt(v) + " (step " + item.step + ")"));
+      svg.appendChild(bar);
+      svg.appendChild(make("text", { x: mid, y: height - bottom + 14, "text-anchor": "middle" }, clip(item.label, 14)));
+    });
+    container.appendChild(svg);
+  }
+
   // -- scales, ticks and labels (shared by uPlot charts and the experiment page's canvases) --
   /** Round-number ticks between ``min`` and ``max``: about ``count`` of them; on a log scale
    *  the powers of ten (with 2 and 5 between them when there are few decades). */
@@ -459,6 +514,7 @@
     plot: plot,
     metricUrl: metricUrl,
     showMessage: showMessage,
+    values: values,
     available: function () { return typeof window.uPlot === "function"; },
   };
 })();

@@ -106,6 +106,17 @@
       charts.showMessage(container, "No finite value to draw.");
       return;
     }
+    const answers = loaded.filter((e) => e.result.ok);
+    if (answers.length && answers.every((e) => e.result.value.total === 1)) {
+      // logged once per iteration (a final score): a bar per iteration, not lone dots
+      charts.values(container, answers.map(function (e) {
+        const point = e.result.value.points[0];
+        const it = iterations[e.index];
+        return { label: it.name, value: mlops.toNumber(point.value), step: point.step, color: colors[e.index] };
+      }));
+      figure.dataset.series = String(answers.length);
+      return;
+    }
     const options = { x: view.x, log: view.log, yLabel: figure.dataset.metric, nanAt: nanAt };
     charts.plot(container, lines, charts.join(seriesList), false, options);
     figure.dataset.series = String(seriesList.length);

@@ -32,6 +32,12 @@
         charts.showMessage(container, "No finite value to draw yet.");
         return;
       }
+      if (answer.total === 1) { // logged once (a final score): the value, not a lone dot
+        drawn.delete(name);
+        const point = answer.points[0];
+        charts.values(container, [{ label: name, value: mlops.toNumber(point.value), step: point.step }]);
+        return;
+      }
       const xy = charts.axes(series, view.x, view.log);
       const data = [xy.steps, xy.values];
       const existing = drawn.get(name);
