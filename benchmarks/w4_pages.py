@@ -409,15 +409,25 @@ def targets(data: W4Data) -> list[Target]:
     ]
 
 
-def server_times(client: Any, path: str, repeat: int) -> tuple[float, float, int]:
-    """(median ms, max ms, bytes) of ``repeat`` GETs of ``path`` after one warm-up."""
-    response = client.get(path)
+def server_times(
+    client: Any, path: str, repeat: int, method: str = "GET", body: str | None = None
+) -> tuple[float, float, int]:
+    """(median ms, max ms, bytes) of ``repeat`` requests of ``path`` (a GET, or ``method``
+    with a JSON ``body`` as the page sent it) after one warm-up."""
+    headers = {"Content-Type": "application/json"} if body is not None else None
+
+    def send() -> Any:
+        return client.request(method, path, content=body, headers=headers)
+
+    response = send()
     if response.status_code != 200:
-        raise RuntimeError(f"GET {path} answered {response.status_code}: {response.text[:300]}")
+        raise RuntimeError(
+            f"{method} {path} answered {response.status_code}: {response.text[:300]}"
+        )
     spent = []
     for _ in range(repeat):
         begin = time.perf_counter()
-        response = client.get(path)
+        response = send()
         spent.append((time.perf_counter() - begin) * 1e3)
         response.raise_for_status()
     return statistics.median(spent), max(spent), len(response.content)
@@ -439,11 +449,11 @@ _READY_PROBE = """
 @dataclass
 class BrowserLoad:
     """One page in Chromium: time until drawn (in the page's clock and as seen from Python)
-    and the data requests the page made (``fetch``/``xhr``)."""
+    and the data requests the page made (``fetch``/``xhr``: method, URL, body)."""
 
     drawn_ms: float
     wall_ms: float
-    requests: list[str]
+    requests: list[tuple[str, str, str | None]]
 
 
 def browser_loads(base_url: str, paths: Sequence[str], repeat: int) -> dict[str, BrowserLoad]:
@@ -458,11 +468,11 @@ def browser_loads(base_url: str, paths: Sequence[str], repeat: int) -> dict[str,
             context.add_init_script(_READY_PROBE)
             page = context.new_page()
             for path in paths:
-                requests: list[str] = []
+                requests: list[tuple[str, str, str | None]] = []
 
-                def record(request: Any, into: list[str] = requests) -> None:
+                def record(request: Any, into: list[Any] = requests) -> None:
                     if request.resource_type in ("fetch", "xhr"):
-                        into.append(request.url)
+                        into.append((request.method, request.url, request.post_data))
 
                 drawn, wall = [], []
                 for attempt in range(repeat + 1):
@@ -562,17 +572,17 @@ def _server_figure(label: str, median: float, required: bool) -> Figure:
 
 
 def _data_request_figures(
-    client: Any, urls: Sequence[str], repeat: int, required: bool
+    client: Any, sent: Sequence[tuple[str, str, str | None]], repeat: int, required: bool
 ) -> list[Figure]:
     """The data requests a page made, each timed like a page: the slowest and the sum."""
     from urllib.parse import urlsplit
 
     medians = []
     slowest = ("", 0.0)
-    for full in dict.fromkeys(urls):
+    for method, full, body in dict.fromkeys(sent):
         parts = urlsplit(full)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        median, _, _ = server_times(client, path, repeat)
+        median, _, _ = server_times(client, path, repeat, method, body)
         medians.append(median)
         if median >= slowest[1]:
             slowest = (path, median)
