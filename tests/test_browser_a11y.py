@@ -88,6 +88,9 @@ def test_every_page_has_no_serious_accessibility_violation(
         "projects": "/projects",
         "project": f"/projects/{ids['project']}",
         "experiment": f"/experiments/{ids['experiment']}?metrics=loss,acc&params=lr,model",
+        "experiment workspace": f"/experiments/{ids['experiment']}?charts=loss,acc&pc=lr,model"
+        "&pc_metric=acc&sx=params.lr&sy=acc",
+        "experiment groups": f"/experiments/{ids['experiment']}?group_by=params.lr",
         "iteration": f"/iterations/{ids['iteration']}",
         "compare": f"/compare?ids={ids['compare']}",
         "datasets": "/datasets",

@@ -88,6 +88,27 @@ def test_group_rows_expand_switch_spread_and_draw_bands(
         colours = {swatches.nth(i).evaluate("s => getComputedStyle(s).backgroundColor")
                    for i in range(3)}  # fmt: skip
         assert len(colours) == 3  # each group's colour, as its curve
+        # the numbers behind the charts, as tables: a row per step, a column per group
+        page.get_by_test_id("group-charts-as-table").click()
+        tables = page.get_by_test_id("group-values")
+        assert tables.count() == 2 and tables.first.is_visible()
+        assert page.get_by_test_id("group-curves").first.is_hidden()
+        by_metric = {
+            tables.nth(i).locator("caption").inner_text().split(":")[0]: tables.nth(i)
+            for i in range(2)
+        }
+        loss = by_metric["loss"]
+        assert loss.locator("tbody tr").count() == 40
+        assert loss.locator("thead th").all_inner_texts() == [
+            "step",
+            "lr=0.001",
+            "lr=0.01",
+            "lr=0.1",
+        ]
+        assert " – " in loss.locator("tbody td").first.inner_text()  # min – max, as switched above
+        assert by_metric["acc"].locator("tbody tr").count() == 1
+        page.get_by_test_id("group-charts-as-table").click()
+        assert page.get_by_test_id("group-curves").first.is_visible()
         screenshot(page, "groups-by-lr")
         rows.nth(0).get_by_test_id("group-expand").click()
         assert members.count() == 0

@@ -204,6 +204,54 @@
       drawLines(frame, bands, steps, lows, highs);
     }
     figure.insertBefore(svg, figure.querySelector(".group-legend"));
+    valuesTable(figure, metric, series, bands);
+  }
+
+  /** The numbers behind a group chart, as a table (shown by "Show charts as tables"): a row
+   *  per step, a column per group, each cell the mean with its spread. */
+  function valuesTable(figure, metric, series, bands) {
+    const old = figure.querySelector(".group-values");
+    if (old) old.remove();
+    const box = cell("div", null, { class: "group-values", "data-testid": "group-values", tabindex: "0" });
+    const table = cell("table", null);
+    table.appendChild(cell("caption", metric + ": mean of each group, " +
+      (showRange ? "min – max" : "± one standard deviation"), { class: "sr-only" }));
+    const head = cell("tr", null);
+    head.appendChild(cell("th", "step", { scope: "col" }));
+    series.curves.forEach(function (curve) {
+      head.appendChild(cell("th", label(curve, series.group_by), { scope: "col" }));
+    });
+    table.appendChild(cell("thead", null)).appendChild(head);
+    const at = bands.map(function (points) { return new Map(points.map((p) => [p.step, p])); });
+    const steps = Array.from(new Set(bands.flat().map((p) => p.step))).sort((a, b) => a - b);
+    const body = table.appendChild(cell("tbody", null));
+    for (const step of steps) {
+      const row = cell("tr", null);
+      row.appendChild(cell("th", String(step), { scope: "row" }));
+      for (const points of at) {
+        const p = points.get(step);
+        const text = !p ? "" : showRange
+          ? mlops.fmt(p.mean) + " (" + mlops.fmt(p.low) + " – " + mlops.fmt(p.high) + ")"
+          : mlops.fmt(p.mean) + " ± " + mlops.fmt(Math.max(0, p.high - p.mean));
+        row.appendChild(cell("td", text));
+      }
+      body.appendChild(row);
+    }
+    box.appendChild(table);
+    figure.insertBefore(box, figure.querySelector(".group-legend"));
+  }
+
+  function wireTables() {
+    const button = panel.querySelector("[data-testid=group-charts-as-table]");
+    if (!button) return;
+    button.addEventListener("click", function () {
+      const on = button.getAttribute("aria-pressed") !== "true";
+      button.setAttribute("aria-pressed", on ? "true" : "false");
+      button.textContent = on ? "Show tables as charts" : "Show charts as tables";
+      for (const area of document.querySelectorAll(".group-charts, #chart-panel")) {
+        area.classList.toggle("groups-as-table", on);
+      }
+    });
   }
 
   function yAxis(frame, y0, y1, sy) {
@@ -359,6 +407,7 @@
     wirePicker();
     if (panel.dataset.active !== "1") return;
     wireSpread();
+    wireTables();
     wireRows();
     drawCurves();
   });
