@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
@@ -15,7 +16,7 @@ from mlops.app.ui.pages import store_of
 from mlops.app.ui.previews import artifact_tree, preview, shared_images
 from mlops.app.ui.render import PAGE_SIZE, Page, page_route, path_part, query_int, query_list
 from mlops.app.ui.views import workspace_views
-from mlops.entities import Artifact, is_system_metric, training_first
+from mlops.entities import Artifact, is_system_metric, iso, training_first
 from mlops.errors import InvalidInput
 
 router = APIRouter(include_in_schema=False)
@@ -153,6 +154,8 @@ def experiment(request: Request) -> Page:
         "compare_min": COMPARE_MIN,
         "compare_max": COMPARE_MAX,
         "note_html": render_note(note.text),
+        # iterations started after this (the server's clock) are new to the page (arrivals.js)
+        "opened_at": iso(time.time()),
     }
     return Page("experiment.html", data, view, status)
 
