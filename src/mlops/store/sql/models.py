@@ -9,6 +9,7 @@ Metric values are :class:`ExactDouble`: every other double (-0.0, subnormals, th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -32,7 +33,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.compiler import TypeCompiler
 
 #: The Alembic revision this code expects; a test checks it equals the migrations' head.
-SCHEMA_REVISION = "0011"
+SCHEMA_REVISION = "0012"
+
+#: Indexes built on SQLite only (each declared with ``ddl_if(dialect="sqlite")``, its reason
+#: beside it): the migrations create them there alone, and comparing another database with
+#: the models leaves them out (:func:`in_schema_of`).
+SQLITE_ONLY_INDEXES = frozenset({"ix_parameters_iteration_value"})
 
 NAME = String(250)
 ID = String(36)
@@ -197,6 +203,12 @@ class SqlParameter(Base):
     __table_args__ = (
         Index("ix_parameters_name_num", "name", "value_num"),
         Index("ix_parameters_name_str", "name", "value_str"),
+        # a grouping key's value (and its number, for the order) per iteration without reading
+        # the row. SQLite only: a PostgreSQL b-tree entry holds at most ~2.7 kB and value_json
+        # may be 65,536 characters, and PostgreSQL hashes the key's rows read by name instead
+        Index(
+            "ix_parameters_iteration_value", "iteration_id", "name", "value_json", "value_num"
+        ).ddl_if(dialect="sqlite"),
     )
 
     iteration_id: Mapped[str] = mapped_column(
@@ -458,3 +470,14 @@ MODEL_TAGS = cast(Table, SqlRegisteredModelTag.__table__)
 MODEL_VERSION_TAGS = cast(Table, SqlModelVersionTag.__table__)
 NOTES = cast(Table, SqlNote.__table__)
 SAVED_VIEWS = cast(Table, SqlSavedView.__table__)
+
+
+def in_schema_of(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """An Alembic ``include_object`` hook for a database of ``dialect`` (``"sqlite"``,
+    ``"postgresql"``): it leaves out of a comparison with the models the indexes that dialect
+    does not build (:data:`SQLITE_ONLY_INDEXES`), and keeps everything else."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+        return dialect == "sqlite" or type_ != "index" or name not in SQLITE_ONLY_INDEXES
+
+    return include
