@@ -88,3 +88,20 @@ def test_grouping_by_two_keys_with_a_filter_reads_indexes(
 def test_group_curves_read_indexes(two_experiments: tuple[SqlStore, str]) -> None:
     store, experiment_id = two_experiments
     check(store, lambda: store.group_series(experiment_id, "params.p8", "m0"))
+
+
+def test_grouping_reads_each_key_from_the_covering_index_on_sqlite(
+    two_experiments: tuple[SqlStore, str],
+) -> None:
+    """A key's value (and number) per iteration comes from ix_parameters_iteration_value alone,
+    not from the parameter's row behind the primary key; PostgreSQL has no such index."""
+    store, experiment_id = two_experiments
+    if store._engine.dialect.name != "sqlite":
+        pytest.skip("the covering index of parameters is SQLite's only")
+    sent = captured(
+        store, lambda: store.group_iterations(experiment_id, "params.p9", metrics=["m0"])
+    )
+    grouping = [plan(store, s, p) for s, p in sent if s.lstrip().startswith("WITH grouped")]
+    assert len(grouping) == 1
+    assert "USING COVERING INDEX ix_parameters_iteration_value" in grouping[0]
+    assert "sqlite_autoindex_parameters" not in grouping[0]

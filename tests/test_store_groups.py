@@ -97,6 +97,27 @@ def test_several_keys_tags_and_a_filter(store: Store) -> None:
     assert [g.count for g in same.groups] == [g.count for g in found.groups]
 
 
+def test_an_empty_tag_is_a_group_apart_from_a_missing_tag(store: Store) -> None:
+    """A tag set to '' groups apart from the iterations without the tag, alone and beside a
+    parameter key, with its ids and curves."""
+    experiment_id, ids = _experiment(store)
+    store.resume(ids["b2"])
+    store.log_batch(ids["b2"], tags={"note": ""})
+    store.end_iteration(ids["b2"], "finished", time.time())
+    found = store.group_iterations(experiment_id, "tags.note", metrics=["acc"])
+    assert [(g.key, g.missing, g.count) for g in found.groups] == [
+        ((None,), (True,), 7),
+        (("",), (False,), 1),
+    ]
+    assert found.groups[1].iteration_ids == (ids["b2"],)
+    assert found.groups[1].metrics["acc"].mean == 0.9
+    both = _by_key(store.group_iterations(experiment_id, "params.opt, tags.note").groups)
+    assert both[("adam", ""), (False, False)].iteration_ids == (ids["b2"],)
+    assert both[("adam", None), (False, True)].count == 5
+    curves = store.group_series(experiment_id, "tags.note", "loss")
+    assert [(c.group.key, c.counts) for c in curves.curves] == [((None,), [7, 6]), (("",), [1, 1])]
+
+
 def test_groups_past_the_limit_are_gathered_in_others(store: Store) -> None:
     experiment_id, _ = _experiment(store)
     found = store.group_iterations(experiment_id, "params.seed", metrics=["loss"], limit=1)

@@ -59,6 +59,9 @@ __all__ = ["group_iterations", "group_series"]
 
 #: (iteration_id, name, last): a metric's final value of an iteration without its row.
 _SUMMARY_INDEX = "ix_metric_summaries_iteration_last"
+#: (iteration_id, name, value_json, value_num): a key's value of an iteration without its row
+#: (SQLite only; see :data:`mlops.store.sql.models.SQLITE_ONLY_INDEXES`).
+_PARAMETER_INDEX = "ix_parameters_iteration_value"
 
 _ONE: ColumnElement[int] = literal_column("1")
 _ZERO: ColumnElement[int] = literal_column("0")
@@ -86,12 +89,14 @@ class _Plan:
 
     def __init__(self, fields: list[Field], metrics: list[str]) -> None:
         source: FromClause = ITERATIONS
+        self.values_of_keys: list[ColumnElement[Any]] = []
         self.keys: list[ColumnElement[Any]] = []
         self.flags: list[ColumnElement[Any]] = []
         self.numbers: list[ColumnElement[Any] | None] = []
         for n, found in enumerate(fields):
+            row: FromClause
             if found.kind == "param":
-                row = PARAMETERS.alias(f"group_key_{n}")
+                row = indexed_alias(PARAMETERS, _PARAMETER_INDEX, f"group_key_{n}")
                 on = and_(row.c.iteration_id == ITERATIONS.c.id, row.c.name == found.name)
                 value, number = row.c.value_json, row.c.value_num
             else:
@@ -99,9 +104,11 @@ class _Plan:
                 on = and_(row.c.iteration_id == ITERATIONS.c.id, row.c.key == found.name)
                 value, number = row.c.value, None
             source = source.outerjoin(row, on)
+            # NULL only where the iteration lacks the key (the stored value is never NULL)
+            self.values_of_keys.append(value)
             # '' is never a parameter's JSON; a tag may be '': the flag tells missing apart
             self.keys.append(func.coalesce(value, ""))
-            self.flags.append(case((row.c.iteration_id.is_(None), _ONE), else_=_ZERO))
+            self.flags.append(case((value.is_(None), _ONE), else_=_ZERO))
             self.numbers.append(number)
         self.values: list[ColumnElement[Any]] = []
         for n, name in enumerate(metrics):
@@ -163,8 +170,7 @@ def _group(
         names.append(ordering.metric)
     plan = _Plan(fields, names)
     refs = _references(conn, experiment_id, names)
-    keys = [k.label(f"k{n}") for n, k in enumerate(plan.keys)]
-    flags = [f.label(f"x{n}") for n, f in enumerate(plan.flags)]
+    stored_values = [v.label(f"v{n}") for n, v in enumerate(plan.values_of_keys)]
     numbers = [
         func.min(number).label(f"num{n}")
         for n, number in enumerate(plan.numbers)
@@ -180,11 +186,22 @@ def _group(
             func.min(value).label(f"lo{n}"),
             func.max(value).label(f"hi{n}"),
         ]
-    grouped_query = select(*keys, *flags, *numbers, func.count().label("n"), *sums)
+    totals = [*numbers, func.count().label("n"), *sums]
+    grouped_query = select(*stored_values, *totals)
     grouped_query = _scoped(
         grouped_query.select_from(plan.source), experiment_id, None, filter, now, live(conn)
     )
-    grouped = grouped_query.group_by(*plan.keys, *plan.flags).cte("grouped")
+    # grouped by the stored values themselves (NULL: the key is missing); each group's key
+    # text and missing flag are made after, once per group: made per iteration, they cost
+    # ~30 of ~330 ms at 100,000 iterations (measured on SQLite)
+    by_value = grouped_query.group_by(*plan.values_of_keys).subquery("by_value")
+    b = by_value.c
+    stored = [b[f"v{n}"] for n in range(len(fields))]
+    grouped = select(
+        *(func.coalesce(v, "").label(f"k{n}") for n, v in enumerate(stored)),
+        *(case((v.is_(None), _ONE), else_=_ZERO).label(f"x{n}") for n, v in enumerate(stored)),
+        *(b[total.name] for total in totals),
+    ).cte("grouped")
     g = grouped.c
 
     def nulls_last(column: ColumnElement[Any]) -> ColumnElement[Any]:
