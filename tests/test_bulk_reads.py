@@ -74,11 +74,11 @@ def test_a_page_of_iterations_keeps_every_value(sql_store: SqlStore) -> None:
 
 
 def test_a_damaged_value_text_is_decoded_one_by_one() -> None:
-    assert iterations._decoded(["1", "[2, 3]", '"x"']) == [1, [2, 3], "x"]
+    assert iterations.decoded_parameters(["1", "[2, 3]", '"x"']) == [1, [2, 3], "x"]
     # two texts that would merge into one array element count differently: one by one then
-    assert iterations._decoded(["1", "2"]) == [1, 2]
+    assert iterations.decoded_parameters(["1", "2"]) == [1, 2]
     try:
-        iterations._decoded(["1,2"])
+        iterations.decoded_parameters(["1,2"])
     except ValueError:
         pass
     else:
