@@ -1,4 +1,5 @@
-"""The grouping methods of the SQL store (the queries live in :mod:`mlops.store.sql.groups`)."""
+"""The grouping methods of the SQL store (the queries live in :mod:`mlops.store.sql.groups` and
+:mod:`mlops.store.sql.group_curves`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections.abc import Sequence
 
 from mlops.groups import GroupSeries, IterationGroups
 from mlops.store.sql.catalog import CatalogMethods
-from mlops.store.sql.groups import group_iterations, group_series
+from mlops.store.sql.group_curves import group_series
+from mlops.store.sql.groups import group_iterations
 
 
 class GroupMethods(CatalogMethods):

@@ -3,8 +3,8 @@ parameter/tag rows and the chosen metrics' summary rows (each an outer join on i
 key), ranked by a window function, with every group past the first ``limit`` gathered into one
 "others" row by the same statement. Mean and standard deviation come from sums of the values
 shifted by a per-metric reference (read from the summaries' index), so the variance stays exact
-to many digits. A second statement lists the first iteration ids of each listed group; a third
-(for curves) averages the groups' metric points per step and buckets the steps.
+to many digits. A second statement lists the first iteration ids of each listed group. The
+groups' mean curves are in :mod:`mlops.store.sql.group_curves`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,12 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Integer,
     and_,
     case,
-    cast,
     func,
     literal,
     literal_column,
     select,
-    true,
     tuple_,
 )
 from sqlalchemy.sql import FromClause
@@ -33,8 +30,6 @@ from mlops.groups import (
     MAX_GROUP_LIMIT,
     MAX_GROUP_METRICS,
     MAX_IDS_PER_GROUP,
-    GroupCurve,
-    GroupSeries,
     IterationGroup,
     IterationGroups,
     field_name,
@@ -48,14 +43,13 @@ from mlops.store.sql.iterations import _scoped, live
 from mlops.store.sql.models import (
     ITERATION_TAGS,
     ITERATIONS,
-    METRIC_POINTS,
     METRIC_SUMMARIES,
     PARAMETERS,
 )
 from mlops.store.sql.rows import decode_parameter
 from mlops.values import check_name
 
-__all__ = ["group_iterations", "group_series"]
+__all__ = ["GroupPlan", "as_float", "find_groups", "group_iterations", "references"]
 
 #: (iteration_id, name, last): a metric's final value of an iteration without its row.
 _SUMMARY_INDEX = "ix_metric_summaries_iteration_last"
@@ -83,7 +77,7 @@ def _check(metrics: Sequence[str], limit: int, ids_per_group: int) -> list[str]:
     return names
 
 
-class _Plan:
+class GroupPlan:
     """The FROM clause of a grouping (iterations outer-joined to each key's rows and each
     metric's summary) and its key and value columns."""
 
@@ -120,7 +114,7 @@ class _Plan:
         self.source = source
 
 
-def _references(conn: Connection, experiment_id: str, metrics: list[str]) -> list[float]:
+def references(conn: Connection, experiment_id: str, metrics: list[str]) -> list[float]:
     """A value near each metric's values (the middle of its range in the experiment, from the
     summaries' index): the sums are taken of the values minus it."""
     s = METRIC_SUMMARIES.c
@@ -148,10 +142,10 @@ def group_iterations(
     """The groups of the live iterations of an experiment matching ``filter`` (see
     :meth:`mlops.store.base.Store.group_iterations`)."""
     args = (conn, experiment_id, group_by, filter, metrics, order, limit, ids_per_group, now)
-    return _group(*args)[0]
+    return find_groups(*args)[0]
 
 
-def _group(
+def find_groups(
     conn: Connection,
     experiment_id: str,
     group_by: str | Sequence[str],
@@ -168,8 +162,8 @@ def _group(
     ordering = parse_group_order(order)
     if ordering.metric is not None and ordering.metric not in names:
         names.append(ordering.metric)
-    plan = _Plan(fields, names)
-    refs = _references(conn, experiment_id, names)
+    plan = GroupPlan(fields, names)
+    refs = references(conn, experiment_id, names)
     stored_values = [v.label(f"v{n}") for n, v in enumerate(plan.values_of_keys)]
     numbers = [
         func.min(number).label(f"num{n}")
@@ -249,7 +243,7 @@ def _group(
         spreads = {}
         for n, name in enumerate(names):
             c, s, q, lo, hi = row[3 + 2 * width + 5 * n : 3 + 2 * width + 5 * (n + 1)]
-            spreads[name] = spread(int(c or 0), _f(s), _f(q), lo, hi, refs[n])
+            spreads[name] = spread(int(c or 0), as_float(s), as_float(q), lo, hi, refs[n])
         if bucket_no > limit:
             groups.append(IterationGroup((), (), count, spreads, (), True, count_groups))
             continue
@@ -276,7 +270,7 @@ def _group(
     return found, raw_keys
 
 
-def _f(value: Any) -> float | None:
+def as_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
@@ -291,7 +285,7 @@ def _with_ids(group: IterationGroup, ids: Sequence[str]) -> IterationGroup:
 def _members(
     conn: Connection,
     experiment_id: str,
-    plan: _Plan,
+    plan: GroupPlan,
     filter: str | None,
     now: float,
     raw_keys: list[tuple[Any, ...]],
@@ -322,7 +316,7 @@ def _first_ids(
     is read row by row until every group has ``cap`` ids: big groups cost ``cap`` rows each,
     and the filter's conditions are evaluated once, not once per group. On PostgreSQL the rows
     come from a server-side cursor, so they are not all sent when reading stops early."""
-    plan = _Plan(fields, [])
+    plan = GroupPlan(fields, [])
     newest = _members(conn, experiment_id, plan, filter, now, raw_keys)
     newest = newest.order_by(ITERATIONS.c.started_at.desc(), ITERATIONS.c.id)
     found: dict[tuple[Any, ...], list[str]] = {key: [] for key in raw_keys}
@@ -345,114 +339,3 @@ def _first_ids(
 def _raw(values: Sequence[Any]) -> tuple[Any, ...]:
     half = len(values) // 2
     return (*values[:half], *(int(v) for v in values[half:]))
-
-
-def group_series(
-    conn: Connection,
-    experiment_id: str,
-    group_by: str | Sequence[str],
-    metric: str,
-    filter: str | None,
-    order: str | None,
-    limit: int,
-    max_points: int,
-    now: float,
-) -> GroupSeries:
-    """Each group's mean curve of ``metric`` (see :meth:`mlops.store.base.Store.group_series`)."""
-    check_name(metric, "metric name")
-    if (
-        isinstance(max_points, bool)
-        or not isinstance(max_points, int)
-        or not 2 <= max_points <= 100_000
-    ):
-        raise InvalidInput(
-            f"max_points must be a whole number from 2 to 100000, got {max_points!r}"
-        )
-    # the groups only (their curves carry no final values): a metric only to order them by
-    found, raw_keys = _group(conn, experiment_id, group_by, filter, [], order, limit, 0, now)
-    plan = _Plan(parse_group_by(group_by), [])
-    listed = [g for g in found.groups if not g.others]
-    index = {key: n for n, key in enumerate(raw_keys)}
-    others = len(listed)
-    # which group (its position) each iteration of the experiment belongs to
-    keys = [*plan.keys, *plan.flags]
-    whens = [(tuple_(*keys) == tuple_(*map(literal, key)), literal(n)) for key, n in index.items()]
-    position = case(*whens, else_=literal(others)) if whens else literal(others)
-    members = select(ITERATIONS.c.id.label("iteration_id"), cast(position, Integer).label("g"))
-    members = _scoped(
-        members.select_from(plan.source), experiment_id, None, filter, now, live(conn)
-    )
-    if not any(g.others for g in found.groups):
-        if not raw_keys:
-            return GroupSeries(found.group_by, metric, [], False)
-        members = members.where(tuple_(*keys).in_(raw_keys))
-    member = members.cte("members")
-    ref = _references(conn, experiment_id, [metric])[0]
-    p = METRIC_POINTS.c
-    shifted = p.value - literal(ref)
-    per_step = (
-        select(
-            member.c.g,
-            p.step,
-            func.count(p.value).label("n"),
-            func.sum(shifted).label("s"),
-            func.sum(shifted * shifted).label("q"),
-            func.min(p.value).label("lo"),
-            func.max(p.value).label("hi"),
-        )
-        .select_from(member.join(METRIC_POINTS, p.iteration_id == member.c.iteration_id))
-        .where(p.name == metric)
-        .group_by(member.c.g, p.step)
-        .cte("per_step")
-    )
-    c = per_step.c
-    bounds = select(func.min(c.step).label("low"), func.max(c.step).label("high")).cte("bounds")
-    span = bounds.c.high - bounds.c.low + 1
-    bucket = ((c.step - bounds.c.low) * literal(max_points) // span).label("bucket")
-    # the step's variance (no square root in SQL: SQLite may lack it); averaged per bucket
-    variance = case(
-        (c.n > 1, (c.q - c.s * c.s / c.n) / (c.n - 1)),
-    )
-    stepped = select(
-        c.g, c.step, c.n, (c.s / case((c.n > 0, c.n))).label("mean"), variance.label("var"),
-        c.lo, c.hi, bucket,
-    ).select_from(per_step.join(bounds, true()))  # fmt: skip
-    stepped_sq = stepped.subquery("stepped")
-    t = stepped_sq.c
-    query = (
-        select(
-            t.g,
-            func.max(t.step),
-            func.avg(t.mean),
-            func.avg(t.var),
-            func.min(t.lo),
-            func.max(t.hi),
-            func.max(t.n),
-            func.count(),
-        )
-        .group_by(t.g, t.bucket)
-        .order_by(t.g, t.bucket)
-    )
-    curves: dict[int, dict[str, list[Any]]] = {}
-    downsampled = False
-    for g, step, mean, var, lo, hi, n, steps in conn.execute(query).all():
-        curve = curves.setdefault(
-            int(g), {k: [] for k in ("steps", "mean", "std", "min", "max", "n")}
-        )
-        downsampled = downsampled or steps > 1
-        curve["steps"].append(int(step))
-        curve["mean"].append(None if mean is None else ref + float(mean))
-        curve["std"].append(None if var is None else max(float(var), 0.0) ** 0.5)
-        curve["min"].append(_f(lo))
-        curve["max"].append(_f(hi))
-        curve["n"].append(int(n))
-    out = []
-    for n, group in enumerate(found.groups):
-        data = curves.get(n if not group.others else others)
-        if data is None:
-            continue
-        out.append(
-            GroupCurve(group, data["steps"], data["mean"], data["std"], data["min"], data["max"],
-                       data["n"])
-        )  # fmt: skip
-    return GroupSeries(found.group_by, metric, out, downsampled)
