@@ -183,6 +183,32 @@ def test_bad_batches_say_what_to_fix(
         store.get_metric_series_batch(ids, "loss", max_points, after_step)
 
 
+def test_the_http_store_takes_points_from_an_app_older_than_columns(
+    curves: tuple[Store, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops.store.http import HttpStore
+
+    store, ids = curves
+    if not isinstance(store, HttpStore):
+        pytest.skip("how the HTTP store reads an older App")
+    real = store._call
+
+    def older(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        if path == "/series":  # an App before format=columns ignores it
+            kwargs["params"] = {k: v for k, v in kwargs["params"].items() if k != "format"}
+        return real(method, path, *args, **kwargs)
+
+    for after_step in (None, 10):
+        monkeypatch.setattr(store, "_call", older)
+        batch = store.get_metric_series_batch(ids[:3], "loss", 25, after_step)
+        monkeypatch.setattr(store, "_call", real)
+        want = store.get_metric_series_batch(ids[:3], "loss", 25, after_step)
+        assert list(batch) == list(want)
+        for iteration_id, (columns, total) in batch.items():
+            assert total == want[iteration_id][1]
+            assert _same(columns, want[iteration_id][0].points())
+
+
 def test_the_sql_store_reads_a_batch_in_few_statements(sql_store: Any) -> None:
     from sqlalchemy import event
 

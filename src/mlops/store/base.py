@@ -624,9 +624,12 @@ class Store(abc.ABC):
         from mlops.series import MetricColumns
 
         ids = rules.check_series_batch(iteration_ids, max_points, after_step)
+        found: dict[str, tuple[MetricColumns, int]] = {}
         if after_step is None:
-            return {i: self.get_metric_series_columns(i, metric_name, max_points) for i in ids}
-        found = {}
+            for iteration_id in ids:
+                points, total = self.get_metric_series(iteration_id, metric_name, max_points)
+                found[iteration_id] = (MetricColumns.of_points(points), total)
+            return found
         for iteration_id in ids:
             try:
                 page = self.get_metric_page(iteration_id, metric_name, after_step, max_points)

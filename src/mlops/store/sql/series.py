@@ -7,13 +7,17 @@ Every point returned is a stored point: its step, its exact value, its timestamp
 
 Every statement here serves the series of many iterations at once (one metric of each): one
 counts them (:func:`shapes`), one downsamples every long series with one value per step
-(:func:`downsample`). It groups their points by bucket (one index range scan per series), looks
-in each bucket's own steps for the first step of its minimum, its maximum and its first NaN
-(index range scans that stop at the first match) and reads the points at those steps by primary
-key. Each step is written as a correlated subquery on purpose: a join would let PostgreSQL,
-without statistics on a new iteration yet, loop over the whole series once per bucket. A series
-with several values at some step (``every_value``) is cut into buckets of equal counts of points
-instead, numbered in (step, seq) order, by a third statement.
+(:func:`downsample`). On SQLite it groups their points by bucket (one index range scan per
+series), looks in each bucket's own steps for the first step of its minimum, its maximum and its
+first NaN (index range scans that stop at the first match) and reads the points at those steps
+by primary key. Each step is written as a correlated subquery on purpose: a join would let a
+planner without statistics on a new iteration loop over the whole series once per bucket. On
+PostgreSQL, where each correlated subquery costs microseconds of executor set-up (three per
+bucket were most of the time of 100 series), the points are read in one pass, sorted once by
+bucket and compared with their bucket's lowest and highest value (window aggregates): the same
+points, 3 times faster there (see benchmarks/series_batch.py). A series with several values at
+some step (``every_value``) is cut into buckets of equal counts of points instead, numbered in
+(step, seq) order, by a third statement.
 """
 
 from __future__ import annotations
