@@ -155,6 +155,12 @@ def test_increments_are_the_points_after_a_step(curves: tuple[Store, list[str]])
         assert list(cut.steps) == steps
 
 
+def test_a_page_may_ask_for_every_point(curves: tuple[Store, list[str]]) -> None:
+    store, ids = curves
+    every = store.get_metric_page(ids[0], "loss", None, 2**63 - 1)
+    assert [p.step for p in every] == list(range(30))
+
+
 def test_unknown_iterations_keep_their_answers(curves: tuple[Store, list[str]]) -> None:
     store, ids = curves
     with pytest.raises(NotFound, match="'ghost' not found"):

@@ -23,6 +23,7 @@ from mlops.store import rules
 from mlops.store.sql.engine import DriverCursor
 from mlops.store.sql.runs import IterationMethods, not_found
 from mlops.store.sql.series import downsample, shapes
+from mlops.values import INT64_MAX
 
 _HISTORY = (
     "SELECT step, value, timestamp FROM metric_points "
@@ -130,7 +131,7 @@ def _pages(
     for start in range(0, len(iteration_ids), _PAGES_AT_ONCE):
         part = iteration_ids[start : start + _PAGES_AT_ONCE]
         # one point past the limit tells whether the page's last step goes on
-        params = [x for i in part for x in (i, metric_name, after_step, limit + 1)]
+        params = [x for i in part for x in (i, metric_name, after_step, min(limit + 1, INT64_MAX))]
         found.update(MetricColumns.of_keyed_chunks(cur.chunks(_pages_sql(len(part)), params)))
     going_on: dict[str, int] = {}  # iteration id -> the step its page cut
     for iteration_id, page in found.items():
