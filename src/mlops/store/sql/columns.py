@@ -40,12 +40,13 @@ _BEFORE_EVERY_STEP = -1
 @functools.lru_cache(maxsize=64)
 def _counts_sql(count: int) -> str:
     """How many points each of ``count`` iterations' series has (the ids bound, then the
-    name), in the order of the iteration ids as the database sorts them."""
-    marks = ", ".join(["{p}"] * count)
+    name), in the order of the iteration ids as the database sorts them: one index range count
+    per iteration (a GROUP BY would sort every point first where the planner has no
+    statistics yet)."""
+    rows = ", ".join(["({p})"] * count)
     return (
-        "SELECT iteration_id, COUNT(*) FROM metric_points "
-        f"WHERE iteration_id IN ({marks}) AND name = {{p}} "
-        "GROUP BY iteration_id ORDER BY iteration_id"
+        f"WITH i (id) AS (VALUES {rows}) SELECT i.id, (SELECT COUNT(*) FROM metric_points AS m "
+        "WHERE m.iteration_id = i.id AND m.name = {p}) FROM i ORDER BY i.id"
     )
 
 
@@ -223,7 +224,7 @@ class SeriesReads(IterationMethods):
             return {i: (columns, len(columns)) for i, columns in found.items()}
         with self._snapshot("get metric series") as conn:
             cur = DriverCursor(conn)
-            counted = cur.rows(_counts_sql(len(ids)), [*ids, metric_name])
+            counted = [(i, n) for i, n in cur.rows(_counts_sql(len(ids)), [*ids, metric_name]) if n]
             totals = dict(counted)
             missing = next((i for i in ids if i not in totals), None)
             if missing is not None:
