@@ -40,9 +40,10 @@ _BEFORE_EVERY_STEP = -1
 @functools.lru_cache(maxsize=64)
 def _counts_sql(count: int) -> str:
     """How many points each of ``count`` iterations' series has (the ids bound, then the
-    name), in the order of the iteration ids as the database sorts them: one index range count
-    per iteration (a GROUP BY would sort every point first where the planner has no
-    statistics yet)."""
+    name), in the order of the iteration ids as the database sorts them (the ids bound are
+    text of the database's default collation, which the schema's id columns have): one index
+    range count per iteration (a GROUP BY would sort every point first where the planner has
+    no statistics yet)."""
     rows = ", ".join(["({p})"] * count)
     return (
         f"WITH i (id) AS (VALUES {rows}) SELECT i.id, (SELECT COUNT(*) FROM metric_points AS m "
