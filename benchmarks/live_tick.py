@@ -3,9 +3,9 @@
 The data: one experiment with ``--finished`` finished iterations (default 5,000) and 20 running
 ones, each running one with 5 metrics of ``--steps`` steps (default 1,000). A tick is what
 static/live.js asks every 2.5 s: ``GET /api/v1/experiments/{id}/live?ids=<the 20>`` and, for
-each followed metric (here 2), ``GET /api/v1/series?after_step=`` over the 20 iterations after
-5 new steps were logged. The live read is by primary key (iterations and metric summaries of
-the 20 ids), so the experiment's size does not enter it.
+each followed metric (here 2), ``GET /api/v1/series?after_step=&format=columns`` over the 20
+iterations after 5 new steps were logged. The live read is by primary key (iterations and
+metric summaries of the 20 ids), so the experiment's size does not enter it.
 
 Figures: the median and p95 over ``--repeat`` ticks (default 50) of the store's
 ``get_live_iterations`` alone, of the ``/live`` request, and of a whole tick, through the App
@@ -94,7 +94,7 @@ def main() -> None:
             live_times.append(time.perf_counter() - t0)
             assert answer.status_code == 200 and len(answer.json()["iterations"]) == 20
             for metric in ("loss", "acc"):
-                params = [("metric", metric), ("after_step", str(step - 1)),
+                params = [("metric", metric), ("after_step", str(step - 1)), ("format", "columns"),
                           *(("iteration_ids", i) for i in running)]  # fmt: skip
                 series = client.get("/api/v1/series", params=params)
                 assert series.status_code == 200

@@ -316,3 +316,21 @@ def test_the_charts_values_are_read_by_primary_key(populated: tuple[SqlStore, st
         ("parameters", "metric_summaries", "metric_points"),
     )
     assert len(found[0].ids) == LONG_PAGE
+
+
+def test_a_chart_of_many_series_reads_by_primary_key(populated: tuple[SqlStore, str]) -> None:
+    """The reads of one metric of many iterations (the chart panel's ``/series``): counts,
+    whole series, shapes and downsampling of long ones, live increments."""
+    store, experiment_id = populated
+    short = [i.id for i in store.list_iterations(experiment_id, limit=50)]
+    long = []
+    for n in range(3):
+        iteration_id = uuid.uuid4().hex
+        store.create_iteration(iteration_id, f"long-{n}", experiment_id, None, 1.8e9, {})
+        rows = [("m0", s, (s % 17) / (n + 1), 1.8e9 + s) for s in range(3000)]
+        store.log_batch(iteration_id, metrics=rows)
+        long.append(iteration_id)
+    with store._engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    assert check(store, lambda: store.get_metric_series_batch(short + long, "m0", 100)) == 4
+    assert check(store, lambda: store.get_metric_series_batch(long, "m0", 200, after_step=10)) == 1

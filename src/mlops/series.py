@@ -21,9 +21,10 @@ import math
 import struct
 import sys
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, cast, overload
+from typing import Any, TypeAlias, cast, overload
 
 from mlops.entities import MetricPoint, iso
 from mlops.errors import InvalidInput
@@ -59,7 +60,11 @@ def _extend_doubles(
         column.extend([math.nan if v is None else v for v in map(pick, rows)])
 
 
-_STEP, _VALUE, _TIMESTAMP = itemgetter(0), itemgetter(1), itemgetter(2)
+_Picks: TypeAlias = "tuple[itemgetter[Any], itemgetter[Any], itemgetter[Any]]"
+#: Where the step, value and timestamp of a row are: ``(step, value, timestamp)`` rows, and
+#: ``(key, step, value, timestamp)`` rows of several series.
+_PLAIN: _Picks = (itemgetter(0), itemgetter(1), itemgetter(2))
+_KEYED: _Picks = (itemgetter(1), itemgetter(2), itemgetter(3))
 
 
 class MetricColumns(Sequence[dict[str, Any]]):
@@ -103,16 +108,40 @@ class MetricColumns(Sequence[dict[str, Any]]):
         """Columns of ``(step, value, timestamp)`` rows that come in chunks (a cursor's
         ``fetchmany``; a NULL value is NaN): each chunk is packed and dropped before the next
         one is fetched."""
-        steps: array[int] = array("q")
-        values: array[float] = array("d")
-        timestamps: array[float] = array("d")
+        columns = cls()
         for rows in chunks:
-            # map + itemgetter packs a column in C without a tuple per column (zip(*rows) is
-            # slower on rows scattered in memory as a cursor makes them)
-            steps.extend(map(_STEP, rows))
-            _extend_doubles(values, rows, _VALUE)
-            _extend_doubles(timestamps, rows, _TIMESTAMP)
-        return cls(steps, values, timestamps)
+            columns._extend(rows, _PLAIN)
+        return columns
+
+    @classmethod
+    def of_keyed_chunks(cls, chunks: Iterable[Sequence[Sequence[Any]]]) -> dict[Any, MetricColumns]:
+        """The series of ``(key, step, value, timestamp)`` rows that come in chunks, each
+        key's rows one after the other (ordered by key first, as a read of many iterations'
+        series is): key -> its columns, in the order the keys came (a NULL value is NaN)."""
+        found: dict[Any, MetricColumns] = {}
+        for rows in chunks:
+            start, end = 0, len(rows)
+            while start < end:
+                key = rows[start][0]
+                if rows[end - 1][0] == key:  # the rest of the chunk is this key's
+                    stop = end
+                else:  # the key's rows are a run: find where it stops in log(n) looks
+                    stop = bisect_left(rows, True, start, end, key=lambda row: row[0] != key)
+                columns = found.get(key)
+                if columns is None:
+                    columns = found[key] = cls()
+                columns._extend(rows[start:stop], _KEYED)
+                start = stop
+        return found
+
+    def _extend(self, rows: Sequence[Sequence[Any]], picks: _Picks) -> None:
+        """Rows appended, their step, value and timestamp picked by ``picks`` (map and
+        itemgetter pack a column in C without a tuple per column: zip(*rows) is slower on
+        rows scattered in memory as a cursor makes them)."""
+        step, value, timestamp = picks
+        self.steps.extend(map(step, rows))
+        _extend_doubles(self.values, rows, value)
+        _extend_doubles(self.timestamps, rows, timestamp)
 
     @classmethod
     def of_points(cls, points: Sequence[MetricPoint]) -> MetricColumns:

@@ -47,7 +47,10 @@ POST   /iterations/{id}/end         IterationEnd      iteration (last batch and 
 POST   /iterations/{id}/batch       IterationBatch    ``{"points": n, "parameters": n}``
 POST   /iterations/{id}/resume                        iteration (running again; idempotent)
 GET    /iterations/{id}/metrics/{name}?max_points=    ``{"points": [point], "downsampled": bool}``
-GET    /series?metric=&iteration_ids=&max_points=     ``{"series": {id: {"points", "total"}}}``
+GET    /series?metric=&iteration_ids=&max_points=     ``{"series": {id: {"points", "total"}}}``;
+       &after_step=&format=columns                    with ``format=columns`` each series as
+                                                      ``{"steps", "values", "timestamps",
+                                                      "downsampled", "total"}``
 GET    /history/columns?iteration_id=&metric=         ``{"steps", "values", "timestamps"}``, or
                                                       packed for ``Accept:
                                                       application/x-mlops-series`` (mlops.series)
@@ -101,6 +104,8 @@ MAX_PAGE = 1000
 MAX_TOTAL = 10_000
 #: The most points one page of ``GET /history`` (a metric's history, page by page) returns.
 MAX_HISTORY_PAGE = 100_000
+#: The most iterations one ``GET /series`` (a metric of many iterations, for a chart) reads.
+MAX_SERIES_PER_REQUEST = 100
 #: The most iterations one page of ``POST /iterations/table`` (columns, for DataFrames) returns.
 MAX_TABLE_PAGE = 5000
 

@@ -41,7 +41,8 @@ from mlops.entities import (
     Purged,
     RegisteredModel,
 )
-from mlops.errors import InvalidInput
+from mlops.errors import InvalidInput, NotFound
+from mlops.store import rules
 
 if TYPE_CHECKING:
     from mlops.artifacts import ArtifactStore
@@ -633,6 +634,44 @@ class Store(abc.ABC):
 
         points, total = self.get_metric_series(iteration_id, metric_name, max_points)
         return MetricColumns.of_points(points), total
+
+    def get_metric_series_batch(
+        self,
+        iteration_ids: Sequence[str],
+        metric_name: str,
+        max_points: int,
+        after_step: int | None = None,
+    ) -> dict[str, tuple[MetricColumns, int]]:
+        """One metric of many iterations at once, for a chart of their curves: iteration id
+        -> (its series in columns, a count), in the order of ``iteration_ids`` (duplicates
+        dropped; at most 1,000 ids, ``InvalidInput`` beyond, or for ``max_points`` under 4).
+
+        Without ``after_step`` each series is what :meth:`get_metric_series_columns` gives
+        (downsampled to ``max_points`` when longer) with the count of the full series; it
+        raises ``NotFound`` like :meth:`get_metric_history` for the first iteration (in the
+        order asked) that has no point of the metric. With ``after_step`` each series is the
+        page of :meth:`get_metric_page` after that step, at most ``max_points`` points (a full
+        page ends with every value of its last step), never downsampled, and the count is its
+        length: a live chart's increment; an iteration with nothing after the step, an unknown
+        one too, gets an empty series. This default reads the series one by one; the SQL
+        store reads all of them in a fixed number of statements, the HTTP store asks the
+        App's ``GET /series`` once per 100 ids."""
+        from mlops.series import MetricColumns
+
+        ids = rules.check_series_batch(iteration_ids, max_points, after_step)
+        found: dict[str, tuple[MetricColumns, int]] = {}
+        if after_step is None:
+            for iteration_id in ids:
+                points, total = self.get_metric_series(iteration_id, metric_name, max_points)
+                found[iteration_id] = (MetricColumns.of_points(points), total)
+            return found
+        for iteration_id in ids:
+            try:
+                page = self.get_metric_page(iteration_id, metric_name, after_step, max_points)
+            except NotFound:  # the default page reads the history, which says it is missing
+                page = []
+            found[iteration_id] = (MetricColumns.of_points(page), len(page))
+        return found
 
     # -- saved views and live state of experiment pages (see mlops.views) ------------------
     @abc.abstractmethod

@@ -25,6 +25,7 @@ from mlops.store.http_codec import (
 from mlops.wire import (
     MAX_HISTORY_PAGE,
     MAX_PAGE,
+    MAX_SERIES_PER_REQUEST,
     MAX_TABLE_PAGE,
     MAX_TOTAL,
     DatasetCreate,
@@ -331,3 +332,33 @@ class AppReads(AppCalls):
         path = f"/iterations/{part(iteration_id)}/metrics/{part(metric_name)}"
         answer = self._call("GET", path, params={"max_points": max_points})
         return [point_from(p) for p in answer["points"]], int(answer["total"])
+
+    def get_metric_series_columns(
+        self, iteration_id: str, metric_name: str, max_points: int
+    ) -> tuple[MetricColumns, int]:
+        return self.get_metric_series_batch([iteration_id], metric_name, max_points)[iteration_id]
+
+    def get_metric_series_batch(
+        self,
+        iteration_ids: Sequence[str],
+        metric_name: str,
+        max_points: int,
+        after_step: int | None = None,
+    ) -> dict[str, tuple[MetricColumns, int]]:
+        ids = rules.check_series_batch(iteration_ids, max_points, after_step)
+        params: dict[str, Any] = {"metric": metric_name, "max_points": max_points}
+        params["format"] = "columns"  # an App older than it answers points (see below)
+        if after_step is not None:
+            params["after_step"] = after_step
+        found: dict[str, tuple[MetricColumns, int]] = {}
+        for start in range(0, len(ids), MAX_SERIES_PER_REQUEST):
+            wanted = ids[start : start + MAX_SERIES_PER_REQUEST]
+            answer = self._call("GET", "/series", params={**params, "iteration_ids": wanted})
+            for iteration_id in wanted:
+                series = answer["series"][iteration_id]
+                if "steps" in series:
+                    columns = MetricColumns.from_json(series)
+                else:  # an App older than format=columns answers points
+                    columns = MetricColumns.of_points([point_from(p) for p in series["points"]])
+                found[iteration_id] = (columns, int(series["total"]))
+        return found

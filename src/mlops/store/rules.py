@@ -63,6 +63,7 @@ __all__ = [
     "check_project",
     "check_project_update",
     "check_purge",
+    "check_series_batch",
     "check_update",
     "check_update_of",
 ]
@@ -301,6 +302,34 @@ def check_end(
     check_timestamp(ended_at, "ended_at")
     _check_error(error)
     _check_model(model)
+
+
+#: Iterations one read of a metric's series (``Store.get_metric_series_batch``) takes at most.
+MAX_SERIES_IDS = 1000
+
+
+def check_series_batch(iteration_ids: object, max_points: object, after_step: object) -> list[str]:
+    """The iterations of one read of a metric's series, duplicates dropped (first come first):
+    a list of at most :data:`MAX_SERIES_IDS` id strings; ``max_points`` an integer of at least
+    4; ``after_step`` None or a 64-bit integer."""
+    if isinstance(iteration_ids, str) or not isinstance(iteration_ids, (list, tuple)):
+        raise InvalidInput(
+            f"iteration ids must be a list of ids, got {type(iteration_ids).__name__}"
+        )
+    if not all(isinstance(i, str) for i in iteration_ids):
+        wrong = next(i for i in iteration_ids if not isinstance(i, str))
+        raise InvalidInput(f"an iteration id is a string, got {type(wrong).__name__} {wrong!r:.80}")
+    ids = list(dict.fromkeys(iteration_ids))
+    if len(ids) > MAX_SERIES_IDS:
+        raise InvalidInput(
+            f"one read of series takes at most {MAX_SERIES_IDS:,} iterations, got {len(ids):,}: "
+            "read them in parts"
+        )
+    if check_int(max_points, "max_points") < 4:
+        raise InvalidInput(f"max_points must be at least 4, got {max_points}")
+    if after_step is not None:
+        check_int(after_step, "after_step")
+    return ids
 
 
 def check_page(limit: object, offset: object) -> None:

@@ -24,7 +24,7 @@ from mlops.app.schemas import (
     MetricSeries,
     ok,
 )
-from mlops.entities import MetricPoint, ModelFile
+from mlops.entities import ModelFile
 from mlops.errors import InvalidInput, TooLarge
 from mlops.series import MetricColumns
 from mlops.store.base import IterationTable, MetricRow
@@ -33,6 +33,7 @@ from mlops.wire import (
     MAX_BATCH_POINTS,
     MAX_HISTORY_PAGE,
     MAX_PAGE,
+    MAX_SERIES_PER_REQUEST,
     MAX_TABLE_PAGE,
     MAX_TOTAL,
     IterationBatch,
@@ -229,7 +230,7 @@ def get_metric_page(
 def get_metric_series(
     store: StoreDep,
     metric: str,
-    iteration_ids: Annotated[list[str], Query(min_length=1, max_length=100)],
+    iteration_ids: Annotated[list[str], Query(min_length=1, max_length=MAX_SERIES_PER_REQUEST)],
     max_points: Annotated[int, Query(ge=4, le=100_000)] = 1000,
     after_step: Annotated[int | None, Query(ge=-(2**63), le=2**63 - 1)] = None,
     format: Literal["points", "columns"] = "points",
@@ -237,30 +238,19 @@ def get_metric_series(
     """One metric of up to 100 iterations at once, each downsampled to ``max_points`` (for
     comparing runs): ``{"series": {iteration_id: {"points", "downsampled", "total"}}}``, or
     with ``format=columns`` each series as ``{"steps", "values", "timestamps" (epoch
-    seconds), "downsampled", "total"}`` (no object per point: a chart of 100 curves).
-    ``after_step``: only the points after that step, at most ``max_points`` of them and not
-    downsampled (a live page's increment; ``total`` counts what is sent)."""
-    series = {}
-    for iteration_id in dict.fromkeys(iteration_ids):
-        if after_step is not None:
-            page = store.get_metric_page(iteration_id, metric, after_step, max_points)
-            if format == "columns":
-                series[iteration_id] = _columns_answer(MetricColumns.of_points(page), len(page))
-            else:
-                series[iteration_id] = _series_answer(page, len(page))
-        elif format == "columns":
-            found = store.get_metric_series_columns(iteration_id, metric, max_points)
-            series[iteration_id] = _columns_answer(*found)
-        else:
-            points, total = store.get_metric_series(iteration_id, metric, max_points)
-            series[iteration_id] = _series_answer(points, total)
-    return {"metric": metric, "series": series}
+    seconds), "downsampled", "total"}`` (no object per point: a chart of 100 curves); 404
+    naming the first iteration without a point of the metric. ``after_step``: only the
+    points after that step, at most ``max_points`` of them and not downsampled (a live
+    page's increment; ``total`` counts what is sent; an iteration with nothing new, or
+    unknown, gets an empty series)."""
+    series = store.get_metric_series_batch(iteration_ids, metric, max_points, after_step)
+    answer = _columns_answer if format == "columns" else _series_answer
+    return {"metric": metric, "series": {i: answer(*found) for i, found in series.items()}}
 
 
-def _series_answer(points: Sequence[MetricPoint], total: int) -> dict[str, Any]:
+def _series_answer(columns: MetricColumns, total: int) -> dict[str, Any]:
     """One series as a list of points (the default format)."""
-    answer = [p.to_dict() for p in points]
-    return {"points": answer, "downsampled": len(points) < total, "total": total}
+    return {"points": list(columns), "downsampled": len(columns) < total, "total": total}
 
 
 def _columns_answer(columns: MetricColumns, total: int) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 // per metric the last value, last step and change marker (rewrites). The table's status,
 // metric and duration cells follow; the charts get only the points after the last step they
 // have (GET /api/v1/series?after_step=), or the whole series again when its marker changed
-// (an earlier step was replaced), as `mlops:points` events. Polling stops when nothing runs.
+// (an earlier step was replaced), as `mlops:points` events (steps, values and times in epoch
+// seconds, read in columns), every followed metric at once. Polling stops when nothing runs.
 "use strict";
 
 (function () {
@@ -98,64 +99,65 @@
       badge.className = "badge status-" + value;
     }
 
-    function emitPoints(iterationId, metric, points, replace) {
-      const detail = { iteration_id: iterationId, metric: metric, steps: [], values: [], times: [],
-                       replace: replace };
-      for (const p of points) {
-        detail.steps.push(p.step);
-        detail.values.push(mlops.toNumber(p.value));
-        detail.times.push(p.timestamp);
-      }
+    /** A series of the /series answer (in columns) as an `mlops:points` event. */
+    function emitPoints(iterationId, metric, series, from, replace) {
+      const detail = { iteration_id: iterationId, metric: metric, replace: replace,
+                       steps: series.steps.slice(from), values: series.values.slice(from).map(mlops.toNumber),
+                       times: series.timestamps.slice(from) };
       document.dispatchEvent(new CustomEvent("mlops:points", { detail: detail }));
     }
 
     async function fetchSeries(metric, ids, afterStep) {
-      const query = new URLSearchParams({ metric: metric, max_points: String(MAX_POINTS) });
+      // in columns: no object per point to build on the server or here
+      const query = new URLSearchParams({ metric: metric, max_points: String(MAX_POINTS), format: "columns" });
       for (const id of ids) query.append("iteration_ids", id);
       if (afterStep !== null) query.set("after_step", String(afterStep));
       return mlops.fetchJson("/api/v1/series?" + query.toString());
     }
 
-    async function follow(states) {
-      const metrics = followedMetrics();
-      for (const metric of metrics) {
-        const grow = [];
-        const refetch = [];
-        for (const state of states) {
-          const series = state.metrics[metric];
-          if (!series) continue;
-          known[state.id] = known[state.id] || {};
-          const had = known[state.id][metric];
-          if (!had) { // first sight: the charts drew the series when the page loaded
-            known[state.id][metric] = { step: series.last_step, rewrites: series.rewrites };
-            if (ticks > 0) refetch.push(state.id); // a series that began after the page loaded
-          } else if (had.rewrites !== series.rewrites) {
-            refetch.push(state.id);
-          } else if (series.last_step > had.step) {
-            grow.push(state.id);
-          }
-          known[state.id][metric].rewrites = series.rewrites;
+    /** The points of one metric that changed since the last tick: its grown series after the
+     * step they had, its rewritten or new ones whole. */
+    async function followMetric(metric, states) {
+      const grow = [];
+      const refetch = [];
+      for (const state of states) {
+        const series = state.metrics[metric];
+        if (!series) continue;
+        known[state.id] = known[state.id] || {};
+        const had = known[state.id][metric];
+        if (!had) { // first sight: the charts drew the series when the page loaded
+          known[state.id][metric] = { step: series.last_step, rewrites: series.rewrites };
+          if (ticks > 0) refetch.push(state.id); // a series that began after the page loaded
+        } else if (had.rewrites !== series.rewrites) {
+          refetch.push(state.id);
+        } else if (series.last_step > had.step) {
+          grow.push(state.id);
         }
-        for (let i = 0; i < refetch.length; i += 50) {
-          const answer = await fetchSeries(metric, refetch.slice(i, i + 50), null);
-          for (const [id, series] of Object.entries(answer.series)) {
-            const points = series.points;
-            if (points.length) known[id][metric].step = points[points.length - 1].step;
-            emitPoints(id, metric, points, true);
-          }
-        }
-        for (let i = 0; i < grow.length; i += 50) {
-          const chunk = grow.slice(i, i + 50);
-          const after = Math.min.apply(null, chunk.map(function (id) { return known[id][metric].step; }));
-          const answer = await fetchSeries(metric, chunk, after);
-          for (const [id, series] of Object.entries(answer.series)) {
-            const mine = series.points.filter(function (p) { return p.step > known[id][metric].step; });
-            if (!mine.length) continue;
-            known[id][metric].step = mine[mine.length - 1].step;
-            emitPoints(id, metric, mine, false);
-          }
+        known[state.id][metric].rewrites = series.rewrites;
+      }
+      for (let i = 0; i < refetch.length; i += 50) {
+        const answer = await fetchSeries(metric, refetch.slice(i, i + 50), null);
+        for (const [id, series] of Object.entries(answer.series)) {
+          if (series.steps.length) known[id][metric].step = series.steps[series.steps.length - 1];
+          emitPoints(id, metric, series, 0, true);
         }
       }
+      for (let i = 0; i < grow.length; i += 50) {
+        const chunk = grow.slice(i, i + 50);
+        const after = Math.min.apply(null, chunk.map(function (id) { return known[id][metric].step; }));
+        const answer = await fetchSeries(metric, chunk, after);
+        for (const [id, series] of Object.entries(answer.series)) {
+          const from = series.steps.findIndex(function (step) { return step > known[id][metric].step; });
+          if (from < 0) continue;
+          known[id][metric].step = series.steps[series.steps.length - 1];
+          emitPoints(id, metric, series, from, false);
+        }
+      }
+    }
+
+    /** Every followed metric at once (each metric's requests touch only its own steps). */
+    async function follow(states) {
+      await Promise.all(followedMetrics().map(function (metric) { return followMetric(metric, states); }));
     }
 
     async function tick() {

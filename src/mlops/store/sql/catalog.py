@@ -93,6 +93,10 @@ class CatalogMethods:
     def _read(self, what: str) -> Any:
         return transaction(self._engine, write=False, what=what)
 
+    def _snapshot(self, what: str) -> Any:
+        """A read transaction whose statements all see one state of the database."""
+        return transaction(self._engine, write=False, what=what, snapshot=True)
+
     def _write(self, what: str) -> Any:
         return transaction(self._engine, write=True, what=what)
 

@@ -149,6 +149,7 @@ def transaction(
     what: str,
     attach: tuple[str, str] | None = None,
     foreign_keys: bool = True,
+    snapshot: bool = False,
 ) -> Iterator[Connection]:
     """One transaction: commit on success, roll back on error, database errors translated.
 
@@ -158,6 +159,9 @@ def transaction(
     ``foreign_keys=False`` (SQLite, with ``attach``: the bulk copy of an import, which writes
     only rows whose parents it wrote or read in the same transaction) skips SQLite's lookup of
     the parent row for every child row; the pragma is set around the transaction, like ATTACH.
+    ``snapshot=True``: every statement of the transaction sees the database as its first one
+    did (PostgreSQL's REPEATABLE READ; an SQLite read transaction always does), for a read
+    whose statements must agree (a count, then the rows counted).
     """
     if write and engine in _READ_ONLY:
         raise InvalidInput(f"cannot {what}: {_READ_ONLY[engine]}")
@@ -165,6 +169,8 @@ def transaction(
         with engine.connect() as conn:
             if write:
                 conn = conn.execution_options(mlops_write=True)
+            elif snapshot and conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
             raw = conn.connection.dbapi_connection if attach else None
             if raw is not None and attach is not None:
                 raw.execute(f"ATTACH DATABASE ? AS {attach[0]}", (attach[1],))
@@ -314,12 +320,17 @@ class DriverCursor:
     ) -> Iterator[Sequence[Any]]:
         """The rows of a query as the driver's tuples, ``size`` at a time: a long result
         (a million points of a series) never becomes a million live tuples at once, which
-        the cyclic garbage collector would walk again and again while they pile up."""
+        the cyclic garbage collector would walk again and again while they pile up. On
+        PostgreSQL the rows come in the binary protocol: no number is parsed from text (100
+        series of 1,000 points: 58 ms instead of 99)."""
         statement = _driver_sql(template, self._placeholder)
         self._announce(statement, params)
         cursor = self._cursor
         try:
-            cursor.execute(statement, params)
+            if self.postgresql:
+                cursor.execute(statement, params, binary=True)  # type: ignore[call-arg]
+            else:
+                cursor.execute(statement, params)
             while rows := cursor.fetchmany(size):
                 yield rows
         except self._error as exc:

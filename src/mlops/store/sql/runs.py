@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import case, insert, select, update
 
 from mlops.charts import IterationValues, check_value_request
-from mlops.entities import Iteration, MetricPoint, ModelFile
+from mlops.entities import Iteration, ModelFile
 from mlops.errors import InvalidInput, NotFound
 from mlops.store import rules
 from mlops.store.base import IterationTable, MetricRow
-from mlops.store.sql import audit, rows
+from mlops.store.sql import audit
 from mlops.store.sql.batch import write_batch
 from mlops.store.sql.catalog import CatalogMethods, live_experiment_named, new_id
 from mlops.store.sql.engine import DriverCursor
@@ -30,10 +30,7 @@ from mlops.store.sql.models import (
     DATASETS,
     EXPERIMENTS,
     ITERATIONS,
-    METRIC_POINTS,
-    METRIC_SUMMARIES,
 )
-from mlops.store.sql.series import downsample
 from mlops.store.sql.table import iteration_table, iteration_values
 
 DEFAULT_EXPERIMENT = "default"
@@ -64,7 +61,8 @@ _Stored = namedtuple("_Stored", "experiment_id status ended_at")
 _Experiment = namedtuple("_Experiment", "id project_id name deleted_at")
 
 
-def _not_found(iteration_id: str) -> NotFound:
+def not_found(iteration_id: str) -> NotFound:
+    """The error for an unknown iteration, with where to find the known ones."""
     return NotFound(
         f"iteration {iteration_id!r} not found: list iterations with "
         "tracking.list_iterations() or `mlops iterations list`"
@@ -147,7 +145,7 @@ class IterationMethods(CatalogMethods):
         # two writers must not both see it running (SQLite: BEGIN IMMEDIATE already locks)
         stored = cur.rows(_STORED + (" FOR UPDATE" if cur.postgresql else ""), (iteration_id,))
         if not stored:
-            raise _not_found(iteration_id)
+            raise not_found(iteration_id)
         return _Stored._make(stored[0])
 
     def _write_batch(
@@ -274,7 +272,7 @@ class IterationMethods(CatalogMethods):
         with self._read("get iteration") as conn:
             found = load_iterations(conn, [iteration_id], time.time())
         if not found:
-            raise _not_found(iteration_id)
+            raise not_found(iteration_id)
         return found[0]
 
     def list_iterations(
@@ -352,73 +350,12 @@ class IterationMethods(CatalogMethods):
                 conn, experiment_id, project_id, filter, time.time(), limit, deleted
             )
 
-    def get_metric_series(
-        self, iteration_id: str, metric_name: str, max_points: int
-    ) -> tuple[list[MetricPoint], int]:
-        if max_points < 4:
-            raise InvalidInput(f"max_points must be at least 4, got {max_points}")
-        with self._read("get metric series") as conn:
-            points, total = downsample(conn, iteration_id, metric_name, max_points)
-        if points is None:
-            return self.get_metric_history(iteration_id, metric_name), total
-        return points, total
-
-    def get_metric_page(
-        self,
-        iteration_id: str,
-        metric_name: str,
-        after_step: int | None = None,
-        limit: int = 50_000,
-    ) -> list[MetricPoint]:
-        rules.check_page(limit, 0)
-        c = METRIC_POINTS.c
-        query = select(c.step, c.value, c.timestamp).where(
-            c.iteration_id == iteration_id, c.name == metric_name
-        )
-        if after_step is not None:
-            query = query.where(c.step > rules.check_int(after_step, "after_step"))
-        with self._read("get metric points") as conn:
-            points = conn.execute(query.order_by(c.step, c.seq).limit(limit)).all()
-            if len(points) == limit:  # a full page ends with the whole of its last step
-                last = points[-1].step
-                taken = sum(1 for p in points if p.step == last)
-                rest = query.where(c.step == last).order_by(c.seq).offset(taken)
-                points += conn.execute(rest).all()
-        if not points and after_step is None:  # says what is missing, or the series is empty
-            return self.get_metric_history(iteration_id, metric_name)[:limit]
-        return [MetricPoint(s, rows.nan_if_none(v), t) for s, v, t in points]
-
-    def get_metric_history(self, iteration_id: str, metric_name: str) -> list[MetricPoint]:
-        with self._read("get metric history") as conn:
-            points = conn.execute(
-                select(METRIC_POINTS.c.step, METRIC_POINTS.c.value, METRIC_POINTS.c.timestamp)
-                .where(
-                    METRIC_POINTS.c.iteration_id == iteration_id,
-                    METRIC_POINTS.c.name == metric_name,
-                )
-                .order_by(METRIC_POINTS.c.step, METRIC_POINTS.c.seq)
-            ).all()
-            if not points:
-                if not load_iterations(conn, [iteration_id], time.time()):
-                    raise _not_found(iteration_id)
-                names = conn.execute(
-                    select(METRIC_SUMMARIES.c.name).where(
-                        METRIC_SUMMARIES.c.iteration_id == iteration_id
-                    )
-                ).scalars()
-                known = ", ".join(sorted(names)) or "none"
-                raise NotFound(
-                    f"iteration {iteration_id!r} has no metric {metric_name!r} "
-                    f"(its metrics: {known})"
-                )
-        return [MetricPoint(s, rows.nan_if_none(v), t) for s, v, t in points]
-
 
 def _loaded(cur: DriverCursor, iteration_id: str) -> Iteration:
     """The iteration just written in ``cur``'s transaction, as stored."""
     found = load_one(cur, iteration_id, time.time())
     if found is None:
-        raise _not_found(iteration_id)
+        raise not_found(iteration_id)
     return found
 
 

@@ -1,8 +1,9 @@
 """Saved views of experiment pages (the ``saved_views`` table) and the live state of the
-iterations a page shows (one query for the iterations, one for their metric summaries)."""
+iterations a page shows (one query: the iterations joined with their metric summaries)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import secrets
@@ -17,7 +18,8 @@ from mlops.entities import effective_status
 from mlops.errors import AlreadyExists, NotFound
 from mlops.store.sql.audit import actor
 from mlops.store.sql.catalog import CatalogMethods, new_id
-from mlops.store.sql.models import EXPERIMENTS, ITERATIONS, METRIC_SUMMARIES, SAVED_VIEWS
+from mlops.store.sql.engine import DriverCursor
+from mlops.store.sql.models import EXPERIMENTS, SAVED_VIEWS
 from mlops.views import (
     LiveIteration,
     LiveSeries,
@@ -26,6 +28,21 @@ from mlops.views import (
     check_view_name,
     check_view_state,
 )
+
+
+@functools.lru_cache(maxsize=32)
+def _live_sql(count: int) -> str:
+    """The live state of ``count`` iterations of an experiment (the ids bound, then the
+    experiment's): one row per metric of each (one with NULL metric columns for an iteration
+    without any), by iteration and metric name."""
+    marks = ", ".join(["{p}"] * count)
+    return (
+        "SELECT i.id, i.experiment_id, i.project_id, i.name, i.status, i.started_at, "
+        "i.ended_at, i.heartbeat_at, s.name, s.last, s.last_step, s.rewrites "
+        "FROM iterations AS i LEFT JOIN metric_summaries AS s ON s.iteration_id = i.id "
+        f"WHERE i.id IN ({marks}) AND i.experiment_id = {{p}} ORDER BY i.id, s.name"
+    )
+
 
 _ALPHABET = string.ascii_letters + string.digits
 _SHORT_LENGTH = 8
@@ -157,39 +174,22 @@ class ViewMethods(CatalogMethods):
     ) -> list[LiveIteration]:
         ids = check_live_ids(iteration_ids)
         now = time.time()
-        it, ms = ITERATIONS.c, METRIC_SUMMARIES.c
         with self._read("live state") as conn:
-            self._experiment(conn, experiment_id)
-            if not ids:
+            cur = DriverCursor(conn)
+            found = cur.rows(_live_sql(len(ids)), [*ids, experiment_id]) if ids else []
+            if not found:  # none of them there: is the experiment?
+                self._experiment(conn, experiment_id)
                 return []
-            found = conn.execute(
-                select(
-                    it.id, it.experiment_id, it.project_id, it.name, it.status, it.started_at,
-                    it.ended_at, it.heartbeat_at,
-                ).where(it.id.in_(ids), it.experiment_id == experiment_id)
-            ).all()  # fmt: skip
-            series: dict[str, dict[str, LiveSeries]] = {r.id: {} for r in found}
-            if found:
-                query = select(ms.iteration_id, ms.name, ms.last, ms.last_step, ms.rewrites).where(
-                    ms.iteration_id.in_(list(series))
-                )
-                for row in conn.execute(query.order_by(ms.iteration_id, ms.name)):
-                    last = math.nan if row.last is None else float(row.last)
-                    series[row.iteration_id][row.name] = LiveSeries(
-                        last, row.last_step, row.rewrites
-                    )
-        order = {i: k for k, i in enumerate(ids)}
-        return [
-            LiveIteration(
-                id=r.id,
-                experiment_id=r.experiment_id,
-                project_id=r.project_id,
-                name=r.name,
-                status=effective_status(r.status, r.heartbeat_at, now),
-                started_at=r.started_at,
-                ended_at=r.ended_at,
-                heartbeat_at=r.heartbeat_at,
-                metrics=series[r.id],
-            )
-            for r in sorted(found, key=lambda r: order[r.id])
-        ]
+        states: dict[str, LiveIteration] = {}
+        for row in found:
+            state = states.get(row[0])
+            if state is None:
+                status = effective_status(row[4], row[7], now)
+                state = states[row[0]] = LiveIteration(
+                    id=row[0], experiment_id=row[1], project_id=row[2], name=row[3],
+                    status=status, started_at=row[5], ended_at=row[6], heartbeat_at=row[7],
+                )  # fmt: skip
+            if row[8] is not None:  # a metric (an iteration without any has one NULL row)
+                last = math.nan if row[9] is None else float(row[9])
+                state.metrics[row[8]] = LiveSeries(last, row[10], row[11])
+        return [states[i] for i in ids if i in states]
