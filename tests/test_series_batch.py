@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlops.app import AppSettings, create_app
 from mlops.entities import MetricPoint
@@ -244,8 +246,10 @@ def test_the_sql_store_reads_a_batch_in_few_statements(sql_store: Any) -> None:
         return len(sent)
 
     assert statements(ids, "loss", 400) == 2, sent  # the counts, every series whole
+    # 400 points for a chart of 100: read whole too, and downsampled in memory
+    assert statements(ids, "loss", 100) == 2, sent
     # the counts, the whole ones, the shapes of the long ones, the long ones downsampled
-    assert statements(ids, "loss", 100) == 4, sent
+    assert statements(ids, "loss", 50) == 4, sent
     assert statements(ids, "loss", 10, after_step=30) == 1, sent  # every page at once
 
 
@@ -281,3 +285,41 @@ def test_the_apps_series_answers_from_one_batch(tmp_path: Any) -> None:
         live = c.get("/api/v1/series", params={**unknown, "after_step": 3}).json()["series"]
         assert live["ghost"] == {"points": [], "downsampled": False, "total": 0}
         assert [p["step"] for p in live["it-1"]["points"]][:2] == [4, 5]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.sampled_from([0.0, -0.0, 1.0, 1.0, -1.0]),  # ties, and zeros of both signs
+        ),
+        min_size=1,
+        max_size=300,
+    ),
+    gaps=st.lists(st.integers(1, 5), min_size=300, max_size=300),
+    repeats=st.booleans(),
+    max_points=st.integers(4, 60),
+)
+def test_downsampling_in_memory_picks_the_documented_points(
+    values: list[float], gaps: list[int], repeats: bool, max_points: int
+) -> None:
+    """The in-memory downsampling (a series a few times longer than the chart, read whole)
+    picks the points the documented algorithm picks, on sparse steps and on several values at
+    one step; the SQL one is checked against the same reference above."""
+    from array import array
+
+    from mlops.store.sql.series_memory import downsample_whole
+
+    steps, step = [], 0
+    for k in range(len(values)):
+        steps.append(step)
+        if not (repeats and k % 3 == 1):  # every third point shares the step before it
+            step += gaps[k]
+    points = [
+        MetricPoint(s, v, 1e9 + k) for k, (s, v) in enumerate(zip(steps, values, strict=True))
+    ]
+    columns = MetricColumns(
+        array("q", steps), array("d", values), array("d", [p.timestamp for p in points])
+    )
+    assert _same(downsample_whole(columns, max_points), _reference(points, max_points))

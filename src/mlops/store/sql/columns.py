@@ -4,7 +4,8 @@ cursor, its rows fetched in large chunks and packed into columns
 
 One read serves one metric of many iterations (a chart of 100 curves, a live page's increments)
 in a fixed number of statements, whatever the number of iterations: a count of every series,
-one read of those that fit whole, one downsampling of the long ones (:mod:`.series`); or, for
+one read of those that fit whole or are a few times longer than the chart (downsampled in
+memory, :mod:`.series_memory`), one downsampling in SQL of the long ones (:mod:`.series`); or, for
 the points after a step, one read of every iteration's page. The single-series methods are
 that read for one iteration.
 """
@@ -23,6 +24,7 @@ from mlops.store import rules
 from mlops.store.sql.engine import DriverCursor
 from mlops.store.sql.runs import IterationMethods, not_found
 from mlops.store.sql.series import downsample, shapes
+from mlops.store.sql.series_memory import downsample_whole
 from mlops.values import INT64_MAX
 
 _HISTORY = (
@@ -33,6 +35,10 @@ _EXISTS = "SELECT 1 FROM iterations WHERE id = {p}"
 _NAMES = "SELECT name FROM metric_summaries WHERE iteration_id = {p}"
 #: Iterations of one statement of per-iteration pages (SQLite joins at most 500 SELECTs).
 _PAGES_AT_ONCE = 100
+#: A series at most this many times longer than the chart is read whole and downsampled in
+#: memory (the same points): reading 2,000 points in bulk costs less than the SQL downsampling's
+#: scans and lookups per bucket; a longer one is downsampled in SQL, never read whole.
+_IN_MEMORY_FACTOR = 4
 #: Steps are 0 or more: "after step -1" is the whole series.
 _BEFORE_EVERY_STEP = -1
 
@@ -230,11 +236,15 @@ class SeriesReads(IterationMethods):
             missing = next((i for i in ids if i not in totals), None)
             if missing is not None:
                 raise _missing(cur, missing, metric_name)
-            whole = [(i, n) for i, n in counted if n <= max_points]
+            in_memory = max_points * _IN_MEMORY_FACTOR
+            whole = [(i, n) for i, n in counted if n <= in_memory]
             found = _whole(cur, whole, metric_name) if whole else {}
-            long = [i for i in ids if totals[i] > max_points]
+            long = [i for i in ids if totals[i] > in_memory]
             if long:
                 found.update(
                     downsample(cur, metric_name, shapes(cur, long, metric_name), max_points)
                 )
+        for iteration_id, n in whole:
+            if n > max_points:
+                found[iteration_id] = downsample_whole(found[iteration_id], max_points)
         return {i: (found.get(i) or MetricColumns(), totals[i]) for i in ids}

@@ -61,7 +61,7 @@ def shapes(cur: DriverCursor, iteration_ids: Sequence[str], metric_name: str) ->
     return {row[0]: Shape._make(row[1:]) for row in rows}
 
 
-def _bucket_count(max_points: int, has_nan: bool) -> int:
+def bucket_count(max_points: int, has_nan: bool) -> int:
     """How many buckets fit in ``max_points``: two points each (three with a gap) plus the
     first and last point of the series; at least one."""
     per_bucket = 3 if has_nan else 2
@@ -80,7 +80,7 @@ def downsample(
     if by_step:
         params: list[object] = []
         for iteration_id, shape in by_step.items():
-            buckets = _bucket_count(max_points, shape.valued < shape.total)
+            buckets = bucket_count(max_points, shape.valued < shape.total)
             width = -(-(shape.high - shape.low + 1) // buckets)  # the last bucket reaches high
             params += [iteration_id, shape.low, shape.high, width]
         if cur.postgresql:
@@ -91,7 +91,7 @@ def downsample(
     if by_position:
         params = []
         for iteration_id, shape in by_position.items():
-            buckets = _bucket_count(max_points, shape.valued < shape.total)
+            buckets = bucket_count(max_points, shape.valued < shape.total)
             params += [iteration_id, -(-shape.total // buckets), shape.total - 1]
         params += [*by_position, metric_name]
         rows = cur.chunks(_by_position_sql(len(by_position)), params)
