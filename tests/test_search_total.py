@@ -115,3 +115,48 @@ def test_openapi_documents_the_flag(app: tuple[AppProcess, str]) -> None:
     assert "total_exact" in page["required"] and "10,000" in page["description"]
     search = spec["components"]["schemas"]["IterationSearch"]
     assert "exact_total" in search["properties"]
+
+
+def test_count_total_false_skips_the_count(app: tuple[AppProcess, str]) -> None:
+    """A client that pages with the cursor need not pay for the count: the same page, no total."""
+    process, experiment_id = app
+    counted = _get(app, filter="params.even = 1", limit="3")
+    page = _get(app, filter="params.even = 1", limit="3", count_total="false")
+    assert page["total"] is None and page["total_exact"] is None
+    assert page["iterations"] == counted["iterations"] and page["next_cursor"]
+    posted = httpx.post(
+        f"{process.url}/api/v1/iterations/search",
+        json={"experiment_id": experiment_id, "limit": 3, "count_total": False,
+              "filter": "params.even = 1"},
+        timeout=30,
+    ).json()  # fmt: skip
+    assert posted["total"] is None and posted["iterations"] == counted["iterations"]
+    bad = httpx.post(
+        f"{process.url}/api/v1/iterations/search",
+        json={"experiment_id": experiment_id, "count_total": "maybe"},
+        timeout=30,
+    )
+    assert bad.status_code == 422 and "count_total" in bad.text
+
+
+def test_the_http_store_lists_without_counting(
+    app: tuple[AppProcess, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    process, experiment_id = app
+    store = HttpStore(process.url, home=tmp_path / "home")
+    sent: list[Any] = []
+    real = store._call
+
+    def spy(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append((path, args[0] if args else kwargs.get("json")))
+        return real(method, path, *args, **kwargs)
+
+    monkeypatch.setattr(store, "_call", spy)
+    try:
+        found = store.list_iterations(experiment_id, filter="params.small = true", limit=50)
+        assert len(found) == 30
+        searches = [body for path, body in sent if path == "/iterations/search"]
+        assert searches and all(body["count_total"] is False for body in searches)
+        assert store.count_iterations(experiment_id, filter="params.small = true") == 30
+    finally:
+        store.close()

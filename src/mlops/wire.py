@@ -330,6 +330,10 @@ class IterationSearch:
     deleted: bool | None = False
     #: Count every match in ``total`` (by default counting stops at ``MAX_TOTAL``).
     exact_total: bool = False
+    #: False: do not count the matches at all (``total`` and ``total_exact`` are null): a
+    #: client that pages with ``next_cursor`` saves the count, which in a big experiment with
+    #: a filter costs more than the page itself.
+    count_total: bool = True
 
 
 @dataclass

@@ -228,12 +228,12 @@ class IterationPage(_Shape):
     """One page of a search: pass ``next_cursor`` back as ``cursor`` for the next (null: the
     last page); ``total`` counts the matches up to 10,000 (``MAX_TOTAL``): ``total_exact`` is
     true when that is every match, false when there are more (ask with ``exact_total`` to
-    count them all)."""
+    count them all); both are null when the search said ``count_total: false``."""
 
     iterations: list[IterationOut]
     next_cursor: str | None
-    total: int
-    total_exact: bool
+    total: int | None
+    total_exact: bool | None
 
 
 class _Values(_Shape):

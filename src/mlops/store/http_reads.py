@@ -182,6 +182,7 @@ class AppReads(AppCalls):
         metric_names: Sequence[str] | None = None,
         deleted: bool | None = False,
         exact_total: bool = False,
+        count_total: bool = True,
     ) -> dict[str, Any]:
         order = order_by if order_by is None or isinstance(order_by, str) else list(order_by)
         deleted_param(deleted)
@@ -189,6 +190,7 @@ class AppReads(AppCalls):
             experiment_id, project_id, filter, order, limit, cursor,
             None if parameter_names is None else list(parameter_names),
             None if metric_names is None else list(metric_names), deleted, exact_total,
+            count_total,
         )  # fmt: skip
         body = to_body(search)
         answer: dict[str, Any] = self._call("POST", "/iterations/search", body)
@@ -213,7 +215,7 @@ class AppReads(AppCalls):
             want = max(1, min(MAX_PAGE, skip + limit - len(found)))
             page = self._search(
                 experiment_id, project_id, filter, order_by, want, cursor,
-                parameter_names, metric_names, deleted,
+                parameter_names, metric_names, deleted, count_total=False,
             )  # fmt: skip
             items = page["iterations"]
             dropped = min(skip, len(items))

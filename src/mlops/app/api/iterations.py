@@ -283,18 +283,23 @@ def _search(store: StoreDep, search: IterationSearch) -> dict[str, Any]:
         search.limit + 1, offset, search.parameter_names, search.metric_names, search.deleted,
     )  # fmt: skip
     more = len(iterations) > search.limit
-    if not isinstance(search.exact_total, bool):
-        raise InvalidInput(f"exact_total must be true or false, got {search.exact_total!r:.100}")
-    cap = None if search.exact_total else MAX_TOTAL + 1
-    total = store.count_iterations(
-        search.experiment_id, search.project_id, search.filter, cap, search.deleted
-    )
-    return {
+    for flag in ("exact_total", "count_total"):
+        if not isinstance(getattr(search, flag), bool):
+            raise InvalidInput(f"{flag} must be true or false, got {getattr(search, flag)!r:.100}")
+    page: dict[str, Any] = {
         "iterations": [i.to_dict() for i in iterations[: search.limit]],
         "next_cursor": _encode_cursor(offset + search.limit) if more else None,
-        "total": min(total, MAX_TOTAL) if cap else total,
-        "total_exact": cap is None or total <= MAX_TOTAL,
+        "total": None,
+        "total_exact": None,
     }
+    if search.count_total:
+        cap = None if search.exact_total else MAX_TOTAL + 1
+        total = store.count_iterations(
+            search.experiment_id, search.project_id, search.filter, cap, search.deleted
+        )
+        page["total"] = min(total, MAX_TOTAL) if cap else total
+        page["total_exact"] = cap is None or total <= MAX_TOTAL
+    return page
 
 
 @router.post("/iterations/table", dependencies=[CanRead], responses=ok(IterationTableOut))
@@ -326,6 +331,7 @@ def list_iterations(
     metric_names: Annotated[list[str] | None, Query()] = None,
     deleted: Deleted = "false",
     exact_total: bool = False,
+    count_total: bool = True,
 ) -> dict[str, Any]:
     """Search iterations. ``filter`` is the query language, e.g.
     ``metrics.accuracy > 0.9 and params.model = "rf"``; ``order_by`` e.g.
@@ -333,10 +339,10 @@ def list_iterations(
     ``metric_names`` (repeatable) load only those values of each iteration; ``deleted``:
     ``false`` (live ones), ``true`` (deleted ones, or in a deleted experiment) or ``any``;
     ``total`` counts up to 10,000 matches (``total_exact`` says whether that is all of them),
-    ``exact_total=true`` counts every one."""
+    ``exact_total=true`` counts every one, ``count_total=false`` none (both null)."""
     search = IterationSearch(
         experiment_id, project_id, filter, order_by, limit, cursor, parameter_names,
-        metric_names, DELETED[deleted], exact_total,
+        metric_names, DELETED[deleted], exact_total, count_total,
     )  # fmt: skip
     return _search(store, search)
 
