@@ -20,7 +20,7 @@ Run::
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +31,10 @@ from fastapi.testclient import TestClient
 from mlops.app import create_app
 from mlops.app.settings import AppSettings
 from mlops.store.sql.store import SqlStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from live_tick import median_p95
 
 METRICS = ("loss", "acc", "f1", "lr_now", "grad_norm")
 
@@ -53,12 +57,6 @@ def _fill(store: SqlStore, curves: int, steps: int) -> list[str]:
     return ids
 
 
-def _stats(times: list[float]) -> str:
-    ms = sorted(t * 1000 for t in times)
-    p95 = ms[max(0, int(len(ms) * 0.95) - 1)]
-    return f"median {statistics.median(ms):7.1f} ms   p95 {p95:7.1f} ms"
-
-
 def _timed(client: TestClient, params: list[tuple[str, str]], repeat: int) -> tuple[str, int]:
     times = []
     size = 0
@@ -68,7 +66,7 @@ def _timed(client: TestClient, params: list[tuple[str, str]], repeat: int) -> tu
         times.append(time.perf_counter() - began)
         assert answer.status_code == 200, answer.text[:300]
         size = len(answer.content)
-    return _stats(times), size
+    return median_p95(times), size
 
 
 def main() -> None:
@@ -117,7 +115,7 @@ def main() -> None:
             times.append(time.perf_counter() - began)
             assert answer.status_code == 200 and len(answer.json()["series"]) == 20
             step += 5
-        print(f"/series after_step, 20 live iterations (5 new steps each)      {_stats(times)}")
+        print(f"/series after_step, 20 live iterations (5 new steps each)      {median_p95(times)}")
     store.close()
 
 
