@@ -259,9 +259,13 @@ class DroppingProxy:
     that answer: to the client it looks as if the App died after doing the work.
     """
 
-    def __init__(self, upstream_port: int, rule: Rule) -> None:
+    def __init__(
+        self, upstream_port: int, rule: Rule, rewrite: Callable[[str, bytes], bytes] | None = None
+    ) -> None:
         self.upstream_port = upstream_port
         self.rule = rule
+        #: ``rewrite(kind, body)``: the body the App gets instead (JSON in, JSON out)
+        self.rewrite = rewrite
         self.stats = ProxyStats()
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -319,6 +323,8 @@ class DroppingProxy:
                 head, body = request
                 method, path = head.split(b" ", 2)[:2]
                 kind = request_kind(method.decode(), path.decode())
+                if self.rewrite is not None and body:
+                    head, body = _with_body(head, self.rewrite(kind, body))
                 upstream.sendall(head + body)
                 answer = _read_message(from_app)
                 if answer is None:
@@ -344,6 +350,16 @@ class DroppingProxy:
                     stream.close()
             _cut(client)
             _cut(upstream)
+
+
+def _with_body(head: bytes, body: bytes) -> tuple[bytes, bytes]:
+    """The message with another (not chunked) body: its Content-Length set to match."""
+    lines = [
+        line
+        for line in head.rstrip(b"\r\n").split(b"\r\n")
+        if not line.lower().startswith(b"content-length:")
+    ]
+    return b"\r\n".join([*lines, b"Content-Length: %d" % len(body)]) + b"\r\n\r\n", body
 
 
 def _cut(sock: socket.socket) -> None:

@@ -304,13 +304,16 @@ class IterationBatch:
 
 @dataclass
 class IterationEnd:
-    """Body of ``POST /iterations/{id}/end``: the last batch and the end state, written at once."""
+    """Body of ``POST /iterations/{id}/end``: the last batch and the end state, written at once.
+    ``start`` is the iteration's ``POST /iterations`` body when the App has not seen it yet (a
+    short iteration sent whole, in one request): the App makes it first, as that route does."""
 
     status: str
     ended_at: float
     error: dict[str, str] | None = None
     model: dict[str, Any] | None = None
     batch: IterationBatch | None = None
+    start: IterationCreate | None = None
 
 
 @dataclass

@@ -308,6 +308,7 @@ class Store(abc.ABC):
         started_at: float,
         system: Mapping[str, Any],
         heartbeat: bool = True,
+        new: bool = False,
     ) -> Iteration:
         """Create a running iteration with a client-made id in ``experiment_id``, or, when that
         is None, in the ``default`` experiment of ``project_id`` (made when missing).
@@ -318,6 +319,9 @@ class Store(abc.ABC):
 
         ``heartbeat=False`` is for writers that send no heartbeats (MLflow clients): the
         iteration then never reads as ``crashed``, before or after a :meth:`resume`.
+        ``new=True`` says the id was made for this call (``start_iteration``'s, never used
+        before), so no existing iteration can be the answer: the HTTP store may then send the
+        start with the iteration's first request (:mod:`mlops.store.http_starts`).
         """
 
     @abc.abstractmethod

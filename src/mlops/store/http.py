@@ -40,7 +40,7 @@ from typing import Any
 
 from mlops.config import flush_timeout, mlops_home
 from mlops.entities import Dataset, Iteration, ModelFile
-from mlops.errors import InvalidInput, Unavailable
+from mlops.errors import InvalidInput, MlopsError, Unavailable
 from mlops.store import rules
 from mlops.store.base import MetricRow, Store
 from mlops.store.http_client import (
@@ -63,6 +63,7 @@ from mlops.store.http_files import AppFiles
 from mlops.store.http_groups import AppGroups
 from mlops.store.http_manage import AppManagement
 from mlops.store.http_reads import AppReads
+from mlops.store.http_starts import HeldStarts
 from mlops.store.http_tokens import AppTokens
 from mlops.store.http_views import AppViews
 from mlops.store.journal import JournalFile
@@ -83,7 +84,15 @@ MAX_ENDED = 10_000
 
 
 class HttpStore(
-    JournalDrain, AppManagement, AppViews, AppTokens, AppReads, AppFiles, AppGroups, Store
+    HeldStarts,
+    JournalDrain,
+    AppManagement,
+    AppViews,
+    AppTokens,
+    AppReads,
+    AppFiles,
+    AppGroups,
+    Store,
 ):
     """The store of an mlops App at ``uri`` (see the module docstring). ``offline=True`` is
     ``MLOPS_MODE=offline``: everything the training path writes goes to the journal."""
@@ -113,15 +122,21 @@ class HttpStore(
         self._exit_deadline: float | None = None
         self._exit_marked = False
         self._init_locks()
+        self._init_starts()
         if hasattr(os, "register_at_fork"):  # POSIX only
             os.register_at_fork(after_in_child=self._after_fork)
         if not offline:
             # Registered before the tracking library's own exit hook (which ends the running
             # iterations), so it runs after it: what they journaled is sent before the exit.
-            atexit.register(self._drain_at_exit)
+            atexit.register(self._at_exit)
+
+    def _at_exit(self) -> None:
+        self._send_held()
+        self._drain_at_exit()
 
     def _after_fork(self) -> None:
         self._init_locks()
+        self._forget_held()
         # The parent's journal file stays the parent's: a forked child journals in its own.
         self._journal = JournalFile(self._journal.directory.parent)
 
@@ -148,6 +163,8 @@ class HttpStore(
     ) -> Any:
         """A request whose answer the caller needs (reads, catalog writes); ``long`` for one
         whose answer may take the App minutes (a whole series of millions of points)."""
+        if self._held:  # what this process reads or changes includes what it started
+            self._send_held()
         if self._transport is None:
             raise Unavailable(
                 f"offline mode (MLOPS_MODE=offline): the App at {self.base} is not contacted, "
@@ -172,6 +189,8 @@ class HttpStore(
         not sent and return None. ``droppable`` operations (a heartbeat alone) are not worth
         journaling."""
         deadline = time.monotonic() + budget
+        ops, started = self._with_start(ops)
+        droppable = droppable and not started
         if not self._exit_marked and ops[0][0] != "create_iteration":
             # Registered after the tracking library's exit hook, so it runs before it: the exit
             # starts there, and the journal is drained within MLOPS_FLUSH_TIMEOUT of it.
@@ -187,21 +206,30 @@ class HttpStore(
                     self._append(ops, None)
                 return None
         assert self._transport is not None
-        answer = None
-        for index, (op, iteration_id, body) in enumerate(ops):
-            method, path = route(op, iteration_id)
+        answer, index = None, 0
+        while index < len(ops):
+            op, iteration_id, body = ops[index]
+            merged = self._merged(ops[index], ops[index + 1]) if index + 1 < len(ops) else None
             try:
                 # A batch's read timeout is retried (its first attempt gets half the budget);
                 # a start or an end keeps one long attempt: the user's thread waits for it.
                 answer = self._transport.request(
-                    method, path, body=body, budget=max(deadline - time.monotonic(), 0.0),
-                    retry_timeout=op == "log_batch",
+                    *route(op if merged is None else merged[0], iteration_id),
+                    body=body if merged is None else merged[2],
+                    budget=max(deadline - time.monotonic(), 0.0), retry_timeout=op == "log_batch",
                 )  # fmt: skip
+                if merged is not None:
+                    self._merged_answered(None)
             except Unreachable as exc:
                 if not droppable:
                     with self._lock:
-                        self._append(ops[index:], exc)
+                        self._append(ops[index:], exc)  # a merged start and end: both
                 return None
+            except MlopsError as exc:
+                if merged is None or not self._merged_answered(exc):
+                    raise
+                continue  # an App older than the merged end: the start, then the end
+            index += 1 if merged is None else 2
         return answer
 
     def _append(self, ops: Sequence[Op], reason: Exception | None) -> None:
@@ -255,16 +283,26 @@ class HttpStore(
         started_at: float,
         system: Mapping[str, Any],
         heartbeat: bool = True,
+        new: bool = False,
     ) -> Iteration:
         rules.check_iteration(iteration_id, name, started_at, system)
         body = to_body(
             IterationCreate(iteration_id, name, started_at, experiment_id, project_id,
                             encode_floats(dict(system)), heartbeat)
         )  # fmt: skip
-        answer = self._write([("create_iteration", iteration_id, body)], self._user_budget)
+        op: Op = ("create_iteration", iteration_id, body)
+        away = self.offline or self._journal.path is not None
+        held = None if away or not new else self._project_to_hold(experiment_id, project_id)
+        answer = None
+        if held is not None:  # sent with the iteration's first request (http_starts)
+            project_id = held
+            self._hold(op)
+        else:
+            answer = self._write([op], self._user_budget)
         if answer is not None:
             iteration = iteration_from(answer)
-        else:  # journaled: the App makes it when the journal is sent
+            self._confirm_experiment(iteration.experiment_id, iteration.project_id)
+        else:  # held, or journaled (the App makes it when the journal is sent)
             iteration = Iteration(
                 iteration_id, name, project_id or "", experiment_id or "", "running",
                 started_at, None, started_at if heartbeat else None, system=dict(system),
@@ -408,9 +446,11 @@ class HttpStore(
     def close(self) -> None:
         """Stop the drain, close the connections and release the journal file (kept when it
         still holds records: ``mlops sync`` sends them)."""
+        self._send_held()
         self._stop.set()
         self._wake.set()
-        atexit.unregister(self._drain_at_exit)
+        self._held_wake.set()
+        atexit.unregister(self._at_exit)
         atexit.unregister(self._mark_exit)
         # Let a drain pass finish its record and acknowledgement; one stuck in a long request
         # keeps the journal and the connections (they go with the process).

@@ -309,7 +309,7 @@ def start_iteration(
         return DisabledIteration(iteration_name, rank, project, experiment, description)
     store = _store()
     created = store.create_iteration(
-        uuid.uuid4().hex, iteration_name, experiment, project, time.time(), system_info()
+        uuid.uuid4().hex, iteration_name, experiment, project, time.time(), system_info(), new=True
     )
     iteration = Iteration(store, created.to_dict())
     if description:

@@ -24,10 +24,10 @@ from mlops.app.schemas import (
     MetricSeries,
     ok,
 )
-from mlops.entities import ModelFile
+from mlops.entities import Iteration, ModelFile
 from mlops.errors import InvalidInput, TooLarge
 from mlops.series import MetricColumns
-from mlops.store.base import IterationTable, MetricRow
+from mlops.store.base import IterationTable, MetricRow, Store
 from mlops.values import check_name
 from mlops.wire import (
     MAX_BATCH_POINTS,
@@ -123,11 +123,14 @@ def _batch(batch: IterationBatch | None) -> dict[str, Any]:
 )
 def create_iteration(body: IterationCreate, store: StoreDep) -> dict[str, Any]:
     """Start an iteration with a client-made id (a retry returns the same iteration)."""
-    iteration = store.create_iteration(
+    return _create(body, store).to_dict()
+
+
+def _create(body: IterationCreate, store: Store) -> Iteration:
+    return store.create_iteration(
         body.id, body.name, body.experiment_id, body.project_id,
         body.started_at, body.system, body.heartbeat,
     )  # fmt: skip
-    return iteration.to_dict()
 
 
 @router.get("/iterations/{iteration_id}", dependencies=[CanRead], responses=ok(IterationOut))
@@ -168,7 +171,16 @@ def log_batch(iteration_id: str, body: IterationBatch, store: StoreDep) -> dict[
 
 @router.post("/iterations/{iteration_id}/end", dependencies=[CanWrite], responses=ok(IterationOut))
 def end_iteration(iteration_id: str, body: IterationEnd, store: StoreDep) -> dict[str, Any]:
-    """Write the last batch and the end state at once; returns the ended iteration."""
+    """Write the last batch and the end state at once; returns the ended iteration. With
+    ``start``, an iteration the App has not seen is made first (as ``POST /iterations``, so a
+    retry is harmless): a short iteration costs one request."""
+    if body.start is not None:
+        if body.start.id != iteration_id:
+            raise InvalidInput(
+                f"start.id {body.start.id!r:.100} is not the iteration being ended "
+                f"({iteration_id!r:.100}): send the start of this iteration, or none"
+            )
+        _create(body.start, store)
     iteration = store.end_iteration(
         iteration_id, body.status, body.ended_at, body.error,
         _model(body.model), **_batch(body.batch),

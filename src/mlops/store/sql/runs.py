@@ -121,6 +121,7 @@ class IterationMethods(CatalogMethods):
         started_at: float,
         system: Mapping[str, Any],
         heartbeat: bool = True,
+        new: bool = False,
     ) -> Iteration:
         rules.check_iteration(iteration_id, name, started_at, system)
         with self._write(f"start iteration {name!r}") as conn:
