@@ -58,7 +58,8 @@ def line(
 ) -> None:
     """One figure: name, value, target and verdict, then the limit it is compared with."""
     verdict = "" if met is None else ("met" if met else "NOT met")
-    print(f"  {name:<52} {value:>10,.1f} {unit:<5} {target:<14} {verdict:<8} {limit}".rstrip())
+    shown = f"{value:>10,.2f}" if unit == "x" else f"{value:>10,.1f}"  # a ratio near its target
+    print(f"  {name:<52} {shown} {unit:<5} {target:<14} {verdict:<8} {limit}".rstrip())
 
 
 def best(repeat: int, read: Callable[[], Any]) -> float:

@@ -501,6 +501,24 @@ class Store(abc.ABC):
         Raises ``QuerySyntaxError`` for a filter that does not parse, ``InvalidInput`` for a
         negative (or wider than 64-bit) ``limit`` or ``offset``."""
 
+    def list_iteration_dicts(
+        self,
+        experiment_id: str | None = None,
+        project_id: str | None = None,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        deleted: bool | None = False,
+    ) -> list[dict[str, Any]]:
+        """:meth:`list_iterations` as the iterations' dicts (``Iteration.to_dict()``, the REST
+        contract's shape), for callers that want dicts: the HTTP store hands over the App's
+        documents as they came instead of making entities of them first."""
+        found = self.list_iterations(
+            experiment_id, project_id, filter, order_by, limit, offset, deleted=deleted
+        )
+        return [iteration.to_dict() for iteration in found]
+
     def get_iteration_values(
         self,
         experiment_id: str,

@@ -208,8 +208,42 @@ class AppReads(AppCalls):
         metric_names: Sequence[str] | None = None,
         deleted: bool | None = False,
     ) -> list[Iteration]:
+        found = self._found(
+            experiment_id, project_id, filter, order_by, limit, offset, parameter_names,
+            metric_names, deleted,
+        )  # fmt: skip
+        return [iteration_from(i) for i in found]
+
+    def list_iteration_dicts(
+        self,
+        experiment_id: str | None = None,
+        project_id: str | None = None,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        deleted: bool | None = False,
+    ) -> list[dict[str, Any]]:
+        # the App's documents are Iteration.to_dict() already: no entity made and undone
+        return self._found(
+            experiment_id, project_id, filter, order_by, limit, offset, None, None, deleted
+        )
+
+    def _found(
+        self,
+        experiment_id: str | None,
+        project_id: str | None,
+        filter: str | None,
+        order_by: str | Sequence[str] | None,
+        limit: int,
+        offset: int,
+        parameter_names: Sequence[str] | None,
+        metric_names: Sequence[str] | None,
+        deleted: bool | None,
+    ) -> list[dict[str, Any]]:
+        """The documents of a search, page by page by cursor (``offset`` skipped on the way)."""
         rules.check_page(limit, offset)
-        found: list[Iteration] = []
+        found: list[dict[str, Any]] = []
         skip, cursor = offset, None
         while True:
             want = max(1, min(MAX_PAGE, skip + limit - len(found)))
@@ -220,7 +254,7 @@ class AppReads(AppCalls):
             items = page["iterations"]
             dropped = min(skip, len(items))
             skip -= dropped
-            found += [iteration_from(i) for i in items[dropped:][: limit - len(found)]]
+            found += items[dropped:][: limit - len(found)]
             cursor = page.get("next_cursor")
             if len(found) >= limit or not cursor:
                 return found

@@ -414,10 +414,10 @@ def list_iterations(
             raise InvalidInput(f"{what} must be a whole number >= 0, got {value!r}")
     if filter is not None and not isinstance(filter, str):
         raise InvalidInput(f"filter must be a query string, got {filter!r}")
-    iterations = _store().list_iterations(
+    found = _store().list_iteration_dicts(
         experiment_id, project_id, filter, order_by, limit, offset, deleted=deleted
     )
-    return IterationList(IterationDict(i.to_dict()) for i in iterations)
+    return IterationList(IterationDict(i) for i in found)
 
 
 # -- settings -------------------------------------------------------------------------------
