@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
@@ -13,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
+from mlops import wire_json
 from mlops.errors import MlopsError, StorageError
 from mlops.wire import FLOATS_HEADER, encode_floats
 
@@ -30,14 +30,11 @@ class JsonResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         if _LITERAL_FLOATS.get():
-            return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            return wire_json.dumps(content)
         try:  # most answers hold no NaN: skip the walk over every value
-            text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            return wire_json.dumps(content, allow_nan=False)
         except ValueError:
-            text = json.dumps(
-                encode_floats(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")
-            )
-        return text.encode("utf-8")
+            return wire_json.dumps(encode_floats(content), allow_nan=False)
 
 
 def error_response(

@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
-from mlops import __version__
+from mlops import __version__, wire_json
 from mlops.errors import ERRORS_BY_CODE, IterationEnded, MlopsError, Unavailable
 from mlops.store.journal_format import Record
 from mlops.wire import API_PREFIX, FLOATS_HEADER, encode_floats
@@ -229,7 +229,7 @@ class Transport:
         if not response.content:
             return None
         try:
-            return response.json()
+            return wire_json.loads(response.content)
         except ValueError:
             raise MlopsError(
                 f"the App at {self.uri} answered {method} {API_PREFIX}{path} with something "
