@@ -334,3 +334,69 @@ def test_a_chart_of_many_series_reads_by_primary_key(populated: tuple[SqlStore, 
         conn.exec_driver_sql("ANALYZE")
     assert check(store, lambda: store.get_metric_series_batch(short + long, "m0", 100)) == 4
     assert check(store, lambda: store.get_metric_series_batch(long, "m0", 200, after_step=10)) == 1
+
+
+def _statements_of(store: SqlStore, call: Callable[[], Any]) -> list[str]:
+    return [plan(store, s, p) for s, p in captured(store, call)]
+
+
+@pytest.mark.parametrize("sql_store_uri", ["sqlite"], indirect=True)
+def test_a_metric_filter_matching_many_is_checked_per_row_where_a_read_stops_early(
+    populated: tuple[SqlStore, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A range of the summaries' index is a list SQLite makes whole before the first row (3 s
+    for the 500,000 ids of ``metrics.m1 > 0.5`` at 1,000,000 iterations): past RANGE_LIMIT
+    matches, a page or a capped count checks the condition per iteration instead and stops
+    early; a short range (a rare value) stays the list, the best place to start."""
+    import mlops.store.sql.filters as filters
+
+    store, experiment_id = populated
+    monkeypatch.setattr(filters, "RANGE_LIMIT", 200)  # 2,000 iterations: m1 > 0.5 is ~1,000
+
+    def page(text: str) -> Callable[[], Any]:
+        return lambda: store.list_iterations(
+            experiment_id, filter=text, order_by="metrics.m2 desc", limit=50
+        )
+
+    def capped(text: str) -> Callable[[], Any]:
+        return lambda: store.count_iterations(experiment_id, filter=text, limit=101)
+
+    for read in (page, capped):
+        many = "\n".join(_statements_of(store, read("metrics.m1 > 0.5")))
+        assert "LIST SUBQUERY" not in many, many
+        few = "\n".join(_statements_of(store, read("metrics.m1 > 0.99")))
+        assert "LIST SUBQUERY" in few, few
+    # an exact count reads every match anyway: the range, whatever its length
+    exact = "\n".join(_statements_of(store, lambda: store.count_iterations(
+        experiment_id, filter="metrics.m1 > 0.5")))  # fmt: skip
+    assert "LIST SUBQUERY" in exact, exact
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "metrics.m1 > 0.5",
+        "metrics.m1 > 0.99",
+        "not metrics.m1 > 0.5",
+        "metrics.m1 > 0.5 or metrics.m2 < 0.1",
+        'metrics.m1 > 0.3 and params.p8 = "adam" and metrics.m3 <= 0.7',
+        "metrics.m1 in (0.5, 0.25) or not (metrics.m4 > 0.2 and metrics.m5 < 0.9)",
+    ],
+)
+def test_the_range_and_the_row_check_find_the_same_iterations(
+    populated: tuple[SqlStore, str], monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    import mlops.store.sql.filters as filters
+
+    store, experiment_id = populated
+    found = {}
+    for limit in (0, 10**9):  # always per row, always the range
+        monkeypatch.setattr(filters, "RANGE_LIMIT", limit)
+        pages = [
+            [i.id for i in store.list_iterations(experiment_id, filter=text, order_by=order,
+                                                 limit=60, offset=30)]
+            for order in ("metrics.m2 desc", "started_at", "params.p1")
+        ]  # fmt: skip
+        found[limit] = (pages, store.count_iterations(experiment_id, filter=text, limit=500))
+    assert found[0] == found[10**9]
+    assert found[0][1] > 0

@@ -31,7 +31,7 @@ from mlops.errors import InvalidInput
 from mlops.query import MAX_NAMES, OrderTerm, parse_filter, parse_order_by
 from mlops.store.sql import rows
 from mlops.store.sql.engine import DriverCursor
-from mlops.store.sql.filters import order_clauses, where_clause
+from mlops.store.sql.filters import Probe, order_clauses, where_clause
 from mlops.store.sql.models import (
     DATASETS,
     EXPERIMENTS,
@@ -316,6 +316,7 @@ def _scoped(
     filter: str | None,
     now: float,
     shown: ColumnElement[bool] | None,
+    probe: Probe | None = None,
 ) -> Select[Any]:
     if shown is not None:
         query = query.where(shown)
@@ -325,10 +326,29 @@ def _scoped(
         query = query.where(ITERATIONS.c.project_id.in_(sorted(project_id)))
     elif project_id is not None:
         query = query.where(ITERATIONS.c.project_id == project_id)
-    condition = where_clause(parse_filter(filter or ""), now, experiment_id)
+    condition = where_clause(parse_filter(filter or ""), now, experiment_id, probe)
     if condition is not None:
         query = query.where(condition)
     return query
+
+
+def probe(conn: Connection) -> Probe | None:
+    """For a read that can stop early: on SQLite, count a metric condition's matches (up to
+    the query's LIMIT) so :func:`~mlops.store.sql.filters.where_clause` picks a range only when
+    it is short. PostgreSQL weighs the two forms itself, with its statistics: None."""
+    if conn.dialect.name != "sqlite":
+        return None
+    counted: dict[str, int] = {}  # the same condition, asked again by the same read
+
+    def count(query: Select[Any]) -> int:
+        compiled = query.compile(conn, compile_kwargs={"literal_binds": False})
+        key = f"{compiled}|{sorted(compiled.params.items())}"
+        if key not in counted:
+            total = select(func.count()).select_from(query.subquery())
+            counted[key] = int(conn.execute(total).scalar() or 0)
+        return counted[key]
+
+    return count
 
 
 def list_iterations(
@@ -370,7 +390,9 @@ def page_ids(
         return _page_by_metric(
             conn, experiment_id, project_id, filter, terms, limit, offset, now, shown
         )
-    query = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown)
+    query = _scoped(
+        select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown, probe(conn)
+    )
     query = order_clauses(terms, now).apply(query)
     return list(conn.execute(query.limit(limit).offset(offset)).scalars())
 
@@ -414,8 +436,9 @@ def _page_by_metric(
     summary = METRIC_SUMMARIES.alias("order_by_metric")
     value = summary.c[first.field.agg or "last"]
     joined = and_(summary.c.iteration_id == ITERATIONS.c.id, summary.c.name == first.field.name)
+    check = probe(conn)
     valued = (
-        _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown)
+        _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown, check)
         .join(summary, joined)
         .where(value.is_not(None))
     )
@@ -428,7 +451,7 @@ def _page_by_metric(
         return ids
     count = conn.execute(select(func.count()).select_from(valued.subquery())).scalar() or 0
     has_value = select(summary.c.iteration_id).where(joined, value.is_not(None)).exists()
-    missing = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown)
+    missing = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown, check)
     missing = rest.apply(missing.where(~has_value))
     skip = max(offset - count, 0)
     ids += conn.execute(missing.limit(limit - len(ids)).offset(skip)).scalars()
@@ -452,6 +475,8 @@ def count_iterations(
             now, shown,
         )  # fmt: skip
         return int(conn.execute(query).scalar() or 0)
-    matching = _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown)
+    matching = _scoped(
+        select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown, probe(conn)
+    )
     query = select(func.count()).select_from(matching.limit(limit).subquery())
     return int(conn.execute(query).scalar() or 0)
