@@ -42,6 +42,7 @@ from mlops.store.sql.models import (
     PARAMETERS,
     PROJECTS,
 )
+from mlops.store.sql.param_order import is_big, page_by_parameter
 
 # SQLite allows 32,766 bound parameters per statement; stay well below it.
 _CHUNK = 5000
@@ -393,6 +394,14 @@ def page_ids(
     query = _scoped(
         select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown, probe(conn)
     )
+    if (
+        len(terms) == 1
+        and terms[0].field.kind == "param"
+        and experiment_id is not None
+        and conn.dialect.name == "sqlite"
+        and is_big(conn, _scoped(select(ITERATIONS.c.id), experiment_id, None, None, now, shown))
+    ):  # a big experiment by one parameter: read in index order (param_order)
+        return page_by_parameter(conn, terms[0], query, limit, offset)
     query = order_clauses(terms, now).apply(query)
     return list(conn.execute(query.limit(limit).offset(offset)).scalars())
 
