@@ -366,6 +366,10 @@ def test_a_metric_filter_matching_many_is_checked_per_row_where_a_read_stops_ear
         assert "LIST SUBQUERY" not in many, many
         few = "\n".join(_statements_of(store, read("metrics.m1 > 0.99")))
         assert "LIST SUBQUERY" in few, few
+    # a capped count of two conditions: the list (checking 8 iterations per match twice by
+    # EXISTS costs more than making it)
+    two = "\n".join(_statements_of(store, capped('metrics.m1 > 0.5 and params.p8 = "adam"')))
+    assert "LIST SUBQUERY" in two, two
     # an exact count reads every match anyway: the range, whatever its length
     exact = "\n".join(_statements_of(store, lambda: store.count_iterations(
         experiment_id, filter="metrics.m1 > 0.5")))  # fmt: skip

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from mlops.entities import Dataset, Iteration, MetricSummary
 from mlops.errors import InvalidInput
 from mlops.query import MAX_NAMES, OrderTerm, parse_filter, parse_order_by
-from mlops.store.sql import rows
+from mlops.store.sql import filters, rows
 from mlops.store.sql.engine import DriverCursor
 from mlops.store.sql.filters import Probe, order_clauses, where_clause
 from mlops.store.sql.models import (
@@ -335,21 +335,29 @@ def _scoped(
 
 def probe(conn: Connection) -> Probe | None:
     """For a read that can stop early: on SQLite, count a metric condition's matches (up to
-    the query's LIMIT) so :func:`~mlops.store.sql.filters.where_clause` picks a range only when
-    it is short. PostgreSQL weighs the two forms itself, with its statistics: None."""
+    :data:`~mlops.store.sql.filters.RANGE_LIMIT`) so that
+    :func:`~mlops.store.sql.filters.where_clause` picks a range only when it is short.
+    PostgreSQL weighs the two forms itself, with its statistics: None."""
     if conn.dialect.name != "sqlite":
         return None
     counted: dict[str, int] = {}  # the same condition, asked again by the same read
 
     def count(query: Select[Any]) -> int:
-        compiled = query.compile(conn, compile_kwargs={"literal_binds": False})
+        compiled = query.compile(conn)
         key = f"{compiled}|{sorted(compiled.params.items())}"
         if key not in counted:
             total = select(func.count()).select_from(query.subquery())
             counted[key] = int(conn.execute(total).scalar() or 0)
         return counted[key]
 
-    return count
+    return Probe(count, filters.RANGE_LIMIT)
+
+
+def _one_metric_condition(filter: str | None) -> bool:
+    """Whether a filter is a single condition on a metric (``metrics.loss < 0.5``)."""
+    node = parse_filter(filter or "")
+    field = getattr(node, "field", None)
+    return field is not None and field.kind == "metric"
 
 
 def list_iterations(
@@ -484,8 +492,9 @@ def count_iterations(
             now, shown,
         )  # fmt: skip
         return int(conn.execute(query).scalar() or 0)
+    check = probe(conn) if _one_metric_condition(filter) else None
     matching = _scoped(
-        select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown, probe(conn)
+        select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown, check
     )
     query = select(func.count()).select_from(matching.limit(limit).subquery())
     return int(conn.execute(query).scalar() or 0)
