@@ -352,6 +352,7 @@ def test_a_metric_filter_matching_many_is_checked_per_row_where_a_read_stops_ear
 
     store, experiment_id = populated
     monkeypatch.setattr(filters, "RANGE_LIMIT", 200)  # 2,000 iterations: m1 > 0.5 is ~1,000
+    monkeypatch.setattr(filters, "PAGE_RANGE_LIMIT", 200)
 
     def page(text: str) -> Callable[[], Any]:
         return lambda: store.list_iterations(
@@ -396,6 +397,7 @@ def test_the_range_and_the_row_check_find_the_same_iterations(
     found = {}
     for limit in (0, 10**9):  # always per row, always the range
         monkeypatch.setattr(filters, "RANGE_LIMIT", limit)
+        monkeypatch.setattr(filters, "PAGE_RANGE_LIMIT", limit)
         pages = [
             [i.id for i in store.list_iterations(experiment_id, filter=text, order_by=order,
                                                  limit=60, offset=30)]

@@ -39,7 +39,9 @@ from mlops.store.sql.models import ITERATIONS as iterations
 from mlops.store.sql.models import METRIC_SUMMARIES as metric_summaries
 from mlops.store.sql.models import PARAMETERS as parameters
 
-__all__ = ["RANGE_LIMIT", "OrderPlan", "Probe", "order_clauses", "where_clause"]
+__all__ = [
+    "PAGE_RANGE_LIMIT", "RANGE_LIMIT", "OrderPlan", "Probe", "order_clauses", "where_clause",
+]  # fmt: skip
 
 #: A metric condition inside an experiment with fewer matches than this in the summaries'
 #: per-experiment index is read as that range (the list of matching ids: cheap to make, and the
@@ -53,6 +55,9 @@ __all__ = ["RANGE_LIMIT", "OrderPlan", "Probe", "order_clauses", "where_clause"]
 #: 100,000 iterations). The probe itself reads up to this many index entries (a few ms; 150 ms
 #: for 100,000 in a 7 GB file).
 RANGE_LIMIT = 20_000
+#: The same for a page (it stops after its ``limit`` matches): a list of 5,000 ids costs a
+#: page of a 10,000-iteration experiment 15 of its 25 ms, the walk by ``EXISTS`` 10 ms in all.
+PAGE_RANGE_LIMIT = 2_000
 
 
 @dataclass(frozen=True)

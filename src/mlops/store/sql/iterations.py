@@ -333,11 +333,12 @@ def _scoped(
     return query
 
 
-def probe(conn: Connection) -> Probe | None:
-    """For a read that can stop early: on SQLite, count a metric condition's matches (up to
-    :data:`~mlops.store.sql.filters.RANGE_LIMIT`) so that
-    :func:`~mlops.store.sql.filters.where_clause` picks a range only when it is short.
-    PostgreSQL weighs the two forms itself, with its statistics: None."""
+def probe(conn: Connection, page: bool = False) -> Probe | None:
+    """For a read that can stop early (``page``: a page, else a capped count): on SQLite,
+    count a metric condition's matches (up to :data:`~mlops.store.sql.filters.RANGE_LIMIT`, or
+    ``PAGE_RANGE_LIMIT`` for a page) so that :func:`~mlops.store.sql.filters.where_clause` picks
+    a range only when it is short. PostgreSQL weighs the two forms itself, with its
+    statistics: None."""
     if conn.dialect.name != "sqlite":
         return None
     counted: dict[str, int] = {}  # the same condition, asked again by the same read
@@ -350,7 +351,7 @@ def probe(conn: Connection) -> Probe | None:
             counted[key] = int(conn.execute(total).scalar() or 0)
         return counted[key]
 
-    return Probe(count, filters.RANGE_LIMIT)
+    return Probe(count, filters.PAGE_RANGE_LIMIT if page else filters.RANGE_LIMIT)
 
 
 def _one_metric_condition(filter: str | None) -> bool:
@@ -400,7 +401,13 @@ def page_ids(
             conn, experiment_id, project_id, filter, terms, limit, offset, now, shown
         )
     query = _scoped(
-        select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown, probe(conn)
+        select(ITERATIONS.c.id),
+        experiment_id,
+        project_id,
+        filter,
+        now,
+        shown,
+        probe(conn, page=True),
     )
     if (
         len(terms) == 1
@@ -453,7 +460,7 @@ def _page_by_metric(
     summary = METRIC_SUMMARIES.alias("order_by_metric")
     value = summary.c[first.field.agg or "last"]
     joined = and_(summary.c.iteration_id == ITERATIONS.c.id, summary.c.name == first.field.name)
-    check = probe(conn)
+    check = probe(conn, page=True)
     valued = (
         _scoped(select(ITERATIONS.c.id), experiment_id, project_id, filter, now, shown, check)
         .join(summary, joined)
