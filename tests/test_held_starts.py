@@ -41,6 +41,16 @@ def app(tmp_path: Path) -> Iterator[tuple[AppProcess, Path, str]]:
         app.stop()
 
 
+@pytest.fixture
+def client(app: tuple[AppProcess, Path, str], tmp_path: Path) -> Iterator[HttpStore]:
+    """The HTTP store of the App, straight (no proxy); closed after the test."""
+    store = HttpStore(app[0].url, home=tmp_path / "home")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 def _short(store: HttpStore, experiment_id: str, name: str) -> str:
     """A trial of a sweep: started, two metrics and a parameter, ended at once."""
     it = store.create_iteration(f"{name}-{time.time_ns()}", name, experiment_id, None,
@@ -71,43 +81,35 @@ def test_short_iterations_after_the_first_are_one_request_each(
 
 
 def test_a_held_start_reaches_the_app_on_its_own_soon(
-    app: tuple[AppProcess, Path, str], tmp_path: Path
+    app: tuple[AppProcess, Path, str], client: HttpStore
 ) -> None:
     process, _db, experiment_id = app
-    store = HttpStore(process.url, home=tmp_path / "home")
-    try:
-        _short(store, experiment_id, "first")
-        held = store.create_iteration(
-            "held-1", "long-run", experiment_id, None, time.time(), {}, new=True
-        )
-        assert held.status == "running" and held.project_id  # answered without the App
+    _short(client, experiment_id, "first")
+    held = client.create_iteration(
+        "held-1", "long-run", experiment_id, None, time.time(), {}, new=True
+    )
+    assert held.status == "running" and held.project_id  # answered without the App
 
-        def seen() -> bool:  # asked of the App directly, not through the store
-            return httpx.get(f"{process.url}/api/v1/iterations/held-1").status_code == 200
+    def seen() -> bool:  # asked of the App directly, not through the store
+        return httpx.get(f"{process.url}/api/v1/iterations/held-1").status_code == 200
 
-        wait_until(seen, "the held start reaches the App without another call", timeout=10)
-        store.end_iteration("held-1", "finished", time.time(), metrics=POINTS)
-    finally:
-        store.close()
+    wait_until(seen, "the held start reaches the App without another call", timeout=10)
+    client.end_iteration("held-1", "finished", time.time(), metrics=POINTS)
     answer = httpx.get(f"{process.url}/api/v1/iterations/held-1").json()
     assert answer["status"] == "finished" and answer["metrics"] == {"loss": 0.5, "acc": 0.9}
 
 
 def test_the_process_reads_what_it_started_at_once(
-    app: tuple[AppProcess, Path, str], tmp_path: Path
+    app: tuple[AppProcess, Path, str], client: HttpStore
 ) -> None:
-    process, _db, experiment_id = app
-    store = HttpStore(process.url, home=tmp_path / "home")
-    try:
-        _short(store, experiment_id, "first")
-        store.create_iteration(
-            "read-me", "just-started", experiment_id, None, time.time(), {}, new=True
-        )
-        assert store.get_iteration("read-me").status == "running"
-        names = {i.name for i in store.list_iterations(experiment_id)}
-        assert names == {"first", "just-started"}
-    finally:
-        store.close()
+    _process, _db, experiment_id = app
+    _short(client, experiment_id, "first")
+    client.create_iteration(
+        "read-me", "just-started", experiment_id, None, time.time(), {}, new=True
+    )
+    assert client.get_iteration("read-me").status == "running"
+    names = {i.name for i in client.list_iterations(experiment_id)}
+    assert names == {"first", "just-started"}
 
 
 def test_closing_the_store_sends_a_held_start(
@@ -200,30 +202,22 @@ def test_an_end_whose_start_names_another_iteration_is_refused(
 
 
 def test_starts_are_checked_before_they_are_held(
-    app: tuple[AppProcess, Path, str], tmp_path: Path
+    app: tuple[AppProcess, Path, str], client: HttpStore
 ) -> None:
-    process, _db, experiment_id = app
-    store = HttpStore(process.url, home=tmp_path / "home")
-    try:
-        with pytest.raises(NotFound, match="no-such-experiment"):  # never seen: the App says
-            store.create_iteration("x", "x", "no-such-experiment", None, time.time(), {}, new=True)
-        _short(store, experiment_id, "first")
-        with pytest.raises(InvalidInput, match="iteration name"):  # held or not: at once
-            store.create_iteration("y", "", experiment_id, None, time.time(), {}, new=True)
-    finally:
-        store.close()
+    _process, _db, experiment_id = app
+    with pytest.raises(NotFound, match="no-such-experiment"):  # never seen: the App says
+        client.create_iteration("x", "x", "no-such-experiment", None, time.time(), {}, new=True)
+    _short(client, experiment_id, "first")
+    with pytest.raises(InvalidInput, match="iteration name"):  # held or not: at once
+        client.create_iteration("y", "", experiment_id, None, time.time(), {}, new=True)
 
 
 def test_a_start_of_an_id_that_may_exist_is_always_asked_of_the_app(
-    app: tuple[AppProcess, Path, str], tmp_path: Path
+    app: tuple[AppProcess, Path, str], client: HttpStore
 ) -> None:
     """Importers and MLflow's routes create with ids that may exist (a retry, a second
     import): the App's answer is the existing iteration, so such a start is never held."""
-    process, _db, experiment_id = app
-    store = HttpStore(process.url, home=tmp_path / "home")
-    try:
-        first = _short(store, experiment_id, "first")
-        again = store.create_iteration(first, "first", experiment_id, None, time.time(), {})
-        assert again.status == "finished"  # the App's iteration, not a new running one
-    finally:
-        store.close()
+    _process, _db, experiment_id = app
+    first = _short(client, experiment_id, "first")
+    again = client.create_iteration(first, "first", experiment_id, None, time.time(), {})
+    assert again.status == "finished"  # the App's iteration, not a new running one

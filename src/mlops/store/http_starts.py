@@ -30,6 +30,7 @@ __all__ = ["START_DELAY", "HeldStarts"]
 #: Seconds an iteration's start may wait for a request to ride with (it shows in the App then).
 START_DELAY = 0.2
 Op = tuple[str, str, dict[str, Any]]  # (journal operation, iteration id, request body)
+_MERGED = ("create_iteration", "end_iteration")
 
 
 class HeldStarts:
@@ -78,12 +79,8 @@ class HeldStarts:
 
     def _merged(self, create: Op, end: Op) -> Op | None:
         """The end with the start in it, when the App takes that (None: send both)."""
-        if self._merged_ends is False or (create[0], end[0]) != (
-            "create_iteration",
-            "end_iteration",
-        ):
-            return None
-        if create[1] != end[1]:
+        kinds = (create[0], end[0])
+        if self._merged_ends is False or kinds != _MERGED or create[1] != end[1]:
             return None
         return (end[0], end[1], {**end[2], "start": create[2]})
 
