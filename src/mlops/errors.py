@@ -44,6 +44,7 @@ __all__ = [
     "TooLarge",
     "Unauthorized",
     "Unavailable",
+    "UnsupportedMediaType",
 ]
 
 
@@ -89,6 +90,13 @@ class TooLarge(InvalidInput):
 
     code = "too_large"
     status = 413
+
+
+class UnsupportedMediaType(InvalidInput):
+    """Raised when a request's body is in a form (``Content-Type``) the route does not take."""
+
+    code = "unsupported_media_type"
+    status = 415
 
 
 class NotFound(MlopsError, LookupError):
@@ -174,6 +182,7 @@ ERRORS_BY_CODE: dict[str, type[MlopsError]] = {
         QuerySyntaxError,
         QueryTimeout,
         TooLarge,
+        UnsupportedMediaType,
         NotFound,
         AlreadyExists,
         NoActiveProject,

@@ -52,6 +52,7 @@ from mlops.app.settings import AppSettings
 from mlops.errors import MlopsError
 from mlops.store.sql.audit import ACTOR
 from mlops.wire import API_PREFIX
+from mlops.wire_batch import BATCH_MEDIA_TYPE
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -306,7 +307,9 @@ class Guard:
                         "unsupported_media_type",
                         "send the file's bytes with Content-Type: application/octet-stream",
                     )
-            elif content_type != "application/json":
+            elif content_type != "application/json" and not (
+                content_type == BATCH_MEDIA_TYPE and _takes_binary_batch(scope)
+            ):
                 return (
                     415,
                     "unsupported_media_type",
@@ -339,6 +342,17 @@ def _carries_bytes(scope: Scope) -> bool:
         or path.startswith(f"{API_PREFIX}/blobs/")
         or (path.startswith(f"{API_PREFIX}/uploads/") and path.endswith("/parts"))
         or _mlflow_file(scope)
+    )
+
+
+def _takes_binary_batch(scope: Scope) -> bool:
+    """The training path's batch and end routes, which also take a binary batch
+    (:mod:`mlops.wire_batch`; not a form a web page can send without asking first)."""
+    path: str = scope["path"]
+    return (
+        scope["method"] == "POST"
+        and path.startswith(f"{API_PREFIX}/iterations/")
+        and path.endswith(("/batch", "/end"))
     )
 
 

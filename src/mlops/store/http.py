@@ -54,6 +54,7 @@ from mlops.store.http_client import (
 from mlops.store.http_codec import (
     Shadow,
     batch_body,
+    binary_batch,
     iteration_from,
     model_body,
     split,
@@ -73,6 +74,7 @@ from mlops.wire import (
     encode_floats,
     to_body,
 )
+from mlops.wire_batch import BATCH_MEDIA_TYPE
 
 __all__ = ["HttpStore"]
 
@@ -123,6 +125,8 @@ class HttpStore(
         self._exit_marked = False
         self._init_locks()
         self._init_starts()
+        #: None until the App took a binary batch; False: it refused one, send JSON
+        self._binary_batches: bool | None = None
         if hasattr(os, "register_at_fork"):  # POSIX only
             os.register_at_fork(after_in_child=self._after_fork)
         if not offline:
@@ -208,16 +212,9 @@ class HttpStore(
         assert self._transport is not None
         answer, index = None, 0
         while index < len(ops):
-            op, iteration_id, body = ops[index]
             merged = self._merged(ops[index], ops[index + 1]) if index + 1 < len(ops) else None
             try:
-                # A batch's read timeout is retried (its first attempt gets half the budget);
-                # a start or an end keeps one long attempt: the user's thread waits for it.
-                answer = self._transport.request(
-                    *route(op if merged is None else merged[0], iteration_id),
-                    body=body if merged is None else merged[2],
-                    budget=max(deadline - time.monotonic(), 0.0), retry_timeout=op == "log_batch",
-                )  # fmt: skip
+                answer = self._send(ops[index] if merged is None else merged, deadline)
                 if merged is not None:
                     self._merged_answered(None)
             except Unreachable as exc:
@@ -231,6 +228,34 @@ class HttpStore(
                 continue  # an App older than the merged end: the start, then the end
             index += 1 if merged is None else 2
         return answer
+
+    def _send(self, op: Op, deadline: float) -> Any:
+        """One operation's request: a batch of many points in its binary form unless the App
+        refused that (an App older than it: then JSON from now on). A batch's read timeout is
+        retried (its first attempt gets half the budget); a start or an end keeps one long
+        attempt: the user's thread waits for it."""
+        kind, iteration_id, body = op
+        method, path = route(kind, iteration_id)
+        assert self._transport is not None
+        retry = kind == "log_batch"
+        binary = None if self._binary_batches is False else binary_batch(kind, body)
+        if binary is not None:
+            try:
+                answer = self._transport.request(
+                    method, path, raw=binary, raw_type=BATCH_MEDIA_TYPE,
+                    budget=max(deadline - time.monotonic(), 0.0), retry_timeout=retry,
+                )  # fmt: skip
+            except InvalidInput:
+                if self._binary_batches:
+                    raise
+                self._binary_batches = False  # the JSON request says what an App older is
+            else:
+                self._binary_batches = True
+                return answer
+        return self._transport.request(
+            method, path, body=body, budget=max(deadline - time.monotonic(), 0.0),
+            retry_timeout=retry,
+        )  # fmt: skip
 
     def _append(self, ops: Sequence[Op], reason: Exception | None) -> None:
         first = self._journal.path is None

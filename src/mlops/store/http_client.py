@@ -16,7 +16,6 @@ error answer ``{"error": {"code", "message"}}`` becomes the error class of that 
 from __future__ import annotations
 
 import email.utils
-import json
 import os
 import random
 import socket
@@ -31,8 +30,9 @@ import httpx
 
 from mlops import __version__, wire_json
 from mlops.errors import ERRORS_BY_CODE, IterationEnded, MlopsError, Unavailable
+from mlops.store.http_codec import request_json
 from mlops.store.journal_format import Record
-from mlops.wire import API_PREFIX, FLOATS_HEADER, encode_floats
+from mlops.wire import API_PREFIX, FLOATS_HEADER
 
 __all__ = ["Transport", "Unreachable", "route", "send_record"]
 
@@ -134,6 +134,7 @@ class Transport:
         raw: bytes | None = None,
         accept: str | None = None,
         read_timeout: float = READ_TIMEOUT,
+        raw_type: str = "application/octet-stream",
     ) -> Any:
         """Send a request and return its decoded JSON (None for an empty answer), or, when
         ``accept`` names a media type the answer has, the answer's bytes.
@@ -144,15 +145,16 @@ class Transport:
         retries only when the request surely did not reach the App. ``retry_timeout=True`` (an
         idempotent write of the training path) gives the first attempt at most half the budget,
         so that a read timeout is retried before the caller journals. ``cancel`` set stops the
-        retries at the next wait. ``raw`` sends bytes (``application/octet-stream``, the
-        artifact routes) instead of ``body`` as JSON. ``read_timeout`` bounds the wait for the
-        answer of one attempt (:data:`LONG_READ_TIMEOUT` for a whole series). Raises
-        :class:`Unreachable`, or the error class the App answered.
+        retries at the next wait. ``raw`` sends bytes of ``raw_type`` (the artifact routes'
+        ``application/octet-stream``, a binary batch) instead of ``body`` as JSON.
+        ``read_timeout`` bounds the wait for the answer of one attempt
+        (:data:`LONG_READ_TIMEOUT` for a whole series). Raises :class:`Unreachable`, or the
+        error class the App answered.
         """
         if self._pid != os.getpid():  # a forked child opens its own connections
             self._client, self._pid = self._make_client(), os.getpid()
-        content = raw if raw is not None else None if body is None else _dumps(body)
-        kind = "application/octet-stream" if raw is not None else "application/json"
+        content = raw if raw is not None else None if body is None else request_json(body)
+        kind = raw_type if raw is not None else "application/json"
         headers = {"Content-Type": kind} if content is not None else {}
         if accept is not None:
             headers["Accept"] = f"{accept}, application/json;q=0.5"
@@ -274,14 +276,6 @@ class Transport:
 def _final(error: MlopsError) -> bool:
     """True for an answer of the App that sending again cannot change (a storage error)."""
     return error.code in ERRORS_BY_CODE and not error.retryable and error.status != 503
-
-
-def _dumps(body: Any) -> bytes:
-    try:
-        text = json.dumps(body, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-    except ValueError:  # a NaN or infinity somewhere in free-form data (parameters)
-        text = json.dumps(encode_floats(body), separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8")
 
 
 def part(value: str) -> str:

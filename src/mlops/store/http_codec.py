@@ -29,18 +29,22 @@ from mlops.wire import (
     IterationBatch,
     decode_float,
     encode_float,
+    encode_floats,
     to_body,
 )
+from mlops.wire_batch import encode_batch
 
 __all__ = [
     "Shadow",
     "batch_body",
+    "binary_batch",
     "dataset_from",
     "experiment_from",
     "iteration_from",
     "model_body",
     "point_from",
     "project_from",
+    "request_json",
     "split",
 ]
 
@@ -48,6 +52,9 @@ __all__ = [
 #: (and never more than the App accepts, :data:`~mlops.wire.MAX_BATCH_POINTS`), so that one
 #: request finishes well inside the client's read timeout even when the App is loaded.
 REQUEST_POINTS = 10_000
+#: Points from which a batch goes to the App as columns (:func:`binary_batch`): fewer are as
+#: quick as JSON, and a request a person may read stays readable.
+BINARY_MIN_POINTS = 100
 
 
 def _ts(value: str | float | None) -> float | None:
@@ -157,6 +164,26 @@ def split(metrics: Sequence[MetricRow] | None) -> list[Sequence[MetricRow]]:
     if len(rows) <= size:
         return [rows]
     return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+def request_json(body: Any) -> bytes:
+    """The UTF-8 JSON of a request's body (NaN and infinities as the App reads them)."""
+    try:
+        text = json.dumps(body, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    except ValueError:  # a NaN or infinity somewhere in free-form data (parameters)
+        text = json.dumps(encode_floats(body), separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
+
+
+def binary_batch(op: str, body: Mapping[str, Any]) -> bytes | None:
+    """The request of a batch (``log_batch``) or an end with :data:`BINARY_MIN_POINTS` points
+    or more in its binary form (:mod:`mlops.wire_batch`); None: send it as JSON."""
+    batch = body if op == "log_batch" else body.get("batch") if op == "end_iteration" else None
+    rows = batch.get("metrics") if batch else None
+    if not rows or len(rows) < BINARY_MIN_POINTS:
+        return None
+    bare = {**batch, "metrics": []}  # type: ignore[dict-item]
+    return encode_batch(request_json(bare if op == "log_batch" else {**body, "batch": bare}), rows)
 
 
 def batch_body(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from starlette.convertors import Convertor, register_url_convertor
 
 from mlops.app.api.lifecycle import DELETED, Deleted
+from mlops.app.binary_batch import BINARY_BODY, BatchRoute, metric_block
 from mlops.app.deps import CanRead, CanWrite, StoreDep
 from mlops.app.responses import PlainRoute
 from mlops.app.schemas import (
@@ -44,8 +45,10 @@ from mlops.wire import (
     IterationUpdate,
     decode_float,
 )
+from mlops.wire_batch import MetricBlock
 
 router = APIRouter(tags=["iterations"], route_class=PlainRoute, responses=ERRORS)
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
 # The rules (statuses, names, ranges, ended iterations) are the store's (mlops.store.rules):
 # these routes only turn the wire's shapes into the store's arguments.
 
@@ -103,13 +106,18 @@ def _parameters(batch: IterationBatch) -> dict[str, Any]:
     return parameters
 
 
-def _batch(batch: IterationBatch | None) -> dict[str, Any]:
+def _batch(batch: IterationBatch | None, block: MetricBlock | None = None) -> dict[str, Any]:
+    """The store's arguments of a batch (its points from ``block`` when it came binary)."""
     if batch is None:
         return {}
+    if block is not None and batch.metrics:
+        raise InvalidInput(
+            "a binary batch carries its points as columns: leave the body's metrics empty"
+        )
     parameters = _parameters(batch)
     return {
         "parameters": parameters or None,
-        "metrics": _metrics(batch.metrics) or None,
+        "metrics": (_metrics(batch.metrics) if block is None else block.rows()) or None,
         "dataset_ids": batch.dataset_ids or None,
         "tags": batch.tags or None,
     }
@@ -157,23 +165,53 @@ def update_iteration(iteration_id: str, body: IterationUpdate, store: StoreDep) 
     return iteration.to_dict()
 
 
-@router.post("/iterations/{iteration_id}/batch", dependencies=[CanWrite], responses=ok(BatchResult))
-def log_batch(iteration_id: str, body: IterationBatch, store: StoreDep) -> dict[str, int]:
+def _takes_binary(path: str, **kwargs: Any) -> Callable[[_Endpoint], _Endpoint]:
+    """A POST route whose body may also come as a binary batch (:mod:`mlops.wire_batch`)."""
+
+    def add(endpoint: _Endpoint) -> _Endpoint:
+        router.add_api_route(
+            path, endpoint, methods=["POST"], route_class_override=BatchRoute,
+            openapi_extra=BINARY_BODY, **kwargs,
+        )  # fmt: skip
+        return endpoint
+
+    return add
+
+
+@_takes_binary(
+    "/iterations/{iteration_id}/batch", dependencies=[CanWrite], responses=ok(BatchResult)
+)
+def log_batch(
+    iteration_id: str, body: IterationBatch, store: StoreDep, request: Request
+) -> dict[str, int]:
     """Parameters, metric points, dataset links and tags of one iteration, in one transaction.
     Idempotent: points are keyed by (iteration, metric, step); with ``every_value`` every
-    value is kept, several at one step, and a point sent again is stored once."""
-    batch = _batch(body)
+    value is kept, several at one step, and a point sent again is stored once. The points may
+    come as columns instead (``Content-Type: application/x-mlops-batch``, see
+    ``mlops.wire_batch``)."""
+    batch = _batch(body, metric_block(request))
     store.log_batch(
         iteration_id, heartbeat_at=body.heartbeat_at, every_value=body.every_value, **batch
     )
     return {"points": len(batch["metrics"] or ()), "parameters": len(batch["parameters"] or ())}
 
 
-@router.post("/iterations/{iteration_id}/end", dependencies=[CanWrite], responses=ok(IterationOut))
-def end_iteration(iteration_id: str, body: IterationEnd, store: StoreDep) -> dict[str, Any]:
+@_takes_binary(
+    "/iterations/{iteration_id}/end", dependencies=[CanWrite], responses=ok(IterationOut)
+)
+def end_iteration(
+    iteration_id: str, body: IterationEnd, store: StoreDep, request: Request
+) -> dict[str, Any]:
     """Write the last batch and the end state at once; returns the ended iteration. With
     ``start``, an iteration the App has not seen is made first (as ``POST /iterations``, so a
-    retry is harmless): a short iteration costs one request."""
+    retry is harmless): a short iteration costs one request. The last batch's points may
+    come as columns (``Content-Type: application/x-mlops-batch``, see ``mlops.wire_batch``)."""
+    block = metric_block(request)
+    if block is not None and body.batch is None:
+        raise InvalidInput(
+            "a binary end carries points but no batch: send the batch (its metrics empty) "
+            "in the body"
+        )
     if body.start is not None:
         if body.start.id != iteration_id:
             raise InvalidInput(
@@ -183,7 +221,7 @@ def end_iteration(iteration_id: str, body: IterationEnd, store: StoreDep) -> dic
         _create(body.start, store)
     iteration = store.end_iteration(
         iteration_id, body.status, body.ended_at, body.error,
-        _model(body.model), **_batch(body.batch),
+        _model(body.model), **_batch(body.batch, block),
     )  # fmt: skip
     return iteration.to_dict()
 
