@@ -44,7 +44,7 @@ _HEADER = struct.Struct("<4sB3xQII")
 #: Bytes of one point: step, value and timestamp (8 each) and the name's index (4).
 _POINT = 28
 _LITTLE = sys.byteorder == "little"
-_STEP, _VALUE, _TIME = itemgetter(1), itemgetter(2), itemgetter(3)
+_NAME, _STEP, _VALUE, _TIME = (itemgetter(i) for i in range(4))
 _U32 = "I"  # 4 bytes wherever CPython runs
 
 
@@ -72,9 +72,10 @@ def encode_batch(body: bytes, rows: Sequence[Sequence[Any]]) -> bytes | None:
     """The binary request of the JSON ``body`` (its batch's ``metrics`` left empty: pass them
     as ``rows`` of ``(name, step, value, timestamp)``); None when the rows cannot be packed (a
     step beyond int64, a value that is not a number): the JSON request says what is wrong."""
-    names: dict[str, int] = {}
     try:
-        index = _packed(_U32, [names.setdefault(row[0], len(names)) for row in rows])
+        named = list(map(_NAME, rows))
+        names = {name: i for i, name in enumerate(dict.fromkeys(named))}
+        index = _packed(_U32, map(names.__getitem__, named))
         columns = [
             _packed("q", map(_STEP, rows)),
             _values(rows),

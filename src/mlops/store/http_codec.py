@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from mlops.entities import (
@@ -52,6 +54,7 @@ __all__ = [
 #: (and never more than the App accepts, :data:`~mlops.wire.MAX_BATCH_POINTS`), so that one
 #: request finishes well inside the client's read timeout even when the App is loaded.
 REQUEST_POINTS = 10_000
+_VALUE = itemgetter(2)
 #: Points from which a batch goes to the App as columns (:func:`binary_batch`): fewer are as
 #: quick as JSON, and a request a person may read stays readable.
 BINARY_MIN_POINTS = 100
@@ -199,7 +202,7 @@ def batch_body(
     plain, texts = _split_parameters(parameters or {})
     batch = IterationBatch(
         parameters=plain,
-        metrics=[[n, s, encode_float(v), t] for n, s, v, t in metrics or ()],  # type: ignore[misc]
+        metrics=_wire_rows(metrics or ()),
         dataset_ids=list(dataset_ids or ()),
         tags=dict(tags or {}),
         heartbeat_at=heartbeat_at,
@@ -210,6 +213,18 @@ def batch_body(
     if not every_value:  # the journal and the wire stay as before for mlops' own writes
         del body["every_value"]
     return body
+
+
+def _wire_rows(rows: Sequence[MetricRow]) -> list[Any]:
+    """Metric rows as JSON carries them: the rows themselves (not copied) when every value is
+    finite, as they almost always are; else non-finite values as their strings."""
+    try:
+        finite = all(map(math.isfinite, map(_VALUE, rows)))
+    except TypeError:  # not a number: the App's answer says so
+        finite = False
+    if finite:
+        return rows if isinstance(rows, list) else list(rows)
+    return [[n, s, encode_float(v), t] for n, s, v, t in rows]
 
 
 def _split_parameters(parameters: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
