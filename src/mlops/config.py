@@ -110,11 +110,29 @@ def _settings_path() -> Path:
     return mlops_home() / "settings.json"
 
 
+#: path -> ((inode, mtime, size), text) of the settings file as last read
+_SETTINGS_READ: dict[Path, tuple[tuple[int, int, int], str]] = {}
+
+
+def _settings_text(path: Path) -> str:
+    """The settings file's text, read again only when the file changed (every start of an
+    iteration reads it: a stat costs less than opening it). A write replaces the file, so
+    its inode changes even within one tick of the clock."""
+    info = os.stat(path)
+    key = (info.st_ino, info.st_mtime_ns, info.st_size)
+    known = _SETTINGS_READ.get(path)
+    if known is not None and known[0] == key:
+        return known[1]
+    text = path.read_text(encoding="utf-8")
+    _SETTINGS_READ[path] = (key, text)
+    return text
+
+
 def _load_settings(path: Path) -> dict[str, Any]:
     """The whole settings file (``{}`` when there is none); a damaged one is an error, never
     read as empty: the next write would replace it and lose every store's settings."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _settings_text(path)
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError) as exc:

@@ -23,6 +23,7 @@ taken name raises ``AlreadyExists`` and ``restore_*(..., name=)`` restores under
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -929,6 +930,15 @@ class Store(abc.ABC):
         """The audit trail, newest first: changes since ``since`` (epoch seconds), by ``who``
         (a token's name or ``local:<user>``), at most ``limit``."""
         raise _unsupported(self, "list_audit_events")
+
+    def bounded(self, deadline: float) -> contextlib.AbstractContextManager[bool]:
+        """A context in which this thread's calls of the store give up by ``deadline`` (a
+        ``time.monotonic()`` value) rather than wait longer for the database (a lock another
+        process holds): what they could not write raises :class:`~mlops.errors.Unavailable`,
+        as a lock held past the store's own wait does. It yields True when the store keeps
+        that promise, so a caller bound to the deadline may call it on its own thread; False
+        (this default) when a call may block past it."""
+        return contextlib.nullcontext(False)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the store must not be used afterwards."""

@@ -232,11 +232,17 @@ class WritePath:
         if not (self._final or self._gave_up):
             if deadline is None:
                 deadline = time.monotonic() + flush_timeout()
-            # A thread, so that a store call that blocks (a database locked for minutes)
-            # cannot hold the training script past the deadline; it stops a little before the
-            # deadline, to leave time for the report.
+            # It stops a little before the deadline, to leave time for the report. A store
+            # that gives up by the deadline (SQLite: a lock waited for until then) ends on this
+            # thread; any other on a thread, so that a call that blocks (a database locked
+            # for minutes) cannot hold the training script past the deadline.
             deadline -= min(0.2, max(deadline - time.monotonic(), 0.0) / 10)
-            ENDERS.run(self._finish_until, deadline)
+            assert self._store is not None
+            with self._store.bounded(deadline) as bounded:
+                if bounded:
+                    self._finish_until(deadline)
+            if not bounded:
+                ENDERS.run(self._finish_until, deadline)
             with self._pending_lock:
                 report = not self._final or self.unwritten is not None
                 self._reported = self._reported or report

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import sqlite3
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +139,30 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: The ``time.monotonic()`` by which this thread's SQLite transactions stop waiting for a lock
+#: (:meth:`SqlStore.bounded <mlops.store.sql.store.SqlStore.bounded>`); None: the connection's
+#: :data:`BUSY_TIMEOUT_SECONDS`.
+LOCK_DEADLINE: ContextVar[float | None] = ContextVar("mlops_lock_deadline", default=None)
+
+
+def _busy_timeout(conn: Connection) -> None:
+    """The connection's busy timeout set to what :data:`LOCK_DEADLINE` leaves (a statement
+    only when it changes)."""
+    deadline = LOCK_DEADLINE.get()
+    limit = BUSY_TIMEOUT_SECONDS * 1000
+    wait = limit if deadline is None else int((deadline - time.monotonic()) * 1000)
+    if wait > 1000:
+        wait -= wait % 1000  # whole seconds, rounded down: the same value end after end
+    wait = min(max(wait, 1), limit)
+    info = conn.info
+    if info.get("busy_timeout", limit) != wait:
+        # on the driver's connection: through SQLAlchemy this cost more than the commit
+        conn.connection.dbapi_connection.execute(f"PRAGMA busy_timeout={wait}")  # type: ignore[union-attr]
+        info["busy_timeout"] = wait
+
+
 def _sqlite_on_begin(conn: Connection) -> None:
+    _busy_timeout(conn)
     immediate = conn.get_execution_options().get("mlops_write", False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from mlops.store.base import Store
 from mlops.store.sql.annotate import AnnotationMethods
 from mlops.store.sql.audit import AuditMethods
 from mlops.store.sql.columns import SeriesReads
-from mlops.store.sql.engine import make_engine
+from mlops.store.sql.engine import LOCK_DEADLINE, make_engine
 from mlops.store.sql.grouping import GroupMethods
 from mlops.store.sql.migrate import ensure_schema
 from mlops.store.sql.overview import OverviewMethods
@@ -39,6 +42,19 @@ class SqlStore(
         self.uri = uri
         self._engine = make_engine(uri, statement_timeout)
         ensure_schema(self._engine)
+
+    @contextlib.contextmanager
+    def bounded(self, deadline: float) -> Iterator[bool]:
+        """SQLite waits for a lock at most until ``deadline`` inside (its busy timeout is set
+        to the time left as each transaction begins); PostgreSQL makes no such promise."""
+        if self._engine.dialect.name != "sqlite":
+            yield False
+            return
+        token = LOCK_DEADLINE.set(deadline)
+        try:
+            yield True
+        finally:
+            LOCK_DEADLINE.reset(token)
 
     def close(self) -> None:
         self._engine.dispose()
