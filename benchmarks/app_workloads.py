@@ -164,18 +164,22 @@ def workload_w1(root: Path, iterations: int, workers: int) -> list[Figure]:
 
 
 # -- W2: one iteration, many points through the App -------------------------------------------
-def workload_w2(root: Path, steps: int, workers: int, n_metrics: int = 10) -> list[Figure]:
-    """log_metric call cost and the time until 10 x ``steps`` points are durable in the App."""
+def workload_w2(
+    root: Path, steps: int, workers: int, n_metrics: int = 10, store_uri: str | None = None
+) -> list[Figure]:
+    """log_metric call cost and the time until 10 x ``steps`` points are durable in the App
+    (on a fresh SQLite file, or on the empty database ``store_uri``)."""
     from mlops import tracking
     from mlops.store import close_stores
 
     home = fresh_home(root, "w2")
     db = home / "app.db"
+    uri = store_uri or f"sqlite:///{db}"
     names = [f"metric_{i}" for i in range(n_metrics)]
     values = [1.0 / (step + 1) for step in range(steps)]
     total = steps * n_metrics
     clock = time.perf_counter
-    with AppProcess(f"sqlite:///{db}", home, workers) as app:
+    with AppProcess(uri, home, workers) as app:
         _tracking_to(app, "bench-w2")
         it = tracking.start_iteration("w2")
         log_metric = it.log_metric
@@ -190,9 +194,7 @@ def workload_w2(root: Path, steps: int, workers: int, n_metrics: int = 10) -> li
         durable = clock() - begin
         app_cpu, client_cpu = cpu.read()
         close_stores()
-        stored = count_rows(
-            db, f"SELECT count(*) FROM metric_points WHERE iteration_id = '{it.id}'"
-        )
+        stored = _count_points(uri, it.id)
     us_per_call = looped / total * 1e6
     rate = total / durable
     return [
@@ -222,6 +224,19 @@ def workload_w2(root: Path, steps: int, workers: int, n_metrics: int = 10) -> li
         Figure("w2-app", "client CPU (all threads), loop start -> durable", client_cpu, "s"),
         Figure("w2-app", "points stored (check)", stored, ""),
     ]
+
+
+def _count_points(uri: str, iteration_id: str) -> int:
+    """The points of one iteration in the App's database, read from outside the App."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(uri.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as conn:
+            query = text("SELECT count(*) FROM metric_points WHERE iteration_id = :i")
+            return int(conn.execute(query, {"i": iteration_id}).scalar_one())
+    finally:
+        engine.dispose()
 
 
 # -- W3: search and history at 10,000 iterations ----------------------------------------------
