@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import AppProcess
+from mlops.errors import InvalidInput
 from mlops.store.http import HttpStore
 from mlops.store.http_codec import BINARY_MIN_POINTS, batch_body, binary_batch
 from mlops.wire import MAX_BATCH_POINTS
@@ -138,6 +139,26 @@ def test_an_app_that_refuses_the_binary_form_gets_json_and_every_point(
         assert proxy.stats.statuses[422] == 1
         assert proxy.stats.seen["batch"] == 3 and proxy.stats.seen["end"] == 1
     assert stored(db, "old").points == 2_500
+
+
+def test_a_batch_the_app_refuses_for_its_data_leaves_the_binary_form_in_use(
+    app: tuple[AppProcess, Path, str], tmp_path: Path
+) -> None:
+    process, db, experiment_id = app
+    seen: list[bool] = []
+    with DroppingProxy(process.port, lambda *_: False, rewrite=_seen_binary(seen)) as proxy:
+        store = HttpStore(proxy.url, home=tmp_path / "home")
+        try:
+            it = store.create_iteration("data", "data", experiment_id, None, time.time(), {})
+            bad = batch_body(metrics=[("", 0, 1.0, 1.0), *_rows(200)])  # no name: refused
+            with pytest.raises(InvalidInput, match="metric name"):
+                store._send(("log_batch", it.id, bad), time.monotonic() + 10)
+            store.log_batch(it.id, metrics=_rows(300))
+        finally:
+            store.close()
+        # the refused batch as binary, then as JSON (refused again); the next one binary
+        assert seen == [True, False, True] and proxy.stats.statuses[422] == 2
+    assert stored(db, "data").points == 300
 
 
 def _binary(body: dict[str, object], op: str = "log_batch") -> bytes:

@@ -234,6 +234,7 @@ class HttpStore(
         refused that (an App older than it: then JSON from now on). A batch's read timeout is
         retried (its first attempt gets half the budget); a start or an end keeps one long
         attempt: the user's thread waits for it."""
+        budget = max(deadline - time.monotonic(), 0.0)
         kind, iteration_id, body = op
         method, path = route(kind, iteration_id)
         assert self._transport is not None
@@ -242,20 +243,24 @@ class HttpStore(
         if binary is not None:
             try:
                 answer = self._transport.request(
-                    method, path, raw=binary, raw_type=BATCH_MEDIA_TYPE,
-                    budget=max(deadline - time.monotonic(), 0.0), retry_timeout=retry,
+                    method, path, raw=binary, raw_type=BATCH_MEDIA_TYPE, budget=budget,
+                    retry_timeout=retry,
                 )  # fmt: skip
             except InvalidInput:
                 if self._binary_batches:
                     raise
-                self._binary_batches = False  # the JSON request says what an App older is
-            else:
-                self._binary_batches = True
+                # Refused before the App ever took the form: the same request as JSON. Its
+                # error is the data's (raised, the form still untold); its success says that
+                # the App does not take the form (an older one): JSON from now on.
+                budget = max(deadline - time.monotonic(), 0.0)
+                answer = self._transport.request(
+                    method, path, body=body, budget=budget, retry_timeout=retry
+                )
+                self._binary_batches = False
                 return answer
-        return self._transport.request(
-            method, path, body=body, budget=max(deadline - time.monotonic(), 0.0),
-            retry_timeout=retry,
-        )  # fmt: skip
+            self._binary_batches = True
+            return answer
+        return self._transport.request(method, path, body=body, budget=budget, retry_timeout=retry)
 
     def _append(self, ops: Sequence[Op], reason: Exception | None) -> None:
         first = self._journal.path is None
